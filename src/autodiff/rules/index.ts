@@ -1,0 +1,5 @@
+// Importing a rules file registers its gradients; add one line per op family.
+import './elementwise.js';
+import './matmul.js';
+import './reduce.js';
+import './shape.js';

@@ -1,0 +1,65 @@
+import * as op from '../../graph/ops.js';
+import { attrInt, attrInts, normAxis, shapeInput } from '../../graph/shape-infer.js';
+import { KdError } from '../../util/errors.js';
+import type { Value } from '../../graph/graph.js';
+import { registerGrad, unbroadcast } from '../rule.js';
+
+// Pure re-layouts: the gradient is the incoming one, laid out like the input.
+for (const kind of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze'])
+  registerGrad(kind, (c, [dy]) => [op.reshapeLike(dy!, c.x(0))]);
+
+registerGrad('Transpose', (c, [dy]) => {
+  const perm = attrInts(c.node, 'perm', c.x(0).shape.map((_, i, a) => a.length - 1 - i));
+  const inv = perm.map((_, i) => perm.indexOf(i));
+  return [op.transpose(dy!, inv)];
+});
+
+registerGrad('Expand', (c, [dy]) => [unbroadcast(dy!, c.x(0))]);
+
+registerGrad('Concat', (c, [dy]) => {
+  const xs = c.node.inputs.map((_, i) => c.x(i));
+  const axis = normAxis(attrInt(c.node, 'axis', 0), xs[0].rank);
+  let start = 0;
+  return xs.map((x, i) => {
+    const len = x.shape[axis];
+    if (typeof len !== 'number') throw new KdError('NO_GRADIENT', `Concat '${c.node.name}': gradient needs a fixed size on axis ${axis}, input ${i} has '${len}'`);
+    const part = c.needs[i] ? op.slice(dy!, [start], [start + len], [axis]) : undefined;
+    start += len;
+    return part;
+  });
+});
+
+registerGrad('Split', (c, dys) => {
+  const x = c.x(0);
+  const axis = normAxis(attrInt(c.node, 'axis', 0), x.rank);
+  const parts = dys.map((d, i) => d ?? op.zerosLike(c.y(i)));
+  return [op.concat(parts, axis)];
+});
+
+registerGrad('Slice', (c, [dy]) => {
+  const x = c.x(0);
+  const starts = shapeInput(c.g, c.node.inputs[1]) as number[];
+  const axes = (c.node.inputs[3] ? shapeInput(c.g, c.node.inputs[3]) : starts.map((_, i) => i)) as number[];
+  const steps = (c.node.inputs[4] ? shapeInput(c.g, c.node.inputs[4]) : starts.map(() => 1)) as number[];
+  if (steps.some((s) => s !== 1)) throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient supports step 1 only`);
+  // Pad the slice's gradient with zeros back to the input extent.
+  const pads = new Array(2 * x.rank).fill(0);
+  axes.forEach((a0, i) => {
+    const a = normAxis(a0, x.rank);
+    const d = x.shape[a], o = c.y(0).shape[a];
+    if (typeof d !== 'number' || typeof o !== 'number') throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient needs fixed sizes on sliced axis ${a}`);
+    const s = Math.min(Math.max(starts[i] < 0 ? starts[i] + d : starts[i], 0), d);
+    pads[a] = s;
+    pads[a + x.rank] = d - s - o;
+  });
+  return [c.g.node('Pad', [dy!, op.ints(c.g, pads, 'pads')], {})[0]];
+});
+
+registerGrad('Gather', (c, [dy]) => {
+  const data = c.x(0), idx = c.x(1);
+  if (attrInt(c.node, 'axis', 0) !== 0) throw new KdError('NO_GRADIENT', `Gather '${c.node.name}': gradient supports axis 0 only`);
+  if (!c.needs[0]) return [undefined, undefined];
+  // Rows gathered several times receive the sum of their gradients (ScatterND with add).
+  const idx64: Value = idx.dtype === 'int64' ? idx : op.cast(idx, 'int64');
+  return [op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(idx64, [-1]), dy!), undefined];
+});

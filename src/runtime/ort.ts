@@ -1,0 +1,38 @@
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import type { DType, TensorData } from '../graph/types.js';
+
+export { ort };
+
+/** Session options shared by every kdistill session. */
+export interface SessionOptions {
+  /** Intra-op threads; defaults to every core of the machine. */
+  threads?: number;
+  /** ORT graph optimisation level; 'all' fuses Conv+BN and picks layouts. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export function defaultThreads(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/** Creates an ORT inference session from ONNX bytes with kdistill's defaults. */
+export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, {
+    intraOpNumThreads: opts.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  });
+}
+
+/** Wraps a TensorData as an ORT tensor without copying. */
+export function toOrt(t: TensorData): ort.Tensor {
+  return new ort.Tensor(t.dtype === 'bool' ? 'bool' : t.dtype, t.data as never, t.shape as number[]);
+}
+
+export function fromOrt(t: ort.Tensor): TensorData {
+  return { dtype: t.type as DType, shape: t.dims as number[], data: t.data as Float32Array };
+}
