@@ -1,0 +1,91 @@
+import { performance } from 'node:perf_hooks';
+import * as op from '../graph/ops.js';
+import { accuracy, crossEntropy, kdKl } from '../nn/losses.js';
+import { Model } from '../nn/model.js';
+import { referencePairs } from '../nn/zoo/index.js';
+import { adam } from '../optim/adam.js';
+import { Predictor } from '../runtime/inference.js';
+import { ort } from '../runtime/ort.js';
+import { TrainSession } from '../runtime/train-session.js';
+import { Rng } from '../util/rng.js';
+
+export interface KdStepResult {
+  engine: string;
+  pair: 'mlp' | 'cnn';
+  threads: number;
+  batch: number;
+  steps: number;
+  stepMsMedian: number;
+  imgPerSec: number;
+  teacherFwdMs: number;
+  studentStepMs: number;
+  loss: number;
+}
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+};
+
+/**
+ * Times the full KD step of a reference pair exactly as the PyTorch peer does: teacher forward in
+ * eval mode (its own session, BN folded) + student forward/backward + Adam, loss 0.5·CE + 0.5·T²·KL, T = 4.
+ */
+export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 30, batch = 128): Promise<KdStepResult> {
+  const ref = referencePairs[pair];
+  const teacher = new Model(ref.teacher(), 1);
+  const student = new Model(ref.student(), 2);
+  const T = 4;
+  const tp = await Predictor.fromModel(teacher, { threads });
+  const train = await TrainSession.create(
+    {
+      model: student,
+      optimizer: adam(),
+      extraInputs: { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', 10] } },
+      loss: (out, inp) => {
+        const ce = crossEntropy(out.logits, inp.labels);
+        const kd = kdKl(out.logits, inp.teacher_logits, T);
+        return { total: op.add(op.scale(ce, 0.5), op.scale(kd, 0.5), 'total'), terms: { ce, kd }, metrics: { acc: accuracy(out.logits, inp.labels) } };
+      },
+    },
+    { threads },
+  );
+  const rng = new Rng(0);
+  const shape = [batch, ...ref.inputShape];
+  const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const labels = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
+  const step = async () => {
+    const t = (await tp.run(x, ['logits'])).logits;
+    return train.run({ x, labels, teacher_logits: t }, 1e-3);
+  };
+  for (let i = 0; i < 3; i++) await step();
+  const full: number[] = [];
+  let last = { loss: 0 } as Record<string, number>;
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    last = await step();
+    full.push(performance.now() - t0);
+  }
+  const cached = (await tp.run(x, ['logits'])).logits;
+  const tOnly: number[] = [], sOnly: number[] = [];
+  for (let i = 0; i < Math.max(3, steps >> 1); i++) {
+    let t0 = performance.now();
+    await tp.run(x, ['logits']);
+    tOnly.push(performance.now() - t0);
+    t0 = performance.now();
+    await train.run({ x, labels, teacher_logits: cached }, 1e-3);
+    sOnly.push(performance.now() - t0);
+  }
+  await tp.release();
+  await train.release();
+  const ms = median(full);
+  return {
+    engine: `kdistill (onnxruntime-node ${ort.env.versions.common})`,
+    pair, threads, batch, steps,
+    stepMsMedian: +ms.toFixed(2),
+    imgPerSec: Math.round((batch / ms) * 1000),
+    teacherFwdMs: +median(tOnly).toFixed(2),
+    studentStepMs: +median(sOnly).toFixed(2),
+    loss: +last.loss.toFixed(4),
+  };
+}

@@ -1,0 +1,110 @@
+import { Graph, type Value } from '../graph/graph.js';
+import type { DType, Shape, TensorData } from '../graph/types.js';
+import { KdError } from '../util/errors.js';
+import type { Init } from './init.js';
+
+export type Mode = 'train' | 'eval';
+
+/** A model parameter (trainable) or buffer (state a layer updates itself, e.g. BatchNorm running statistics). */
+export interface ParamSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly init: Init;
+  readonly trainable: boolean;
+}
+
+/** Where parameter values come from in the graph being built. */
+export type ParamSource =
+  /** Graph inputs fed each step (training and in-training evaluation). */
+  | { kind: 'inputs' }
+  /** Constant initializers holding these values (exported inference models). */
+  | { kind: 'initializers'; values: ReadonlyMap<string, Float32Array> };
+
+/** Per-step random input a layer needs (dropout masks), filled by the executor from a seeded stream. */
+export interface NoiseSpec {
+  readonly name: string;
+  readonly shape: Shape;
+}
+
+/**
+ * What layers see while a model builds its graph: the graph, the mode, and registries of the
+ * parameters, buffer updates and noise inputs the layers declared. Names are scoped by module path.
+ */
+export class BuildContext {
+  readonly params = new Map<string, ParamSpec>();
+  readonly paramValues = new Map<string, Value>();
+  /** New values of buffers computed in train mode (buffer name → value). */
+  readonly bufferUpdates = new Map<string, Value>();
+  readonly noise: NoiseSpec[] = [];
+  private readonly path: string[] = [];
+
+  constructor(
+    readonly g: Graph,
+    readonly mode: Mode,
+    readonly source: ParamSource = { kind: 'inputs' },
+  ) {}
+
+  get training(): boolean {
+    return this.mode === 'train';
+  }
+
+  /** Runs `fn` inside a named scope: parameter names and node names get `name/` prefixed. */
+  scope<T>(name: string, fn: () => T): T {
+    this.path.push(name);
+    try {
+      return this.g.scoped(name, fn);
+    } finally {
+      this.path.pop();
+    }
+  }
+
+  fullName(local: string): string {
+    return [...this.path, local].join('/');
+  }
+
+  /** Declares (or reuses, when a module is applied twice) a trainable parameter. */
+  param(local: string, shape: readonly number[], init: Init): Value {
+    return this.declare(local, shape, init, true);
+  }
+
+  /** Declares a non-trainable buffer. */
+  buffer(local: string, shape: readonly number[], init: Init): Value {
+    return this.declare(local, shape, init, false);
+  }
+
+  /** Records the value a buffer takes after this step (train mode only). */
+  updateBuffer(local: string, v: Value): void {
+    this.bufferUpdates.set(this.fullName(local), v);
+  }
+
+  /** A uniform [0,1) input of the given shape (symbolic batch allowed), new every step. */
+  uniformNoise(local: string, shape: Shape): Value {
+    const name = this.fullName(local);
+    this.noise.push({ name, shape });
+    return this.g.input(name, 'float32', shape);
+  }
+
+  private declare(local: string, shape: readonly number[], init: Init, trainable: boolean): Value {
+    const name = this.fullName(local);
+    const seen = this.paramValues.get(name);
+    if (seen) return seen;
+    this.params.set(name, { name, shape, init, trainable });
+    let v: Value;
+    if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
+    else {
+      const data = this.source.values.get(name);
+      if (!data) throw new KdError('MISSING_PARAM', `no value for parameter '${name}'`);
+      if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new KdError('SHAPE_MISMATCH', `parameter '${name}' has ${data.length} values, expected shape [${shape.join(', ')}]`);
+      const t: TensorData = { dtype: 'float32', shape, data };
+      v = this.g.initializer(name, t, true);
+    }
+    this.paramValues.set(name, v);
+    return v;
+  }
+}
+
+/** Declared input of a model: dtype and shape with 'N' (or any symbol) for the batch. */
+export interface InputSpec {
+  readonly dtype: DType;
+  readonly shape: Shape;
+}

@@ -1,0 +1,69 @@
+import type { Value } from '../../graph/graph.js';
+import * as op from '../../graph/ops.js';
+import { KdError } from '../../util/errors.js';
+import type { BuildContext } from '../context.js';
+import { Module } from '../module.js';
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** Weight of the new batch statistic in the running average (PyTorch convention). */
+  momentum?: number;
+}
+
+/**
+ * Batch normalisation over axis 1 of [N, C] or [N, C, H, W]. Train mode normalises with batch
+ * statistics and updates running mean / unbiased variance buffers; eval mode uses the buffers
+ * through the BatchNormalization op, which exporters fold into the preceding conv/linear.
+ */
+export class BatchNorm extends Module {
+  constructor(name: string, readonly channels: number, readonly opts: BatchNormOptions = {}) {
+    super(name);
+  }
+  protected forward(ctx: BuildContext, x: Value): Value {
+    if (x.shape[1] !== this.channels) throw new KdError('SHAPE_MISMATCH', `BatchNorm '${ctx.fullName('')}' expects ${this.channels} channels on axis 1, got [${x.shape.join(', ')}]`);
+    const C = this.channels, eps = this.opts.eps ?? 1e-5, m = this.opts.momentum ?? 0.1;
+    const gamma = ctx.param('weight', [C], { kind: 'ones' });
+    const beta = ctx.param('bias', [C], { kind: 'zeros' });
+    const rm = ctx.buffer('running_mean', [C], { kind: 'zeros' });
+    const rv = ctx.buffer('running_var', [C], { kind: 'ones' });
+    if (!ctx.training) return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: 'out' })[0];
+
+    const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
+    const bshape = [1, C, ...x.shape.slice(2).map(() => 1)];
+    const mean = op.reduceMean(x, axes, true, 'mean');
+    const xc = op.sub(x, mean);
+    const varB = op.reduceMean(op.mul(xc, xc), axes, true, 'var');
+    const inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
+    const y = op.add(op.mul(op.mul(xc, inv), op.reshape(gamma, bshape)), op.reshape(beta, bshape), 'out');
+
+    // Running variance is unbiased (n/(n-1)), n = elements per channel, known only at run time.
+    const n = op.div(op.cast(x.graph.node('Size', [x])[0], 'float32'), op.scalar(x.graph, C));
+    const unbias = op.div(n, op.addScalar(n, -1));
+    const meanC = op.reshape(mean, [C]), varC = op.reshape(varB, [C]);
+    ctx.updateBuffer('running_mean', op.add(op.scale(rm, 1 - m), op.scale(meanC, m)));
+    ctx.updateBuffer('running_var', op.add(op.scale(rv, 1 - m), op.mul(op.scale(varC, m), unbias)));
+    return y;
+  }
+}
+
+/** Layer normalisation over the trailing `shape` axes, with learnable scale and bias. */
+export class LayerNorm extends Module {
+  constructor(name: string, readonly normalizedShape: number[], readonly eps = 1e-5) {
+    super(name);
+  }
+  protected forward(ctx: BuildContext, x: Value): Value {
+    const k = this.normalizedShape.length;
+    const tail = x.shape.slice(x.rank - k);
+    if (tail.some((d, i) => d !== this.normalizedShape[i])) throw new KdError('SHAPE_MISMATCH', `LayerNorm '${ctx.fullName('')}' normalises [${this.normalizedShape}], got input [${x.shape.join(', ')}]`);
+    const gamma = ctx.param('weight', this.normalizedShape, { kind: 'ones' });
+    const beta = ctx.param('bias', this.normalizedShape, { kind: 'zeros' });
+    if (!ctx.training) return x.graph.node('LayerNormalization', [x, gamma, beta], { axis: { kind: 'int', value: -k }, epsilon: { kind: 'float', value: this.eps } }, { name: 'out' })[0];
+    // Train mode uses primitives so the autodiff needs no fused LayerNorm rule on the hot path.
+    const axes = this.normalizedShape.map((_, i) => x.rank - k + i);
+    const mean = op.reduceMean(x, axes, true);
+    const xc = op.sub(x, mean);
+    const v = op.reduceMean(op.mul(xc, xc), axes, true);
+    const xh = op.mul(xc, op.reciprocal(op.sqrt(op.addScalar(v, this.eps))));
+    return op.add(op.mul(xh, gamma), beta, 'out');
+  }
+}

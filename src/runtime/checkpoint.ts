@@ -1,0 +1,72 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { KdError } from '../util/errors.js';
+
+const MAGIC = 'KDCKPT01';
+
+/** Contents of a checkpoint: named float32 tensors plus JSON metadata (step, RNG states, config...). */
+export interface Checkpoint {
+  meta: Record<string, unknown>;
+  tensors: Map<string, Float32Array>;
+}
+
+interface Header {
+  meta: Record<string, unknown>;
+  tensors: { name: string; offset: number; length: number }[];
+}
+
+/**
+ * Writes a checkpoint atomically: a temporary file is written and flushed, then renamed over the
+ * target, so a crash leaves either the old checkpoint or the new one, never a torn file.
+ * Layout: magic, u32 header length, JSON header, zero padding to 4 bytes, raw little-endian float32 data.
+ */
+export function saveCheckpoint(path: string, ck: Checkpoint): void {
+  const entries: Header['tensors'] = [];
+  let off = 0;
+  for (const [name, t] of ck.tensors) {
+    entries.push({ name, offset: off, length: t.length });
+    off += t.length;
+  }
+  const header = Buffer.from(JSON.stringify({ meta: ck.meta, tensors: entries } satisfies Header));
+  const pre = MAGIC.length + 4 + header.length;
+  const pad = (4 - (pre % 4)) % 4;
+  const head = Buffer.alloc(pre + pad);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(header.length, MAGIC.length);
+  header.copy(head, MAGIC.length + 4);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, head);
+    for (const t of ck.tensors.values()) writeSync(fd, new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */
+export function loadCheckpoint(path: string): Checkpoint {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new KdError('MISSING_FILE', `cannot read checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (buf.length < MAGIC.length + 4 || buf.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new KdError('BAD_CHECKPOINT', `${path} is not a kdistill checkpoint`);
+  const hl = buf.readUInt32LE(MAGIC.length);
+  let header: Header;
+  try {
+    header = JSON.parse(buf.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + hl));
+  } catch {
+    throw new KdError('BAD_CHECKPOINT', `${path}: checkpoint header is corrupt (truncated file?)`);
+  }
+  const pre = MAGIC.length + 4 + hl;
+  const start = pre + ((4 - (pre % 4)) % 4);
+  const total = header.tensors.reduce((a, t) => a + t.length, 0);
+  if (buf.length !== start + total * 4) throw new KdError('BAD_CHECKPOINT', `${path}: expected ${start + total * 4} bytes, found ${buf.length} (truncated or corrupt checkpoint)`);
+  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + total * 4));
+  const tensors = new Map<string, Float32Array>();
+  for (const t of header.tensors) tensors.set(t.name, data.subarray(t.offset, t.offset + t.length));
+  return { meta: header.meta, tensors };
+}
