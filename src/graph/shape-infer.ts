@@ -208,8 +208,12 @@ rules.set('Reshape', (g, n, ins) => {
           ks.splice(i, 1);
         }
       }
-      if (!xs.every((d) => typeof d === 'number')) fail(n, `cannot resolve -1 in ${shapeToString(t)} for input ${shapeToString(x)}`);
-      out[neg] = (xs as number[]).reduce((a, b) => a * b, 1) / (ks as number[]).reduce((a, b) => a * b, 1);
+      if (!ks.every((d) => typeof d === 'number')) fail(n, `cannot resolve -1 in ${shapeToString(t)} for input ${shapeToString(x)}`);
+      const num = (xs.filter((d) => typeof d === 'number') as number[]).reduce((a, b) => a * b, 1) / (ks as number[]).reduce((a, b) => a * b, 1);
+      const sym = xs.filter((d) => typeof d === 'string');
+      if (!Number.isInteger(num)) fail(n, `cannot resolve -1 in ${shapeToString(t)} for input ${shapeToString(x)}`);
+      // A dim left symbolic (e.g. 'N*12' when folding batch and sequence) stays a named product.
+      out[neg] = sym.length === 0 ? num : [...sym, ...(num === 1 ? [] : [num])].join('*');
     }
   }
   return [{ dtype: ins[0]!.dtype, shape: out }];

@@ -1,5 +1,6 @@
 import { batches, type Dataset } from '../data/index.js';
-import { accuracy, crossEntropy } from '../nn/losses.js';
+import * as op from '../graph/ops.js';
+import { accuracy, agreement, crossEntropy, kdKl } from '../nn/losses.js';
 import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
 import type { Optimizer } from '../optim/optimizer.js';
@@ -22,6 +23,12 @@ export interface FitOptions extends SessionOptions {
   /** Pixel normalisation passed to the batcher. */
   mean?: number;
   std?: number;
+  /** Distil from a teacher: loss = alpha·CE + (1 − alpha)·T²·KL(teacher ‖ student) (Hinton et al. 2015). */
+  kd?: { teacher: Predictor; T: number; alpha: number };
+}
+
+function classesOf(model: Model): number {
+  return model.build('eval').outputs.logits.shape[1] as number;
 }
 
 /** Trains a classifier on its `logits` output with cross-entropy; returns per-step losses. Leaves the trained values in `model`. */
@@ -31,8 +38,14 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     {
       model,
       optimizer: o.optimizer ?? adam(),
-      extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
-      loss: (out, inp) => ({ total: crossEntropy(out.logits, inp.labels), metrics: { acc: accuracy(out.logits, inp.labels) } }),
+      extraInputs: o.kd ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classesOf(model)] } } : { labels: { dtype: 'int64', shape: ['N'] } },
+      loss: (out, inp) => {
+        const ce = crossEntropy(out.logits, inp.labels);
+        const metrics = { acc: accuracy(out.logits, inp.labels) };
+        if (!o.kd) return { total: ce, metrics };
+        const kd = kdKl(out.logits, inp.teacher_logits, o.kd.T);
+        return { total: op.add(op.scale(ce, o.kd.alpha), op.scale(kd, 1 - o.kd.alpha), 'total'), terms: { ce, kd }, metrics: { ...metrics, agree: agreement(out.logits, inp.teacher_logits) } };
+      },
     },
     { threads: o.threads, seed: o.seed },
   );
@@ -45,7 +58,9 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     const b = it.nextBatch();
     const x = new ort.Tensor('float32', b.x, b.shape as number[]);
     const y = new ort.Tensor('int64', b.y, [b.size]);
-    const out = await session.run({ [inputName]: x, labels: y }, lrAt(o.schedule ?? { kind: 'constant' }, base, s));
+    const feeds: Record<string, ort.Tensor> = { [inputName]: x, labels: y };
+    if (o.kd) feeds.teacher_logits = (await o.kd.teacher.run(x, ['logits'])).logits;
+    const out = await session.run(feeds, lrAt(o.schedule ?? { kind: 'constant' }, base, s));
     losses.push(out.loss);
     o.onStep?.(s, out);
   }
@@ -53,9 +68,11 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   return { losses, session };
 }
 
-/** Accuracy and mean cross-entropy of the model (eval mode, exported inference graph) on a dataset. */
-export async function evaluateClassifier(model: Model, ds: Dataset, o: SessionOptions & { mean?: number; std?: number } = {}): Promise<{ accuracy: number; loss: number }> {
-  const p = await Predictor.fromModel(model, { threads: o.threads });
+/** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
+export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & { mean?: number; std?: number } = {}): Promise<Evaluation> {
+  const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
+  const predictions = new Int32Array(ds.n);
+  let k = 0;
   const it = batches(ds, { batchSize: 1000, shuffle: false, mean: o.mean, std: o.std });
   let correct = 0, loss = 0;
   for (const b of it) {
@@ -68,11 +85,26 @@ export async function evaluateClassifier(model: Model, ds: Dataset, o: SessionOp
       let se = 0;
       for (let c = 0; c < C; c++) se += Math.exp(row[c] - mx);
       const label = Number(b.y[i]);
+      predictions[k++] = arg;
       if (arg === label) correct++;
       loss += Math.log(se) + mx - row[label];
     }
   }
-  await p.release();
-  return { accuracy: correct / ds.n, loss: loss / ds.n };
+  if (!(model instanceof Predictor)) await p.release();
+  return { accuracy: correct / ds.n, loss: loss / ds.n, predictions };
+}
+
+/** Test-set quality of a classifier, with its top-1 predictions for agreement measures. */
+export interface Evaluation {
+  accuracy: number;
+  loss: number;
+  predictions: Int32Array;
+}
+
+/** Fraction of samples on which two classifiers predict the same class. */
+export function agreementRate(a: Int32Array, b: Int32Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / a.length;
 }
 

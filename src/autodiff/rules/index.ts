@@ -3,3 +3,6 @@ import './elementwise.js';
 import './matmul.js';
 import './reduce.js';
 import './shape.js';
+import './conv.js';
+import './pool.js';
+import './norm.js';

@@ -14,11 +14,11 @@ export const referencePairs = {
 } as const;
 
 /** Zoo models by name, for configs and the CLI: 'mlp-784-800-800-10', 'cnn-8-16', 'lenet5', 'lenet5-half', 'resnet20'. */
-export function zooModel(name: string, inputShape: number[] = [1, 28, 28], classes = 10): ModelDef {
+export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 28], classes = 10): ModelDef {
   const m = /^(mlp|cnn)-([\d-]+)$/.exec(name);
   if (m) {
     const nums = m[2].split('-').map(Number);
-    if (m[1] === 'mlp') return mlp(nums, { inputShape: inputShape });
+    if (m[1] === 'mlp') return mlp(nums, { inputShape: [...inputShape] });
     return cnn(nums, { inputShape: inputShape as [number, number, number], classes });
   }
   if (name === 'lenet5' || name === 'lenet5-half') return lenet5({ half: name.endsWith('half'), classes, inputShape: inputShape as [number, number, number] });

@@ -34,7 +34,7 @@ export function textClassifier(o: TextOptions): ModelDef {
         const img = op.unsqueeze(op.transpose(e, [0, 2, 1]), [2]); // [N, D, 1, L]
         width = o.channels ?? 64;
         const c = op.relu(new Conv2d('conv', dim, width, { kernel: [1, 3], padding: 0 }).apply(ctx, op.identity(img)), 'relu');
-        f = op.reduceMax(op.flatten(c, 2), [2], false, 'pool');
+        f = op.reduceMax(op.reshape(c, [0, 0, -1]), [2], false, 'pool');
       }
       return { logits: op.identity(new Linear('fc', width, o.classes).apply(ctx, f), 'logits'), features: f };
     },

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""PyTorch reference for `kdistill bench`: one full KD training step, timed.
+
+Usage: /usr/bin/python3 bench/torch/kd_step.py --pair mlp|cnn --threads 1|2
+           [--steps 30] [--batch 128] [--channels-last]
+Prints one JSON line on stdout. Run it through bench/torch/run_tuned.sh: without
+OpenBLAS and the malloc settings there, torch is 4-38x slower on this VM and the
+comparison is meaningless (see shared/reference/engine.md, section 4).
+"""
+import argparse, json, os, statistics, time
+import torch, torch.nn as nn, torch.nn.functional as F
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--pair', choices=['mlp', 'cnn'], required=True)
+ap.add_argument('--threads', type=int, choices=[1, 2], required=True)
+ap.add_argument('--steps', type=int, default=30)
+ap.add_argument('--batch', type=int, default=128)
+ap.add_argument('--channels-last', action='store_true')
+args = ap.parse_args()
+if args.channels_last and args.pair != 'cnn':
+    ap.error('--channels-last only applies to --pair cnn')
+
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+T, ALPHA = 4.0, 0.5
+
+
+def mlp(sizes):  # Linear+ReLU, no activation after the last layer
+    layers = []
+    for i in range(1, len(sizes)):
+        layers.append(nn.Linear(sizes[i - 1], sizes[i]))
+        if i < len(sizes) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def cnn(channels):  # block = conv3x3(pad 1, no bias) -> BN -> ReLU -> maxpool2
+    layers, cin, hw = [], 1, 28
+    for c in channels:
+        layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(c, eps=1e-5, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
+        cin, hw = c, hw // 2
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * hw * hw, 10))
+
+
+if args.pair == 'mlp':
+    teacher, student, in_shape = mlp([784, 1200, 1200, 10]), mlp([784, 800, 800, 10]), (784,)
+else:
+    teacher, student, in_shape = cnn([32, 64, 128]), cnn([8, 16]), (1, 28, 28)
+teacher.eval().requires_grad_(False)
+student.train()
+x = torch.randn(args.batch, *in_shape)
+y = torch.randint(0, 10, (args.batch,))
+if args.channels_last:
+    fmt = torch.channels_last
+    teacher, student = teacher.to(memory_format=fmt), student.to(memory_format=fmt)
+    x = x.contiguous(memory_format=fmt)
+opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+
+
+def step():
+    """Returns (loss, teacher forward ms); the teacher share is timed inside the step."""
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        t_logits = teacher(x)
+    t_ms = (time.perf_counter() - t0) * 1e3
+    opt.zero_grad(set_to_none=True)
+    s = student(x)
+    kl = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t_logits / T, 1),
+                  reduction='batchmean', log_target=True)
+    loss = ALPHA * F.cross_entropy(s, y) + (1 - ALPHA) * T * T * kl
+    loss.backward()
+    opt.step()
+    return loss.item(), t_ms
+
+
+def blas_in_use():
+    """The BLAS library actually mapped into this process (torch's build info only says 'generic')."""
+    with open('/proc/self/maps') as f:
+        libs = {l.split()[-1] for l in f if 'blas' in l.rsplit('/', 1)[-1]}
+    real = sorted({os.path.realpath(p) for p in libs})
+    for p in real:
+        if 'openblas' in p:
+            try:  # already loaded, so this reuses the same handle
+                import ctypes
+                lib = ctypes.CDLL(p)
+                lib.openblas_get_config.restype = ctypes.c_char_p
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                return f'{p} ({lib.openblas_get_config().decode().strip()}; core {lib.openblas_get_corename().decode()})'
+            except (OSError, AttributeError):
+                return p
+    return ', '.join(real) or 'none mapped'
+
+
+for _ in range(3):  # warm-up: allocator pools, oneDNN primitive caches, OpenMP pool
+    step()
+step_ms, teacher_ms = [], []
+for _ in range(args.steps):
+    t0 = time.perf_counter()
+    loss, t_ms = step()
+    step_ms.append((time.perf_counter() - t0) * 1e3)
+    teacher_ms.append(t_ms)
+
+med = statistics.median(step_ms)
+print(json.dumps({
+    'engine': f'torch-{torch.__version__}' + ('-channels_last' if args.channels_last else ''),
+    'pair': args.pair, 'threads': torch.get_num_threads(), 'batch': args.batch, 'steps': args.steps,
+    'stepMsMedian': round(med, 2), 'imgPerSec': round(args.batch / med * 1e3),
+    'teacherFwdMs': round(statistics.median(teacher_ms), 2), 'loss': round(loss, 5),
+    'blas': blas_in_use(),
+    # glibc reads these only at startup, so the environment is the ground truth
+    'malloc_tuned': bool(os.environ.get('MALLOC_MMAP_THRESHOLD_') and os.environ.get('MALLOC_TRIM_THRESHOLD_')),
+}))

@@ -1,0 +1,99 @@
+import type { Value } from '../../graph/graph.js';
+import * as op from '../../graph/ops.js';
+import { attrInt, attrInts } from '../../graph/shape-infer.js';
+import type { Attrs, Node } from '../../graph/types.js';
+import { registerGrad } from '../rule.js';
+import { adjointWindow, noGrad, range, spatial, staticSpatial, windowOf, type Window } from './conv.js';
+
+/*
+ * Ties in max pooling: where windows tile the input (kernel = stride, no padding) and in the global
+ * pools, positions that tie for the maximum share the gradient equally, as the ReduceMax rule does.
+ * Otherwise the gradient goes to the single position ORT's Indices output names (the first maximum in
+ * the window's scan order, as in PyTorch).
+ */
+
+function poolWindow(node: Node): Window {
+  const w = windowOf(node, attrInts(node, 'kernel_shape', []));
+  if (w.kernel.length === 0) noGrad(node, 'kernel_shape is required');
+  return w;
+}
+
+/** The block count per axis when windows tile the input exactly, so pooling is a reshape plus a reduction. */
+function tiling(node: Node, w: Window, S: number[] | undefined): number[] | undefined {
+  if (!S || attrInt(node, 'ceil_mode', 0) !== 0) return undefined;
+  const ok = S.every((d, i) => w.kernel[i] === w.strides[i] && w.dilations[i] === 1 && w.pads[i] === 0 && w.pads[i + S.length] === 0 && d % w.kernel[i] === 0);
+  return ok ? S.map((d, i) => d / w.kernel[i]) : undefined;
+}
+
+/** Reshape target [N, C, o1, b1, o2, b2, …] that splits each spatial axis into (block, offset in block). */
+const blocked = (o: number[], inner: number[]) => [0, 0, ...o.flatMap((d, i) => [d, inner[i]])];
+
+registerGrad('MaxPool', (c, [dy]) => {
+  if (!dy) return [undefined];
+  const x = c.x(0), node = c.node;
+  const w = poolWindow(node);
+  const S = staticSpatial(x);
+  const o = tiling(node, w, S);
+  if (S && o) {
+    // Broadcast each block's max over its block; Equal marks the argmax positions without a scatter.
+    const ones = o.map(() => 1);
+    const mask = op.cast(op.equal(op.reshape(x, blocked(o, w.kernel)), op.reshape(c.y(0), blocked(o, ones))), 'float32');
+    const share = op.div(op.reshape(dy, blocked(o, ones)), op.reduceSum(mask, o.map((_, i) => 3 + 2 * i), true));
+    return [op.reshape(op.mul(mask, share), [0, 0, ...S])];
+  }
+  // Indices are flat offsets into the whole [N, C, …] input; Flatten(axis 0) keeps a symbolic batch inferable.
+  const attrs: Attrs = { ...node.attrs };
+  delete attrs.storage_order;
+  const idx = node.outputs.length > 1 && attrInt(node, 'storage_order', 0) === 0 ? c.y(1) : c.g.node('MaxPool', [x], attrs, { nOut: 2 })[1];
+  const flatX = op.flatten(x, 0);
+  const dx = op.scatterElementsAdd(op.zerosLike(flatX), op.flatten(idx, 0), op.flatten(dy, 0), 1);
+  return [op.reshapeLike(dx, x)];
+});
+
+registerGrad('AveragePool', (c, [dy]) => {
+  const x = c.x(0), node = c.node, g = c.g;
+  const w = poolWindow(node);
+  const S = spatial(node, x), So = spatial(node, c.y(0));
+  const o = tiling(node, w, S);
+  const kn = w.kernel.reduce((a, b) => a * b, 1);
+  if (o) {
+    const spread = op.expand(op.reshape(op.scale(dy!, 1 / kn), blocked(o, o.map(() => 1))), [1, 1, ...o.flatMap((d, i) => [d, w.kernel[i]])]);
+    return [op.reshape(spread, [0, 0, ...S])];
+  }
+  const C = x.shape[1];
+  if (typeof C !== 'number') noGrad(node, `gradient needs a fixed channel count, got ${x.toString()}`);
+  // Each output's divisor is read off ORT's own pool of ones (= valid taps / divisor), so the
+  // gradient follows its count_include_pad and ceil_mode conventions exactly.
+  const ones = (shape: number[]) => g.initializer('ones', op.f32(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape));
+  const pooledOnes = g.node('AveragePool', [ones([1, 1, ...S])], node.attrs)[0];
+  const perOut = op.div(pooledOnes, g.initializer('valid_taps', op.f32(validTaps(w, S, So), [1, 1, ...So])));
+  // The adjoint of a window sum is a depthwise ConvTranspose with an all-ones kernel.
+  const adj = adjointWindow(w, S, So);
+  const dx = op.convTranspose(op.mul(dy!, perOut), ones([C, 1, ...w.kernel]), { strides: w.strides, dilations: w.dilations, group: C, ...adj });
+  return [dx];
+});
+
+/** Taps of each window that fall inside the unpadded input (at least 1, so an all-padding window divides 0 by 1). */
+function validTaps(w: Window, S: number[], So: number[]): Float32Array {
+  const perAxis = S.map((size, a) =>
+    range(0, So[a]).map((i) => range(0, w.kernel[a]).filter((t) => {
+      const p = i * w.strides[a] - w.pads[a] + t * w.dilations[a];
+      return p >= 0 && p < size;
+    }).length),
+  );
+  let counts = [1];
+  for (const axis of perAxis) counts = counts.flatMap((n) => axis.map((m) => n * m));
+  return Float32Array.from(counts, (n) => Math.max(n, 1));
+}
+
+registerGrad('GlobalAveragePool', (c, [dy]) => {
+  const x = c.x(0), S = staticSpatial(x);
+  const n = S ? op.scalar(c.g, S.reduce((a, b) => a * b, 1)) : op.div(op.cast(c.g.node('Size', [x])[0], 'float32'), op.cast(c.g.node('Size', [c.y(0)])[0], 'float32'));
+  return [op.expandLike(op.div(dy!, n), x)];
+});
+
+registerGrad('GlobalMaxPool', (c, [dy]) => {
+  const x = c.x(0);
+  const mask = op.cast(op.equal(x, c.y(0)), 'float32');
+  return [op.mul(mask, op.div(dy!, op.reduceSum(mask, range(2, x.rank), true)))];
+});

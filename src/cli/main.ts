@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { KdError } from '../util/errors.js';
+import { registerBench } from './bench.js';
+import { registerTrain } from './train.js';
+
+const program = new Command();
+program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, export, benchmark.').option('--debug', 'show stack traces');
+registerTrain(program);
+registerBench(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof KdError && !program.opts().debug) {
+    console.error(`kdistill: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}

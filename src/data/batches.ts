@@ -1,0 +1,226 @@
+import { KdError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { sampleSize, type Dataset } from './dataset.js';
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Reshuffle the sample order every epoch (default true). */
+  shuffle?: boolean;
+  /** Seed of the shuffle stream (default 0); ignored when resuming from a state. */
+  seed?: number;
+  /** Skip the final short batch of each epoch, for graphs with a fixed batch dimension (default false). */
+  dropLast?: boolean;
+  /** Subtracted after scaling to [0, 1]: one value, or one per channel (the first sample dimension). */
+  mean?: number | readonly number[];
+  /** Divides after subtracting `mean`: one value, or one per channel. */
+  std?: number | readonly number[];
+}
+
+/**
+ * One step's data. `x`, `y` and `indices` are views into buffers the iterator reuses: they are
+ * valid until the next `nextBatch()` call, so copy them to keep them longer.
+ */
+export interface Batch {
+  /** Inputs, row-major with `shape` = [size, ...sampleShape]. */
+  readonly x: Float32Array;
+  readonly shape: readonly number[];
+  /** Class labels as int64, the type the ONNX loss graphs take. */
+  readonly y: BigInt64Array;
+  /** Dataset indices of the samples in this batch. */
+  readonly indices: Int32Array;
+  readonly size: number;
+  readonly epoch: number;
+  /** Index of this batch within its epoch. */
+  readonly step: number;
+}
+
+/**
+ * Where an iterator stands: the epoch and sample position of the next batch, and the RNG state at
+ * the start of that epoch, from which that epoch's order and all later ones follow. Plain JSON, for checkpoints.
+ */
+export interface BatchState {
+  readonly version: 1;
+  readonly n: number;
+  readonly shuffle: boolean;
+  readonly epoch: number;
+  readonly position: number;
+  readonly rng: readonly number[];
+}
+
+/**
+ * Yields shuffled mini-batches of a dataset, converting pixels to float32 ([0, 1], then optionally
+ * normalised) and labels to int64 in place in preallocated buffers. Iterating (`for...of`) yields
+ * the rest of the current epoch; `nextBatch()` runs on across epochs. `state()` and
+ * `BatchIterator.restore` resume at exactly the same data order.
+ */
+export class BatchIterator implements Iterable<Batch> {
+  readonly batchSize: number;
+  readonly stepsPerEpoch: number;
+  readonly shuffle: boolean;
+  private readonly ds: Dataset;
+  private readonly size: number;
+  private readonly scale: Float64Array;
+  private readonly offset: Float64Array;
+  private readonly end: number;
+  private readonly perm: Int32Array;
+  private readonly xBuf: Float32Array;
+  private readonly yBuf: BigInt64Array;
+  private readonly fullShape: readonly number[];
+  private tail?: { x: Float32Array; y: BigInt64Array; shape: readonly number[] };
+  private rng: Rng;
+  private epochStart: Uint32Array;
+  private ep = 0;
+  private pos = 0;
+
+  constructor(ds: Dataset, opts: BatchOptions, state?: BatchState) {
+    const b = opts.batchSize;
+    if (!Number.isInteger(b) || b < 1) throw new KdError('BAD_ARGUMENT', `batchSize must be a positive integer, got ${b}.`);
+    this.ds = ds;
+    this.batchSize = b;
+    this.shuffle = opts.shuffle ?? true;
+    this.size = sampleSize(ds);
+    this.stepsPerEpoch = opts.dropLast ? Math.floor(ds.n / b) : Math.ceil(ds.n / b);
+    if (this.stepsPerEpoch === 0) {
+      // Otherwise nextBatch() would roll over empty epochs forever.
+      throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.n} samples: no ${opts.dropLast ? 'full ' : ''}batch of ${b} fits in an epoch.`);
+    }
+    this.end = opts.dropLast ? this.stepsPerEpoch * b : ds.n;
+    [this.scale, this.offset] = affine(ds, this.size, opts);
+    const cap = Math.min(b, ds.n);
+    this.xBuf = new Float32Array(cap * this.size);
+    this.yBuf = new BigInt64Array(cap);
+    this.fullShape = [cap, ...ds.sampleShape];
+    this.perm = new Int32Array(ds.n);
+    if (state) {
+      checkState(state, ds, this.shuffle);
+      this.rng = new Rng(Uint32Array.from(state.rng));
+      this.epochStart = this.rng.state();
+      this.startEpoch(state.epoch);
+      this.pos = state.position;
+    } else {
+      this.rng = new Rng(opts.seed ?? 0);
+      this.epochStart = this.rng.state();
+      this.startEpoch(0);
+    }
+  }
+
+  /** Continues from a saved `state()`; `opts` must describe the same data pipeline (its seed is not used). */
+  static restore(ds: Dataset, opts: BatchOptions, state: BatchState): BatchIterator {
+    return new BatchIterator(ds, opts, state);
+  }
+
+  /** The epoch the next batch belongs to. */
+  get epoch(): number {
+    return this.done() ? this.ep + 1 : this.ep;
+  }
+
+  /** A snapshot to resume from; taken after the last batch of an epoch it points at the next epoch's start. */
+  state(): BatchState {
+    const atEnd = this.done();
+    return {
+      version: 1,
+      n: this.ds.n,
+      shuffle: this.shuffle,
+      epoch: atEnd ? this.ep + 1 : this.ep,
+      position: atEnd ? 0 : this.pos,
+      // After an epoch's shuffle the stream stands exactly at the next epoch's start state.
+      rng: Array.from(atEnd ? this.rng.state() : this.epochStart),
+    };
+  }
+
+  /** The next batch, starting a new epoch (with a fresh order) when the current one is used up. */
+  nextBatch(): Batch {
+    if (this.done()) this.startEpoch(this.ep + 1);
+    const start = this.pos;
+    const m = Math.min(this.batchSize, this.end - start);
+    let x = this.xBuf;
+    let y = this.yBuf;
+    let shape = this.fullShape;
+    if (m < this.fullShape[0]) {
+      // The short batch is the same size every epoch, so its views are made once.
+      if (!this.tail || this.tail.shape[0] !== m) {
+        this.tail = { x: this.xBuf.subarray(0, m * this.size), y: this.yBuf.subarray(0, m), shape: [m, ...this.ds.sampleShape] };
+      }
+      ({ x, y, shape } = this.tail);
+    }
+    const S = this.size;
+    const src = this.ds.x;
+    const labels = this.ds.y;
+    const { scale, offset } = this;
+    for (let k = 0; k < m; k++) {
+      const i = this.perm[start + k];
+      const si = i * S;
+      const di = k * S;
+      for (let j = 0; j < S; j++) x[di + j] = src[si + j] * scale[j] + offset[j];
+      y[k] = BigInt(labels[i]);
+    }
+    this.pos = start + m;
+    return {
+      x,
+      shape,
+      y,
+      indices: this.perm.subarray(start, start + m),
+      size: m,
+      epoch: this.ep,
+      step: Math.floor(start / this.batchSize),
+    };
+  }
+
+  /** Yields the remaining batches of the current epoch (all of the next one if the current is finished). */
+  *[Symbol.iterator](): Generator<Batch> {
+    if (this.done()) this.startEpoch(this.ep + 1);
+    while (!this.done()) yield this.nextBatch();
+  }
+
+  private done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  private startEpoch(e: number): void {
+    this.epochStart = this.rng.state();
+    for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
+    if (this.shuffle) this.rng.shuffle(this.perm);
+    this.ep = e;
+    this.pos = 0;
+  }
+}
+
+/** A batch iterator over `ds`, starting at epoch 0. */
+export function batches(ds: Dataset, opts: BatchOptions): BatchIterator {
+  return new BatchIterator(ds, opts);
+}
+
+/** Per-element scale and offset so the inner loop is one multiply-add whatever the normalisation. */
+function affine(ds: Dataset, size: number, opts: BatchOptions): [Float64Array, Float64Array] {
+  const channels = ds.sampleShape.length > 0 ? ds.sampleShape[0] : 1;
+  const perChannel = (v: number | readonly number[] | undefined, dflt: number, what: string): number[] => {
+    if (v === undefined) return new Array<number>(channels).fill(dflt);
+    if (typeof v === 'number') return new Array<number>(channels).fill(v);
+    if (v.length !== channels) throw new KdError('BAD_ARGUMENT', `${what} has ${v.length} values but '${ds.name}' has ${channels} channels.`);
+    return [...v];
+  };
+  const mean = perChannel(opts.mean, 0, 'mean');
+  const std = perChannel(opts.std, 1, 'std');
+  if (std.some((s) => !(s > 0) || !Number.isFinite(s))) throw new KdError('BAD_ARGUMENT', `std must be positive and finite, got [${std.join(', ')}].`);
+  const pixel = ds.x instanceof Uint8Array ? 1 / 255 : 1;
+  const scale = new Float64Array(size);
+  const offset = new Float64Array(size);
+  const perCh = size / channels;
+  for (let j = 0; j < size; j++) {
+    const c = Math.floor(j / perCh);
+    scale[j] = pixel / std[c];
+    offset[j] = -mean[c] / std[c];
+  }
+  return [scale, offset];
+}
+
+function checkState(s: BatchState, ds: Dataset, shuffle: boolean): void {
+  const ok =
+    s.version === 1 &&
+    Number.isInteger(s.epoch) && s.epoch >= 0 &&
+    Number.isInteger(s.position) && s.position >= 0 && s.position <= ds.n &&
+    Array.isArray(s.rng) && s.rng.length === 4 && s.rng.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff);
+  if (!ok) throw new KdError('BAD_STATE', 'Batch iterator state is malformed (expected version 1 with epoch, position and 4 RNG words).');
+  if (s.n !== ds.n) throw new KdError('BAD_STATE', `Batch iterator state was saved for ${s.n} samples but '${ds.name}' has ${ds.n}.`);
+  if (s.shuffle !== shuffle) throw new KdError('BAD_STATE', `Batch iterator state was saved with shuffle=${s.shuffle}, resuming with shuffle=${shuffle}.`);
+}
