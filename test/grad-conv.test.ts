@@ -185,3 +185,15 @@ describe('gradient rules: symbolic batch', () => {
     await sess.release();
   });
 });
+
+describe('hand-written gradients (custom-gradient composites)', () => {
+  it('train-mode BatchNorm (closed-form backward) matches finite differences', async () => {
+    const { BuildContext } = await import('../src/nn/context.js');
+    const { BatchNorm } = await import('../src/nn/layers/norm.js');
+    await gradCheck({
+      inputs: { x: { shape: [3, 2, 2, 3] }, 'bn/weight': { shape: [2], data: [1.3, 0.7] }, 'bn/bias': { shape: [2], data: [0.2, -0.4] }, 'bn/running_mean': { shape: [2], data: [0, 0] }, 'bn/running_var': { shape: [2], data: [1, 1] } },
+      wrt: ['x', 'bn/weight', 'bn/bias'],
+      build: (g, v) => op.tanh(new BatchNorm('bn', 2).apply(new BuildContext(g, 'train'), v.x)),
+    });
+  });
+});

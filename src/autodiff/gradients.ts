@@ -32,10 +32,23 @@ export function gradients(loss: Value, wrt: readonly Value[], opts: { seed?: Val
     return s;
   };
 
+  const skip = new Set<(typeof g.nodes)[number]>();
   g.scoped('grad', () => {
     for (let k = g.nodes.length - 1; k >= 0; k--) {
       const node = g.nodes[k];
-      if (!relevant.has(node)) continue;
+      if (!relevant.has(node) || skip.has(node)) continue;
+      const custom = g.customGrads.get(node.outputs[0]);
+      if (custom) {
+        for (const n of custom.internal) skip.add(n);
+        const dy = total(node.outputs[0]);
+        if (!dy) continue;
+        const dxs = g.scoped(node.name.replace(/\//g, '.'), () => custom.grad(dy));
+        custom.inputs.forEach((n, i) => {
+          const d = dxs[i];
+          if (d && dependsOnTarget.has(n)) push(n, d);
+        });
+        continue;
+      }
       const dys = node.outputs.map(total);
       if (dys.every((d) => !d)) continue;
       if (isNonDifferentiable(node.opType)) continue;

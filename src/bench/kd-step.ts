@@ -36,7 +36,7 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
   const teacher = new Model(ref.teacher(), 1);
   const student = new Model(ref.student(), 2);
   const T = 4;
-  const tp = await Predictor.fromModel(teacher, { threads });
+  const tp = await Predictor.fromModel(teacher, { threads: Number(process.env.KD_TT ?? threads), spin: process.env.KD_TS === '1' });
   const train = await TrainSession.create(
     {
       model: student,
@@ -48,7 +48,7 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
         return { total: op.add(op.scale(ce, 0.5), op.scale(kd, 0.5), 'total'), terms: { ce, kd }, metrics: { acc: accuracy(out.logits, inp.labels) } };
       },
     },
-    { threads },
+    { threads, spin: process.env.KD_SS === '1' },
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];

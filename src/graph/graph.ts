@@ -3,6 +3,13 @@ import { inferShapes } from './shape-infer.js';
 import type { Attrs, DType, Node, Shape, TensorData, ValueInfo } from './types.js';
 import { shapeToString } from './types.js';
 
+/** A composite with a hand-written gradient: its inputs, the nodes it spans, and its gradient rule. */
+export interface CustomGradient {
+  readonly inputs: readonly string[];
+  readonly internal: ReadonlySet<Node>;
+  readonly grad: (dy: Value) => (Value | undefined)[];
+}
+
 /** A handle on one value of a graph: what ops take and return. */
 export class Value {
   constructor(
@@ -32,6 +39,8 @@ export class Graph {
   private readonly used = new Set<string>();
   private readonly scopes: string[] = [];
   private readonly producerOf = new Map<string, Node>();
+  /** Subgraphs whose gradient is given by hand (see {@link customGradient}), keyed by their output. */
+  readonly customGrads = new Map<string, CustomGradient>();
 
   constructor(readonly name = 'graph') {}
 
@@ -115,6 +124,19 @@ export class Graph {
       this.producerOf.set(o, node);
     });
     return outs.map((o, i) => new Value(this, o, outInfo[i].dtype, outInfo[i].shape));
+  }
+
+  /**
+   * Builds a composite from primitive ops whose gradient is supplied by `grad` instead of being derived
+   * op by op: the reverse pass skips the composite's internal nodes and calls `grad` at its output.
+   * Used where a closed form is much cheaper (train-mode BatchNorm).
+   */
+  customGradient(inputs: readonly Value[], build: () => Value, grad: (dy: Value) => (Value | undefined)[]): Value {
+    const start = this.nodes.length;
+    const out = build();
+    const internal = new Set(this.nodes.slice(start));
+    this.customGrads.set(out.name, { inputs: inputs.map((v) => v.name), internal, grad });
+    return out;
   }
 
   /** Marks values as graph outputs (in order). */

@@ -161,7 +161,7 @@ for (const op of ['GlobalAveragePool', 'GlobalMaxPool'])
     const x = req(n, ins, 0).shape;
     return [{ dtype: ins[0]!.dtype, shape: [x[0], x[1], ...x.slice(2).map(() => 1)] }];
   });
-rules.set('BatchNormalization', same());
+rules.set('BatchNormalization', (_g, n, ins) => { const x = req(n, ins, 0); const c = req(n, ins, 1); return n.outputs.map((_, i) => (i === 0 ? x : c)); });
 rules.set('LayerNormalization', (_g, n, ins) => [req(n, ins, 0)]);
 
 function reduceShape(x: Shape, axes: readonly number[] | undefined, keep: boolean): Dim[] {
@@ -319,6 +319,12 @@ rules.set('ConstantOfShape', (g, n) => {
   const v = n.attrs.value;
   return [{ dtype: v?.kind === 'tensor' ? v.value.dtype : 'float32', shape: t }];
 });
+rules.set('Resize', (g, n, ins) => {
+  const x = req(n, ins, 0).shape;
+  const sc = n.inputs[2] ? g.constant(n.inputs[2]) : undefined;
+  if (!sc) fail(n, 'only constant scales are supported');
+  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (typeof d === 'number' ? Math.floor(d * (sc.data as Float32Array)[i]) : (sc.data as Float32Array)[i] === 1 ? d : `${d}_r`)) }];
+});
 rules.set('Constant', (_g, n) => {
   const v = n.attrs.value;
   if (v?.kind !== 'tensor') fail(n, 'Constant needs a tensor value');
@@ -347,4 +353,9 @@ rules.set('Pad', (g, n, ins) => {
   if (!pads) fail(n, 'pads must be a constant');
   const r = x.length;
   return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : `${d}_p`)) }];
+});
+rules.set('MaxUnpool', (g, n, ins) => {
+  const t = n.inputs[2] ? shapeInput(g, n.inputs[2]) : undefined;
+  if (!t) fail(n, 'MaxUnpool needs its output_shape input');
+  return [{ dtype: req(n, ins, 0).dtype, shape: t }];
 });

@@ -90,7 +90,9 @@ export class BuildContext {
     if (seen) return seen;
     this.params.set(name, { name, shape, init, trainable });
     let v: Value;
-    if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
+    // A value the caller already placed in the graph under this name (e.g. a test feeding it) is used as is.
+    if (this.g.has(name)) v = this.g.value(name);
+    else if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
     else {
       const data = this.source.values.get(name);
       if (!data) throw new KdError('MISSING_PARAM', `no value for parameter '${name}'`);

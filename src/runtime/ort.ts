@@ -10,6 +10,11 @@ export interface SessionOptions {
   threads?: number;
   /** ORT graph optimisation level; 'all' fuses Conv+BN and picks layouts. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Let idle intra-op threads spin for work. Off by default when several sessions alternate
+   * (teacher and student): spinning pools of two sessions would fight over the same cores.
+   */
+  spin?: boolean;
 }
 
 export function defaultThreads(): number {
@@ -25,6 +30,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     graphOptimizationLevel: opts.optimization ?? 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    extra: { session: { intra_op: { allow_spinning: opts.spin ?? (process.env.KD_SPIN ?? '0') === '1' ? '1' : '0' } } },
   });
 }
 

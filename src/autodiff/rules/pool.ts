@@ -1,7 +1,7 @@
 import type { Value } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
 import { attrInt, attrInts } from '../../graph/shape-infer.js';
-import type { Attrs, Node } from '../../graph/types.js';
+import { A, type Attrs, type Node } from '../../graph/types.js';
 import { registerGrad } from '../rule.js';
 import { adjointWindow, noGrad, range, spatial, staticSpatial, windowOf, type Window } from './conv.js';
 
@@ -35,16 +35,22 @@ registerGrad('MaxPool', (c, [dy]) => {
   const S = staticSpatial(x);
   const o = tiling(node, w, S);
   if (S && o) {
-    // Broadcast each block's max over its block; Equal marks the argmax positions without a scatter.
-    const ones = o.map(() => 1);
-    const mask = op.cast(op.equal(op.reshape(x, blocked(o, w.kernel)), op.reshape(c.y(0), blocked(o, ones))), 'float32');
-    const share = op.div(op.reshape(dy, blocked(o, ones)), op.reduceSum(mask, o.map((_, i) => 3 + 2 * i), true));
-    return [op.reshape(op.mul(mask, share), [0, 0, ...S])];
+    // Windows tile the input: upsample the pooled max and compare, so argmax positions are found in a
+    // few streaming passes (MaxPool's Indices output is an order of magnitude slower in ORT).
+    const up = (v: Value) => c.g.node('Resize', [v, '', c.g.initializer('scales', op.f32([1, 1, ...w.kernel]))], {
+      mode: A.s('nearest'), coordinate_transformation_mode: A.s('asymmetric'), nearest_mode: A.s('floor'),
+    })[0];
+    const mask = op.equal(x, up(c.y(0)));
+    const ties = c.g.node('AveragePool', [op.cast(mask, 'float32')], { kernel_shape: A.ints(w.kernel), strides: A.ints(w.kernel) })[0];
+    const share = op.div(dy, op.scale(ties, w.kernel.reduce((a, b) => a * b, 1)));
+    return [op.where(mask, up(share), op.scalar(c.g, 0))];
   }
-  // Indices are flat offsets into the whole [N, C, …] input; Flatten(axis 0) keeps a symbolic batch inferable.
+  // Indices are flat offsets into the whole [N, C, …] input (the first maximum of each window, as in PyTorch).
   const attrs: Attrs = { ...node.attrs };
   delete attrs.storage_order;
   const idx = node.outputs.length > 1 && attrInt(node, 'storage_order', 0) === 0 ? c.y(1) : c.g.node('MaxPool', [x], attrs, { nOut: 2 })[1];
+  // Overlapping windows may pick the same position twice, so their gradients must add (ScatterElements).
+  // Flatten(axis 0) keeps a symbolic batch inferable.
   const flatX = op.flatten(x, 0);
   const dx = op.scatterElementsAdd(op.zerosLike(flatX), op.flatten(idx, 0), op.flatten(dy, 0), 1);
   return [op.reshapeLike(dx, x)];

@@ -28,16 +28,37 @@ export class BatchNorm extends Module {
     const rv = ctx.buffer('running_var', [C], { kind: 'ones' });
     if (!ctx.training) return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: 'out' })[0];
 
+    const g = x.graph;
     const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
     const bshape = [1, C, ...x.shape.slice(2).map(() => 1)];
-    const mean = op.reduceMean(x, axes, true, 'mean');
-    const xc = op.sub(x, mean);
-    const varB = op.reduceMean(op.mul(xc, xc), axes, true, 'var');
-    const inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
-    const y = op.add(op.mul(op.mul(xc, inv), op.reshape(gamma, bshape)), op.reshape(beta, bshape), 'out');
+    // Elements per channel, known only at run time (symbolic batch).
+    const n = op.div(op.cast(g.node('Size', [x])[0], 'float32'), op.scalar(g, C));
+    let mean!: Value, varB!: Value, xc!: Value, inv!: Value;
+    const gammaB = op.reshape(gamma, bshape);
+    const y = g.customGradient(
+      [x, gamma, beta],
+      () => {
+        mean = op.reduceMean(x, axes, true, 'mean');
+        xc = op.sub(x, mean);
+        varB = op.reduceMean(op.mul(xc, xc), axes, true, 'var');
+        inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
+        return op.add(op.mul(xc, op.mul(inv, gammaB)), op.reshape(beta, bshape), 'out');
+      },
+      // Closed form (Ioffe & Szegedy): with x̂ = xc·inv, dβ = Σdy, dγ = Σdy·x̂ and
+      // dx = γ·inv·(dy − dβ/n − x̂·dγ/n); about half the passes of differentiating the primitives.
+      (dy) => {
+        const sumDy = op.reduceSum(dy, axes, true);
+        const sumDyXc = op.reduceSum(op.mul(dy, xc), axes, true);
+        const dBeta = op.reshape(sumDy, [C]);
+        const dGamma = op.reshape(op.mul(sumDyXc, inv), [C]);
+        const invN = op.reciprocal(n);
+        const k = op.mul(op.mul(inv, inv), op.mul(sumDyXc, invN));
+        const dx = op.mul(op.sub(op.sub(dy, op.mul(sumDy, invN)), op.mul(xc, k)), op.mul(inv, gammaB));
+        return [dx, dGamma, dBeta];
+      },
+    );
 
-    // Running variance is unbiased (n/(n-1)), n = elements per channel, known only at run time.
-    const n = op.div(op.cast(x.graph.node('Size', [x])[0], 'float32'), op.scalar(x.graph, C));
+    // Running variance is unbiased (n/(n-1)).
     const unbias = op.div(n, op.addScalar(n, -1));
     const meanC = op.reshape(mean, [C]), varC = op.reshape(varB, [C]);
     ctx.updateBuffer('running_mean', op.add(op.scale(rm, 1 - m), op.scale(meanC, m)));
