@@ -54,7 +54,7 @@ describe('checkpoints', () => {
   it('a training run resumed from a checkpoint continues exactly (params, Adam state, dropout masks, data order)', async () => {
     const def = () => mlp([784, 64, 10], { inputShape: [1, 28, 28], dropout: 0.3 });
     const small = take(train, 640);
-    const runSteps = async (session: Awaited<ReturnType<typeof fitClassifier>>['session'], it: ReturnType<typeof batches>, n: number) => {
+    const runSteps = async (session: NonNullable<Awaited<ReturnType<typeof fitClassifier>>['session']>, it: ReturnType<typeof batches>, n: number) => {
       for (let i = 0; i < n; i++) {
         const b = it.nextBatch();
         await session.run({ x: { dtype: 'float32', shape: b.shape, data: b.x }, labels: { dtype: 'int64', shape: [b.size], data: b.y } }, 1e-3);
@@ -62,12 +62,12 @@ describe('checkpoints', () => {
     };
     // Uninterrupted: 12 steps.
     const m1 = new Model(def(), 7);
-    const s1 = (await fitClassifier(m1, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1 })).session;
+    const s1 = (await fitClassifier(m1, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1, keepSession: true })).session!;
     const it1 = batches(small, { batchSize: 64, seed: 7 });
     await runSteps(s1, it1, 12);
     // Interrupted after 5 steps, state saved to disk, fresh session and iterator restored.
     const m2 = new Model(def(), 7);
-    const s2 = (await fitClassifier(m2, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1 })).session;
+    const s2 = (await fitClassifier(m2, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1, keepSession: true })).session!;
     const it2 = batches(small, { batchSize: 64, seed: 7 });
     await runSteps(s2, it2, 5);
     const st = s2.saveState();
@@ -76,11 +76,38 @@ describe('checkpoints', () => {
     await s2.release();
     const ck = loadCheckpoint(join(dir, 'r.ckpt'));
     const m3 = new Model(def(), 123);
-    const s3 = (await fitClassifier(m3, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1 })).session;
+    const s3 = (await fitClassifier(m3, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1, keepSession: true })).session!;
     s3.loadState({ step: ck.meta.step as number, rng: ck.meta.rng as number[], tensors: ck.tensors });
     const it3 = (await import('../src/data/index.js')).BatchIterator.restore(small, { batchSize: 64 }, ck.meta.data as never);
     await runSteps(s3, it3, 7);
     assert.equal(s3.step, s1.step);
     for (const name of ['fc1/weight', 'fc2/bias', 'fc1/weight#m', 'fc1/weight#v']) assert.deepEqual(s3.tensor(name), s1.tensor(name), name);
+  });
+});
+
+describe('distillation from a teacher', () => {
+  it('a teacher in a worker thread (pipelined) gives exactly the losses of an in-process teacher', async () => {
+    const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
+    const { WorkerTeacher } = await import('../src/runtime/teacher-worker.js');
+    const teacherModel = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 21);
+    await fitClassifier(teacherModel, train, { epochs: 1, maxSteps: 60, batchSize: 64, seed: 21, threads: 1 });
+    const bytes = exportOnnx(teacherModel);
+    const small = take(train, 1000);
+    const run = async (teacher: InstanceType<typeof Predictor> | InstanceType<typeof WorkerTeacher>) => {
+      const student = new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 22);
+      const agree: number[] = [];
+      // 1000 samples / 64 per batch: the last batch of each epoch is short, which the pipeline must handle.
+      const r = await fitClassifier(student, small, { epochs: 2, batchSize: 64, seed: 22, threads: 1, kd: { teacher, T: 4, alpha: 0.5 }, onStep: (_s, out) => agree.push(out.agree) });
+      return { losses: r.losses, agree };
+    };
+    const inProc = await Predictor.fromBytes(bytes, { threads: 1 });
+    const a = await run(inProc);
+    await inProc.release();
+    const worker = await WorkerTeacher.start(bytes, 1);
+    const b = await run(worker);
+    await worker.release();
+    assert.equal(a.losses.length, 32);
+    assert.deepEqual(b.losses, a.losses);
+    assert.ok(mean(a.agree.slice(-5)) > mean(a.agree.slice(0, 3)), `student should come to agree with the teacher more: ${a.agree.slice(0, 3)} → ${a.agree.slice(-5)}`);
   });
 });

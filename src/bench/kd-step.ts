@@ -4,13 +4,16 @@ import { accuracy, crossEntropy, kdKl } from '../nn/losses.js';
 import { Model } from '../nn/model.js';
 import { referencePairs } from '../nn/zoo/index.js';
 import { adam } from '../optim/adam.js';
-import { Predictor } from '../runtime/inference.js';
+import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { ort } from '../runtime/ort.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { Rng } from '../util/rng.js';
 
 export interface KdStepResult {
   engine: string;
+  /** 'sequential': teacher then student on one thread pool; 'pipelined': teacher (worker thread) on the next batch overlaps the student step. */
+  mode: 'sequential' | 'pipelined';
   pair: 'mlp' | 'cnn';
   threads: number;
   batch: number;
@@ -31,12 +34,16 @@ const median = (a: number[]) => {
  * Times the full KD step of a reference pair exactly as the PyTorch peer does: teacher forward in
  * eval mode (its own session, BN folded) + student forward/backward + Adam, loss 0.5·CE + 0.5·T²·KL, T = 4.
  */
-export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 30, batch = 128): Promise<KdStepResult> {
+export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 30, batch = 128, mode: 'sequential' | 'pipelined' = 'sequential'): Promise<KdStepResult> {
   const ref = referencePairs[pair];
   const teacher = new Model(ref.teacher(), 1);
   const student = new Model(ref.student(), 2);
   const T = 4;
-  const tp = await Predictor.fromModel(teacher, { threads: Number(process.env.KD_TT ?? threads), spin: process.env.KD_TS === '1' });
+  // Pipelined: the thread budget is split, half to the teacher's worker, the rest to the student.
+  const teacherThreads = mode === 'pipelined' ? Math.max(1, threads >> 1) : threads;
+  const studentThreads = mode === 'pipelined' ? Math.max(1, threads - teacherThreads) : threads;
+  const tp = await Predictor.fromModel(teacher, { threads: teacherThreads });
+  const tw = mode === 'pipelined' ? await WorkerTeacher.start(exportOnnx(teacher), teacherThreads) : undefined;
   const train = await TrainSession.create(
     {
       model: student,
@@ -48,14 +55,22 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
         return { total: op.add(op.scale(ce, 0.5), op.scale(kd, 0.5), 'total'), terms: { ce, kd }, metrics: { acc: accuracy(out.logits, inp.labels) } };
       },
     },
-    { threads, spin: process.env.KD_SS === '1' },
+    { threads: studentThreads },
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];
   const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
   const labels = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
+  const tshape = [batch, 10];
+  let pending = tw?.predict(x.data as Float32Array, shape);
   const step = async () => {
-    const t = (await tp.run(x, ['logits'])).logits;
+    if (!tw) {
+      const t = (await tp.run(x, ['logits'])).logits;
+      return train.run({ x, labels, teacher_logits: t }, 1e-3);
+    }
+    // The teacher's answer for this batch was requested one step ago; ask for the next one, then train.
+    const t = new ort.Tensor('float32', await pending!, tshape);
+    pending = tw.predict(x.data as Float32Array, shape);
     return train.run({ x, labels, teacher_logits: t }, 1e-3);
   };
   for (let i = 0; i < 3; i++) await step();
@@ -76,12 +91,14 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
     await train.run({ x, labels, teacher_logits: cached }, 1e-3);
     sOnly.push(performance.now() - t0);
   }
+  await pending;
+  await tw?.release();
   await tp.release();
   await train.release();
   const ms = median(full);
   return {
     engine: `kdistill (onnxruntime-node ${ort.env.versions.common})`,
-    pair, threads, batch, steps,
+    mode, pair, threads, batch, steps,
     stepMsMedian: +ms.toFixed(2),
     imgPerSec: Math.round((batch / ms) * 1000),
     teacherFwdMs: +median(tOnly).toFixed(2),

@@ -5,6 +5,7 @@ import { runTorch, torchAvailable, type TorchResult } from '../bench/torch-peer.
 interface Row {
   pair: 'mlp' | 'cnn';
   threads: number;
+  mode: 'sequential' | 'pipelined';
   kdistill: KdStepResult;
   torch?: TorchResult;
   torchChannelsLast?: TorchResult;
@@ -34,10 +35,14 @@ export function registerBench(program: Command): void {
       const rows: Row[] = [];
       for (const pair of pairs)
         for (const t of threads) {
-          const ks: KdStepResult[] = [], ts: TorchResult[] = [], tcl: TorchResult[] = [];
+          // With two or more threads kdistill can also run the teacher in its own worker thread on the
+          // next batch (pipelined); the thread budget is the same, split between teacher and student.
+          const modes = t >= 2 ? (['sequential', 'pipelined'] as const) : (['sequential'] as const);
+          const ks = new Map<string, KdStepResult[]>(modes.map((m) => [m, []]));
+          const ts: TorchResult[] = [], tcl: TorchResult[] = [];
           // Interleave engines so drift of this shared machine hits both alike.
           for (let r = 0; r < reps; r++) {
-            ks.push(await benchKdStep(pair, t, steps));
+            for (const m of modes) ks.get(m)!.push(await benchKdStep(pair, t, steps, 128, m));
             if (torch.ok) {
               const a = runTorch(pair, t, steps);
               if (a) ts.push(a);
@@ -49,20 +54,20 @@ export function registerBench(program: Command): void {
             if (!o.json) process.stderr.write('.');
           }
           const pick = <T extends { imgPerSec: number }>(a: T[]) => (a.length ? a.find((x) => x.imgPerSec === median(a.map((y) => y.imgPerSec))) : undefined);
-          const row: Row = { pair, threads: t, kdistill: pick(ks)! };
-          row.torch = pick(ts);
-          row.torchChannelsLast = pick(tcl);
-          if (row.torch) row.ratio = +(row.kdistill.imgPerSec / row.torch.imgPerSec).toFixed(2);
-          if (row.torchChannelsLast) row.ratioChannelsLast = +(row.kdistill.imgPerSec / row.torchChannelsLast.imgPerSec).toFixed(2);
-          rows.push(row);
+          for (const m of modes) {
+            const row: Row = { pair, threads: t, mode: m, kdistill: pick(ks.get(m)!)!, torch: pick(ts), torchChannelsLast: pick(tcl) };
+            if (row.torch) row.ratio = +(row.kdistill.imgPerSec / row.torch.imgPerSec).toFixed(2);
+            if (row.torchChannelsLast) row.ratioChannelsLast = +(row.kdistill.imgPerSec / row.torchChannelsLast.imgPerSec).toFixed(2);
+            rows.push(row);
+          }
         }
       if (o.json) {
         console.log(JSON.stringify({ batch: 128, loss: '0.5*CE + 0.5*T^2*KL, T=4', optimizer: 'Adam lr 1e-3', reps, steps, torch: torch.ok ? { version: torch.version } : { skipped: torch.reason }, results: rows }, null, 2));
         return;
       }
       console.error('');
-      console.log('pair  thr  kdistill img/s  torch img/s  ratio  torch channels_last  ratio');
+      console.log('pair  thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio');
       for (const r of rows)
-        console.log(`${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ${String(r.ratioChannelsLast ?? '–').padStart(5)}`);
+        console.log(`${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ${String(r.ratioChannelsLast ?? '–').padStart(5)}`);
     });
 }

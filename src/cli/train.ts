@@ -7,6 +7,8 @@ import { zooModel } from '../nn/zoo/index.js';
 import { adam } from '../optim/adam.js';
 import { saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { defaultThreads } from '../runtime/ort.js';
+import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type Evaluation } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
 
@@ -32,12 +34,12 @@ function num(v: string, flag: string): number {
 }
 
 /** Trains a zoo model with cross-entropy, optionally distilling from a teacher; logs one line per epoch. */
-async function trainOne(label: string, model: Model, o: Common, train: ReturnType<typeof datasets>['train'], test: ReturnType<typeof datasets>['test'], kd?: { teacher: Predictor; T: number; alpha: number }): Promise<Evaluation> {
+async function trainOne(label: string, model: Model, o: Common, train: ReturnType<typeof datasets>['train'], test: ReturnType<typeof datasets>['test'], kd?: { teacher: Predictor | WorkerTeacher; T: number; alpha: number }): Promise<Evaluation> {
   const epochs = num(o.epochs, 'epochs'), bs = num(o.batch, 'batch');
   const steps = Math.ceil(train.n / bs);
   const t0 = Date.now();
   let seen = 0;
-  const { session } = await fitClassifier(model, train, {
+  await fitClassifier(model, train, {
     epochs, batchSize: bs, lr: num(o.lr, 'lr'), seed: Number(o.seed), threads: o.threads ? num(o.threads, 'threads') : undefined,
     optimizer: adam(), schedule: { kind: 'cosine', total: epochs * steps }, kd,
     onStep: (s, out) => {
@@ -45,7 +47,6 @@ async function trainOne(label: string, model: Model, o: Common, train: ReturnTyp
       if ((s + 1) % steps === 0) console.error(`[${label}] epoch ${(s + 1) / steps}/${epochs} loss ${out.loss.toFixed(4)} ${Math.round((seen / (Date.now() - t0)) * 1000)} img/s`);
     },
   });
-  await session.release();
   return evaluateClassifier(model, test, { threads: o.threads ? Number(o.threads) : undefined });
 }
 
@@ -99,7 +100,11 @@ export function registerTrain(program: Command): void {
       const bEval = await trainOne(`baseline ${o.student}`, base, o, train, test);
       writeFileSync(join(o.out, 'baseline.onnx'), exportOnnx(base));
       const kdm = mk();
-      const kEval = await trainOne(`distilled ${o.student}`, kdm, o, train, test, { teacher, T: num(o.temperature, 'temperature'), alpha: Number(o.alpha) });
+      // The teacher answers the next batch in a worker thread while the student trains on this one.
+      const worker = await WorkerTeacher.start(teacherBytes, 1);
+      const studentThreads = String(Math.max(1, (threads ?? defaultThreads()) - 1));
+      const kEval = await trainOne(`distilled ${o.student}`, kdm, { ...o, threads: studentThreads }, train, test, { teacher: worker, T: num(o.temperature, 'temperature'), alpha: Number(o.alpha) });
+      await worker.release();
       writeFileSync(join(o.out, 'student.onnx'), exportOnnx(kdm));
       await teacher.release();
       const row = (name: string, e: Evaluation, params: number | undefined, file: string) => ({

@@ -24,11 +24,12 @@ function make(decoupled: boolean, o: AdamOptions): Optimizer {
       else if (wd) gr = op.add(grad, op.scale(p0, wd));
       const m = op.add(op.scale(m0, b1), op.scale(gr, 1 - b1));
       const v = op.add(op.scale(v0, b2), op.scale(op.mul(gr, gr), 1 - b2));
-      // Bias corrections are scalars: fold them into one step size and one denominator scale.
+      // Bias corrections are scalars: lr/c1 / (√v/√c2 + eps) = (lr·√c2/c1) / (√v + eps·√c2), which
+      // saves a full-size pass over the parameters (the update is memory-bound).
       const c1 = op.sub(op.scalar(g, 1), op.pow(op.scalar(g, b1), s.step));
-      const c2 = op.sub(op.scalar(g, 1), op.pow(op.scalar(g, b2), s.step));
-      const stepSize = op.div(s.lr, c1);
-      const denom = op.addScalar(op.div(op.sqrt(v), op.sqrt(c2)), eps);
+      const sc2 = op.sqrt(op.sub(op.scalar(g, 1), op.pow(op.scalar(g, b2), s.step)));
+      const stepSize = op.div(op.mul(s.lr, sc2), c1);
+      const denom = op.add(op.sqrt(v), op.scale(sc2, eps));
       return { param: op.sub(p, op.mul(op.div(m, denom), stepSize)), slots: [m, v] };
     },
   };

@@ -1,4 +1,4 @@
-import { batches, type Dataset } from '../data/index.js';
+import { batches, sampleSize, type Dataset } from '../data/index.js';
 import * as op from '../graph/ops.js';
 import { accuracy, agreement, crossEntropy, kdKl } from '../nn/losses.js';
 import type { Model } from '../nn/model.js';
@@ -8,6 +8,7 @@ import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort, type SessionOptions } from '../runtime/ort.js';
 import { TrainSession } from '../runtime/train-session.js';
+import { WorkerTeacher } from '../runtime/teacher-worker.js';
 
 export interface FitOptions extends SessionOptions {
   epochs: number;
@@ -23,8 +24,10 @@ export interface FitOptions extends SessionOptions {
   /** Pixel normalisation passed to the batcher. */
   mean?: number;
   std?: number;
+  /** Keep the training session open and return it (the caller releases it); otherwise it is released here. */
+  keepSession?: boolean;
   /** Distil from a teacher: loss = alpha·CE + (1 − alpha)·T²·KL(teacher ‖ student) (Hinton et al. 2015). */
-  kd?: { teacher: Predictor; T: number; alpha: number };
+  kd?: { teacher: Predictor | WorkerTeacher; T: number; alpha: number };
 }
 
 function classesOf(model: Model): number {
@@ -32,7 +35,7 @@ function classesOf(model: Model): number {
 }
 
 /** Trains a classifier on its `logits` output with cross-entropy; returns per-step losses. Leaves the trained values in `model`. */
-export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session: TrainSession }> {
+export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const bs = o.batchSize ?? 128;
   const session = await TrainSession.create(
     {
@@ -54,18 +57,55 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   const losses: number[] = [];
   const base = o.lr ?? 1e-3;
   const inputName = Object.keys(model.def.inputs)[0];
-  for (let s = 0; s < total; s++) {
-    const b = it.nextBatch();
-    const x = new ort.Tensor('float32', b.x, b.shape as number[]);
-    const y = new ort.Tensor('int64', b.y, [b.size]);
-    const feeds: Record<string, ort.Tensor> = { [inputName]: x, labels: y };
-    if (o.kd) feeds.teacher_logits = (await o.kd.teacher.run(x, ['logits'])).logits;
-    const out = await session.run(feeds, lrAt(o.schedule ?? { kind: 'constant' }, base, s));
+  const schedule = o.schedule ?? { kind: 'constant' as const };
+  const step = async (s: number, feeds: Record<string, ort.Tensor>) => {
+    const out = await session.run(feeds, lrAt(schedule, base, s));
     losses.push(out.loss);
     o.onStep?.(s, out);
+  };
+  const teacher = o.kd?.teacher;
+  if (teacher instanceof WorkerTeacher) {
+    // Pipelined: the teacher computes batch s+1 in its worker while the student trains on batch s.
+    // The iterator reuses its buffers, so each batch is copied into one of two alternating slots.
+    const per = sampleSize(ds);
+    const slots = [0, 1].map(() => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
+    const load = (k: number) => {
+      const b = it.nextBatch(), sl = slots[k & 1];
+      sl.x.set(b.x);
+      sl.y.set(b.y);
+      sl.shape = [...b.shape];
+      sl.size = b.size;
+      return sl;
+    };
+    let cur = load(0);
+    let pending = total > 0 ? teacher.predict(cur.x.subarray(0, per * cur.size), cur.shape) : undefined;
+    for (let s = 0; s < total; s++) {
+      const tl = await pending!;
+      const c = cur;
+      if (s + 1 < total) {
+        cur = load(s + 1);
+        pending = teacher.predict(cur.x.subarray(0, per * cur.size), cur.shape);
+      }
+      const n = c.size;
+      await step(s, {
+        [inputName]: new ort.Tensor('float32', c.x.subarray(0, per * n), c.shape),
+        labels: new ort.Tensor('int64', c.y.subarray(0, n), [n]),
+        teacher_logits: new ort.Tensor('float32', tl, [n, tl.length / n]),
+      });
+    }
+  } else {
+    for (let s = 0; s < total; s++) {
+      const b = it.nextBatch();
+      const x = new ort.Tensor('float32', b.x, b.shape as number[]);
+      const feeds: Record<string, ort.Tensor> = { [inputName]: x, labels: new ort.Tensor('int64', b.y, [b.size]) };
+      if (teacher) feeds.teacher_logits = (await teacher.run(x, ['logits'])).logits;
+      await step(s, feeds);
+    }
   }
   session.syncToModel();
-  return { losses, session };
+  if (o.keepSession) return { losses, session };
+  await session.release();
+  return { losses };
 }
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */

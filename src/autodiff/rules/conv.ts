@@ -84,6 +84,7 @@ export function weightGrad(node: Node, inp: Value, gout: Value, win: Window, gro
   const sAx = range(2, 2 + sp);
   const C = inp.shape[1];
   if (typeof C !== 'number') noGrad(node, `gradient needs a fixed channel count, got ${inp.toString()}`);
+  if (group === 1) return weightGradIm2col(inp, gout, win, S, So, C);
   const cg = C / group;
   let xt: Value;
   if (group === 1) xt = op.transpose(inp, [1, 0, ...sAx]);
@@ -99,6 +100,29 @@ export function weightGrad(node: Node, inp: Value, gout: Value, win: Window, gro
   // Taps beyond the kernel pair gout with input rows the forward conv never read.
   if ((dw.shape.slice(2) as number[]).some((d, i) => d > win.kernel[i])) dw = op.slice(dw, Array(sp).fill(0), win.kernel, sAx);
   return op.transpose(dw, [1, 0, ...sAx]);
+}
+
+/**
+ * dW of an ungrouped conv as one well-shaped GEMM: dW[co, (ci, tap)] = Σ_(n, o) dy[co, (n, o)] · cols[(ci, tap), (n, o)],
+ * where cols holds, per kernel tap, the input rows that tap met (a strided Slice of the padded input).
+ * The conv-of-transposes form reduces over N·H·W inside a conv whose output is only kernel-sized,
+ * which MLAS runs an order of magnitude below GEMM speed on large layers.
+ */
+function weightGradIm2col(inp: Value, gout: Value, win: Window, S: number[], So: number[], C: number): Value {
+  const sp = S.length, sAx = range(2, 2 + sp);
+  const Co = gout.shape[1] as number;
+  let xt = op.transpose(inp, [1, 0, ...sAx]); // [C, N, S]
+  if (win.pads.some((p) => p > 0)) xt = xt.graph.node('Pad', [xt, op.ints(xt.graph, [0, 0, ...win.pads.slice(0, sp), 0, 0, ...win.pads.slice(sp)])], {})[0];
+  const taps: number[][] = [[]];
+  for (const k of win.kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(0, k).map((i) => [...t, i])));
+  const cols = taps.map((t) => {
+    const starts = t.map((i, a) => i * win.dilations[a]);
+    const ends = starts.map((st, a) => st + win.strides[a] * (So[a] - 1) + 1);
+    return op.unsqueeze(op.slice(xt, starts, ends, sAx, win.strides), [1]); // [C, 1, N, So]
+  });
+  const colMat = op.reshape(cols.length === 1 ? cols[0] : op.concat(cols, 1), [C * taps.length, -1]);
+  const dyMat = op.reshape(op.transpose(gout, [1, 0, ...sAx]), [Co, -1]);
+  return op.reshape(op.gemm(dyMat, colMat, undefined, { transB: true }), [Co, C, ...win.kernel]);
 }
 
 function biasGrad(dy: Value): Value {
