@@ -111,3 +111,32 @@ describe('distillation from a teacher', () => {
     assert.ok(mean(a.agree.slice(-5)) > mean(a.agree.slice(0, 3)), `student should come to agree with the teacher more: ${a.agree.slice(0, 3)} → ${a.agree.slice(-5)}`);
   });
 });
+
+describe('multi-step runs (ONNX Loop)', () => {
+  it('K steps in one run equal K single steps bit for bit (dropout, BatchNorm, Adam)', async () => {
+    const { adam } = await import('../src/optim/adam.js');
+    const { crossEntropy } = await import('../src/nn/losses.js');
+    const { TrainSession } = await import('../src/runtime/train-session.js');
+    const { ort } = await import('../src/runtime/ort.js');
+    for (const def of [() => mlp([784, 32, 10], { dropout: 0.3, inputShape: [1, 28, 28] }), () => cnn([4, 8], { hidden: 8, dropout: 0.2 })]) {
+      const spec = (m: Model) => ({ model: m, optimizer: adam(), extraInputs: { labels: { dtype: 'int64' as const, shape: ['N'] } }, loss: (o: Record<string, never>, i: Record<string, never>) => ({ total: crossEntropy(o.logits, i.labels) }) });
+      const a = new Model(def(), 1), b = new Model(def(), 1);
+      const single = await TrainSession.create(spec(a), { threads: 1 });
+      const multi = await TrainSession.create(spec(b), { threads: 1, multiStep: true });
+      const it = batches(take(train, 200), { batchSize: 16, seed: 4 });
+      const data = Array.from({ length: 7 }, () => {
+        const bt = it.nextBatch();
+        return { x: new ort.Tensor('float32', Float32Array.from(bt.x), bt.shape as number[]), labels: new ort.Tensor('int64', BigInt64Array.from(bt.y), [bt.size]) };
+      });
+      const lrs = data.map((_, k) => 1e-3 * (1 + k));
+      const la: number[] = [];
+      for (let k = 0; k < data.length; k++) la.push((await single.run(data[k], lrs[k])).loss);
+      const lb = [...(await multi.runMany(data.slice(0, 4), lrs.slice(0, 4))), ...(await multi.runMany(data.slice(4), lrs.slice(4)))].map((o) => o.loss);
+      assert.deepEqual(lb, la);
+      assert.equal(multi.step, single.step);
+      for (const s of single.tg.state) assert.deepEqual(multi.tensor(s.name), single.tensor(s.name), s.name);
+      await single.release();
+      await multi.release();
+    }
+  });
+});

@@ -12,8 +12,10 @@ import { Rng } from '../util/rng.js';
 
 export interface KdStepResult {
   engine: string;
-  /** 'sequential': teacher then student on one thread pool; 'pipelined': teacher (worker thread) on the next batch overlaps the student step. */
+  /** 'sequential': teacher then student on one thread pool; 'pipelined': teacher (worker thread) on the next batches overlaps the student steps. */
   mode: 'sequential' | 'pipelined';
+  /** Training steps per ORT run (an ONNX Loop when > 1). */
+  stepsPerRun: number;
   pair: 'mlp' | 'cnn';
   threads: number;
   batch: number;
@@ -34,11 +36,12 @@ const median = (a: number[]) => {
  * Times the full KD step of a reference pair exactly as the PyTorch peer does: teacher forward in
  * eval mode (its own session, BN folded) + student forward/backward + Adam, loss 0.5·CE + 0.5·T²·KL, T = 4.
  */
-export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 30, batch = 128, mode: 'sequential' | 'pipelined' = 'sequential'): Promise<KdStepResult> {
+export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 32, batch = 128, mode: 'sequential' | 'pipelined' = 'sequential', stepsPerRun = 8): Promise<KdStepResult> {
   const ref = referencePairs[pair];
   const teacher = new Model(ref.teacher(), 1);
   const student = new Model(ref.student(), 2);
   const T = 4;
+  const K = stepsPerRun;
   // Pipelined: the thread budget is split, half to the teacher's worker, the rest to the student.
   const teacherThreads = mode === 'pipelined' ? Math.max(1, threads >> 1) : threads;
   const studentThreads = mode === 'pipelined' ? Math.max(1, threads - teacherThreads) : threads;
@@ -55,50 +58,61 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
         return { total: op.add(op.scale(ce, 0.5), op.scale(kd, 0.5), 'total'), terms: { ce, kd }, metrics: { acc: accuracy(out.logits, inp.labels) } };
       },
     },
-    { threads: studentThreads },
+    { threads: studentThreads, multiStep: K > 1 },
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];
   const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
   const labels = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
-  const tshape = [batch, 10];
-  let pending = tw?.predict(x.data as Float32Array, shape);
-  const step = async () => {
-    if (!tw) {
-      const t = (await tp.run(x, ['logits'])).logits;
-      return train.run({ x, labels, teacher_logits: t }, 1e-3);
-    }
-    // The teacher's answer for this batch was requested one step ago; ask for the next one, then train.
-    const t = new ort.Tensor('float32', await pending!, tshape);
-    pending = tw.predict(x.data as Float32Array, shape);
-    return train.run({ x, labels, teacher_logits: t }, 1e-3);
+  const lrs = new Array(K).fill(1e-3);
+  // One group = K steps: the teacher answers each of the K batches, then one run trains on all of them.
+  const teacherGroup = async () => {
+    const out: ort.Tensor[] = [];
+    for (let k = 0; k < K; k++) out.push((await tp.run(x, ['logits'])).logits);
+    return out;
   };
-  for (let i = 0; i < 3; i++) await step();
+  const requestGroup = () => Array.from({ length: K }, () => tw!.predict(x.data as Float32Array, shape));
+  let pending = tw ? requestGroup() : undefined;
+  const group = async (): Promise<Record<string, number>> => {
+    let tl: ort.Tensor[];
+    if (!tw) tl = await teacherGroup();
+    else {
+      // The teacher's answers for this group were requested during the previous group; ask for the next.
+      tl = (await Promise.all(pending!)).map((d) => new ort.Tensor('float32', d, [batch, 10]));
+      pending = requestGroup();
+    }
+    const feeds = tl.map((t) => ({ x, labels, teacher_logits: t }));
+    const res = K > 1 ? await train.runMany(feeds, lrs) : [await train.run(feeds[0], 1e-3)];
+    return res[res.length - 1];
+  };
+  await group();
   const full: number[] = [];
   let last = { loss: 0 } as Record<string, number>;
-  for (let i = 0; i < steps; i++) {
+  for (let i = 0; i < Math.max(1, Math.round(steps / K)); i++) {
     const t0 = performance.now();
-    last = await step();
-    full.push(performance.now() - t0);
+    last = await group();
+    full.push((performance.now() - t0) / K);
   }
-  const cached = (await tp.run(x, ['logits'])).logits;
+  const tcache = (await tp.run(x, ['logits'])).logits;
+  const cached = Array.from({ length: K }, () => ({ x, labels, teacher_logits: tcache }));
   const tOnly: number[] = [], sOnly: number[] = [];
-  for (let i = 0; i < Math.max(3, steps >> 1); i++) {
+  for (let i = 0; i < 3; i++) {
     let t0 = performance.now();
     await tp.run(x, ['logits']);
     tOnly.push(performance.now() - t0);
     t0 = performance.now();
-    await train.run({ x, labels, teacher_logits: cached }, 1e-3);
-    sOnly.push(performance.now() - t0);
+    if (K > 1) await train.runMany(cached, lrs);
+    else await train.run(cached[0], 1e-3);
+    sOnly.push((performance.now() - t0) / K);
   }
-  await pending;
+  if (pending) await Promise.all(pending);
   await tw?.release();
   await tp.release();
   await train.release();
   const ms = median(full);
   return {
     engine: `kdistill (onnxruntime-node ${ort.env.versions.common})`,
-    mode, pair, threads, batch, steps,
+    mode, stepsPerRun: K, pair, threads, batch, steps,
     stepMsMedian: +ms.toFixed(2),
     imgPerSec: Math.round((batch / ms) * 1000),
     teacherFwdMs: +median(tOnly).toFixed(2),

@@ -128,6 +128,11 @@ export class BatchIterator implements Iterable<Batch> {
     };
   }
 
+  /** Size of the batch `nextBatch()` will return, without taking it (a short batch ends each epoch unless dropLast). */
+  peekSize(): number {
+    return Math.min(this.batchSize, this.end - (this.done() ? 0 : this.pos));
+  }
+
   /** The next batch, starting a new epoch (with a fresh order) when the current one is used up. */
   nextBatch(): Batch {
     if (this.done()) this.startEpoch(this.ep + 1);

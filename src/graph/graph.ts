@@ -83,6 +83,16 @@ export class Graph {
     return new Value(this, n, t.dtype, t.shape);
   }
 
+  /**
+   * Declares a value this graph reads from an enclosing graph (a Loop body reading the loop's inputs):
+   * usable by nodes, but neither an input nor an initializer of this graph.
+   */
+  outer(name: string, dtype: DType, shape: Shape): Value {
+    this.used.add(name);
+    this.info.set(name, { dtype, shape });
+    return new Value(this, name, dtype, shape);
+  }
+
   /** Looks up an existing value by name. */
   value(name: string): Value {
     const i = this.info.get(name);

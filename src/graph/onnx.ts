@@ -13,6 +13,8 @@ import {
   TypeProto_TensorSchema,
   TypeProtoSchema,
   ValueInfoProtoSchema,
+  type AttributeProto,
+  type GraphProto,
   type ModelProto,
   type TensorProto,
 } from 'onnx-buf/dist/onnx_pb.js';
@@ -79,7 +81,7 @@ function valueInfo(name: string, v: ValueInfo) {
 }
 const TensorShape_Dim = TensorShapeProto_DimensionSchema;
 
-function attrProto(name: string, a: Attr) {
+function attrProto(name: string, a: Attr): AttributeProto {
   switch (a.kind) {
     case 'int': return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(Math.trunc(a.value)) });
     case 'float': return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: a.value });
@@ -87,20 +89,13 @@ function attrProto(name: string, a: Attr) {
     case 'floats': return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: [...a.value] });
     case 'string': return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.value) as Uint8Array<ArrayBuffer> });
     case 'tensor': return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: tensorProto('', a.value) });
+    case 'graph': return create(AttributeProtoSchema, { name, type: AT.GRAPH, g: graphProto(a.value.graph as Graph) });
   }
 }
 
-export interface ExportOptions {
-  /** Values to declare as graph outputs instead of `graph.outputs`. */
-  outputs?: string[];
-  docString?: string;
-  metadata?: Record<string, string>;
-}
-
-/** Builds the ModelProto for a graph (opset {@link OPSET}); symbolic dims become dim_params. */
-export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
-  const outs = opts.outputs ?? g.outputs;
-  const graph = create(GraphProtoSchema, {
+/** The GraphProto of `g`; values `g` only borrows from an enclosing graph (outer scope) are not declared. */
+export function graphProto(g: Graph, outputs: readonly string[] = g.outputs): GraphProto {
+  return create(GraphProtoSchema, {
     name: g.name,
     node: g.nodes.map((n) =>
       create(NodeProtoSchema, {
@@ -114,12 +109,24 @@ export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
     ),
     initializer: [...g.initializers].map(([name, t]) => tensorProto(name, t)),
     input: g.inputs.map((n) => valueInfo(n, g.info.get(n)!)),
-    output: outs.map((n) => {
+    output: outputs.map((n) => {
       const i = g.info.get(n);
       if (!i) throw new KdError('UNKNOWN_VALUE', `cannot export '${n}': graph '${g.name}' has no such value`);
       return valueInfo(n, i);
     }),
   });
+}
+
+export interface ExportOptions {
+  /** Values to declare as graph outputs instead of `graph.outputs`. */
+  outputs?: string[];
+  docString?: string;
+  metadata?: Record<string, string>;
+}
+
+/** Builds the ModelProto for a graph (opset {@link OPSET}); symbolic dims become dim_params. */
+export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
+  const graph = graphProto(g, opts.outputs ?? g.outputs);
   return create(ModelProtoSchema, {
     irVersion: BigInt(IR_VERSION),
     producerName: 'kdistill',

@@ -359,3 +359,14 @@ rules.set('MaxUnpool', (g, n, ins) => {
   if (!t) fail(n, 'MaxUnpool needs its output_shape input');
   return [{ dtype: req(n, ins, 0).dtype, shape: t }];
 });
+// Loop(M, cond, v_initial...) → (v_final..., scan outputs stacked on a new leading axis of length M).
+rules.set('Loop', (g, n, ins) => {
+  const body = n.attrs.body;
+  if (body?.kind !== 'graph') fail(n, 'Loop needs a body graph');
+  const b = body.value.graph as Graph;
+  const carried = ins.slice(2).map((v, i) => v ?? fail(n, `loop-carried input ${i} is required`));
+  const bodyOuts = b.outputs.slice(1 + carried.length).map((o) => b.info.get(o)!);
+  const trips = g.constant(n.inputs[0]);
+  const M: Dim = trips ? Number(trips.data[0]) : 'M';
+  return [...carried, ...bodyOuts.map((o) => ({ dtype: o.dtype, shape: [M, ...o.shape] }))];
+});

@@ -22,7 +22,14 @@ export type Attr =
   | { kind: 'ints'; value: readonly number[] }
   | { kind: 'floats'; value: readonly number[] }
   | { kind: 'string'; value: string }
-  | { kind: 'tensor'; value: TensorData };
+  | { kind: 'tensor'; value: TensorData }
+  /** A subgraph (the body of Loop/If); typed loosely here to keep this module free of the Graph class. */
+  | { kind: 'graph'; value: SubgraphRef };
+
+/** What a graph attribute refers to: a Graph instance (see graph.ts) and the outputs of its body. */
+export interface SubgraphRef {
+  readonly graph: unknown;
+}
 
 export const A = {
   i: (value: number): Attr => ({ kind: 'int', value }),
@@ -31,6 +38,7 @@ export const A = {
   floats: (value: readonly number[]): Attr => ({ kind: 'floats', value }),
   s: (value: string): Attr => ({ kind: 'string', value }),
   t: (value: TensorData): Attr => ({ kind: 'tensor', value }),
+  g: (graph: unknown): Attr => ({ kind: 'graph', value: { graph } }),
 };
 
 export type Attrs = Record<string, Attr>;

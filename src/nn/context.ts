@@ -42,6 +42,8 @@ export class BuildContext {
     readonly g: Graph,
     readonly mode: Mode,
     readonly source: ParamSource = { kind: 'inputs' },
+    /** Creates per-step inputs (noise); a multi-step graph slices them out of stacked loop inputs instead. */
+    readonly makeInput: (name: string, dtype: DType, shape: Shape) => Value = (name, dtype, shape) => g.input(name, dtype, shape),
   ) {}
 
   get training(): boolean {
@@ -81,7 +83,7 @@ export class BuildContext {
   uniformNoise(local: string, shape: Shape): Value {
     const name = this.fullName(local);
     this.noise.push({ name, shape });
-    return this.g.input(name, 'float32', shape);
+    return this.makeInput(name, 'float32', shape);
   }
 
   private declare(local: string, shape: readonly number[], init: Init, trainable: boolean): Value {

@@ -20,9 +20,9 @@ export interface BuiltModel {
 }
 
 /** Emits `def` into graph `g` (which may already hold other models, e.g. a training step). */
-export function emitModel(def: ModelDef, g: Graph, mode: Mode, source: ParamSource = { kind: 'inputs' }, inputs?: Record<string, Value>): BuiltModel {
-  const ctx = new BuildContext(g, mode, source);
-  const ins = inputs ?? Object.fromEntries(Object.entries(def.inputs).map(([k, s]) => [k, g.input(k, s.dtype, s.shape)]));
+export function emitModel(def: ModelDef, g: Graph, mode: Mode, source: ParamSource = { kind: 'inputs' }, makeInput?: BuildContext['makeInput']): BuiltModel {
+  const ctx = new BuildContext(g, mode, source, makeInput);
+  const ins = Object.fromEntries(Object.entries(def.inputs).map(([k, s]) => [k, ctx.makeInput(k, s.dtype, s.shape)]));
   const outputs = def.forward(ctx, ins);
   return { graph: g, ctx, inputs: ins, outputs };
 }

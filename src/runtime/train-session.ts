@@ -25,7 +25,6 @@ export class TrainSession {
   private cur: Map<string, ort.Tensor>;
   private nxt: Map<string, ort.Tensor>;
   private readonly constants = new Map<string, ort.Tensor>();
-  private readonly scalarOut = new Map<string, ort.Tensor>();
   private noiseRng: Rng;
   private readonly noiseBufs = new Map<string, Float32Array>();
 
@@ -48,13 +47,15 @@ export class TrainSession {
       const spec_ = model.specs.get(c)!;
       this.constants.set(c, new ort.Tensor('float32', model.values.get(c)!, spec_.shape as number[]));
     }
-    for (const name of Object.values(tg.scalars)) if (!this.scalarOut.has(name)) this.scalarOut.set(name, new ort.Tensor('float32', new Float32Array(1), []));
     this.noiseRng = new Rng(`${seed}:noise`);
   }
 
-  /** Builds the step graph, differentiates it and opens an ORT session for it. */
-  static async create(spec: TrainStepSpec, opts: SessionOptions & { seed?: number } = {}): Promise<TrainSession> {
-    const tg = buildTrainGraph(spec);
+  /**
+   * Builds the step graph, differentiates it and opens an ORT session for it. With `multiStep` one
+   * ORT run executes a whole group of steps ({@link runMany}); see {@link buildTrainGraph}.
+   */
+  static async create(spec: TrainStepSpec, opts: SessionOptions & { seed?: number; multiStep?: boolean } = {}): Promise<TrainSession> {
+    const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
     const session = await createSession(toOnnx(tg.graph), opts);
     return new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed);
   }
@@ -64,7 +65,65 @@ export class TrainSession {
    * returns the scalar outputs (loss, terms, metrics).
    */
   async run(batch: Record<string, TensorData | ort.Tensor>, lr: number): Promise<Record<string, number>> {
+    if (this.tg.multiStep) return (await this.runMany([batch], [lr]))[0];
     const feeds: Record<string, ort.Tensor> = {};
+    const n = this.feedData(batch, feeds);
+    feeds.lr = new ort.Tensor('float32', Float32Array.of(lr), []);
+    feeds.step = new ort.Tensor('float32', Float32Array.of(this.step + 1), []);
+    this.noiseFeeds(feeds, n, 1);
+    const out = await this.execute(feeds, 1);
+    return out[0];
+  }
+
+  /**
+   * Runs `batches.length` consecutive steps in one ORT run (multi-step sessions only); every batch
+   * must have the same shapes. Returns the scalar outputs of each step.
+   */
+  async runMany(batches: Record<string, TensorData | ort.Tensor>[], lrs: readonly number[]): Promise<Record<string, number>[]> {
+    if (!this.tg.multiStep) throw new KdError('BAD_CALL', 'runMany needs a session created with { multiStep: true }');
+    const K = batches.length;
+    if (K === 0) return [];
+    const feeds: Record<string, ort.Tensor> = {};
+    let n = -1;
+    for (const name of this.tg.dataInputs) {
+      const parts = batches.map((b) => {
+        const t = b[name];
+        if (!t) throw new KdError('MISSING_INPUT', `training step needs input '${name}' (got ${Object.keys(b).join(', ') || 'nothing'})`);
+        return 'dims' in t ? { data: (t as ort.Tensor).data as Float32Array | BigInt64Array, dims: (t as ort.Tensor).dims, type: (t as ort.Tensor).type } : { data: (t as TensorData).data as Float32Array | BigInt64Array, dims: (t as TensorData).shape, type: (t as TensorData).dtype };
+      });
+      const per = parts[0].data.length;
+      if (parts.some((p) => p.data.length !== per)) throw new KdError('SHAPE_MISMATCH', `runMany: batches differ in the size of '${name}'; group steps by batch size`);
+      const stacked = this.staging(name, parts[0].type === 'int64' ? 'int64' : 'float32', K * per);
+      parts.forEach((p, k) => stacked.set(p.data as never, k * per));
+      feeds[name] = new ort.Tensor(parts[0].type as 'float32', stacked as never, [K, ...parts[0].dims]);
+      if (n < 0) n = parts[0].dims[0];
+    }
+    feeds.steps = new ort.Tensor('int64', BigInt64Array.of(BigInt(K)), []);
+    feeds.step0 = new ort.Tensor('float32', Float32Array.of(this.step), []);
+    feeds.lr = new ort.Tensor('float32', Float32Array.from(lrs), [K]);
+    this.noiseFeeds(feeds, n, K);
+    return this.execute(feeds, K);
+  }
+
+  /** Feeds state and constants, runs, swaps state buffers and reads the scalars of each of the K steps. */
+  private async execute(feeds: Record<string, ort.Tensor>, K: number): Promise<Record<string, number>[]> {
+    for (const s of this.tg.state) feeds[s.feed] = this.cur.get(s.name)!;
+    for (const [k, t] of this.constants) feeds[k] = t;
+    const fetches: Record<string, ort.Tensor> = {};
+    for (const s of this.tg.state) fetches[s.next] = this.nxt.get(s.name)!;
+    const scalars = this.scalarBuffers(K);
+    for (const [name, t] of scalars) fetches[name] = t;
+    await this.session.run(feeds, fetches);
+    [this.cur, this.nxt] = [this.nxt, this.cur];
+    this.step += K;
+    return Array.from({ length: K }, (_, k) => {
+      const out: Record<string, number> = {};
+      for (const [key, name] of Object.entries(this.tg.scalars)) out[key] = (scalars.get(name)!.data as Float32Array)[k];
+      return out;
+    });
+  }
+
+  private feedData(batch: Record<string, TensorData | ort.Tensor>, feeds: Record<string, ort.Tensor>): number {
     let n = -1;
     for (const name of this.tg.dataInputs) {
       const t = batch[name];
@@ -73,31 +132,44 @@ export class TrainSession {
       feeds[name] = ot;
       if (n < 0) n = ot.dims[0];
     }
-    feeds.lr = new ort.Tensor('float32', Float32Array.of(lr), []);
-    feeds.step = new ort.Tensor('float32', Float32Array.of(this.step + 1), []);
-    for (const nz of this.tg.noise) feeds[nz.name] = this.noiseTensor(nz.name, nz.shape, n);
-    for (const [k, t] of this.cur) feeds[k] = t;
-    for (const [k, t] of this.constants) feeds[k] = t;
-    const fetches: Record<string, ort.Tensor> = {};
-    for (const s of this.tg.state) fetches[s.next] = this.nxt.get(s.name)!;
-    for (const [name, t] of this.scalarOut) fetches[name] = t;
-    await this.session.run(feeds, fetches);
-    [this.cur, this.nxt] = [this.nxt, this.cur];
-    this.step++;
-    const out: Record<string, number> = {};
-    for (const [k, name] of Object.entries(this.tg.scalars)) out[k] = (this.scalarOut.get(name)!.data as Float32Array)[0];
-    return out;
+    return n;
   }
 
-  private noiseTensor(name: string, shape: readonly (number | string)[], batch: number): ort.Tensor {
-    const dims = shape.map((d) => (typeof d === 'number' ? d : batch));
-    const size = dims.reduce((a, b) => a * b, 1);
-    let buf = this.noiseBufs.get(name);
-    if (!buf || buf.length !== size) {
-      buf = new Float32Array(size);
-      this.noiseBufs.set(name, buf);
+  private readonly stagingBufs = new Map<string, Float32Array | BigInt64Array>();
+  private staging(name: string, dtype: 'float32' | 'int64', size: number): Float32Array | BigInt64Array {
+    let b = this.stagingBufs.get(name);
+    if (!b || b.length !== size) {
+      b = dtype === 'int64' ? new BigInt64Array(size) : new Float32Array(size);
+      this.stagingBufs.set(name, b);
     }
-    return new ort.Tensor('float32', this.noiseRng.fillUniform(buf), dims);
+    return b;
+  }
+
+  private readonly scalarBufs = new Map<number, Map<string, ort.Tensor>>();
+  private scalarBuffers(K: number): Map<string, ort.Tensor> {
+    let m = this.scalarBufs.get(K);
+    if (!m) {
+      m = new Map();
+      for (const name of new Set(Object.values(this.tg.scalars))) m.set(name, new ort.Tensor('float32', new Float32Array(K), this.tg.multiStep ? [K] : []));
+      this.scalarBufs.set(K, m);
+    }
+    return m;
+  }
+
+  /** Dropout noise for K steps, drawn step by step so one K-step run draws what K single steps would. */
+  private noiseFeeds(feeds: Record<string, ort.Tensor>, batch: number, K: number): void {
+    const bufs = this.tg.noise.map((nz) => {
+      const dims = nz.shape.map((d) => (typeof d === 'number' ? d : batch));
+      const per = dims.reduce((a, b) => a * b, 1);
+      let buf = this.noiseBufs.get(nz.name);
+      if (!buf || buf.length !== K * per) {
+        buf = new Float32Array(K * per);
+        this.noiseBufs.set(nz.name, buf);
+      }
+      feeds[nz.name] = new ort.Tensor('float32', buf, this.tg.multiStep ? [K, ...dims] : dims);
+      return { buf, per };
+    });
+    for (let k = 0; k < K; k++) for (const { buf, per } of bufs) this.noiseRng.fillUniform(buf.subarray(k * per, (k + 1) * per));
   }
 
   /** Current value of a resident tensor (parameter, slot or buffer); a live view, not a copy. */

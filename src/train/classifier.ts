@@ -24,6 +24,11 @@ export interface FitOptions extends SessionOptions {
   /** Pixel normalisation passed to the batcher. */
   mean?: number;
   std?: number;
+  /**
+   * Training steps per ONNX Runtime call (default 8): the steps run as an ONNX Loop, so per-call costs
+   * are paid once per group; 1 runs the plain single-step graph. Results are identical either way.
+   */
+  stepsPerRun?: number;
   /** Keep the training session open and return it (the caller releases it); otherwise it is released here. */
   keepSession?: boolean;
   /** Distil from a teacher: loss = alpha·CE + (1 − alpha)·T²·KL(teacher ‖ student) (Hinton et al. 2015). */
@@ -50,7 +55,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
         return { total: op.add(op.scale(ce, o.kd.alpha), op.scale(kd, 1 - o.kd.alpha), 'total'), terms: { ce, kd }, metrics: { ...metrics, agree: agreement(out.logits, inp.teacher_logits) } };
       },
     },
-    { threads: o.threads, seed: o.seed },
+    { threads: o.threads, seed: o.seed, multiStep: (o.stepsPerRun ?? 8) > 1 },
   );
   const it = batches(ds, { batchSize: bs, seed: o.seed ?? 0, mean: o.mean, std: o.std });
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
@@ -58,49 +63,58 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   const base = o.lr ?? 1e-3;
   const inputName = Object.keys(model.def.inputs)[0];
   const schedule = o.schedule ?? { kind: 'constant' as const };
-  const step = async (s: number, feeds: Record<string, ort.Tensor>) => {
-    const out = await session.run(feeds, lrAt(schedule, base, s));
-    losses.push(out.loss);
-    o.onStep?.(s, out);
-  };
-  const teacher = o.kd?.teacher;
-  if (teacher instanceof WorkerTeacher) {
-    // Pipelined: the teacher computes batch s+1 in its worker while the student trains on batch s.
-    // The iterator reuses its buffers, so each batch is copied into one of two alternating slots.
-    const per = sampleSize(ds);
-    const slots = [0, 1].map(() => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
-    const load = (k: number) => {
-      const b = it.nextBatch(), sl = slots[k & 1];
+  const K = Math.max(1, o.stepsPerRun ?? 8);
+  const per = sampleSize(ds);
+  // The iterator reuses its buffers, so each batch of a group is copied into a slot of its own; two
+  // groups of slots alternate so the next group can be loaded (and sent to a worker teacher) while
+  // the current one trains.
+  const slots = Array.from({ length: 2 * K }, () => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
+  let done = 0, loaded = 0;
+  /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
+  const loadGroup = (half: number) => {
+    const group: (typeof slots)[number][] = [];
+    while (group.length < K && loaded < total) {
+      if (group.length > 0 && it.peekSize() !== group[0].size) break;
+      const b = it.nextBatch(), sl = slots[half * K + group.length];
       sl.x.set(b.x);
       sl.y.set(b.y);
       sl.shape = [...b.shape];
       sl.size = b.size;
-      return sl;
-    };
-    let cur = load(0);
-    let pending = total > 0 ? teacher.predict(cur.x.subarray(0, per * cur.size), cur.shape) : undefined;
-    for (let s = 0; s < total; s++) {
-      const tl = await pending!;
-      const c = cur;
-      if (s + 1 < total) {
-        cur = load(s + 1);
-        pending = teacher.predict(cur.x.subarray(0, per * cur.size), cur.shape);
-      }
-      const n = c.size;
-      await step(s, {
-        [inputName]: new ort.Tensor('float32', c.x.subarray(0, per * n), c.shape),
-        labels: new ort.Tensor('int64', c.y.subarray(0, n), [n]),
-        teacher_logits: new ort.Tensor('float32', tl, [n, tl.length / n]),
-      });
+      group.push(sl);
+      loaded++;
     }
-  } else {
-    for (let s = 0; s < total; s++) {
-      const b = it.nextBatch();
-      const x = new ort.Tensor('float32', b.x, b.shape as number[]);
-      const feeds: Record<string, ort.Tensor> = { [inputName]: x, labels: new ort.Tensor('int64', b.y, [b.size]) };
-      if (teacher) feeds.teacher_logits = (await teacher.run(x, ['logits'])).logits;
-      await step(s, feeds);
+    return group;
+  };
+  const view = (sl: (typeof slots)[number]) => ({
+    x: new ort.Tensor('float32', sl.x.subarray(0, per * sl.size), sl.shape),
+    y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
+  });
+  const teacher = o.kd?.teacher;
+  const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
+  let half = 0;
+  let group = loadGroup(half);
+  let pending = ask(group);
+  while (group.length > 0) {
+    let tl: ort.Tensor[] | undefined;
+    if (pending) tl = (await Promise.all(pending)).map((d, k) => new ort.Tensor('float32', d, [group[k].size, d.length / group[k].size]));
+    else if (teacher instanceof Predictor) tl = await Promise.all(group.map(async (sl) => (await teacher.run(view(sl).x, ['logits'])).logits));
+    // Load (and, with a worker teacher, request) the next group before training on this one.
+    const next = loadGroup(half ^ 1);
+    pending = ask(next);
+    const feeds = group.map((sl, k) => {
+      const v = view(sl);
+      const f: Record<string, ort.Tensor> = { [inputName]: v.x, labels: v.y };
+      if (tl) f.teacher_logits = tl[k];
+      return f;
+    });
+    const lrs = feeds.map((_, k) => lrAt(schedule, base, done + k));
+    const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
+    for (const out of outs) {
+      losses.push(out.loss);
+      o.onStep?.(done++, out);
     }
+    group = next;
+    half ^= 1;
   }
   session.syncToModel();
   if (o.keepSession) return { losses, session };
