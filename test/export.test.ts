@@ -81,3 +81,40 @@ describe('model zoo: train a few steps, export, compare', () => {
     });
   }
 });
+
+describe('multi-input, multi-output models', () => {
+  it('a two-branch model (image + tabular input, logits + embedding outputs) trains and exports', async () => {
+    const { Linear } = await import('../src/nn/layers/linear.js');
+    const { Conv2d } = await import('../src/nn/layers/conv.js');
+    const op = await import('../src/graph/ops.js');
+    const def: ModelDef = {
+      name: 'two-branch',
+      inputs: { image: { dtype: 'float32', shape: ['N', 1, 8, 8] }, table: { dtype: 'float32', shape: ['N', 5] } },
+      forward(ctx, { image, table }) {
+        const a = op.flatten(op.globalAvgPool(op.relu(new Conv2d('conv', 1, 4, { kernel: 3, padding: 1 }).apply(ctx, image))));
+        const b = op.relu(new Linear('dense', 5, 4).apply(ctx, table));
+        const emb = op.concat([a, b], 1, 'embedding');
+        return { logits: op.identity(new Linear('head', 8, 3).apply(ctx, emb), 'logits'), embedding: emb };
+      },
+    };
+    const model = new Model(def, 2);
+    const rng = new Rng(9);
+    const N = 6;
+    const image = new ort.Tensor('float32', Float32Array.from({ length: N * 64 }, () => rng.next()), [N, 1, 8, 8]);
+    const table = new ort.Tensor('float32', Float32Array.from({ length: N * 5 }, () => rng.normal()), [N, 5]);
+    const labels = new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 3)), [N]);
+    const train = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
+    const losses: number[] = [];
+    for (let s = 0; s < 30; s++) losses.push((await train.run({ image, table, labels }, 2e-2)).loss);
+    assert.ok(losses[29] < losses[0] / 2, `loss ${losses[0]} → ${losses[29]}`);
+    train.syncToModel();
+    await train.release();
+    const s = await createSession(exportOnnx(model), { threads: 1 });
+    assert.deepEqual([...s.inputNames].sort(), ['image', 'table']);
+    assert.deepEqual([...s.outputNames].sort(), ['embedding', 'logits']);
+    const r = await s.run({ image, table });
+    assert.deepEqual(r.logits.dims, [N, 3]);
+    assert.deepEqual(r.embedding.dims, [N, 8]);
+    await s.release();
+  });
+});

@@ -70,14 +70,13 @@ describe('checkpoints', () => {
     const s2 = (await fitClassifier(m2, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1, keepSession: true })).session!;
     const it2 = batches(small, { batchSize: 64, seed: 7 });
     await runSteps(s2, it2, 5);
-    const st = s2.saveState();
     const dir = mkdtempSync(join(tmpdir(), 'kd-resume-'));
-    saveCheckpoint(join(dir, 'r.ckpt'), { meta: { step: st.step, rng: st.rng, data: it2.state() }, tensors: st.tensors });
+    s2.saveCheckpoint(join(dir, 'r.ckpt'), { data: it2.state() });
     await s2.release();
-    const ck = loadCheckpoint(join(dir, 'r.ckpt'));
     const m3 = new Model(def(), 123);
     const s3 = (await fitClassifier(m3, small, { epochs: 1, maxSteps: 0, seed: 7, threads: 1, keepSession: true })).session!;
-    s3.loadState({ step: ck.meta.step as number, rng: ck.meta.rng as number[], tensors: ck.tensors });
+    const meta = s3.restoreCheckpoint(join(dir, 'r.ckpt'));
+    const ck = { meta };
     const it3 = (await import('../src/data/index.js')).BatchIterator.restore(small, { batchSize: 64 }, ck.meta.data as never);
     await runSteps(s3, it3, 7);
     assert.equal(s3.step, s1.step);

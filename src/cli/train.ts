@@ -76,9 +76,9 @@ export function registerTrain(program: Command): void {
   addCommon(program.command('distill').description('train (or load) a teacher, then a student without and with Hinton KD; print the comparison'), '5')
     .option('--teacher <model|file.onnx>', 'zoo model to train as teacher, or an ONNX file', 'cnn-32-64-128')
     .option('--teacher-epochs <n>', 'epochs for training the teacher', '3')
-    .option('--student <model>', 'zoo model of the student', 'mlp-784-30-30-10')
+    .option('--student <model>', 'zoo model of the student', 'cnn-4-8')
     .option('--temperature <T>', 'softmax temperature', '4')
-    .option('--alpha <a>', 'weight of the hard-label cross-entropy (1 − alpha on the KD term)', '0.1')
+    .option('--alpha <a>', 'weight of the hard-label cross-entropy (1 − alpha on the KD term)', '0.5')
     .action(async (o: Common & { teacher: string; teacherEpochs: string; student: string; temperature: string; alpha: string }) => {
       const { train, test } = datasets(o.dataset);
       mkdirSync(o.out, { recursive: true });

@@ -3,6 +3,7 @@ import type { TensorData } from '../graph/types.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { createSession, ort, toOrt, type SessionOptions } from './ort.js';
 import { buildTrainGraph, type TrainGraph, type TrainStepSpec } from './train-graph.js';
 
@@ -189,6 +190,23 @@ export class TrainSession {
     const tensors = new Map<string, Float32Array>();
     for (const s of this.tg.state) tensors.set(s.name, Float32Array.from(this.tensor(s.name)));
     return { step: this.step, rng: Array.from(this.noiseRng.state()), tensors };
+  }
+
+  /**
+   * Writes a checkpoint (atomically) holding parameters, optimizer slots, buffers, the step, the noise
+   * stream and `meta` (e.g. the data iterator's state), enough to continue bit for bit.
+   */
+  saveCheckpoint(path: string, meta: Record<string, unknown> = {}): void {
+    const st = this.saveState();
+    saveCheckpoint(path, { meta: { ...meta, model: this.spec.model.name, step: st.step, rng: st.rng }, tensors: st.tensors });
+  }
+
+  /** Restores a checkpoint written by {@link saveCheckpoint}; returns its `meta`. */
+  restoreCheckpoint(path: string): Record<string, unknown> {
+    const ck = loadCheckpoint(path);
+    if (typeof ck.meta.step !== 'number' || !Array.isArray(ck.meta.rng)) throw new KdError('BAD_CHECKPOINT', `${path} is a model checkpoint without training state (step, RNG); it can initialise a model but not resume training`);
+    this.loadState({ step: ck.meta.step, rng: ck.meta.rng as number[], tensors: ck.tensors });
+    return ck.meta;
   }
 
   /** Restores a state saved by {@link saveState} (from this or an identically built session). */
