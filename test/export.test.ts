@@ -105,8 +105,8 @@ describe('multi-input, multi-output models', () => {
     const labels = new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 3)), [N]);
     const train = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
     const losses: number[] = [];
-    for (let s = 0; s < 30; s++) losses.push((await train.run({ image, table, labels }, 2e-2)).loss);
-    assert.ok(losses[29] < losses[0] / 2, `loss ${losses[0]} → ${losses[29]}`);
+    for (let s = 0; s < 100; s++) losses.push((await train.run({ image, table, labels }, 2e-2)).loss);
+    assert.ok(losses[99] < losses[0] / 4, `loss ${losses[0]} → ${losses[99]}`);
     train.syncToModel();
     await train.release();
     const s = await createSession(exportOnnx(model), { threads: 1 });
