@@ -23,7 +23,7 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the results as JSON')
     .option('--pairs <list>', 'pairs to run', 'mlp,cnn')
     .option('--threads <list>', 'thread counts', '1,2')
-    .option('--steps <n>', 'timed steps per measurement', '30')
+    .option('--steps <n>', 'timed steps per measurement', '64')
     .option('--reps <n>', 'interleaved repetitions (medians are reported)', '3')
     .option('--no-torch', 'skip the PyTorch peer')
     .action(async (o: { json?: boolean; pairs: string; threads: string; steps: string; reps: string; torch: boolean }) => {
