@@ -30,7 +30,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     graphOptimizationLevel: opts.optimization ?? 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
-    extra: { session: { intra_op: { allow_spinning: opts.spin ?? (process.env.KD_SPIN ?? '0') === '1' ? '1' : '0' } } },
+    extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
   });
 }
 
