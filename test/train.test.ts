@@ -96,7 +96,7 @@ describe('distillation from a teacher', () => {
       const student = new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 22);
       const agree: number[] = [];
       // 1000 samples / 64 per batch: the last batch of each epoch is short, which the pipeline must handle.
-      const r = await fitClassifier(student, small, { epochs: 2, batchSize: 64, seed: 22, threads: 1, kd: { teacher, T: 4, alpha: 0.5 }, onStep: (_s, out) => agree.push(out.agree) });
+      const r = await fitClassifier(student, small, { epochs: 2, batchSize: 64, seed: 22, threads: 1, teacher, loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }], onStep: (_s, out) => agree.push(out.agree) });
       return { losses: r.losses, agree };
     };
     const inProc = await Predictor.fromBytes(bytes, { threads: 1 });

@@ -35,13 +35,14 @@ function num(v: string, flag: string): number {
 
 /** Trains a zoo model with cross-entropy, optionally distilling from a teacher; logs one line per epoch. */
 async function trainOne(label: string, model: Model, o: Common, train: ReturnType<typeof datasets>['train'], test: ReturnType<typeof datasets>['test'], kd?: { teacher: Predictor | WorkerTeacher; T: number; alpha: number }): Promise<Evaluation> {
+  const loss = kd ? [{ method: 'ce', weight: kd.alpha }, { method: 'kd', weight: 1 - kd.alpha, options: { temperature: kd.T } }] : undefined;
   const epochs = num(o.epochs, 'epochs'), bs = num(o.batch, 'batch');
   const steps = Math.ceil(train.n / bs);
   const t0 = Date.now();
   let seen = 0;
   await fitClassifier(model, train, {
     epochs, batchSize: bs, lr: num(o.lr, 'lr'), seed: Number(o.seed), threads: o.threads ? num(o.threads, 'threads') : undefined,
-    optimizer: adam(), schedule: { kind: 'cosine', total: epochs * steps }, kd,
+    optimizer: adam(), schedule: { kind: 'cosine', total: epochs * steps }, loss, teacher: kd?.teacher,
     onStep: (s, out) => {
       seen += bs;
       if ((s + 1) % steps === 0) console.error(`[${label}] epoch ${(s + 1) / steps}/${epochs} loss ${out.loss.toFixed(4)} ${Math.round((seen / (Date.now() - t0)) * 1000)} img/s`);

@@ -1,6 +1,8 @@
 import { batches, sampleSize, type Dataset } from '../data/index.js';
-import * as op from '../graph/ops.js';
-import { accuracy, agreement, crossEntropy, kdKl } from '../nn/losses.js';
+import { distillationLoss, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import type { Value } from '../graph/graph.js';
+import { accuracy, agreement } from '../nn/losses.js';
+import { KdError } from '../util/errors.js';
 import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
 import type { Optimizer } from '../optim/optimizer.js';
@@ -31,28 +33,36 @@ export interface FitOptions extends SessionOptions {
   stepsPerRun?: number;
   /** Keep the training session open and return it (the caller releases it); otherwise it is released here. */
   keepSession?: boolean;
-  /** Distil from a teacher: loss = alpha·CE + (1 − alpha)·T²·KL(teacher ‖ student) (Hinton et al. 2015). */
-  kd?: { teacher: Predictor | WorkerTeacher; T: number; alpha: number };
+  /** Weighted loss terms by registered method (default: plain cross-entropy, `[{ method: 'ce', weight: 1 }]`). */
+  loss?: LossTerm[];
+  /** The teacher whose logits the terms read (required when a term needs the teacher). */
+  teacher?: Predictor | WorkerTeacher;
 }
 
 function classesOf(model: Model): number {
   return model.build('eval').outputs.logits.shape[1] as number;
 }
 
-/** Trains a classifier on its `logits` output with cross-entropy; returns per-step losses. Leaves the trained values in `model`. */
+/**
+ * Trains a classifier on its `logits` output with a weighted sum of registered loss terms (cross-entropy
+ * by default; add a teacher and `kd` to distil); returns per-step losses and leaves the trained values in `model`.
+ */
 export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const bs = o.batchSize ?? 128;
+  const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
+  const needsTeacher = teacherOutputsOf(terms).length > 0;
+  if (needsTeacher && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
+  const teacher = needsTeacher ? o.teacher : undefined;
   const session = await TrainSession.create(
     {
       model,
       optimizer: o.optimizer ?? adam(),
-      extraInputs: o.kd ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classesOf(model)] } } : { labels: { dtype: 'int64', shape: ['N'] } },
+      extraInputs: teacher ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classesOf(model)] } } : { labels: { dtype: 'int64', shape: ['N'] } },
       loss: (out, inp) => {
-        const ce = crossEntropy(out.logits, inp.labels);
-        const metrics = { acc: accuracy(out.logits, inp.labels) };
-        if (!o.kd) return { total: ce, metrics };
-        const kd = kdKl(out.logits, inp.teacher_logits, o.kd.T);
-        return { total: op.add(op.scale(ce, o.kd.alpha), op.scale(kd, 1 - o.kd.alpha), 'total'), terms: { ce, kd }, metrics: { ...metrics, agree: agreement(out.logits, inp.teacher_logits) } };
+        const l = distillationLoss(terms, { student: out, teacher: teacher ? { logits: inp.teacher_logits } : {}, labels: inp.labels });
+        const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
+        if (teacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
+        return { total: l.total, terms: l.terms, metrics };
       },
     },
     { threads: o.threads, seed: o.seed, multiStep: (o.stepsPerRun ?? 8) > 1 },
@@ -89,7 +99,6 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     x: new ort.Tensor('float32', sl.x.subarray(0, per * sl.size), sl.shape),
     y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
   });
-  const teacher = o.kd?.teacher;
   const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
   let half = 0;
   let group = loadGroup(half);

@@ -1,0 +1,46 @@
+import * as op from '../graph/ops.js';
+import type { Value } from '../graph/graph.js';
+import { KdError } from '../util/errors.js';
+import type { MethodInputs } from './method.js';
+import { getMethod } from './registry.js';
+
+/** One weighted term of a distillation loss, as configs and run records hold it. */
+export interface LossTerm {
+  method: string;
+  weight: number;
+  options?: Record<string, unknown>;
+}
+
+/** Validates a term list (method names, option schemas) and fills in each method's defaults. */
+export function resolveTerms(terms: readonly LossTerm[]): Required<LossTerm>[] {
+  if (terms.length === 0) throw new KdError('BAD_LOSS', 'a distillation loss needs at least one term');
+  return terms.map((t, i) => {
+    const m = getMethod(t.method);
+    const parsed = m.options.safeParse(t.options ?? {});
+    if (!parsed.success) throw new KdError('BAD_LOSS', `loss[${i}] (${t.method}): ${parsed.error.issues.map((x) => `${x.path.join('.') || 'options'}: ${x.message}`).join('; ')}`);
+    return { method: t.method, weight: t.weight, options: parsed.data as Record<string, unknown> };
+  });
+}
+
+/** Teacher outputs the terms need, deduplicated (empty: no teacher run at all). */
+export function teacherOutputsOf(terms: readonly LossTerm[]): string[] {
+  return [...new Set(resolveTerms(terms).flatMap((t) => getMethod(t.method).teacherOutputs(t.options)))];
+}
+
+/**
+ * The distillation loss as graph ops: Σ weight·term, with each term also returned by name (`ce`,
+ * `kd`, ...) so it can be logged. Usable inside any training step graph, including a user's own.
+ */
+export function distillationLoss(terms: readonly LossTerm[], inputs: MethodInputs): { total: Value; terms: Record<string, Value> } {
+  const resolved = resolveTerms(terms);
+  const named: Record<string, Value> = {};
+  let total: Value | undefined;
+  resolved.forEach((t, i) => {
+    const key = named[t.method] ? `${t.method}_${i}` : t.method;
+    const v = getMethod(t.method).loss(inputs, t.options);
+    named[key] = v;
+    const w = t.weight === 1 ? v : op.scale(v, t.weight);
+    total = total ? op.add(total, w) : w;
+  });
+  return { total: op.identity(total!, 'total'), terms: named };
+}

@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import type { Value } from '../graph/graph.js';
+
+/** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
+export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation';
+
+/** The graph values a method's loss may read. Teacher values are step inputs: no gradient flows into the teacher. */
+export interface MethodInputs {
+  /** Student outputs by name (`logits`, and any tapped feature). */
+  readonly student: Readonly<Record<string, Value>>;
+  /** Teacher outputs by name (`logits`, features). */
+  readonly teacher: Readonly<Record<string, Value>>;
+  /** Class labels, int64 [N]. */
+  readonly labels: Value;
+}
+
+/**
+ * One distillation method: what it needs, its options with canonical defaults (a zod schema, so configs
+ * are validated up front and round-trip as data), and its loss as graph ops. It never runs a session.
+ */
+export interface DistillMethod<O extends Record<string, unknown> = Record<string, unknown>> {
+  readonly name: string;
+  readonly kind: KnowledgeKind;
+  /** One line for `kdistill methods` and docs, with the paper it follows. */
+  readonly description: string;
+  readonly options: z.ZodType<O>;
+  /** Teacher outputs the method reads (the runner fetches them per batch). */
+  teacherOutputs(o: O): string[];
+  /** Emits the scalar loss. */
+  loss(inputs: MethodInputs, o: O): Value;
+}

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import * as op from '../../../graph/ops.js';
+import { crossEntropy } from '../../../nn/losses.js';
+import type { DistillMethod } from '../../method.js';
+
+const options = z.object({ labelSmoothing: z.number().min(0).max(1).default(0) }).strict();
+
+/** Cross-entropy with the hard labels (optionally label-smoothed, as PyTorch's label_smoothing). */
+export const ce: DistillMethod<z.infer<typeof options>> = {
+  name: 'ce',
+  kind: 'label',
+  description: 'cross-entropy with the ground-truth labels (optional label smoothing)',
+  options,
+  teacherOutputs: () => [],
+  loss({ student, labels }, o) {
+    const hard = crossEntropy(student.logits, labels, 'ce_hard');
+    if (!o.labelSmoothing) return hard;
+    // Smoothing mixes in the uniform target: (1 − ε)·CE + ε·mean over classes of −log p.
+    const uniform = op.neg(op.reduceMean(op.reduceMean(op.logSoftmax(student.logits, -1), [-1])));
+    return op.add(op.scale(hard, 1 - o.labelSmoothing), op.scale(uniform, o.labelSmoothing), 'ce');
+  },
+};

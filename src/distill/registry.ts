@@ -1,0 +1,25 @@
+import { KdError } from '../util/errors.js';
+import type { DistillMethod } from './method.js';
+import { ce } from './methods/label/ce.js';
+import { kd } from './methods/response/kd.js';
+
+const methods = new Map<string, DistillMethod>();
+
+/** Registers a method under its name; adding a method is one file plus one line here. */
+export function registerMethod<O extends Record<string, unknown>>(m: DistillMethod<O>): void {
+  methods.set(m.name, m as unknown as DistillMethod);
+}
+
+registerMethod(ce);
+registerMethod(kd);
+
+/** All registered methods by name. */
+export function methodRegistry(): ReadonlyMap<string, DistillMethod> {
+  return methods;
+}
+
+export function getMethod(name: string): DistillMethod {
+  const m = methods.get(name);
+  if (!m) throw new KdError('UNKNOWN_METHOD', `unknown distillation method '${name}'; known: ${[...methods.keys()].join(', ')}`);
+  return m;
+}

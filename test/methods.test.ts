@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { gradients } from '../src/autodiff/gradients.js';
+import { distillationLoss, resolveTerms } from '../src/distill/loss.js';
+import { methodRegistry } from '../src/distill/registry.js';
+import { Graph } from '../src/graph/graph.js';
+import { toOnnx } from '../src/graph/onnx.js';
+import { createSession, ort } from '../src/runtime/ort.js';
+import { KdError } from '../src/util/errors.js';
+
+// PyTorch values from test/fixtures/make_method_fixtures.py (Debian python3-torch); CI reads only the JSON.
+const fx = JSON.parse(readFileSync(new URL('./fixtures/methods.json', import.meta.url), 'utf8'));
+
+describe('distillation methods match PyTorch', () => {
+  for (const c of fx.cases) {
+    it(`ce(labelSmoothing=${c.labelSmoothing}) × ${c.weights[0]} + kd(T=${c.temperature}) × ${c.weights[1]}`, async () => {
+      const g = new Graph('m');
+      const s = g.input('s', 'float32', fx.shape), t = g.input('t', 'float32', fx.shape), y = g.input('y', 'int64', [fx.shape[0]]);
+      const loss = distillationLoss(
+        [
+          { method: 'ce', weight: c.weights[0], options: { labelSmoothing: c.labelSmoothing } },
+          { method: 'kd', weight: c.weights[1], options: { temperature: c.temperature } },
+        ],
+        { student: { logits: s }, teacher: { logits: t }, labels: y },
+      );
+      const ds = gradients(loss.total, [s]).get('s')!;
+      g.output(loss.total, loss.terms.ce, loss.terms.kd, ds);
+      const sess = await createSession(toOnnx(g), { threads: 1 });
+      const r = await sess.run({
+        s: new ort.Tensor('float32', Float32Array.from(fx.s), fx.shape),
+        t: new ort.Tensor('float32', Float32Array.from(fx.t), fx.shape),
+        y: new ort.Tensor('int64', BigInt64Array.from(fx.labels.map(BigInt)), [fx.shape[0]]),
+      });
+      const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 1e-5 + 1e-5 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
+      near((r[loss.terms.ce.name].data as Float32Array)[0], c.ce, 'ce');
+      near((r[loss.terms.kd.name].data as Float32Array)[0], c.kd, 'kd');
+      near((r[loss.total.name].data as Float32Array)[0], c.total, 'total');
+      const gd = r[ds.name].data as Float32Array;
+      c.grad_s.forEach((w: number, i: number) => near(gd[i], w, `dL/ds[${i}]`));
+      await sess.release();
+    });
+  }
+});
+
+describe('method registry', () => {
+  it('lists ce and kd with their defaults', () => {
+    const reg = methodRegistry();
+    assert.ok(reg.has('ce') && reg.has('kd'));
+    assert.deepEqual(resolveTerms([{ method: 'kd', weight: 1 }])[0].options, { temperature: 4 });
+  });
+  it('rejects unknown methods and bad options with the term named', () => {
+    assert.throws(() => resolveTerms([{ method: 'kdd', weight: 1 }]), (e: unknown) => e instanceof KdError && /unknown distillation method 'kdd'.*known: .*kd/.test(e.message));
+    assert.throws(() => resolveTerms([{ method: 'kd', weight: 1, options: { temperature: -1 } }]), /loss\[0\] \(kd\): temperature/);
+    assert.throws(() => resolveTerms([{ method: 'kd', weight: 1, options: { temp: 4 } }]), /loss\[0\] \(kd\)/);
+    assert.throws(() => resolveTerms([]), /at least one term/);
+  });
+});
