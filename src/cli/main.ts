@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { registerBench } from './bench.js';
+import { registerInspect } from './inspect.js';
 import { registerTrain } from './train.js';
 
 const program = new Command();
 program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, export, benchmark.').option('--debug', 'show stack traces');
 registerTrain(program);
+registerInspect(program);
 registerBench(program);
 
 try {
