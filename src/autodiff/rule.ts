@@ -35,9 +35,6 @@ export function gradRule(opType: string): GradRule | undefined {
 export function isNonDifferentiable(opType: string): boolean {
   return nonDifferentiable.has(opType);
 }
-export function differentiableOps(): string[] {
-  return [...registry.keys()].sort();
-}
 
 /**
  * Sums a broadcast gradient back to the shape of the operand it flowed from

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import * as op from '../graph/ops.js';
-import { accuracy, crossEntropy, kdKl } from '../nn/losses.js';
+import { distillationLoss } from '../distill/loss.js';
+import { accuracy } from '../nn/losses.js';
 import { Model } from '../nn/model.js';
 import { referencePairs } from '../nn/zoo/index.js';
 import { adam } from '../optim/adam.js';
@@ -9,6 +9,7 @@ import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { ort } from '../runtime/ort.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { Rng } from '../util/rng.js';
+import { median } from '../util/stats.js';
 
 export interface KdStepResult {
   engine: string;
@@ -27,10 +28,6 @@ export interface KdStepResult {
   loss: number;
 }
 
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
 
 /**
  * Times the full KD step of a reference pair exactly as the PyTorch peer does: teacher forward in
@@ -52,11 +49,13 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
       model: student,
       optimizer: adam(),
       extraInputs: { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', 10] } },
-      loss: (out, inp) => {
-        const ce = crossEntropy(out.logits, inp.labels);
-        const kd = kdKl(out.logits, inp.teacher_logits, T);
-        return { total: op.add(op.scale(ce, 0.5), op.scale(kd, 0.5), 'total'), terms: { ce, kd }, metrics: { acc: accuracy(out.logits, inp.labels) } };
-      },
+      loss: (out, inp) => ({
+        ...distillationLoss(
+          [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: T } }],
+          { student: out, teacher: { logits: inp.teacher_logits }, labels: inp.labels },
+        ),
+        metrics: { acc: accuracy(out.logits, inp.labels) },
+      }),
     },
     { threads: studentThreads, multiStep: K > 1 },
   );

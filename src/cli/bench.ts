@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { KdError } from '../util/errors.js';
+import { median } from '../util/stats.js';
 import { benchKdStep, type KdStepResult } from '../bench/kd-step.js';
 import { runTorch, torchAvailable, type TorchResult } from '../bench/torch-peer.js';
 
@@ -13,7 +15,6 @@ interface Row {
   ratioChannelsLast?: number;
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 /** `kdistill bench`: KD-step throughput of the reference pairs, with tuned PyTorch side by side when it is installed. */
 export function registerBench(program: Command): void {
@@ -28,8 +29,11 @@ export function registerBench(program: Command): void {
     .option('--no-torch', 'skip the PyTorch peer')
     .action(async (o: { json?: boolean; pairs: string; threads: string; steps: string; reps: string; torch: boolean }) => {
       const pairs = o.pairs.split(',') as ('mlp' | 'cnn')[];
+      for (const p of pairs) if (p !== 'mlp' && p !== 'cnn') throw new KdError('BAD_OPTION', `--pairs: unknown pair '${p}' (choose mlp, cnn)`);
       const threads = o.threads.split(',').map(Number);
       const steps = Number(o.steps), reps = Number(o.reps);
+      for (const [flag, v] of [['threads', threads], ['steps', [steps]], ['reps', [reps]]] as const)
+        if (v.some((x) => !Number.isInteger(x) || x < 1)) throw new KdError('BAD_OPTION', `--${flag} must be positive integers, got '${(o as unknown as Record<string, string>)[flag]}'`);
       const torch = o.torch ? torchAvailable() : ({ ok: false, reason: 'disabled with --no-torch' } as const);
       if (!o.json) console.error(torch.ok ? `PyTorch ${torch.version} found: running it side by side (tuned BLAS and malloc).` : `PyTorch peer not run: ${torch.reason}. Printing kdistill's numbers only.`);
       const rows: Row[] = [];

@@ -5,7 +5,7 @@ import { registerInspect } from './inspect.js';
 import { registerTrain } from './train.js';
 
 const program = new Command();
-program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, export, benchmark.').option('--debug', 'show stack traces');
+program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, inspect, evaluate, benchmark.').option('--debug', 'show stack traces');
 registerTrain(program);
 registerInspect(program);
 registerBench(program);

@@ -1,4 +1,4 @@
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadDataset, type DatasetName } from '../data/index.js';
@@ -27,6 +27,26 @@ function datasets(name: DatasetName) {
   return { train, test: loadDataset(name, 'test') };
 }
 
+function readTeacher(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new KdError('MISSING_FILE', `cannot read teacher ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function fraction(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new KdError('BAD_OPTION', `--${flag} must be a number from 0 to 1, got '${v}'`);
+  return n;
+}
+
+function seedOf(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new KdError('BAD_OPTION', `--seed must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
 function num(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new KdError('BAD_OPTION', `--${flag} must be a positive number, got '${v}'`);
@@ -41,7 +61,7 @@ async function trainOne(label: string, model: Model, o: Common, train: ReturnTyp
   const t0 = Date.now();
   let seen = 0;
   await fitClassifier(model, train, {
-    epochs, batchSize: bs, lr: num(o.lr, 'lr'), seed: Number(o.seed), threads: o.threads ? num(o.threads, 'threads') : undefined,
+    epochs, batchSize: bs, lr: num(o.lr, 'lr'), seed: seedOf(o.seed), threads: o.threads ? num(o.threads, 'threads') : undefined,
     optimizer: adam(), schedule: { kind: 'cosine', total: epochs * steps }, loss, teacher: kd?.teacher,
     onStep: (s, out) => {
       seen += bs;
@@ -66,11 +86,11 @@ function addCommon(c: Command, epochs: string): Command {
 export function registerTrain(program: Command): void {
   addCommon(program.command('train <model>').description('train a model from the zoo (e.g. cnn-32-64-128, mlp-784-800-800-10, lenet5) and export it as ONNX'), '5').action(async (name: string, o: Common) => {
     const { train, test } = datasets(o.dataset);
-    const model = new Model(zooModel(name, train.sampleShape, train.numClasses), Number(o.seed));
+    const model = new Model(zooModel(name, train.sampleShape, train.numClasses), seedOf(o.seed));
     const ev = await trainOne(name, model, o, train, test);
     mkdirSync(o.out, { recursive: true });
     writeFileSync(join(o.out, `${name}.onnx`), exportOnnx(model));
-    saveCheckpoint(join(o.out, `${name}.ckpt`), { meta: { model: name, dataset: o.dataset, seed: Number(o.seed) }, tensors: model.values });
+    saveCheckpoint(join(o.out, `${name}.ckpt`), { meta: { model: name, dataset: o.dataset, seed: seedOf(o.seed) }, tensors: model.values });
     console.log(JSON.stringify({ model: name, dataset: o.dataset, testAccuracy: ev.accuracy, testLoss: ev.loss, parameters: model.parameterCount(), onnx: join(o.out, `${name}.onnx`) }));
   });
 
@@ -86,17 +106,22 @@ export function registerTrain(program: Command): void {
       const threads = o.threads ? Number(o.threads) : undefined;
       let teacherBytes: Uint8Array;
       let teacherParams: number | undefined;
-      if (o.teacher.endsWith('.onnx')) teacherBytes = (await import('node:fs')).readFileSync(o.teacher);
+      if (o.teacher.endsWith('.onnx')) teacherBytes = readTeacher(o.teacher);
       else {
-        const t = new Model(zooModel(o.teacher, train.sampleShape, train.numClasses), Number(o.seed) + 1000);
+        const t = new Model(zooModel(o.teacher, train.sampleShape, train.numClasses), seedOf(o.seed) + 1000);
         await trainOne(`teacher ${o.teacher}`, t, { ...o, epochs: o.teacherEpochs }, train, test);
         teacherBytes = exportOnnx(t);
         teacherParams = t.parameterCount();
       }
       writeFileSync(join(o.out, 'teacher.onnx'), teacherBytes);
-      const teacher = await Predictor.fromBytes(teacherBytes, { threads });
-      const tEval = await evaluateClassifier(teacher, test);
-      const mk = () => new Model(zooModel(o.student, train.sampleShape, train.numClasses), Number(o.seed));
+      const teacher = await Predictor.fromBytes(teacherBytes, { threads }, o.teacher);
+      const outs = teacher.session.outputNames;
+      if (!outs.includes('logits')) {
+        await teacher.release();
+        throw new KdError('NO_LOGITS', `teacher ${o.teacher} has no output named 'logits' (its outputs: ${outs.join(', ')}); export the teacher with its class scores named 'logits'`);
+      }
+      const tEval = await evaluateClassifier(teacher, test).finally(() => teacher.release());
+      const mk = () => new Model(zooModel(o.student, train.sampleShape, train.numClasses), seedOf(o.seed));
       const base = mk();
       const bEval = await trainOne(`baseline ${o.student}`, base, o, train, test);
       writeFileSync(join(o.out, 'baseline.onnx'), exportOnnx(base));
@@ -104,14 +129,12 @@ export function registerTrain(program: Command): void {
       // The teacher answers the next batch in a worker thread while the student trains on this one.
       const worker = await WorkerTeacher.start(teacherBytes, 1);
       const studentThreads = String(Math.max(1, (threads ?? defaultThreads()) - 1));
-      const kEval = await trainOne(`distilled ${o.student}`, kdm, { ...o, threads: studentThreads }, train, test, { teacher: worker, T: num(o.temperature, 'temperature'), alpha: Number(o.alpha) });
-      await worker.release();
+      const kEval = await trainOne(`distilled ${o.student}`, kdm, { ...o, threads: studentThreads }, train, test, { teacher: worker, T: num(o.temperature, 'temperature'), alpha: fraction(o.alpha, 'alpha') }).finally(() => worker.release());
       writeFileSync(join(o.out, 'student.onnx'), exportOnnx(kdm));
-      await teacher.release();
       const row = (name: string, e: Evaluation, params: number | undefined, file: string) => ({
         name, accuracy: +e.accuracy.toFixed(4), loss: +e.loss.toFixed(4), agreementWithTeacher: +agreementRate(e.predictions, tEval.predictions).toFixed(4), parameters: params, fileBytes: statSync(join(o.out, file)).size,
       });
-      const summary = { dataset: o.dataset, seed: Number(o.seed), temperature: Number(o.temperature), alpha: Number(o.alpha), rows: [row(`teacher ${o.teacher}`, tEval, teacherParams, 'teacher.onnx'), row(`baseline ${o.student}`, bEval, base.parameterCount(), 'baseline.onnx'), row(`distilled ${o.student}`, kEval, kdm.parameterCount(), 'student.onnx')] };
+      const summary = { dataset: o.dataset, seed: seedOf(o.seed), temperature: Number(o.temperature), alpha: fraction(o.alpha, 'alpha'), rows: [row(`teacher ${o.teacher}`, tEval, teacherParams, 'teacher.onnx'), row(`baseline ${o.student}`, bEval, base.parameterCount(), 'baseline.onnx'), row(`distilled ${o.student}`, kEval, kdm.parameterCount(), 'student.onnx')] };
       writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
       console.log('model                              test acc   agree w/ teacher   params     file');
       for (const r of summary.rows) console.log(`${r.name.padEnd(34)} ${(r.accuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreementWithTeacher * 100).toFixed(2).padStart(15)}%  ${String(r.parameters ?? '?').padStart(8)}  ${(r.fileBytes / 1024).toFixed(0).padStart(5)} KiB`);

@@ -20,8 +20,9 @@
  * seed and the split's SHA-1 against its bytes. The cache is written to a temp file and renamed
  * into place, so concurrent loaders never see a half-written cache.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { writeAtomic } from '../util/fs.js';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -306,28 +307,12 @@ export function writeFashionCache(file: string, src: FashionSource, splits: Reco
   const pre = Buffer.alloc(CACHE_MAGIC.length + 4);
   pre.write(CACHE_MAGIC, 0, 'latin1');
   pre.writeUInt32LE(json.length, CACHE_MAGIC.length);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  let fd: number | undefined;
   try {
     mkdirSync(path.dirname(file), { recursive: true });
-    fd = openSync(tmp, 'w');
-    for (const part of [pre, json, ...trainParts, ...testParts]) writeAll(fd, part);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, file);
+    writeAtomic(file, [pre, json, ...trainParts, ...testParts]);
     return true;
   } catch {
-    try {
-      if (fd !== undefined) closeSync(fd);
-      unlinkSync(tmp);
-    } catch {
-      // Nothing to clean up: the temp file was never created.
-    }
+    // No writable cache location: the caller just keeps the parsed data in memory.
     return false;
   }
-}
-
-function writeAll(fd: number, data: Uint8Array): void {
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
 }

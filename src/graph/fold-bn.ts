@@ -19,7 +19,7 @@ export function foldBatchNorm(g: Graph): number {
     const prod = g.nodes[prodIdx];
     if (consumers.get(prod.outputs[0]) !== 1) continue;
     const isConv = prod.opType === 'Conv';
-    const isGemm = prod.opType === 'Gemm' && prod.attrs.transB?.value !== 1 && prod.attrs.alpha === undefined;
+    const isGemm = prod.opType === 'Gemm' && prod.attrs.transB?.value !== 1 && prod.attrs.alpha === undefined && prod.attrs.beta === undefined;
     if (!isConv && !isGemm) continue;
     const w = g.constant(prod.inputs[1]);
     const [gamma, beta, mean, vr] = bn.inputs.slice(1).map((n) => g.constant(n));

@@ -73,6 +73,13 @@ export function shapeInput(g: Graph, name: string): Dim[] | undefined {
   return undefined;
 }
 
+/** A constant integer input (axes, repeats...), which kdistill needs known while building. */
+function constInts(g: Graph, n: Node, i: number, what: string): number[] {
+  const v = shapeInput(g, n.inputs[i]);
+  if (!v || v.some((d) => typeof d !== 'number')) fail(n, `${what} must be a constant`);
+  return v as number[];
+}
+
 function same(i = 0): Infer {
   return (_g, n, ins) => [req(n, ins, i)];
 }
@@ -111,7 +118,8 @@ rules.set('Gemm', (_g, n, ins) => {
 
 /** Output spatial size of a conv/pool window, or a symbol when the input size is symbolic. */
 function windowOut(x: Dim, k: number, s: number, d: number, p0: number, p1: number, ceil = false): Dim {
-  if (typeof x !== 'number') return `${x}_w`;
+  // A symbolic size maps to a symbol that carries the window, so different windows never look alike.
+  if (typeof x !== 'number') return `${x}_w${k}s${s}d${d}p${p0}.${p1}${ceil ? 'c' : ''}`;
   const v = (x + p0 + p1 - d * (k - 1) - 1) / s;
   return (ceil ? Math.ceil(v) : Math.floor(v)) + 1;
 }
@@ -138,7 +146,7 @@ rules.set('ConvTranspose', (_g, n, ins) => {
   const out: Dim[] = [x[0], (w[1] as number) * group];
   for (let i = 0; i < sp; i++) {
     const xi = x[2 + i];
-    out.push(typeof xi === 'number' ? st[i] * (xi - 1) + op[i] + (ks[i] - 1) * dl[i] + 1 - pd[i] - pd[i + sp] : `${xi}_t`);
+    out.push(typeof xi === 'number' ? st[i] * (xi - 1) + op[i] + (ks[i] - 1) * dl[i] + 1 - pd[i] - pd[i + sp] : `${xi}_t${ks[i]}s${st[i]}d${dl[i]}p${pd[i]}.${pd[i + sp]}o${op[i]}`);
   }
   return [{ dtype: ins[0]!.dtype, shape: out }];
 });
@@ -192,11 +200,16 @@ rules.set('Reshape', (g, n, ins) => {
   if (!t) fail(n, 'target shape must be a constant or come from a Shape op');
   const out: Dim[] = t.map((d, i) => (d === 0 ? x[i] : d));
   const neg = out.indexOf(-1);
-  if (neg >= 0) {
+  const total = (ds: readonly Dim[]) => (ds.every((d) => typeof d === 'number') ? (ds as number[]).reduce((a, b) => a * b, 1) : undefined);
+  if (neg < 0) {
+    const a = total(x), b = total(out);
+    if (a !== undefined && b !== undefined && a !== b) fail(n, `cannot reshape ${shapeToString(x)} (${a} elements) to ${shapeToString(out)} (${b} elements)`);
+  } else {
     const known = out.filter((d, i) => i !== neg);
     if (x.every((d) => typeof d === 'number') && known.every((d) => typeof d === 'number')) {
-      const total = (x as number[]).reduce((a, b) => a * b, 1);
-      out[neg] = total / (known as number[]).reduce((a, b) => a * b, 1);
+      const q = total(x)! / total(known)!;
+      if (!Number.isInteger(q)) fail(n, `cannot reshape ${shapeToString(x)} to ${shapeToString(t)}: ${total(x)} elements do not divide into ${total(known)}`);
+      out[neg] = q;
     } else {
       // Divide symbolically: drop the symbolic dims that appear on both sides, the rest must be numbers.
       const xs = [...x], ks = [...known];
@@ -256,17 +269,17 @@ rules.set('Split', (g, n, ins) => {
 });
 rules.set('Slice', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const starts = shapeInput(g, n.inputs[1]) as number[], ends = shapeInput(g, n.inputs[2]) as number[];
-  const axes = (n.inputs[3] ? shapeInput(g, n.inputs[3]) : starts.map((_, i) => i)) as number[];
-  const steps = (n.inputs[4] ? shapeInput(g, n.inputs[4]) : starts.map(() => 1)) as number[];
+  const starts = shapeInput(g, n.inputs[1]) as number[] | undefined, ends = shapeInput(g, n.inputs[2]) as number[] | undefined;
   if (!starts || !ends) fail(n, 'starts/ends must be constants');
+  const axes = (n.inputs[3] ? constInts(g, n, 3, 'axes') : starts.map((_, i) => i));
+  const steps = (n.inputs[4] ? constInts(g, n, 4, 'steps') : starts.map(() => 1));
   const out = [...x];
   axes.forEach((a0, i) => {
     const a = normAxis(a0, x.length);
     const d = x[a];
     if (typeof d !== 'number') {
       if (starts[i] === 0 && ends[i] >= 2 ** 62 && steps[i] === 1) return;
-      out[a] = `${d}_s`;
+      out[a] = `${d}_s${starts[i]}.${ends[i]}.${steps[i]}`;
       return;
     }
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
@@ -287,7 +300,7 @@ rules.set('Slice', (g, n, ins) => {
 });
 rules.set('Unsqueeze', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const axes = shapeInput(g, n.inputs[1]) as number[];
+  const axes = constInts(g, n, 1, 'axes');
   const r = x.length + axes.length;
   const ax = axes.map((a) => normAxis(a, r));
   const out: Dim[] = [];
@@ -297,7 +310,7 @@ rules.set('Unsqueeze', (g, n, ins) => {
 });
 rules.set('Squeeze', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const axes = n.inputs[1] ? (shapeInput(g, n.inputs[1]) as number[]).map((a) => normAxis(a, x.length)) : x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
+  const axes = n.inputs[1] ? constInts(g, n, 1, 'axes').map((a) => normAxis(a, x.length)) : x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
   return [{ dtype: ins[0]!.dtype, shape: x.filter((_, i) => !axes.includes(i)) }];
 });
 rules.set('Expand', (g, n, ins) => {
@@ -308,7 +321,7 @@ rules.set('Expand', (g, n, ins) => {
 });
 rules.set('Tile', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const reps = shapeInput(g, n.inputs[1]) as number[];
+  const reps = constInts(g, n, 1, 'repeats');
   return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (reps[i] === 1 ? d : typeof d === 'number' ? d * reps[i] : `${d}*${reps[i]}`)) }];
 });
 rules.set('Shape', (_g, n, ins) => [{ dtype: 'int64', shape: [req(n, ins, 0).shape.length] }]);
@@ -323,7 +336,7 @@ rules.set('Resize', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
   const sc = n.inputs[2] ? g.constant(n.inputs[2]) : undefined;
   if (!sc) fail(n, 'only constant scales are supported');
-  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (typeof d === 'number' ? Math.floor(d * (sc.data as Float32Array)[i]) : (sc.data as Float32Array)[i] === 1 ? d : `${d}_r`)) }];
+  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (typeof d === 'number' ? Math.floor(d * (sc.data as Float32Array)[i]) : (sc.data as Float32Array)[i] === 1 ? d : `${d}_r${(sc.data as Float32Array)[i]}`)) }];
 });
 rules.set('Constant', (_g, n) => {
   const v = n.attrs.value;
@@ -352,7 +365,7 @@ rules.set('Pad', (g, n, ins) => {
   const pads = shapeInput(g, n.inputs[1]) as number[] | undefined;
   if (!pads) fail(n, 'pads must be a constant');
   const r = x.length;
-  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : `${d}_p`)) }];
+  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : `${d}_p${pads[i]}.${pads[i + r]}`)) }];
 });
 rules.set('MaxUnpool', (g, n, ins) => {
   const t = n.inputs[2] ? shapeInput(g, n.inputs[2]) : undefined;

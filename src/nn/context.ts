@@ -81,7 +81,9 @@ export class BuildContext {
 
   /** A uniform [0,1) input of the given shape (symbolic batch allowed), new every step. */
   uniformNoise(local: string, shape: Shape): Value {
-    const name = this.fullName(local);
+    // A module applied twice draws fresh noise for each use.
+    let name = this.fullName(local);
+    for (let i = 1; this.g.has(name); i++) name = `${this.fullName(local)}_${i}`;
     this.noise.push({ name, shape });
     return this.makeInput(name, 'float32', shape);
   }
@@ -92,8 +94,12 @@ export class BuildContext {
     if (seen) return seen;
     this.params.set(name, { name, shape, init, trainable });
     let v: Value;
-    // A value the caller already placed in the graph under this name (e.g. a test feeding it) is used as is.
-    if (this.g.has(name)) v = this.g.value(name);
+    // A graph input the caller already declared under this name (e.g. a test feeding it) is used as is.
+    if (this.g.has(name)) {
+      v = this.g.value(name);
+      if (!this.g.inputs.includes(name) || v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i]))
+        throw new KdError('DUPLICATE_NAME', `parameter '${name}' [${shape.join(', ')}] clashes with an existing value ${v.toString()} in graph '${this.g.name}'`);
+    }
     else if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
     else {
       const data = this.source.values.get(name);

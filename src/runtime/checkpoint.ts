@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeAtomic } from '../util/fs.js';
 import { KdError } from '../util/errors.js';
 
 const MAGIC = 'KDCKPT01';
@@ -33,16 +34,7 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(header.length, MAGIC.length);
   header.copy(head, MAGIC.length + 4);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, head);
-    for (const t of ck.tensors.values()) writeSync(fd, new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))]);
 }
 
 /** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */

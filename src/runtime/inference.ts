@@ -28,7 +28,7 @@ export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
     return v.name;
   }) : Object.values(b.outputs).map((v) => v.name);
   for (const t of o.taps ?? []) {
-    if (!g.has(t)) throw new KdError('UNKNOWN_NODE', `model '${model.name}' has no node '${t}'; \`kdistill inspect\` lists the tappable nodes`);
+    if (!g.has(t)) throw new KdError('UNKNOWN_NODE', `model '${model.name}' has no node '${t}'; \`kdistill inspect <model.onnx>\` lists the tappable nodes`);
     outs.push(t);
   }
   g.outputs.length = 0;
@@ -41,8 +41,8 @@ export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
 export class Predictor {
   private constructor(readonly session: ort.InferenceSession, readonly inputName: string) {}
 
-  static async fromBytes(bytes: Uint8Array, opts: SessionOptions = {}): Promise<Predictor> {
-    const m = parseOnnx(bytes);
+  static async fromBytes(bytes: Uint8Array, opts: SessionOptions = {}, source = 'model'): Promise<Predictor> {
+    const m = parseOnnx(bytes, source);
     const init = new Set(m.graph!.initializer.map((t) => t.name));
     const inputs = m.graph!.input.filter((i) => !init.has(i.name));
     if (inputs.length !== 1) throw new KdError('BAD_MODEL', `Predictor needs a model with one input, this one has ${inputs.map((i) => i.name).join(', ')}`);
@@ -60,35 +60,13 @@ export class Predictor {
     } catch (e) {
       throw new KdError('MISSING_FILE', `cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return Predictor.fromBytes(bytes, opts);
+    return Predictor.fromBytes(bytes, opts, path);
   }
 
   /** Runs one batch; returns every output by name. */
   async run(x: ort.Tensor, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
     const feeds = { [this.inputName]: x };
     return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;
-  }
-
-  /**
-   * Predicts `output` for `n` samples stored row-major in `x` (sample shape `shape`), `batch` at a time,
-   * into one Float32Array [n, outputWidth].
-   */
-  async predictAll(x: Float32Array, n: number, shape: number[], output = 'logits', batch = 1000): Promise<Float32Array> {
-    const per = shape.reduce((a, b) => a * b, 1);
-    let out: Float32Array | undefined;
-    let width = 0;
-    for (let i = 0; i < n; i += batch) {
-      const b = Math.min(batch, n - i);
-      const t = new ort.Tensor('float32', x.subarray(i * per, (i + b) * per), [b, ...shape]);
-      const r = (await this.run(t, [output]))[output];
-      const d = r.data as Float32Array;
-      if (!out) {
-        width = d.length / b;
-        out = new Float32Array(n * width);
-      }
-      out.set(d, i * width);
-    }
-    return out ?? new Float32Array(0);
   }
 
   async release(): Promise<void> {

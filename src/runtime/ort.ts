@@ -36,9 +36,5 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
 
 /** Wraps a TensorData as an ORT tensor without copying. */
 export function toOrt(t: TensorData): ort.Tensor {
-  return new ort.Tensor(t.dtype === 'bool' ? 'bool' : t.dtype, t.data as never, t.shape as number[]);
-}
-
-export function fromOrt(t: ort.Tensor): TensorData {
-  return { dtype: t.type as DType, shape: t.dims as number[], data: t.data as Float32Array };
+  return new ort.Tensor(t.dtype, t.data as never, t.shape as number[]);
 }

@@ -54,11 +54,16 @@ export class WorkerTeacher {
       if (m.error) w.reject(new KdError('TEACHER_FAILED', `teacher inference failed: ${m.error}`));
       else w.resolve(m.data!);
     });
-    worker.on('error', (e) => {
+    const fail = (e: Error) => {
+      this.closed = true;
       for (const w of this.waiting.values()) w.reject(e);
       this.waiting.clear();
-    });
+    };
+    worker.on('error', (e) => fail(new KdError('TEACHER_FAILED', `teacher worker crashed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new KdError('TEACHER_FAILED', `teacher worker exited (code ${code})`)));
   }
+
+  private closed = false;
 
   /** Starts a worker holding an ORT session for `model` (ONNX bytes) with `threads` intra-op threads. */
   static async start(model: Uint8Array, threads = 1): Promise<WorkerTeacher> {
@@ -77,6 +82,7 @@ export class WorkerTeacher {
 
   /** Requests `output` for a batch; `x` is copied at call time, so the caller may reuse its buffer at once. */
   predict(x: Float32Array, shape: readonly number[], output = 'logits'): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new KdError('TEACHER_FAILED', 'the teacher worker is no longer running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -85,7 +91,17 @@ export class WorkerTeacher {
   }
 
   async release(): Promise<void> {
+    if (this.closed) return;
+    const exited = new Promise((r) => this.worker.once('exit', r));
     this.worker.postMessage({ close: true });
-    await new Promise((r) => this.worker.once('exit', r));
+    // A worker that does not wind down by itself is stopped.
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Output names of the teacher model. */
+  get outputs(): string[] {
+    return this.outputNames;
   }
 }

@@ -5,6 +5,7 @@ import { A, type DType, type Shape } from '../graph/types.js';
 import type { InputSpec, NoiseSpec } from '../nn/context.js';
 import { emitModel, type Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/optimizer.js';
+import { KdError } from '../util/errors.js';
 
 /** What a loss builder returns: the scalar to minimise, its named terms and extra metrics (all scalars). */
 export interface LossOutput {
@@ -49,6 +50,9 @@ export interface TrainGraph {
   readonly multiStep: boolean;
 }
 
+/** Inputs every training step graph defines itself. */
+const RESERVED_INPUTS = ['lr', 'step', 'steps', 'step0'];
+
 interface Step {
   dataInputs: string[];
   state: { name: string; next: Value; shape: readonly number[]; kind: StateSlot['kind'] }[];
@@ -60,11 +64,15 @@ interface Step {
 /** Forward pass, loss, gradients (our reverse-mode autodiff) and optimizer update, emitted into `g`. */
 function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype: DType, shape: Shape) => Value, lr: Value, step: Value): Step {
   const { model, optimizer } = spec;
+  for (const k of [...Object.keys(model.def.inputs), ...Object.keys(spec.extraInputs ?? {})])
+    if (RESERVED_INPUTS.includes(k)) throw new KdError('DUPLICATE_NAME', `input name '${k}' is reserved by the training step (${RESERVED_INPUTS.join(', ')}); rename it`);
   const built = emitModel(model.def, g, 'train', { kind: 'inputs' }, makeInput);
   const extras: Record<string, Value> = {};
   for (const [k, s] of Object.entries(spec.extraInputs ?? {})) extras[k] = makeInput(k, s.dtype, s.shape);
   const loss = g.scoped('loss', () => spec.loss(built.outputs, { ...built.inputs, ...extras }));
 
+  const trainable = new Set(model.trainableNames());
+  for (const f of spec.frozen ?? []) if (!trainable.has(f)) throw new KdError('UNKNOWN_PARAM', `cannot freeze '${f}': model '${model.name}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`);
   const frozen = new Set(spec.frozen ?? []);
   const params = model.trainableNames().filter((n) => !frozen.has(n)).map((n) => g.value(n));
   const grads = gradients(loss.total, params);
@@ -81,7 +89,12 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
   for (const [name, v] of built.ctx.bufferUpdates) state.push({ name, next: v, shape: model.specs.get(name)!.shape, kind: 'buffer' });
   const updated = new Set(state.map((s) => s.name));
   const constants = [...model.specs.keys()].filter((n) => !updated.has(n) && g.has(n));
-  const scalars: Record<string, Value> = { loss: loss.total, ...loss.terms, ...loss.metrics };
+  const scalars: Record<string, Value> = { loss: loss.total };
+  for (const [k, v] of [...Object.entries(loss.terms ?? {}), ...Object.entries(loss.metrics ?? {})]) {
+    // 'loss' is the total; a term or metric under the same key would silently replace what is logged.
+    if (k in scalars) throw new KdError('DUPLICATE_NAME', `loss term or metric '${k}' is defined twice (or uses the reserved name 'loss')`);
+    scalars[k] = v;
+  }
   const dataInputs = [...Object.keys(model.def.inputs), ...Object.keys(extras)];
   return { dataInputs, state, constants, noise: built.ctx.noise, scalars };
 }

@@ -87,14 +87,10 @@ export class TrainSession {
     const feeds: Record<string, ort.Tensor> = {};
     let n = -1;
     for (const name of this.tg.dataInputs) {
-      const parts = batches.map((b) => {
-        const t = b[name];
-        if (!t) throw new KdError('MISSING_INPUT', `training step needs input '${name}' (got ${Object.keys(b).join(', ') || 'nothing'})`);
-        return 'dims' in t ? { data: (t as ort.Tensor).data as Float32Array | BigInt64Array, dims: (t as ort.Tensor).dims, type: (t as ort.Tensor).type } : { data: (t as TensorData).data as Float32Array | BigInt64Array, dims: (t as TensorData).shape, type: (t as TensorData).dtype };
-      });
-      const per = parts[0].data.length;
-      if (parts.some((p) => p.data.length !== per)) throw new KdError('SHAPE_MISMATCH', `runMany: batches differ in the size of '${name}'; group steps by batch size`);
-      const stacked = this.staging(name, parts[0].type === 'int64' ? 'int64' : 'float32', K * per);
+      const parts = batches.map((b) => asOrt(b, name));
+      const per = parts[0].size;
+      if (parts.some((p) => p.size !== per || p.type !== parts[0].type)) throw new KdError('SHAPE_MISMATCH', `runMany: batches differ in the size or type of '${name}'; group steps by batch size`);
+      const stacked = this.staging(name, parts[0], K * per);
       parts.forEach((p, k) => stacked.set(p.data as never, k * per));
       feeds[name] = new ort.Tensor(parts[0].type as 'float32', stacked as never, [K, ...parts[0].dims]);
       if (n < 0) n = parts[0].dims[0];
@@ -127,20 +123,18 @@ export class TrainSession {
   private feedData(batch: Record<string, TensorData | ort.Tensor>, feeds: Record<string, ort.Tensor>): number {
     let n = -1;
     for (const name of this.tg.dataInputs) {
-      const t = batch[name];
-      if (!t) throw new KdError('MISSING_INPUT', `training step needs input '${name}' (got ${Object.keys(batch).join(', ') || 'nothing'})`);
-      const ot = 'dims' in t ? (t as ort.Tensor) : toOrt(t as TensorData);
-      feeds[name] = ot;
-      if (n < 0) n = ot.dims[0];
+      feeds[name] = asOrt(batch, name);
+      if (n < 0) n = feeds[name].dims[0];
     }
     return n;
   }
 
-  private readonly stagingBufs = new Map<string, Float32Array | BigInt64Array>();
-  private staging(name: string, dtype: 'float32' | 'int64', size: number): Float32Array | BigInt64Array {
-    let b = this.stagingBufs.get(name);
-    if (!b || b.length !== size) {
-      b = dtype === 'int64' ? new BigInt64Array(size) : new Float32Array(size);
+  private readonly stagingBufs = new Map<string, ort.Tensor['data']>();
+  /** A reused buffer of the input's own element type, holding K stacked batches. */
+  private staging(name: string, like: ort.Tensor, size: number): Float32Array | BigInt64Array {
+    let b = this.stagingBufs.get(name) as Float32Array | BigInt64Array | undefined;
+    if (!b || b.length !== size || b.constructor !== (like.data as object).constructor) {
+      b = new (like.data.constructor as new (n: number) => Float32Array | BigInt64Array)(size);
       this.stagingBufs.set(name, b);
     }
     return b;
@@ -160,7 +154,7 @@ export class TrainSession {
   /** Dropout noise for K steps, drawn step by step so one K-step run draws what K single steps would. */
   private noiseFeeds(feeds: Record<string, ort.Tensor>, batch: number, K: number): void {
     const bufs = this.tg.noise.map((nz) => {
-      const dims = nz.shape.map((d) => (typeof d === 'number' ? d : batch));
+      const dims = nz.shape.map((d) => resolveDim(d, batch, nz.name));
       const per = dims.reduce((a, b) => a * b, 1);
       let buf = this.noiseBufs.get(nz.name);
       if (!buf || buf.length !== K * per) {
@@ -225,4 +219,23 @@ export class TrainSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** A batch input by name as an ORT tensor (TensorData is wrapped without copying). */
+function asOrt(batch: Record<string, TensorData | ort.Tensor>, name: string): ort.Tensor {
+  const t = batch[name];
+  if (!t) throw new KdError('MISSING_INPUT', `training step needs input '${name}' (got ${Object.keys(batch).join(', ') || 'nothing'})`);
+  return 'dims' in t ? (t as ort.Tensor) : toOrt(t as TensorData);
+}
+
+/** Size of a noise dimension: a number, the batch symbol 'N', or a product such as 'N*12'. */
+function resolveDim(d: number | string, batch: number, input: string): number {
+  if (typeof d === 'number') return d;
+  let size = 1;
+  for (const f of d.split('*')) {
+    if (f === 'N') size *= batch;
+    else if (/^\d+$/.test(f)) size *= Number(f);
+    else throw new KdError('UNSUPPORTED_SHAPE', `cannot size the per-step input '${input}': its dimension '${d}' is not the batch N or a multiple of it`);
+  }
+  return size;
 }

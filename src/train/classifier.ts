@@ -40,7 +40,9 @@ export interface FitOptions extends SessionOptions {
 }
 
 function classesOf(model: Model): number {
-  return model.build('eval').outputs.logits.shape[1] as number;
+  const out = model.build('eval').outputs;
+  if (!out.logits) throw new KdError('NO_LOGITS', `model '${model.name}' has no 'logits' output (it has ${Object.keys(out).join(', ')}); classifiers must return { logits }`);
+  return out.logits.shape[1] as number;
 }
 
 /**
@@ -49,6 +51,7 @@ function classesOf(model: Model): number {
  */
 export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const bs = o.batchSize ?? 128;
+  const classes = classesOf(model);
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
   const needsTeacher = teacherOutputsOf(terms).length > 0;
   if (needsTeacher && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
@@ -57,7 +60,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     {
       model,
       optimizer: o.optimizer ?? adam(),
-      extraInputs: teacher ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classesOf(model)] } } : { labels: { dtype: 'int64', shape: ['N'] } },
+      extraInputs: teacher ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classes] } } : { labels: { dtype: 'int64', shape: ['N'] } },
       loss: (out, inp) => {
         const l = distillationLoss(terms, { student: out, teacher: teacher ? { logits: inp.teacher_logits } : {}, labels: inp.labels });
         const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
@@ -67,63 +70,68 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     },
     { threads: o.threads, seed: o.seed, multiStep: (o.stepsPerRun ?? 8) > 1 },
   );
-  const it = batches(ds, { batchSize: bs, seed: o.seed ?? 0, mean: o.mean, std: o.std });
-  const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const losses: number[] = [];
-  const base = o.lr ?? 1e-3;
-  const inputName = Object.keys(model.def.inputs)[0];
-  const schedule = o.schedule ?? { kind: 'constant' as const };
-  const K = Math.max(1, o.stepsPerRun ?? 8);
-  const per = sampleSize(ds);
-  // The iterator reuses its buffers, so each batch of a group is copied into a slot of its own; two
-  // groups of slots alternate so the next group can be loaded (and sent to a worker teacher) while
-  // the current one trains.
-  const slots = Array.from({ length: 2 * K }, () => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
-  let done = 0, loaded = 0;
-  /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
-  const loadGroup = (half: number) => {
-    const group: (typeof slots)[number][] = [];
-    while (group.length < K && loaded < total) {
-      if (group.length > 0 && it.peekSize() !== group[0].size) break;
-      const b = it.nextBatch(), sl = slots[half * K + group.length];
-      sl.x.set(b.x);
-      sl.y.set(b.y);
-      sl.shape = [...b.shape];
-      sl.size = b.size;
-      group.push(sl);
-      loaded++;
-    }
-    return group;
-  };
-  const view = (sl: (typeof slots)[number]) => ({
-    x: new ort.Tensor('float32', sl.x.subarray(0, per * sl.size), sl.shape),
-    y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
-  });
-  const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
-  let half = 0;
-  let group = loadGroup(half);
-  let pending = ask(group);
-  while (group.length > 0) {
-    let tl: ort.Tensor[] | undefined;
-    if (pending) tl = (await Promise.all(pending)).map((d, k) => new ort.Tensor('float32', d, [group[k].size, d.length / group[k].size]));
-    else if (teacher instanceof Predictor) tl = await Promise.all(group.map(async (sl) => (await teacher.run(view(sl).x, ['logits'])).logits));
-    // Load (and, with a worker teacher, request) the next group before training on this one.
-    const next = loadGroup(half ^ 1);
-    pending = ask(next);
-    const feeds = group.map((sl, k) => {
-      const v = view(sl);
-      const f: Record<string, ort.Tensor> = { [inputName]: v.x, labels: v.y };
-      if (tl) f.teacher_logits = tl[k];
-      return f;
+  try {
+    const it = batches(ds, { batchSize: bs, seed: o.seed ?? 0, mean: o.mean, std: o.std });
+    const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
+    const base = o.lr ?? 1e-3;
+    const inputName = Object.keys(model.def.inputs)[0];
+    const schedule = o.schedule ?? { kind: 'constant' as const };
+    const K = Math.max(1, o.stepsPerRun ?? 8);
+    const per = sampleSize(ds);
+    // The iterator reuses its buffers, so each batch of a group is copied into a slot of its own; two
+    // groups of slots alternate so the next group can be loaded (and sent to a worker teacher) while
+    // the current one trains.
+    const slots = Array.from({ length: 2 * K }, () => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
+    let done = 0, loaded = 0;
+    /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
+    const loadGroup = (half: number) => {
+      const group: (typeof slots)[number][] = [];
+      while (group.length < K && loaded < total) {
+        if (group.length > 0 && it.peekSize() !== group[0].size) break;
+        const b = it.nextBatch(), sl = slots[half * K + group.length];
+        sl.x.set(b.x);
+        sl.y.set(b.y);
+        sl.shape = [...b.shape];
+        sl.size = b.size;
+        group.push(sl);
+        loaded++;
+      }
+      return group;
+    };
+    const view = (sl: (typeof slots)[number]) => ({
+      x: new ort.Tensor('float32', sl.x.subarray(0, per * sl.size), sl.shape),
+      y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
     });
-    const lrs = feeds.map((_, k) => lrAt(schedule, base, done + k));
-    const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
-    for (const out of outs) {
-      losses.push(out.loss);
-      o.onStep?.(done++, out);
+    const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
+    let half = 0;
+    let group = loadGroup(half);
+    let pending = ask(group);
+    while (group.length > 0) {
+      let tl: ort.Tensor[] | undefined;
+      if (pending) tl = (await Promise.all(pending)).map((d, k) => new ort.Tensor('float32', d, [group[k].size, d.length / group[k].size]));
+      else if (teacher instanceof Predictor) tl = await Promise.all(group.map(async (sl) => (await teacher.run(view(sl).x, ['logits'])).logits));
+      // Load (and, with a worker teacher, request) the next group before training on this one.
+      const next = loadGroup(half ^ 1);
+      pending = ask(next);
+      const feeds = group.map((sl, k) => {
+        const v = view(sl);
+        const f: Record<string, ort.Tensor> = { [inputName]: v.x, labels: v.y };
+        if (tl) f.teacher_logits = tl[k];
+        return f;
+      });
+      const lrs = feeds.map((_, k) => lrAt(schedule, base, done + k));
+      const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
+      for (const out of outs) {
+        losses.push(out.loss);
+        o.onStep?.(done++, out);
+      }
+      group = next;
+      half ^= 1;
     }
-    group = next;
-    half ^= 1;
+  } catch (e) {
+    await session.release();
+    throw e;
   }
   session.syncToModel();
   if (o.keepSession) return { losses, session };
@@ -134,6 +142,14 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
 export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & { mean?: number; std?: number } = {}): Promise<Evaluation> {
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
+  try {
+    return await evaluateWith(p, ds, o);
+  } finally {
+    if (!(model instanceof Predictor)) await p.release();
+  }
+}
+
+async function evaluateWith(p: Predictor, ds: Dataset, o: { mean?: number; std?: number }): Promise<Evaluation> {
   const predictions = new Int32Array(ds.n);
   let k = 0;
   const it = batches(ds, { batchSize: 1000, shuffle: false, mean: o.mean, std: o.std });
@@ -153,7 +169,6 @@ export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, 
       loss += Math.log(se) + mx - row[label];
     }
   }
-  if (!(model instanceof Predictor)) await p.release();
   return { accuracy: correct / ds.n, loss: loss / ds.n, predictions };
 }
 

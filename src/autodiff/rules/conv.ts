@@ -86,15 +86,11 @@ export function weightGrad(node: Node, inp: Value, gout: Value, win: Window, gro
   if (typeof C !== 'number') noGrad(node, `gradient needs a fixed channel count, got ${inp.toString()}`);
   if (group === 1) return weightGradIm2col(inp, gout, win, S, So, C);
   const cg = C / group;
-  let xt: Value;
-  if (group === 1) xt = op.transpose(inp, [1, 0, ...sAx]);
-  else {
-    // A grouped conv splits channels into contiguous blocks, so the merged axis must be group-major:
+  // A grouped conv splits channels into contiguous blocks, so the merged axis must be group-major:
     // [N, g, Cg, S] → [g, N, Cg, S] → [g·N, Cg, S] → [Cg, g·N, S]. Flatten merges g and N even when N is
     // symbolic, where a Reshape with -1 could not be shape-inferred.
-    const byGroup = op.transpose(op.reshape(inp, [0, group, cg, ...S]), [1, 0, ...range(2, 3 + sp)]);
-    xt = op.transpose(op.reshape(op.flatten(byGroup, 2), [0, cg, ...S]), [1, 0, ...sAx]);
-  }
+  const byGroup = op.transpose(op.reshape(inp, [0, group, cg, ...S]), [1, 0, ...range(2, 3 + sp)]);
+  const xt = op.transpose(op.reshape(op.flatten(byGroup, 2), [0, cg, ...S]), [1, 0, ...sAx]);
   const wt = op.transpose(gout, [1, 0, ...sAx]);
   let dw = op.conv(xt, wt, undefined, { strides: win.dilations, dilations: win.strides, pads: win.pads, group });
   // Taps beyond the kernel pair gout with input rows the forward conv never read.

@@ -28,6 +28,8 @@ export class Conv2d extends Module {
     const [kh, kw] = typeof this.opts.kernel === 'number' ? [this.opts.kernel, this.opts.kernel] : this.opts.kernel;
     const d = this.opts.dilation ?? 1, groups = this.opts.groups ?? 1;
     const p = this.opts.padding ?? 0;
+    if (p === 'same' && ((kh - 1) * d % 2 || (kw - 1) * d % 2 || (this.opts.stride ?? 1) !== 1))
+      throw new KdError('BAD_LAYER', `Conv2d '${this.name}': padding 'same' needs an odd (dilated) kernel and stride 1; give the padding as a number instead`);
     const [ph, pw] = p === 'same' ? [((kh - 1) * d) >> 1, ((kw - 1) * d) >> 1] : [p, p];
     const fanIn = (this.inChannels / groups) * kh * kw;
     const w = ctx.param('weight', [this.outChannels, this.inChannels / groups, kh, kw], { kind: 'he', fanIn });

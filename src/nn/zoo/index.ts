@@ -15,7 +15,8 @@ export const referencePairs = {
 
 /** Zoo models by name, for configs and the CLI: 'mlp-784-800-800-10', 'cnn-8-16', 'lenet5', 'lenet5-half', 'resnet20'. */
 export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 28], classes = 10): ModelDef {
-  const m = /^(mlp|cnn)-([\d-]+)$/.exec(name);
+  const m = /^(mlp|cnn)-(\d+(?:-\d+)*)$/.exec(name);
+  if (m && m[2].split('-').some((w) => Number(w) < 1)) throw new KdError('UNKNOWN_MODEL', `model '${name}': every width must be a positive integer`);
   if (m) {
     const nums = m[2].split('-').map(Number);
     if (m[1] === 'mlp') return mlp(nums, { inputShape: [...inputShape] });

@@ -5,6 +5,7 @@ import { Conv2d } from '../layers/conv.js';
 import { Linear } from '../layers/linear.js';
 import { BatchNorm } from '../layers/norm.js';
 import type { ModelDef } from '../model.js';
+import { KdError } from '../../util/errors.js';
 
 /** Basic residual block (two 3×3 convs); a 1×1 conv + BN projects the shortcut when shape changes. */
 function basicBlock(ctx: BuildContext, x: Value, cin: number, cout: number, stride: number): Value {
@@ -31,7 +32,7 @@ export interface ResnetOptions {
 
 /** CIFAR-style ResNet (He et al. 2016, §4.2) for 28×28 or 32×32 inputs: three stages of n basic blocks. */
 export function resnet(o: ResnetOptions): ModelDef {
-  if ((o.depth - 2) % 6 !== 0) throw new Error(`resnet depth must be 6n+2 (8, 20, 32, ...), got ${o.depth}`);
+  if ((o.depth - 2) % 6 !== 0 || o.depth < 8) throw new KdError('BAD_MODEL', `resnet depth must be 6n+2 (8, 20, 32, ...), got ${o.depth}`);
   const n = (o.depth - 2) / 6;
   const [cin, H, W] = o.inputShape ?? [3, 32, 32];
   const w = o.width ?? 16;

@@ -7,6 +7,7 @@ import { LayerNorm } from '../layers/norm.js';
 import { gelu } from '../layers/activation.js';
 import type { BuildContext } from '../context.js';
 import type { ModelDef } from '../model.js';
+import { KdError } from '../../util/errors.js';
 
 export interface TextOptions {
   vocab: number;
@@ -49,7 +50,7 @@ export interface TransformerOptions extends Omit<TextOptions, 'kind' | 'channels
 /** One pre-norm transformer encoder block (multi-head self-attention + GELU MLP) with a mean-pooled classifier. */
 export function transformerClassifier(o: TransformerOptions): ModelDef {
   const dim = o.dim ?? 32, heads = o.heads ?? 4, ffn = o.ffn ?? dim * 4, L = o.seqLen;
-  if (dim % heads) throw new Error(`transformer dim ${dim} is not divisible by heads ${heads}`);
+  if (dim % heads) throw new KdError('BAD_MODEL', `transformer dim ${dim} is not divisible by heads ${heads}`);
   const hd = dim / heads;
   return {
     name: 'transformer',
