@@ -49,3 +49,58 @@ describe('graph builder', () => {
     assert.throws(() => parseOnnx(new Uint8Array([0xff, 0xff, 0xff, 0x01]), 'bad.onnx'), /bad.onnx is not a valid ONNX file/);
   });
 });
+
+describe('graph builder catches mistakes while building', () => {
+  it('reshape with a different element count', () => {
+    const g = new Graph('m');
+    const x = g.input('x', 'float32', [2, 6]);
+    assert.throws(() => op.reshape(x, [4, 4]), /cannot reshape \[2, 6\] \(12 elements\) to \[4, 4\] \(16 elements\)/);
+    assert.throws(() => op.reshape(x, [5, -1]), /do not divide/);
+  });
+  it('different windows over a symbolic size give different symbols', () => {
+    const g = new Graph('m');
+    const x = g.input('x', 'float32', ['N', 1, 'H', 'W']);
+    const w3 = g.initializer('w3', op.f32(new Array(9).fill(0), [1, 1, 3, 3]), true);
+    const w5 = g.initializer('w5', op.f32(new Array(25).fill(0), [1, 1, 5, 5]), true);
+    const a = op.conv(x, w3), b = op.conv(x, w5);
+    assert.notDeepEqual(a.shape, b.shape);
+    assert.throws(() => op.add(a, b), /cannot broadcast/);
+  });
+});
+
+describe('training step guards', () => {
+  it('names reserved inputs, duplicate terms and unknown frozen parameters', async () => {
+    const { Model } = await import('../src/nn/model.js');
+    const { mlp } = await import('../src/nn/zoo/index.js');
+    const { adam } = await import('../src/optim/adam.js');
+    const { crossEntropy } = await import('../src/nn/losses.js');
+    const { buildTrainGraph } = await import('../src/runtime/train-graph.js');
+    const model = new Model(mlp([4, 3, 2]), 0);
+    const base = { model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64' as const, shape: ['N'] } } };
+    assert.throws(() => buildTrainGraph({ ...base, extraInputs: { lr: { dtype: 'float32', shape: ['N'] } }, loss: (o) => ({ total: o.logits }) }), /input name 'lr' is reserved/);
+    assert.throws(() => buildTrainGraph({ ...base, loss: (o, i) => { const ce = crossEntropy(o.logits, i.labels); return { total: ce, terms: { loss: ce } }; } }), /'loss' is defined twice \(or uses the reserved name 'loss'\)/);
+    assert.throws(() => buildTrainGraph({ ...base, frozen: ['fc1/wieght'], loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }), /cannot freeze 'fc1\/wieght'.*fc1\/weight/);
+  });
+
+  it('dropout after a reshape that folds the batch gets noise of the right size', async () => {
+    const { Model } = await import('../src/nn/model.js');
+    const { Dropout } = await import('../src/nn/layers/dropout.js');
+    const { Linear } = await import('../src/nn/layers/linear.js');
+    const { adam } = await import('../src/optim/adam.js');
+    const { crossEntropy } = await import('../src/nn/losses.js');
+    const { TrainSession } = await import('../src/runtime/train-session.js');
+    const { ort } = await import('../src/runtime/ort.js');
+    const model = new Model({
+      name: 'fold',
+      inputs: { x: { dtype: 'float32', shape: ['N', 3, 4] } },
+      forward(ctx, { x }) {
+        const h = new Dropout('drop', 0.5).apply(ctx, op.reshape(x, [-1, 4])); // [N*3, 4]
+        return { logits: op.identity(new Linear('fc', 12, 2).apply(ctx, op.reshape(h, [-1, 12])), 'logits') };
+      },
+    }, 0);
+    const s = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
+    const out = await s.run({ x: new ort.Tensor('float32', new Float32Array(24).fill(1), [2, 3, 4]), labels: new ort.Tensor('int64', BigInt64Array.of(0n, 1n), [2]) }, 1e-3);
+    assert.ok(Number.isFinite(out.loss));
+    await s.release();
+  });
+});

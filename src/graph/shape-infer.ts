@@ -212,7 +212,9 @@ rules.set('Reshape', (g, n, ins) => {
       out[neg] = q;
     } else {
       // Divide symbolically: drop the symbolic dims that appear on both sides, the rest must be numbers.
-      const xs = [...x], ks = [...known];
+      // Products such as 'N*3' count as their factors, so [N*3, 4] → [-1, 12] resolves to N.
+      const factors = (ds: readonly Dim[]): Dim[] => ds.flatMap((d) => (typeof d === 'string' ? d.split('*').map((f) => (/^\d+$/.test(f) ? Number(f) : f)) : [d]));
+      const xs = factors(x), ks = factors(known);
       for (let i = ks.length - 1; i >= 0; i--) {
         if (typeof ks[i] === 'string') {
           const j = xs.indexOf(ks[i]);
