@@ -23,6 +23,11 @@ export interface FitOptions extends SessionOptions {
   maxSteps?: number;
   /** Called after every step with the scalar outputs. */
   onStep?: (step: number, out: Record<string, number>) => void;
+  /**
+   * Called after each ORT run with the number of steps done so far and the steps that run took; the
+   * place for checkpoints and evaluations (call `session.syncToModel()` first to read the weights).
+   */
+  onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number) => void | Promise<void>;
   /** Pixel normalisation passed to the batcher. */
   mean?: number;
   std?: number;
@@ -126,6 +131,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
         losses.push(out.loss);
         o.onStep?.(done++, out);
       }
+      await o.onRun?.(session, done, outs.length);
       group = next;
       half ^= 1;
     }

@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '../config/index.js';
+import { methodRegistry } from '../distill/registry.js';
+import { zooModel } from '../nn/zoo/index.js';
+import { RunDir } from '../train/run-dir.js';
+import { runExperiment } from '../train/runner.js';
+
+/** What configs are validated against: the registered methods and the zoo's model names. */
+export function configRegistry(): ConfigRegistry {
+  return {
+    methods: methodRegistry(),
+    models: (name) => {
+      try {
+        zooModel(name);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    modelExamples: ['mlp-784-800-800-10', 'mlp-784-30-30-10', 'cnn-32-64-128', 'cnn-8-16', 'cnn-4-8', 'lenet5', 'lenet5-half', 'resnet8', 'resnet20', 'resnet32'],
+  };
+}
+
+/** `run <config.yaml>` (teacher → baseline → distilled → summary) and `methods` (the registry). */
+export function registerRun(program: Command): void {
+  program
+    .command('run <config>')
+    .description('run an experiment from a YAML config: train the teacher if the config names a zoo model, then the baseline and the distilled student; print the comparison')
+    .option('--json', 'print the final summary as JSON on stdout')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const cfg = loadConfig(file, configRegistry());
+      const rd = new RunDir(cfg.outDir);
+      rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
+      const summary = await runExperiment(cfg, rd, (l) => (o.json ? process.stderr.write(l + '\n') : console.log(l)));
+      if (o.json) console.log(JSON.stringify(summary, null, 2));
+      else console.log(`run directory: ${cfg.outDir}`);
+    });
+
+  program
+    .command('methods')
+    .description('list the registered distillation methods with their kind and default options')
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => {
+      const rows = [...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: m.options.parse({}), description: m.description }));
+      if (o.json) return console.log(JSON.stringify(rows, null, 2));
+      for (const r of rows) console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
+    });
+}

@@ -1,0 +1,170 @@
+import { readFileSync, statSync } from 'node:fs';
+import { toSchedule, type OptimizerConfig, type ResolvedConfig, type TrainConfig } from '../config/index.js';
+import { loadDataset, stratifiedSplit, type Dataset } from '../data/index.js';
+import { teacherOutputsOf } from '../distill/loss.js';
+import { Model } from '../nn/model.js';
+import { zooModel } from '../nn/zoo/index.js';
+import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
+import { measureLatency, type Latency } from '../report/latency.js';
+import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import { KdError } from '../util/errors.js';
+import { agreementRate, evaluateClassifier, fitClassifier, type Evaluation } from './classifier.js';
+import { Progress } from './progress.js';
+import { RunDir } from './run-dir.js';
+
+/** One row of the run's comparison table. */
+export interface SummaryRow {
+  role: 'teacher' | 'baseline' | 'distilled';
+  model: string;
+  testAccuracy: number;
+  testLoss: number;
+  /** Top-1 agreement with the teacher on the test set. */
+  agreement: number;
+  parameters?: number;
+  fileBytes: number;
+  latencyMs: Latency[];
+  file: string;
+}
+
+/** What `kdistill run` leaves in `summary.json`. */
+export interface RunSummary {
+  name: string;
+  seed: number;
+  dataset: string;
+  trainSamples: number;
+  validationSamples: number;
+  testSamples: number;
+  rows: SummaryRow[];
+  seconds: number;
+}
+
+export function buildOptimizer(o: OptimizerConfig): Optimizer {
+  if (o.name === 'sgd') return sgd({ momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay });
+  const opts = { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay };
+  return o.name === 'adam' ? adam(opts) : adamw(opts);
+}
+
+function loadData(cfg: ResolvedConfig): { train: Dataset; val?: Dataset; test: Dataset } {
+  const d = cfg.dataset;
+  if (d.name !== 'mnist' && d.name !== 'fashion-mnist')
+    throw new KdError('UNSUPPORTED_DATASET', `dataset '${d.name}': \`kdistill run\` trains on mnist and fashion-mnist so far; own image folders, CSV and JSONL load through the library (src/data) but are not wired into runs yet`);
+  const full = loadDataset(d.name, 'train');
+  const test = loadDataset(d.name, 'test');
+  if (!d.validation) return { train: full, test };
+  const v = d.validation;
+  const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
+  return { train: split.train, val: split.val, test };
+}
+
+/**
+ * Runs an experiment from a resolved config: trains (or loads) the teacher, trains the student alone
+ * (baseline) and with the configured loss (distilled), evaluates all three on the test set, and leaves
+ * everything in the run directory. Model selection data is the validation split; test is only reported.
+ */
+export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}): Promise<RunSummary> {
+  const t0 = Date.now();
+  const { train, val, test } = loadData(cfg);
+  const evalSet = val ?? test;
+  const evalName = val ? 'val' : 'test';
+  const threads = cfg.threads;
+  const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses), seed);
+
+  /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation. */
+  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads) => {
+    const spe = Math.ceil(train.n / recipe.batchSize);
+    const total = spe * recipe.epochs;
+    const progress = new Progress(stage, total, recipe.batchSize);
+    await fitClassifier(model, train, {
+      epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer),
+      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher,
+      onStep: (step, out) => {
+        rd.log({ stage, step, ...out });
+        progress.step(step, out);
+      },
+      onRun: async (session, done, n) => {
+        const epochEnded = Math.floor(done / spe) > Math.floor((done - n) / spe);
+        const every = cfg.checkpointEvery > 0 && Math.floor(done / cfg.checkpointEvery) > Math.floor((done - n) / cfg.checkpointEvery);
+        if (!epochEnded && !every) return;
+        session.saveCheckpoint(`${rd.checkpoints}/${stage}-last.ckpt`, { stage, epoch: done / spe });
+        if (!epochEnded) return;
+        session.syncToModel();
+        const ev = await evaluateClassifier(model, evalSet, { threads });
+        const event = { epoch: Math.floor(done / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
+        rd.log({ stage, event: 'epoch', ...event });
+        progress.note(event);
+      },
+    });
+  };
+
+  // Teacher: a file as given, or a zoo model trained first with its own recipe.
+  let teacherBytes: Uint8Array;
+  let teacherParams: number | undefined;
+  const tc = cfg.teacher;
+  if ('file' in tc) teacherBytes = readFileSync(tc.file);
+  else {
+    const tm = mkModel(tc.model, cfg.seed + 1000);
+    await trainStage('teacher', tm, tc.train, [{ method: 'ce', weight: 1 }]);
+    teacherBytes = exportOnnx(tm, { metadata: { 'kdistill.role': 'teacher' } });
+    teacherParams = tm.parameterCount();
+  }
+  rd.write('teacher.onnx', teacherBytes);
+  const teacherP = await Predictor.fromBytes(teacherBytes, { threads }, 'file' in tc ? tc.file : 'teacher');
+  if (!teacherP.session.outputNames.includes('logits')) {
+    await teacherP.release();
+    throw new KdError('NO_LOGITS', `teacher ${'file' in tc ? tc.file : tc.model} has no output named 'logits' (outputs: ${teacherP.session.outputNames.join(', ')})`);
+  }
+  const rows: SummaryRow[] = [];
+  const evaluate = async (role: SummaryRow['role'], name: string, p: Predictor, file: string, params?: number, teacherPred?: Int32Array): Promise<Evaluation> => {
+    const ev = await evaluateClassifier(p, test);
+    rows.push({
+      role, model: name, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(teacherPred ? agreementRate(ev.predictions, teacherPred) : 1).toFixed(4),
+      parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: await measureLatency(p, train.sampleShape, [1, 32], 30), file,
+    });
+    return ev;
+  };
+  let tEval: Evaluation;
+  try {
+    tEval = await evaluate('teacher', 'file' in tc ? tc.file : tc.model, teacherP, 'teacher.onnx', teacherParams);
+  } finally {
+    await teacherP.release();
+  }
+
+  const studentStage = async (role: 'baseline' | 'distilled', loss: typeof cfg.loss) => {
+    const sm = mkModel(cfg.student.model, cfg.seed);
+    const needs = teacherOutputsOf(loss as never).length > 0;
+    // The teacher answers the next batches in its own thread while the student trains on these.
+    const worker = needs ? await WorkerTeacher.start(teacherBytes, 1) : undefined;
+    try {
+      await trainStage(role, sm, cfg, loss as never, worker, needs ? Math.max(1, threads - 1) : threads);
+    } finally {
+      await worker?.release();
+    }
+    const file = `${role === 'distilled' ? 'student' : 'baseline'}.onnx`;
+    const bytes = exportOnnx(sm, { metadata: { 'kdistill.role': role } });
+    rd.write(file, bytes);
+    const p = await Predictor.fromBytes(bytes, { threads });
+    try {
+      await evaluate(role, cfg.student.model, p, file, sm.parameterCount(), tEval.predictions);
+    } finally {
+      await p.release();
+    }
+  };
+  if (cfg.baseline) await studentStage('baseline', [{ method: 'ce', weight: 1, options: {} }]);
+  await studentStage('distilled', cfg.loss);
+
+  const summary: RunSummary = {
+    name: cfg.name, seed: cfg.seed, dataset: cfg.dataset.name, trainSamples: train.n, validationSamples: val?.n ?? 0, testSamples: test.n, rows,
+    seconds: Math.round((Date.now() - t0) / 1000),
+  };
+  rd.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
+  log(formatSummary(summary));
+  return summary;
+}
+
+/** The comparison table printed at the end of a run. */
+export function formatSummary(s: RunSummary): string {
+  const head = 'role        model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)';
+  const lines = s.rows.map((r) => `${r.role.padEnd(11)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreement * 100).toFixed(1).padStart(5)}%  ${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ${r.latencyMs.map((l) => l.p50.toFixed(2)).join(' / ')}`);
+  return [head, ...lines, `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`].join('\n');
+}
