@@ -1,6 +1,11 @@
+import os from 'node:os';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { augmentSignature, Augmenter, sampleKey, type AugmentOptions, type AugmentParams } from './augment.js';
 import { sampleSize, type Dataset } from './dataset.js';
+
+/** Which Int32 half of an int64 holds its low word. */
+const LOW_WORD = os.endianness() === 'LE' ? 0 : 1;
 
 export interface BatchOptions {
   batchSize: number;
@@ -14,6 +19,11 @@ export interface BatchOptions {
   mean?: number | readonly number[];
   /** Divides after subtracting `mean`: one value, or one per channel. */
   std?: number | readonly number[];
+  /**
+   * Random augmentation of [C, H, W] image samples (see `AugmentOptions`), drawn from the iterator's
+   * seeded stream: the same seed or a restored state gives the same augmented batches.
+   */
+  augment?: AugmentOptions;
 }
 
 /**
@@ -32,6 +42,13 @@ export interface Batch {
   readonly epoch: number;
   /** Index of this batch within its epoch. */
   readonly step: number;
+  /**
+   * Text datasets only: the token ids as int64, shape `shape` = [size, seqLen], the type embedding
+   * lookups take. `x` holds the same ids as float32.
+   */
+  readonly xIds?: BigInt64Array;
+  /** With `augment`: what was drawn for each sample (reused views, like `x`). */
+  readonly aug?: AugmentParams;
 }
 
 /**
@@ -45,13 +62,16 @@ export interface BatchState {
   readonly epoch: number;
   readonly position: number;
   readonly rng: readonly number[];
+  /** The augmentation the state was saved with (absent: none); resuming needs the same. */
+  readonly augment?: AugmentOptions;
 }
 
 /**
  * Yields shuffled mini-batches of a dataset, converting pixels to float32 ([0, 1], then optionally
  * normalised) and labels to int64 in place in preallocated buffers. Iterating (`for...of`) yields
  * the rest of the current epoch; `nextBatch()` runs on across epochs. `state()` and
- * `BatchIterator.restore` resume at exactly the same data order.
+ * `BatchIterator.restore` resume at exactly the same data order (and augmentation). Text datasets
+ * (with `ids`) also get their ids as int64 in `xIds`; image and tabular batches are unchanged.
  */
 export class BatchIterator implements Iterable<Batch> {
   readonly batchSize: number;
@@ -66,8 +86,14 @@ export class BatchIterator implements Iterable<Batch> {
   private readonly xBuf: Float32Array;
   private readonly yBuf: BigInt64Array;
   private readonly fullShape: readonly number[];
-  private tail?: { x: Float32Array; y: BigInt64Array; shape: readonly number[] };
+  private readonly idsBuf?: BigInt64Array;
+  /** Low 32-bit words of `idsBuf`: ids are small and non-negative, so the high words stay zero. */
+  private readonly idsLo?: Int32Array;
+  private readonly augmenter?: Augmenter;
+  private tail?: { x: Float32Array; y: BigInt64Array; shape: readonly number[]; xIds?: BigInt64Array };
   private rng: Rng;
+  /** Seed of the current epoch's augmentation, drawn from `rng` right after its shuffle. */
+  private augKey = 0;
   private epochStart: Uint32Array;
   private ep = 0;
   private pos = 0;
@@ -91,8 +117,20 @@ export class BatchIterator implements Iterable<Batch> {
     this.yBuf = new BigInt64Array(cap);
     this.fullShape = [cap, ...ds.sampleShape];
     this.perm = new Int32Array(ds.n);
+    if (ds.ids) {
+      if (ds.ids.length !== ds.n * this.size) throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.ids.length} token ids, expected ${ds.n} x ${this.size}.`);
+      this.idsBuf = new BigInt64Array(cap * this.size);
+      this.idsLo = new Int32Array(this.idsBuf.buffer);
+    }
+    if (opts.augment) {
+      if (ds.kind === 'text' || ds.kind === 'tabular') throw new KdError('BAD_ARGUMENT', `augment applies to images, but '${ds.name}' is ${ds.kind} data.`);
+      this.augmenter = new Augmenter(opts.augment, ds.sampleShape, cap, ds.x instanceof Uint8Array ? 1 / 255 : 1);
+    }
     if (state) {
       checkState(state, ds, this.shuffle);
+      if (augmentSignature(state.augment) !== augmentSignature(this.augmenter?.options)) {
+        throw new KdError('BAD_STATE', `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, resuming with ${augmentSignature(this.augmenter?.options)}.`);
+      }
       this.rng = new Rng(Uint32Array.from(state.rng));
       this.epochStart = this.rng.state();
       this.startEpoch(state.epoch);
@@ -125,6 +163,7 @@ export class BatchIterator implements Iterable<Batch> {
       position: atEnd ? 0 : this.pos,
       // After an epoch's shuffle the stream stands exactly at the next epoch's start state.
       rng: Array.from(atEnd ? this.rng.state() : this.epochStart),
+      ...(this.augmenter ? { augment: this.augmenter.options } : {}),
     };
   }
 
@@ -141,26 +180,32 @@ export class BatchIterator implements Iterable<Batch> {
     let x = this.xBuf;
     let y = this.yBuf;
     let shape = this.fullShape;
+    let xIds = this.idsBuf;
     if (m < this.fullShape[0]) {
       // The short batch is the same size every epoch, so its views are made once.
       if (!this.tail || this.tail.shape[0] !== m) {
-        this.tail = { x: this.xBuf.subarray(0, m * this.size), y: this.yBuf.subarray(0, m), shape: [m, ...this.ds.sampleShape] };
+        this.tail = { x: this.xBuf.subarray(0, m * this.size), y: this.yBuf.subarray(0, m), shape: [m, ...this.ds.sampleShape], xIds: this.idsBuf?.subarray(0, m * this.size) };
       }
-      ({ x, y, shape } = this.tail);
+      ({ x, y, shape, xIds } = this.tail);
     }
     const S = this.size;
     const src = this.ds.x;
     const labels = this.ds.y;
-    const { scale, offset } = this;
+    const { scale, offset, augmenter: aug, idsLo } = this;
+    const ids = this.ds.ids;
     for (let k = 0; k < m; k++) {
       const i = this.perm[start + k];
       const si = i * S;
       const di = k * S;
-      for (let j = 0; j < S; j++) x[di + j] = src[si + j] * scale[j] + offset[j];
+      if (aug) aug.apply(k, sampleKey(this.augKey, start + k), src, si, x, di, scale, offset);
+      else for (let j = 0; j < S; j++) x[di + j] = src[si + j] * scale[j] + offset[j];
+      if (ids && idsLo) for (let j = 0; j < S; j++) idsLo[2 * (di + j) + LOW_WORD] = ids[si + j];
       y[k] = BigInt(labels[i]);
     }
     this.pos = start + m;
     return {
+      ...(xIds ? { xIds } : {}),
+      ...(aug ? { aug: aug.view(m) } : {}),
       x,
       shape,
       y,
@@ -185,6 +230,8 @@ export class BatchIterator implements Iterable<Batch> {
     this.epochStart = this.rng.state();
     for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
     if (this.shuffle) this.rng.shuffle(this.perm);
+    // Drawn only when augmenting, so iterators without augmentation keep their exact order stream.
+    if (this.augmenter) this.augKey = this.rng.nextU32();
     this.ep = e;
     this.pos = 0;
   }

@@ -22,6 +22,13 @@ export interface Dataset {
    * so splits can be checked for overlap even when the data holds duplicate images.
    */
   readonly sourceIndex?: Int32Array;
+  /** What the samples are; absent when not stated (the bundled MNIST loaders hold images). */
+  readonly kind?: 'image' | 'tabular' | 'text';
+  /**
+   * Token ids (non-negative) of text datasets, `n` rows of `sampleShape[0]` (the sequence length), 0 = padding.
+   * Such datasets also hold the same ids as float32 in `x`, so code that only knows `x` keeps working.
+   */
+  readonly ids?: Int32Array;
 }
 
 /** Number of values per sample. */
@@ -45,16 +52,18 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name = ds.name):
   const x = ds.x instanceof Uint8Array ? new Uint8Array(m * size) : new Float32Array(m * size);
   const y = new Int32Array(m);
   const sourceIndex = new Int32Array(m);
+  const ids = ds.ids ? new Int32Array(m * size) : undefined;
   for (let k = 0; k < m; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= ds.n) {
       throw new KdError('INDEX_OUT_OF_RANGE', `subset of '${ds.name}': index ${i} at position ${k} is outside [0, ${ds.n}).`);
     }
     x.set(ds.x.subarray(i * size, (i + 1) * size), k * size);
+    ids?.set(ds.ids!.subarray(i * size, (i + 1) * size), k * size);
     y[k] = ds.y[i];
     sourceIndex[k] = ds.sourceIndex ? ds.sourceIndex[i] : i;
   }
-  return { ...ds, name, x, y, n: m, sourceIndex };
+  return { ...ds, name, x, y, n: m, sourceIndex, ...(ids ? { ids } : {}) };
 }
 
 /**
