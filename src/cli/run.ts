@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '../config/index.js';
 import { methodRegistry } from '../distill/registry.js';
-import { zooModel } from '../nn/zoo/index.js';
+import { isZooModelName } from '../nn/zoo/index.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../train/runner.js';
 
@@ -9,15 +9,8 @@ import { runExperiment } from '../train/runner.js';
 export function configRegistry(): ConfigRegistry {
   return {
     methods: methodRegistry(),
-    models: (name) => {
-      try {
-        zooModel(name);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    modelExamples: ['mlp-784-800-800-10', 'mlp-784-30-30-10', 'cnn-32-64-128', 'cnn-8-16', 'cnn-4-8', 'lenet5', 'lenet5-half', 'resnet8', 'resnet20', 'resnet32'],
+    models: isZooModelName,
+    modelExamples: ['mlp-784-800-800-10', 'mlp-784-30-30-10', 'cnn-32-64-128', 'cnn-8-16', 'cnn-4-8', 'lenet5', 'lenet5-half', 'resnet8', 'resnet20', 'resnet32', 'text-meanpool', 'text-conv', 'transformer'],
   };
 }
 

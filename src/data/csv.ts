@@ -16,10 +16,10 @@ export interface FeatureStats {
 }
 
 export interface CsvOptions {
-  /** Name of the class column (default: the last column). */
-  label?: string;
+  /** The class column, by header name or 0-based index (default: the last column). */
+  label?: string | number;
   /** Feature columns in the order wanted (default: every column but the label). */
-  features?: readonly string[];
+  features?: readonly (string | number)[];
   /** Field separator (default: tab for .tsv / .tab files, else comma). */
   delimiter?: string;
   /** Whether the first row names the columns (default true); without one, columns are named '0', '1', ... */
@@ -155,7 +155,12 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
   if (rows.length === 0) throw new KdError('DATASET_INVALID', `CSV file ${file} has no data rows.`);
   const columns = head ? head.fields.map((c) => c.trim()) : rows[0].fields.map((_, k) => String(k));
   const headLine = head?.line ?? rows[0].line;
-  const col = (name: string, what: string) => {
+  // A column is named by its header or given by its 0-based index.
+  const col = (name: string | number, what: string) => {
+    if (typeof name === 'number') {
+      if (!Number.isInteger(name) || name < 0 || name >= columns.length) throw new KdError('BAD_ARGUMENT', `${file} line ${headLine}: no ${what} column ${name}; there are ${columns.length} columns (0-based).`);
+      return name;
+    }
     const k = columns.indexOf(name);
     if (k < 0) throw new KdError('BAD_ARGUMENT', `${file} line ${headLine}: no ${what} column '${name}'; the columns are ${columns.map((c) => `'${c}'`).join(', ')}.`);
     return k;

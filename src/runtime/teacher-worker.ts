@@ -20,7 +20,7 @@ const ort = require(workerData.ortPath);
   parentPort.on('message', async (m) => {
     if (m.close) { await session.release(); parentPort.close(); return; }
     try {
-      const out = await session.run({ [m.input]: new ort.Tensor('float32', m.x, m.shape) }, [m.output]);
+      const out = await session.run({ [m.input]: new ort.Tensor(m.x instanceof BigInt64Array ? 'int64' : 'float32', m.x, m.shape) }, [m.output]);
       const t = out[m.output];
       parentPort.postMessage({ id: m.id, data: t.data, dims: t.dims }, [t.data.buffer]);
     } catch (e) { parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }); }
@@ -81,7 +81,7 @@ export class WorkerTeacher {
   }
 
   /** Requests `output` for a batch; `x` is copied at call time, so the caller may reuse its buffer at once. */
-  predict(x: Float32Array, shape: readonly number[], output = 'logits'): Promise<Float32Array> {
+  predict(x: Float32Array | BigInt64Array, shape: readonly number[], output = 'logits'): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new KdError('TEACHER_FAILED', 'the teacher worker is no longer running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

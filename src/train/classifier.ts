@@ -1,4 +1,4 @@
-import { batches, sampleSize, type Dataset } from '../data/index.js';
+import { batches, sampleSize, type AugmentOptions, type Dataset } from '../data/index.js';
 import { distillationLoss, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import type { Value } from '../graph/graph.js';
 import { accuracy, agreement } from '../nn/losses.js';
@@ -28,9 +28,11 @@ export interface FitOptions extends SessionOptions {
    * place for checkpoints and evaluations (call `session.syncToModel()` first to read the weights).
    */
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number) => void | Promise<void>;
-  /** Pixel normalisation passed to the batcher. */
-  mean?: number;
-  std?: number;
+  /** Normalisation passed to the batcher: one value, or one per channel / feature. */
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
+  /** Seeded augmentation of training batches (the teacher sees the same augmented batch). */
+  augment?: AugmentOptions;
   /**
    * Training steps per ONNX Runtime call (default 8): the steps run as an ONNX Loop, so per-call costs
    * are paid once per group; 1 runs the plain single-step graph. Results are identical either way.
@@ -77,7 +79,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   );
   const losses: number[] = [];
   try {
-    const it = batches(ds, { batchSize: bs, seed: o.seed ?? 0, mean: o.mean, std: o.std });
+    const it = batches(ds, { batchSize: bs, seed: o.seed ?? 0, mean: o.mean, std: o.std, augment: o.augment });
     const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
     const base = o.lr ?? 1e-3;
     const inputName = Object.keys(model.def.inputs)[0];
@@ -87,7 +89,9 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     // The iterator reuses its buffers, so each batch of a group is copied into a slot of its own; two
     // groups of slots alternate so the next group can be loaded (and sent to a worker teacher) while
     // the current one trains.
-    const slots = Array.from({ length: 2 * K }, () => ({ x: new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
+    // Text datasets feed token ids (int64), everything else float pixels/features.
+    const text = ds.kind === 'text';
+    const slots = Array.from({ length: 2 * K }, () => ({ x: text ? new BigInt64Array(it.batchSize * per) : new Float32Array(it.batchSize * per), y: new BigInt64Array(it.batchSize), shape: [] as number[], size: 0 }));
     let done = 0, loaded = 0;
     /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
     const loadGroup = (half: number) => {
@@ -95,7 +99,8 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
       while (group.length < K && loaded < total) {
         if (group.length > 0 && it.peekSize() !== group[0].size) break;
         const b = it.nextBatch(), sl = slots[half * K + group.length];
-        sl.x.set(b.x);
+        if (text) (sl.x as BigInt64Array).set(b.xIds!);
+        else (sl.x as Float32Array).set(b.x);
         sl.y.set(b.y);
         sl.shape = [...b.shape];
         sl.size = b.size;
@@ -105,7 +110,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
       return group;
     };
     const view = (sl: (typeof slots)[number]) => ({
-      x: new ort.Tensor('float32', sl.x.subarray(0, per * sl.size), sl.shape),
+      x: text ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape) : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape),
       y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
     });
     const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
@@ -146,7 +151,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 }
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
-export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & { mean?: number; std?: number } = {}): Promise<Evaluation> {
+export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & { mean?: number | readonly number[]; std?: number | readonly number[] } = {}): Promise<Evaluation> {
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
   try {
     return await evaluateWith(p, ds, o);
@@ -155,13 +160,14 @@ export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, 
   }
 }
 
-async function evaluateWith(p: Predictor, ds: Dataset, o: { mean?: number; std?: number }): Promise<Evaluation> {
+async function evaluateWith(p: Predictor, ds: Dataset, o: { mean?: number | readonly number[]; std?: number | readonly number[] }): Promise<Evaluation> {
   const predictions = new Int32Array(ds.n);
   let k = 0;
   const it = batches(ds, { batchSize: 1000, shuffle: false, mean: o.mean, std: o.std });
   let correct = 0, loss = 0;
   for (const b of it) {
-    const logits = (await p.run(new ort.Tensor('float32', b.x, b.shape as number[]), ['logits'])).logits.data as Float32Array;
+    const input = b.xIds ? new ort.Tensor('int64', b.xIds, b.shape as number[]) : new ort.Tensor('float32', b.x, b.shape as number[]);
+    const logits = (await p.run(input, ['logits'])).logits.data as Float32Array;
     const C = logits.length / b.size;
     for (let i = 0; i < b.size; i++) {
       const row = logits.subarray(i * C, (i + 1) * C);

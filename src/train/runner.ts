@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { toSchedule, type OptimizerConfig, type ResolvedConfig, type TrainConfig } from '../config/index.js';
-import { loadDataset, stratifiedSplit, type Dataset } from '../data/index.js';
+import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
 import { teacherOutputsOf } from '../distill/loss.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
@@ -45,16 +45,72 @@ export function buildOptimizer(o: OptimizerConfig): Optimizer {
   return o.name === 'adam' ? adam(opts) : adamw(opts);
 }
 
-function loadData(cfg: ResolvedConfig): { train: Dataset; val?: Dataset; test: Dataset } {
+/** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
+const OWN_TEST_FRACTION = 0.2;
+
+interface RunData {
+  train: Dataset;
+  val?: Dataset;
+  test: Dataset;
+  /** Per-feature normalisation from the training split (CSV), applied to every split. */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** Vocabulary size for token-id models (JSONL). */
+  vocab?: number;
+}
+
+function loadData(cfg: ResolvedConfig): RunData {
   const d = cfg.dataset;
-  if (d.name !== 'mnist' && d.name !== 'fashion-mnist')
-    throw new KdError('UNSUPPORTED_DATASET', `dataset '${d.name}': \`kdistill run\` trains on mnist and fashion-mnist so far; own image folders, CSV and JSONL load through the library (src/data) but are not wired into runs yet`);
-  const full = loadDataset(d.name, 'train');
-  const test = loadDataset(d.name, 'test');
-  if (!d.validation) return { train: full, test };
-  const v = d.validation;
-  const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
-  return { train: split.train, val: split.val, test };
+  let full: Dataset, test: Dataset | undefined, vocab: number | undefined;
+  switch (d.name) {
+    case 'mnist':
+    case 'fashion-mnist':
+      full = loadDataset(d.name, 'train');
+      test = loadDataset(d.name, 'test');
+      break;
+    case 'image-folder':
+      full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });
+      break;
+    case 'csv':
+      full = loadCsv(d.path, { label: d.options.label, features: d.options.features ?? undefined, delimiter: d.options.delimiter, header: d.options.header });
+      break;
+    case 'jsonl': {
+      const t = loadJsonl(d.path, { textField: d.options.textField, labelField: d.options.labelField, seqLen: d.options.seqLen, tokenizer: d.options.tokenizer, vocab: d.options.vocab });
+      vocab = tokenizerSize(t.tokenizer);
+      full = t;
+      break;
+    }
+  }
+  if (!test) {
+    // Own data has no official split: a seeded, stratified share becomes the test set.
+    const s = stratifiedSplit(full, { seed: cfg.seed, valFraction: OWN_TEST_FRACTION });
+    full = s.train;
+    test = s.val;
+  }
+  let train = full, val: Dataset | undefined;
+  if (d.validation) {
+    const v = d.validation;
+    const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
+    train = split.train;
+    val = split.val;
+  }
+  if (d.name === 'csv') {
+    const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
+    return { train, val, test, mean: st.mean, std: st.std };
+  }
+  return { train, val, test, vocab };
+}
+
+/** The config's augmentation (zero meaning off) as batcher options; undefined when nothing is on. */
+function augmentOf(cfg: ResolvedConfig): AugmentOptions | undefined {
+  const a = cfg.dataset.augment;
+  const o: AugmentOptions = {
+    ...(a.crop.padding > 0 ? { crop: { padding: a.crop.padding } } : {}),
+    ...(a.flip ? { flip: true } : {}),
+    ...(a.jitter.pixels > 0 ? { jitter: { pixels: a.jitter.pixels } } : {}),
+    ...(a.noise.std > 0 ? { noise: { std: a.noise.std } } : {}),
+  };
+  return Object.keys(o).length ? o : undefined;
 }
 
 /**
@@ -64,11 +120,13 @@ function loadData(cfg: ResolvedConfig): { train: Dataset; val?: Dataset; test: D
  */
 export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}): Promise<RunSummary> {
   const t0 = Date.now();
-  const { train, val, test } = loadData(cfg);
+  const { train, val, test, mean, std, vocab } = loadData(cfg);
+  const augment = augmentOf(cfg);
+  const norm = { mean, std };
   const evalSet = val ?? test;
   const evalName = val ? 'val' : 'test';
   const threads = cfg.threads;
-  const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses), seed);
+  const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
 
   /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation. */
   const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads) => {
@@ -77,7 +135,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     const progress = new Progress(stage, total, recipe.batchSize);
     await fitClassifier(model, train, {
       epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer),
-      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher,
+      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher, augment, ...norm,
       onStep: (step, out) => {
         rd.log({ stage, step, ...out });
         progress.step(step, out);
@@ -89,7 +147,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
         session.saveCheckpoint(`${rd.checkpoints}/${stage}-last.ckpt`, { stage, epoch: done / spe });
         if (!epochEnded) return;
         session.syncToModel();
-        const ev = await evaluateClassifier(model, evalSet, { threads });
+        const ev = await evaluateClassifier(model, evalSet, { threads, ...norm });
         const event = { epoch: Math.floor(done / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
         rd.log({ stage, event: 'epoch', ...event });
         progress.note(event);
@@ -116,10 +174,10 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   }
   const rows: SummaryRow[] = [];
   const evaluate = async (role: SummaryRow['role'], name: string, p: Predictor, file: string, params?: number, teacherPred?: Int32Array): Promise<Evaluation> => {
-    const ev = await evaluateClassifier(p, test);
+    const ev = await evaluateClassifier(p, test, norm);
     rows.push({
       role, model: name, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(teacherPred ? agreementRate(ev.predictions, teacherPred) : 1).toFixed(4),
-      parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: await measureLatency(p, train.sampleShape, [1, 32], 30), file,
+      parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30), file,
     });
     return ev;
   };
