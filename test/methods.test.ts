@@ -56,3 +56,30 @@ describe('method registry', () => {
     assert.throws(() => resolveTerms([]), /at least one term/);
   });
 });
+
+describe('Distiller (the object API)', () => {
+  it('fits a student against a teacher model and reports accuracy and agreement', async () => {
+    const { Distiller } = await import('../src/distill/distiller.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { mlp } = await import('../src/nn/zoo/index.js');
+    const { loadMnist, take } = await import('../src/data/index.js');
+    const { fitClassifier } = await import('../src/train/classifier.js');
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const train = take(loadMnist('train'), 3000), test = take(loadMnist('test'), 500);
+    const teacher = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 1);
+    await fitClassifier(teacher, train, { epochs: 2, batchSize: 64, lr: 2e-3, threads: 1 });
+    const d = new Distiller({ teacher, student: new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 2), loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5 }], threads: 1 });
+    assert.deepEqual(d.loss[1].options, { temperature: 4 });
+    const losses = await d.fit(train, { epochs: 2, batchSize: 64, lr: 3e-3 });
+    assert.equal(losses.length, 2 * Math.ceil(3000 / 64));
+    const ev = await d.evaluate(test);
+    assert.ok(ev.teacherAccuracy > 0.8 && ev.accuracy > 0.7 && ev.agreement > 0.7, JSON.stringify(ev));
+    assert.equal(parseOnnx(d.exportStudent()).graph!.input[0].name, 'x');
+  });
+  it('says which teacher file it cannot read', async () => {
+    const { Distiller } = await import('../src/distill/distiller.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { mlp } = await import('../src/nn/zoo/index.js');
+    assert.throws(() => new Distiller({ teacher: '/nope/teacher.onnx', student: new Model(mlp([784, 8, 10]), 0), loss: [{ method: 'kd', weight: 1 }] }), /cannot read teacher \/nope\/teacher.onnx: ENOENT/);
+  });
+});
