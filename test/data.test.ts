@@ -283,3 +283,16 @@ describe('dataset helpers', () => {
     assert.throws(() => subset(ds, [103]), isKd('INDEX_OUT_OF_RANGE'));
   });
 });
+
+describe('batch iterator state guards', () => {
+  it('refuses to resume with another batch size or dropLast setting', async () => {
+    const { batches, BatchIterator, loadMnist, take } = await import('../src/data/index.js');
+    const ds = take(loadMnist('test'), 100);
+    const it = batches(ds, { batchSize: 10, seed: 1 });
+    it.nextBatch();
+    const st = it.state();
+    assert.throws(() => BatchIterator.restore(ds, { batchSize: 20 }, st), /saved with batch size 10, resuming with 20/);
+    assert.throws(() => BatchIterator.restore(ds, { batchSize: 10, dropLast: true }, st), /resuming with 10 \(dropLast\)/);
+    assert.equal(BatchIterator.restore(ds, { batchSize: 10 }, st).nextBatch().indices[0], it.nextBatch().indices[0]);
+  });
+});

@@ -62,6 +62,9 @@ export interface BatchState {
   readonly epoch: number;
   readonly position: number;
   readonly rng: readonly number[];
+  /** Batch size and dropLast the state was saved with; a resume with others would see a different data order. */
+  readonly batchSize?: number;
+  readonly dropLast?: boolean;
   /** The augmentation the state was saved with (absent: none); resuming needs the same. */
   readonly augment?: AugmentOptions;
 }
@@ -82,6 +85,7 @@ export class BatchIterator implements Iterable<Batch> {
   private readonly scale: Float64Array;
   private readonly offset: Float64Array;
   private readonly end: number;
+  private readonly dropLast: boolean;
   private readonly perm: Int32Array;
   private readonly xBuf: Float32Array;
   private readonly yBuf: BigInt64Array;
@@ -111,6 +115,7 @@ export class BatchIterator implements Iterable<Batch> {
       throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.n} samples: no ${opts.dropLast ? 'full ' : ''}batch of ${b} fits in an epoch.`);
     }
     this.end = opts.dropLast ? this.stepsPerEpoch * b : ds.n;
+    this.dropLast = !!opts.dropLast;
     [this.scale, this.offset] = affine(ds, this.size, opts);
     const cap = Math.min(b, ds.n);
     this.xBuf = new Float32Array(cap * this.size);
@@ -128,6 +133,8 @@ export class BatchIterator implements Iterable<Batch> {
     }
     if (state) {
       checkState(state, ds, this.shuffle);
+      if ((state.batchSize !== undefined && state.batchSize !== this.batchSize) || !!state.dropLast !== !!opts.dropLast)
+        throw new KdError('BAD_STATE', `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`);
       if (augmentSignature(state.augment) !== augmentSignature(this.augmenter?.options)) {
         throw new KdError('BAD_STATE', `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, resuming with ${augmentSignature(this.augmenter?.options)}.`);
       }
@@ -163,6 +170,8 @@ export class BatchIterator implements Iterable<Batch> {
       position: atEnd ? 0 : this.pos,
       // After an epoch's shuffle the stream stands exactly at the next epoch's start state.
       rng: Array.from(atEnd ? this.rng.state() : this.epochStart),
+      batchSize: this.batchSize,
+      dropLast: this.dropLast,
       ...(this.augmenter ? { augment: this.augmenter.options } : {}),
     };
   }

@@ -59,6 +59,7 @@ function classesOf(model: Model): number {
 export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const bs = o.batchSize ?? 128;
   const classes = classesOf(model);
+  if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
   const needsTeacher = teacherOutputsOf(terms).length > 0;
   if (needsTeacher && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
