@@ -16,9 +16,9 @@ export interface TrainState {
 
 /**
  * Runs a training step graph on onnxruntime-node with all state resident in JS-owned buffers:
- * each state tensor has two buffers, the step reads one and ORT writes the next values straight
- * into the other (preallocated outputs), and the roles swap. No per-step allocation or copying
- * of parameters, optimizer slots or BatchNorm statistics.
+ * each state tensor has two buffers, the step reads one and the next values land in the other
+ * (preallocated outputs), and the roles swap, so nothing is allocated per step. onnxruntime-node
+ * still copies outputs across its binding; multi-step sessions pay that once per K steps.
  */
 export class TrainSession {
   /** Number of steps taken (the optimizer sees step + 1). */
