@@ -197,3 +197,12 @@ describe('hand-written gradients (custom-gradient composites)', () => {
     });
   });
 });
+
+describe('pool gradients over sizes the windows do not cover exactly', () => {
+  it('MaxPool 2×2 on 5×7 (floor drops the last row and column)', async () => {
+    await gradCheck({ inputs: { x: { shape: [2, 2, 5, 7], data: distinct(140, 21) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] })[0] });
+  });
+  it('AveragePool 2×2 on 5×7', async () => {
+    await gradCheck({ inputs: { x: { shape: [1, 2, 5, 7] } }, build: (_g, v) => op.avgPool(v.x, { kernel: [2, 2] }) });
+  });
+});

@@ -18,11 +18,14 @@ function poolWindow(node: Node): Window {
   return w;
 }
 
-/** The block count per axis when windows tile the input exactly, so pooling is a reshape plus a reduction. */
+/**
+ * The block count per axis when windows tile the input (kernel = stride, no padding). With floor
+ * rounding the trailing rows that fit no window are simply never read.
+ */
 function tiling(node: Node, w: Window, S: number[] | undefined): number[] | undefined {
   if (!S || attrInt(node, 'ceil_mode', 0) !== 0) return undefined;
-  const ok = S.every((d, i) => w.kernel[i] === w.strides[i] && w.dilations[i] === 1 && w.pads[i] === 0 && w.pads[i + S.length] === 0 && d % w.kernel[i] === 0);
-  return ok ? S.map((d, i) => d / w.kernel[i]) : undefined;
+  const ok = S.every((d, i) => w.kernel[i] === w.strides[i] && w.dilations[i] === 1 && w.pads[i] === 0 && w.pads[i + S.length] === 0 && d >= w.kernel[i]);
+  return ok ? S.map((d, i) => Math.floor(d / w.kernel[i])) : undefined;
 }
 
 /** Reshape target [N, C, o1, b1, o2, b2, …] that splits each spatial axis into (block, offset in block). */
@@ -40,10 +43,17 @@ registerGrad('MaxPool', (c, [dy]) => {
     const up = (v: Value) => c.g.node('Resize', [v, '', c.g.initializer('scales', op.f32([1, 1, ...w.kernel]))], {
       mode: A.s('nearest'), coordinate_transformation_mode: A.s('asymmetric'), nearest_mode: A.s('floor'),
     })[0];
-    const mask = op.equal(x, up(c.y(0)));
+    // Rows past the last whole window get no gradient: work on the covered part, then pad with zeros.
+    const covered = o.map((n, i) => n * w.kernel[i]);
+    const cropped = covered.some((d, i) => d !== S[i]);
+    const xs = cropped ? op.slice(x, covered.map(() => 0), covered, covered.map((_, i) => i + 2)) : x;
+    const mask = op.equal(xs, up(c.y(0)));
     const ties = c.g.node('AveragePool', [op.cast(mask, 'float32')], { kernel_shape: A.ints(w.kernel), strides: A.ints(w.kernel) })[0];
     const share = op.div(dy, op.scale(ties, w.kernel.reduce((a, b) => a * b, 1)));
-    return [op.where(mask, up(share), op.scalar(c.g, 0))];
+    const dx = op.where(mask, up(share), op.scalar(c.g, 0));
+    if (!cropped) return [dx];
+    const pads = [0, 0, ...covered.map(() => 0), 0, 0, ...covered.map((d, i) => S[i] - d)];
+    return [c.g.node('Pad', [dx, op.ints(c.g, pads, 'pads')], {})[0]];
   }
   // Indices are flat offsets into the whole [N, C, …] input (the first maximum of each window, as in PyTorch).
   const attrs: Attrs = { ...node.attrs };
@@ -60,7 +70,9 @@ registerGrad('AveragePool', (c, [dy]) => {
   const x = c.x(0), node = c.node, g = c.g;
   const w = poolWindow(node);
   const S = spatial(node, x), So = spatial(node, c.y(0));
-  const o = tiling(node, w, S);
+  const t = tiling(node, w, S);
+  // The Expand fast path needs windows that cover the input exactly.
+  const o = t && t.every((n, i) => n * w.kernel[i] === S[i]) ? t : undefined;
   const kn = w.kernel.reduce((a, b) => a * b, 1);
   if (o) {
     const spread = op.expand(op.reshape(op.scale(dy!, 1 / kn), blocked(o, o.map(() => 1))), [1, 1, ...o.flatMap((d, i) => [d, w.kernel[i]])]);
