@@ -139,3 +139,15 @@ describe('multi-step runs (ONNX Loop)', () => {
     }
   });
 });
+
+describe('numerical guard', () => {
+  it('stops on a non-finite loss, naming the term and the step', async () => {
+    const small = take(train, 256);
+    const bad = { ...small, x: Float32Array.from(small.x as Uint8Array, (v, i) => (i === 3 * 784 + 5 ? NaN : v / 255)) };
+    const model = new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 1);
+    await assert.rejects(
+      fitClassifier(model, bad, { epochs: 1, batchSize: 64, seed: 1, threads: 1, stepsPerRun: 1 }),
+      (e: unknown) => e instanceof Error && /stopped at step \d+: (loss|acc) is NaN/.test(e.message),
+    );
+  });
+});

@@ -134,6 +134,9 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
       const lrs = feeds.map((_, k) => lrAt(schedule, base, done + k));
       const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
       for (const out of outs) {
+        // A non-finite loss term poisons every weight it touches: stop before anything is saved from it.
+        const bad = Object.entries(out).find(([, v]) => !Number.isFinite(v));
+        if (bad) throw new KdError('NON_FINITE_LOSS', `training '${model.name}' stopped at step ${done + 1}: ${bad[0]} is ${bad[1]} (the last checkpoint written before it is kept); lower the learning rate or check the inputs for NaN/Inf`);
         losses.push(out.loss);
         o.onStep?.(done++, out);
       }
