@@ -83,3 +83,29 @@ describe('Distiller (the object API)', () => {
     assert.throws(() => new Distiller({ teacher: '/nope/teacher.onnx', student: new Model(mlp([784, 8, 10]), 0), loss: [{ method: 'kd', weight: 1 }] }), /cannot read teacher \/nope\/teacher.onnx: ENOENT/);
   });
 });
+
+// PyTorch values from test/fixtures/make_response_fixtures.py (the official DKD / DIST formulations in torch).
+const resp = JSON.parse(readFileSync(new URL('./fixtures/response.json', import.meta.url), 'utf8'));
+
+describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
+  for (const c of resp.cases) {
+    it(`${c.method} ${JSON.stringify(c.options)}: value and gradient`, async () => {
+      const g = new Graph('m');
+      const s = g.input('s', 'float32', resp.shape), t = g.input('t', 'float32', resp.shape), y = g.input('y', 'int64', [resp.shape[0]]);
+      const loss = distillationLoss([{ method: c.method, weight: 1, options: c.options }], { student: { logits: s }, teacher: { logits: t }, labels: y });
+      const ds = gradients(loss.total, [s]).get('s')!;
+      g.output(loss.total, ds);
+      const sess = await createSession(toOnnx(g), { threads: 1 });
+      const r = await sess.run({
+        s: new ort.Tensor('float32', Float32Array.from(resp.s), resp.shape),
+        t: new ort.Tensor('float32', Float32Array.from(resp.t), resp.shape),
+        y: new ort.Tensor('int64', BigInt64Array.from(resp.labels.map(BigInt)), [resp.shape[0]]),
+      });
+      const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 2e-5 + 1e-4 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
+      near((r[loss.total.name].data as Float32Array)[0], c.value, c.method);
+      const gd = r[ds.name].data as Float32Array;
+      c.grad_s.forEach((w: number, i: number) => near(gd[i], w, `d${c.method}/ds[${i}]`));
+      await sess.release();
+    });
+  }
+});

@@ -84,3 +84,13 @@ describe('kdistill run on own data', () => {
     assert.ok(r.rows[2].testAccuracy > 0.9, `distilled student: ${r.rows[2].testAccuracy}`);
   });
 });
+
+describe('example configs', () => {
+  it('every file under examples/ is a valid config', async () => {
+    const { readdirSync } = await import('node:fs');
+    const root = new URL('../examples/', import.meta.url).pathname;
+    const files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.length >= 5, `examples: ${files.join(', ')}`);
+    for (const f of files) assert.doesNotThrow(() => loadConfig(join(root, f), configRegistry()), f);
+  });
+});

@@ -1,7 +1,10 @@
 import { KdError } from '../util/errors.js';
 import type { DistillMethod } from './method.js';
 import { ce } from './methods/label/ce.js';
+import { dist } from './methods/response/dist.js';
+import { dkd } from './methods/response/dkd.js';
 import { kd } from './methods/response/kd.js';
+import { logitMse } from './methods/response/logit-mse.js';
 
 const methods = new Map<string, DistillMethod>();
 
@@ -12,6 +15,9 @@ export function registerMethod<O extends Record<string, unknown>>(m: DistillMeth
 
 registerMethod(ce);
 registerMethod(kd);
+registerMethod(dkd);
+registerMethod(dist);
+registerMethod(logitMse);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {
