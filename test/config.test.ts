@@ -91,7 +91,7 @@ const corpus: Bad[] = [
   { name: 'teacher-train-key', yaml: edit({ 4: '  model: cnn-32-64-128\n  train: { epochs: 3, lr: 0.1 }' }), expect: ['@5:23', "teacher.train.lr: unknown key 'lr'; expected one of: epochs, batchSize, optimizer, schedule"] },
   { name: 'unknown-zoo-model', yaml: edit({ 6: '  model: lenet-5' }), expect: ['@6:10', "student.model: unknown model 'lenet-5'; did you mean 'lenet5'?"] },
   { name: 'unknown-zoo-model-far', yaml: edit({ 6: '  model: transformer' }), expect: ['@6:10', "unknown model 'transformer'; models look like mlp-784-800-800-10, cnn-8-16"] },
-  { name: 'unknown-method', yaml: edit({ 9: '  - { method: kl, weight: 0.5 }' }), expect: ['@9:15', "loss[1].method: unknown method 'kl'; expected one of 'ce', 'kd'; did you mean 'kd'?"] },
+  { name: 'unknown-method', yaml: edit({ 9: '  - { method: kl, weight: 0.5 }' }), expect: ['@9:15', "loss[1].method: unknown method 'kl'; expected one of 'ce', 'kd'", "; did you mean 'kd'?"] },
   { name: 'missing-method', yaml: edit({ 9: '  - { weight: 0.5 }' }), expect: ['@9:5', "loss[1]: missing required key 'method'"] },
   { name: 'temperature-type', yaml: edit({ 9: '  - { method: kd, weight: 0.5, options: { temperature: hot } }' }), expect: ['@9:56', 'loss[1].options.temperature: expected a number, got "hot"'] },
   { name: 'temperature-negative', yaml: edit({ 9: '  - { method: kd, weight: 0.5, options: { temperature: -2 } }' }), expect: ['@9:56', 'loss[1].options.temperature: expected a number > 0, got -2'] },
