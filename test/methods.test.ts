@@ -109,3 +109,32 @@ describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
     });
   }
 });
+
+// PyTorch values from test/fixtures/make_feature_fixtures.py (official formulations of AT, SP, PKT in torch).
+const feat = JSON.parse(readFileSync(new URL('./fixtures/feature.json', import.meta.url), 'utf8'));
+
+describe('feature and relation methods match PyTorch (at, sp, pkt)', () => {
+  for (const c of feat.cases) {
+    it(`${c.method}: value and gradient w.r.t. the student feature`, async () => {
+      const g = new Graph('m');
+      const s = g.input('s', 'float32', feat.student_shape), t = g.input('t', 'float32', feat.teacher_shape), y = g.input('y', 'int64', [feat.student_shape[0]]);
+      const loss = distillationLoss([{ method: c.method, weight: 1, options: { ...c.options, teacherNode: 'block/t', studentNode: 'block/s' } }], { student: { 'block/s': s }, teacher: { 'block/t': t }, labels: y });
+      const ds = gradients(loss.total, [s]).get('s')!;
+      g.output(loss.total, ds);
+      const sess = await createSession(toOnnx(g), { threads: 1 });
+      const r = await sess.run({ s: new ort.Tensor('float32', Float32Array.from(feat.s), feat.student_shape), t: new ort.Tensor('float32', Float32Array.from(feat.t), feat.teacher_shape), y: new ort.Tensor('int64', new BigInt64Array(feat.student_shape[0]), [feat.student_shape[0]]) });
+      const scale = Math.max(...c.grad_s.map(Math.abs));
+      const near = (got: number, want: number, what: string, tol: number) => assert.ok(Math.abs(got - want) <= tol, `${what}: ${got} vs PyTorch ${want}`);
+      near((r[loss.total.name].data as Float32Array)[0], c.value, c.method, 1e-6 + 1e-4 * Math.abs(c.value));
+      const gd = r[ds.name].data as Float32Array;
+      c.grad_s.forEach((w: number, i: number) => near(gd[i], w, `d${c.method}/ds[${i}]`, 1e-4 * scale + 1e-9));
+      await sess.release();
+    });
+  }
+  it('at refuses feature maps of different resolution, naming both nodes', async () => {
+    const g = new Graph('m');
+    const s = g.input('s', 'float32', ['N', 3, 7, 7]), t = g.input('t', 'float32', ['N', 6, 14, 14]), y = g.input('y', 'int64', ['N']);
+    assert.throws(() => distillationLoss([{ method: 'at', weight: 1, options: { teacherNode: 'block2/relu', studentNode: 'block3/relu' } }], { student: { 'block3/relu': s }, teacher: { 'block2/relu': t }, labels: y }),
+      /student node 'block3\/relu' is 7×7 spatially, teacher node 'block2\/relu' is 14×14/);
+  });
+});

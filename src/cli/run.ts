@@ -34,7 +34,12 @@ export function registerRun(program: Command): void {
     .description('list the registered distillation methods with their kind and default options')
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }) => {
-      const rows = [...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: m.options.parse({}), description: m.description }));
+      // Methods that compare features have required options (the node names), so defaults are what parses.
+      const defaultsOf = (m: { options: { safeParse(v: unknown): { success: boolean; data?: unknown } } }) => {
+        const r = m.options.safeParse({});
+        return r.success ? r.data : m.options.safeParse({ teacherNode: '<teacher node>', studentNode: '<student node>' }).data;
+      };
+      const rows = [...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: defaultsOf(m), description: m.description }));
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       for (const r of rows) console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
     });

@@ -8,6 +8,7 @@ import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type FitOptions } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
 import { resolveTerms, teacherOutputsOf, type LossTerm } from './loss.js';
+import { prepareTeacher } from './teacher.js';
 
 /** A teacher as the Distiller takes it: an ONNX file path, ONNX bytes, or a (trained) kdistill model. */
 export type TeacherSource = string | Uint8Array | Model;
@@ -50,9 +51,10 @@ export class Distiller {
   /** Trains the student; returns the per-step losses. */
   async fit(train: Dataset, opts: Omit<FitOptions, 'loss' | 'teacher' | 'optimizer' | 'schedule'> & { epochs: number }): Promise<number[]> {
     const needs = teacherOutputsOf(this.loss).length > 0;
-    const worker = needs ? await WorkerTeacher.start(this.teacherBytes, 1) : undefined;
+    const t = await prepareTeacher(this.teacherBytes, this.loss);
+    const worker = needs ? await WorkerTeacher.start(t.bytes, 1) : undefined;
     try {
-      const r = await fitClassifier(this.student, train, { ...opts, loss: this.loss, teacher: worker, optimizer: this.o.optimizer, schedule: this.o.schedule, threads: opts.threads ?? this.o.threads });
+      const r = await fitClassifier(this.student, train, { ...opts, loss: this.loss, teacher: worker, teacherShapes: t.shapes, optimizer: this.o.optimizer, schedule: this.o.schedule, threads: opts.threads ?? this.o.threads });
       return r.losses;
     } finally {
       await worker?.release();

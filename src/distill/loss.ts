@@ -22,6 +22,11 @@ export function resolveTerms(terms: readonly LossTerm[]): Required<LossTerm>[] {
   });
 }
 
+/** Student nodes the terms tap by name, deduplicated. */
+export function studentNodesOf(terms: readonly LossTerm[]): string[] {
+  return [...new Set(resolveTerms(terms).flatMap((t) => getMethod(t.method).studentNodes?.(t.options) ?? []))];
+}
+
 /** Teacher outputs the terms need, deduplicated (empty: no teacher run at all). */
 export function teacherOutputsOf(terms: readonly LossTerm[]): string[] {
   return [...new Set(resolveTerms(terms).flatMap((t) => getMethod(t.method).teacherOutputs(t.options)))];

@@ -6,7 +6,7 @@ export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation';
 
 /** The graph values a method's loss may read. Teacher values are step inputs: no gradient flows into the teacher. */
 export interface MethodInputs {
-  /** Student outputs by name (`logits`, and any tapped feature). */
+  /** Student outputs by name (`logits`), plus every node named by `studentNodes`. */
   readonly student: Readonly<Record<string, Value>>;
   /** Teacher outputs by name (`logits`, features). */
   readonly teacher: Readonly<Record<string, Value>>;
@@ -24,8 +24,10 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   /** One line for `kdistill methods` and docs, with the paper it follows. */
   readonly description: string;
   readonly options: z.ZodType<O>;
-  /** Teacher outputs the method reads (the runner fetches them per batch). */
+  /** Teacher outputs the method reads, `logits` or intermediate node names (fetched per batch). */
   teacherOutputs(o: O): string[];
+  /** Student nodes the method reads by name besides its outputs (features tapped in the step graph). */
+  studentNodes?(o: O): string[];
   /** Emits the scalar loss. */
   loss(inputs: MethodInputs, o: O): Value;
 }

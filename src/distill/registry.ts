@@ -1,6 +1,9 @@
 import { KdError } from '../util/errors.js';
 import type { DistillMethod } from './method.js';
+import { at } from './methods/feature/at.js';
 import { ce } from './methods/label/ce.js';
+import { pkt } from './methods/relation/pkt.js';
+import { sp } from './methods/relation/sp.js';
 import { dist } from './methods/response/dist.js';
 import { dkd } from './methods/response/dkd.js';
 import { kd } from './methods/response/kd.js';
@@ -18,6 +21,9 @@ registerMethod(kd);
 registerMethod(dkd);
 registerMethod(dist);
 registerMethod(logitMse);
+registerMethod(at);
+registerMethod(sp);
+registerMethod(pkt);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

@@ -1,7 +1,6 @@
-import { create, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType as DT, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type ValueInfoProto } from 'onnx-buf/dist/onnx_pb.js';
+import { TensorProto_DataType as DT, type ValueInfoProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx } from '../graph/onnx.js';
-import { createSession, ort } from '../runtime/ort.js';
+import { exposeOutputs, probeOutputShapes } from '../runtime/expose.js';
 
 /** What `kdistill inspect` reports about an ONNX model. */
 export interface ModelInfo {
@@ -43,20 +42,9 @@ export async function inspectModel(bytes: Uint8Array, source = 'model'): Promise
   const candidates = g.node.filter((n) => TAPPABLE.has(n.opType) && n.output[0] && !outNames.has(n.output[0]));
   const taps: ModelInfo['taps'] = [];
   if (candidates.length && inputs.every((i) => i.dtype === 'float' || i.dtype === 'int64')) {
-    const probe = create(ModelProtoSchema, { ...m, graph: { ...g, output: [...g.output, ...candidates.map((n) => create(ValueInfoProtoSchema, { name: n.output[0], type: create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType: DT.FLOAT }) } }) }))] } });
-    const s = await createSession(toBinary(ModelProtoSchema, probe), { threads: 1 });
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const i of inputs) {
-      const shape = i.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-      const n = shape.reduce((a, b) => a * b, 1);
-      feeds[i.name] = i.dtype === 'int64' ? new ort.Tensor('int64', new BigInt64Array(n), shape) : new ort.Tensor('float32', new Float32Array(n), shape);
-    }
-    try {
-      const r = await s.run(feeds, candidates.map((n) => n.output[0]));
-      for (const n of candidates) taps.push({ node: n.output[0], op: n.opType, shape: [...r[n.output[0]].dims] });
-    } finally {
-      await s.release();
-    }
+    const names = candidates.map((n) => n.output[0]);
+    const shapes = await probeOutputShapes(exposeOutputs(bytes, names, source), names, source);
+    for (const n of candidates) taps.push({ node: n.output[0], op: n.opType, shape: shapes[n.output[0]] });
   }
   return { opset: Number(m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0), producer: `${m.producerName} ${m.producerVersion}`.trim(), inputs, outputs, parameters, nodes: g.node.length, opCounts, taps };
 }

@@ -20,9 +20,9 @@ const ort = require(workerData.ortPath);
   parentPort.on('message', async (m) => {
     if (m.close) { await session.release(); parentPort.close(); return; }
     try {
-      const out = await session.run({ [m.input]: new ort.Tensor(m.x instanceof BigInt64Array ? 'int64' : 'float32', m.x, m.shape) }, [m.output]);
-      const t = out[m.output];
-      parentPort.postMessage({ id: m.id, data: t.data, dims: t.dims }, [t.data.buffer]);
+      const out = await session.run({ [m.input]: new ort.Tensor(m.x instanceof BigInt64Array ? 'int64' : 'float32', m.x, m.shape) }, m.outputs);
+      const data = m.outputs.map((o) => out[o].data);
+      parentPort.postMessage({ id: m.id, data }, data.map((d) => d.buffer));
     } catch (e) { parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }); }
   });
 })();
@@ -30,8 +30,7 @@ const ort = require(workerData.ortPath);
 
 interface Reply {
   id?: number;
-  data?: Float32Array;
-  dims?: number[];
+  data?: Float32Array[];
   error?: string;
   ready?: boolean;
   inputs?: string[];
@@ -44,7 +43,7 @@ interface Reply {
  */
 export class WorkerTeacher {
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
 
   private constructor(private readonly worker: Worker, readonly inputName: string, readonly outputNames: string[]) {
     worker.on('message', (m: Reply) => {
@@ -81,12 +80,17 @@ export class WorkerTeacher {
   }
 
   /** Requests `output` for a batch; `x` is copied at call time, so the caller may reuse its buffer at once. */
-  predict(x: Float32Array | BigInt64Array, shape: readonly number[], output = 'logits'): Promise<Float32Array> {
+  async predict(x: Float32Array | BigInt64Array, shape: readonly number[], output = 'logits'): Promise<Float32Array> {
+    return (await this.predictMany(x, shape, [output]))[0];
+  }
+
+  /** Requests several outputs (e.g. logits and features by node name) for one batch, in the order asked. */
+  predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], outputs: readonly string[]): Promise<Float32Array[]> {
     if (this.closed) return Promise.reject(new KdError('TEACHER_FAILED', 'the teacher worker is no longer running'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ id, x, shape, input: this.inputName, output });
+      this.worker.postMessage({ id, x, shape, input: this.inputName, outputs: [...outputs] });
     });
   }
 

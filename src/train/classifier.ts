@@ -1,6 +1,8 @@
 import { batches, sampleSize, type AugmentOptions, type Dataset } from '../data/index.js';
-import { distillationLoss, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import { distillationLoss, studentNodesOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import type { Value } from '../graph/graph.js';
+import type { Dim } from '../graph/types.js';
+import type { InputSpec } from '../nn/context.js';
 import { accuracy, agreement } from '../nn/losses.js';
 import { KdError } from '../util/errors.js';
 import type { Model } from '../nn/model.js';
@@ -42,8 +44,10 @@ export interface FitOptions extends SessionOptions {
   keepSession?: boolean;
   /** Weighted loss terms by registered method (default: plain cross-entropy, `[{ method: 'ce', weight: 1 }]`). */
   loss?: LossTerm[];
-  /** The teacher whose logits the terms read (required when a term needs the teacher). */
+  /** The teacher whose outputs the terms read (required when a term needs the teacher); it must expose every feature the terms name. */
   teacher?: Predictor | WorkerTeacher;
+  /** Per-sample shapes of the teacher features the terms read, by node name (see `probeOutputShapes`). */
+  teacherShapes?: Record<string, readonly number[]>;
 }
 
 function classesOf(model: Model): number {
@@ -61,16 +65,36 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   const classes = classesOf(model);
   if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
-  const needsTeacher = teacherOutputsOf(terms).length > 0;
-  if (needsTeacher && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
-  const teacher = needsTeacher ? o.teacher : undefined;
+  const tOut = teacherOutputsOf(terms);
+  if (tOut.length && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
+  const teacher = tOut.length ? o.teacher : undefined;
+  // Teacher outputs enter the step as inputs: logits as 'teacher_logits', features as 'teacher:<node>'.
+  const tNames = teacher ? [...new Set(['logits', ...tOut])] : [];
+  const inputOf = (name: string) => (name === 'logits' ? 'teacher_logits' : `teacher:${name}`);
+  const tShapes: Record<string, Dim[]> = { logits: ['N', classes] };
+  for (const n of tNames) {
+    if (n === 'logits') continue;
+    const s = o.teacherShapes?.[n];
+    if (!s) throw new KdError('NO_TEACHER_FEATURE', `the loss reads teacher feature '${n}'; pass its per-sample shape in teacherShapes (the Distiller and \`kdistill run\` probe it)`);
+    tShapes[n] = ['N', ...s];
+  }
+  const sNodes = studentNodesOf(terms);
+  const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
+  for (const n of tNames) extraInputs[inputOf(n)] = { dtype: 'float32', shape: tShapes[n] };
   const session = await TrainSession.create(
     {
       model,
       optimizer: o.optimizer ?? adam(),
-      extraInputs: teacher ? { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', classes] } } : { labels: { dtype: 'int64', shape: ['N'] } },
+      extraInputs,
       loss: (out, inp) => {
-        const l = distillationLoss(terms, { student: out, teacher: teacher ? { logits: inp.teacher_logits } : {}, labels: inp.labels });
+        const g = out.logits.graph;
+        const student: Record<string, Value> = { ...out };
+        for (const n of sNodes) {
+          if (!g.has(n)) throw new KdError('UNKNOWN_NODE', `student '${model.name}' has no node '${n}'; its tappable nodes include ${g.nodes.filter((x) => !x.name.startsWith('grad') && !x.name.startsWith('loss')).slice(-12).map((x) => x.name).join(', ')}`);
+          student[n] = g.value(n);
+        }
+        const tv = Object.fromEntries(tNames.map((n) => [n, inp[inputOf(n)]]));
+        const l = distillationLoss(terms, { student, teacher: tv, labels: inp.labels });
         const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
         if (teacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
         return { total: l.total, terms: l.terms, metrics };
@@ -114,21 +138,25 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
       x: text ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape) : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape),
       y: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
     });
-    const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predict(sl.x.subarray(0, per * sl.size), sl.shape)) : undefined);
+    const ask = (g: ReturnType<typeof loadGroup>) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predictMany(sl.x.subarray(0, per * sl.size), sl.shape, tNames)) : undefined);
+    const asTensors = (sl: (typeof slots)[number], data: Float32Array[]) => data.map((d, i) => new ort.Tensor('float32', d, [sl.size, ...(tShapes[tNames[i]].slice(1) as number[])]));
     let half = 0;
     let group = loadGroup(half);
     let pending = ask(group);
     while (group.length > 0) {
-      let tl: ort.Tensor[] | undefined;
-      if (pending) tl = (await Promise.all(pending)).map((d, k) => new ort.Tensor('float32', d, [group[k].size, d.length / group[k].size]));
-      else if (teacher instanceof Predictor) tl = await Promise.all(group.map(async (sl) => (await teacher.run(view(sl).x, ['logits'])).logits));
+      let tl: ort.Tensor[][] | undefined;
+      if (pending) tl = (await Promise.all(pending)).map((d, k) => asTensors(group[k], d));
+      else if (teacher instanceof Predictor) tl = await Promise.all(group.map(async (sl) => {
+        const r = await teacher.run(view(sl).x, tNames);
+        return tNames.map((n) => r[n]);
+      }));
       // Load (and, with a worker teacher, request) the next group before training on this one.
       const next = loadGroup(half ^ 1);
       pending = ask(next);
       const feeds = group.map((sl, k) => {
         const v = view(sl);
         const f: Record<string, ort.Tensor> = { [inputName]: v.x, labels: v.y };
-        if (tl) f.teacher_logits = tl[k];
+        if (tl) tNames.forEach((n, i) => (f[inputOf(n)] = tl![k][i]));
         return f;
       });
       const lrs = feeds.map((_, k) => lrAt(schedule, base, done + k));

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { toSchedule, type OptimizerConfig, type ResolvedConfig, type TrainConfig } from '../config/index.js';
 import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
 import { teacherOutputsOf } from '../distill/loss.js';
+import { prepareTeacher } from '../distill/teacher.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
@@ -129,13 +130,13 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
 
   /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation. */
-  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads) => {
+  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads, teacherShapes?: Record<string, number[]>) => {
     const spe = Math.ceil(train.n / recipe.batchSize);
     const total = spe * recipe.epochs;
     const progress = new Progress(stage, total, recipe.batchSize);
     await fitClassifier(model, train, {
       epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer),
-      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher, augment, ...norm,
+      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher, teacherShapes, augment, ...norm,
       onStep: (step, out) => {
         rd.log({ stage, step, ...out });
         progress.step(step, out);
@@ -191,10 +192,11 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const studentStage = async (role: 'baseline' | 'distilled', loss: typeof cfg.loss) => {
     const sm = mkModel(cfg.student.model, cfg.seed);
     const needs = teacherOutputsOf(loss as never).length > 0;
+    const prepared = await prepareTeacher(teacherBytes, loss as never, 'file' in tc ? tc.file : 'teacher');
     // The teacher answers the next batches in its own thread while the student trains on these.
-    const worker = needs ? await WorkerTeacher.start(teacherBytes, 1) : undefined;
+    const worker = needs ? await WorkerTeacher.start(prepared.bytes, 1) : undefined;
     try {
-      await trainStage(role, sm, cfg, loss as never, worker, needs ? Math.max(1, threads - 1) : threads);
+      await trainStage(role, sm, cfg, loss as never, worker, needs ? Math.max(1, threads - 1) : threads, prepared.shapes);
     } finally {
       await worker?.release();
     }

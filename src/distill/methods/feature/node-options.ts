@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import type { Value } from '../../../graph/graph.js';
+import { KdError } from '../../../util/errors.js';
+
+/** The feature pair a feature or relation method compares, chosen by node name (`kdistill inspect` lists them). */
+export const nodePair = {
+  teacherNode: z.string().min(1),
+  studentNode: z.string().min(1),
+};
+
+/** Fails before training when two feature maps need the same spatial size and do not have it. */
+export function requireSameSpatial(method: string, o: { teacherNode: string; studentNode: string }, s: Value, t: Value): void {
+  if (s.rank !== 4 || t.rank !== 4) throw new KdError('SHAPE_MISMATCH', `${method}: needs 4-D feature maps [N, C, H, W]; student node '${o.studentNode}' is [${s.shape.join(', ')}], teacher node '${o.teacherNode}' is [${t.shape.join(', ')}]`);
+  const ss = s.shape.slice(2).join('×'), ts = t.shape.slice(2).join('×');
+  if (ss !== ts)
+    throw new KdError('SHAPE_MISMATCH', `${method}: student node '${o.studentNode}' is ${ss} spatially, teacher node '${o.teacherNode}' is ${ts}; pick nodes of the same resolution (e.g. both right after the same pooling stage) — channel counts may differ`);
+}
