@@ -138,3 +138,38 @@ describe('feature and relation methods match PyTorch (at, sp, pkt)', () => {
       /student node 'block3\/relu' is 7×7 spatially, teacher node 'block2\/relu' is 14×14/);
   });
 });
+
+// PyTorch value from test/fixtures/make_fitnets_fixtures.py (RepDistiller's ConvReg + MSE).
+const fit = JSON.parse(readFileSync(new URL('./fixtures/fitnets.json', import.meta.url), 'utf8'));
+
+describe('fitnets (hint regression through a trainable regressor) matches PyTorch', () => {
+  it('value and gradients w.r.t. the student feature and the regressor', async () => {
+    const { BuildContext } = await import('../src/nn/context.js');
+    const g = new Graph('m');
+    const s = g.input('s', 'float32', fit.s_shape), t = g.input('t', 'float32', fit.t_shape), y = g.input('y', 'int64', [fit.s_shape[0]]);
+    const aux = new BuildContext(g, 'train');
+    const loss = distillationLoss([{ method: 'fitnets', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn' } }], { student: { sn: s }, teacher: { tn: t }, labels: y, aux });
+    const names = [...aux.params.keys()];
+    assert.deepEqual(names.sort(), ['fitnets0/regressor/weight', 'fitnets0/regressor_bn/bias', 'fitnets0/regressor_bn/running_mean', 'fitnets0/regressor_bn/running_var', 'fitnets0/regressor_bn/weight']);
+    const w = g.value('fitnets0/regressor/weight'), gamma = g.value('fitnets0/regressor_bn/weight'), beta = g.value('fitnets0/regressor_bn/bias');
+    const grads = gradients(loss.total, [s, w, gamma, beta]);
+    g.output(loss.total, ...[s, w, gamma, beta].map((v) => grads.get(v.name)!));
+    const sess = await createSession(toOnnx(g), { threads: 1 });
+    const T = (d: number[], sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
+    const r = await sess.run({
+      s: T(fit.s, fit.s_shape), t: T(fit.t, fit.t_shape), y: new ort.Tensor('int64', new BigInt64Array(fit.s_shape[0]), [fit.s_shape[0]]),
+      'fitnets0/regressor/weight': T(fit.w, fit.w_shape), 'fitnets0/regressor_bn/weight': T(new Array(6).fill(1), [6]), 'fitnets0/regressor_bn/bias': T(new Array(6).fill(0), [6]),
+      'fitnets0/regressor_bn/running_mean': T(new Array(6).fill(0), [6]), 'fitnets0/regressor_bn/running_var': T(new Array(6).fill(1), [6]),
+    });
+    const near = (got: ArrayLike<number>, want: number[], what: string) => {
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${got[i]} vs PyTorch ${v}`));
+    };
+    near(r[loss.total.name].data as Float32Array, [fit.value], 'loss');
+    near(r[grads.get('s')!.name].data as Float32Array, fit.grad_s, 'd/ds');
+    near(r[grads.get(w.name)!.name].data as Float32Array, fit.grad_w, 'd/dW');
+    near(r[grads.get(gamma.name)!.name].data as Float32Array, fit.grad_gamma, 'd/dgamma');
+    near(r[grads.get(beta.name)!.name].data as Float32Array, fit.grad_beta, 'd/dbeta');
+    await sess.release();
+  });
+});

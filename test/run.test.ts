@@ -127,3 +127,23 @@ describe('feature-based distillation end to end', () => {
     await assert.rejects(runExperiment(cfg, new RunDir(cfg.outDir)), /teacher has no node output named 'block9\/relu'/);
   });
 });
+
+describe('adapters', () => {
+  it('fitnets trains its regressor with the student, checkpoints it, and leaves it out of the exported student', async () => {
+    const { loadCheckpoint } = await import('../src/runtime/checkpoint.js');
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kd-fit-'));
+    const file = join(dir, 'fit.yaml');
+    writeFileSync(file, ['seed: 4', 'threads: 2', `outDir: ${join(dir, 'out')}`, 'baseline: false', 'dataset: { name: mnist }', 'teacher: { model: mlp-784-64-10, train: { epochs: 1 } }', 'student: { model: mlp-784-16-10 }',
+      'loss:', '  - { method: ce, weight: 1 }', '  - { method: fitnets, weight: 1, options: { teacherNode: relu1, studentNode: relu1 } }', 'epochs: 1', 'batchSize: 256'].join('\n'));
+    const cfg = loadConfig(file, configRegistry());
+    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    assert.ok(s.rows[1].testAccuracy > 0.8, `student with a hint: ${s.rows[1].testAccuracy}`);
+    const ck = loadCheckpoint(join(cfg.outDir, 'checkpoints', 'distilled-last.ckpt'));
+    assert.ok(ck.tensors.has('aux/fitnets1/regressor/weight') && ck.tensors.has('aux/fitnets1/regressor/weight#m'), [...ck.tensors.keys()].filter((k) => k.startsWith('aux')).join(', '));
+    const student = parseOnnx(readFileSync(join(cfg.outDir, 'student.onnx')));
+    assert.ok(student.graph!.initializer.every((t) => !t.name.startsWith('aux')), 'adapter weights leaked into the exported student');
+    const steps = readFileSync(join(cfg.outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.stage === 'distilled' && typeof e.fitnets === 'number');
+    assert.ok(steps[steps.length - 1].fitnets < steps[0].fitnets / 2, `hint loss ${steps[0].fitnets} → ${steps[steps.length - 1].fitnets}`);
+  });
+});

@@ -42,7 +42,9 @@ export function distillationLoss(terms: readonly LossTerm[], inputs: MethodInput
   let total: Value | undefined;
   resolved.forEach((t, i) => {
     const key = named[t.method] ? `${t.method}_${i}` : t.method;
-    const v = getMethod(t.method).loss(inputs, t.options);
+    // Each term gets its own scope, so two terms of one method keep separate adapters.
+    const emit = () => getMethod(t.method).loss(inputs, t.options);
+    const v = inputs.aux ? inputs.aux.scope(`${t.method}${i}`, emit) : emit();
     named[key] = v;
     const w = t.weight === 1 ? v : op.scale(v, t.weight);
     total = total ? op.add(total, w) : w;

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Value } from '../graph/graph.js';
+import type { BuildContext } from '../nn/context.js';
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
 export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation';
@@ -12,6 +13,11 @@ export interface MethodInputs {
   readonly teacher: Readonly<Record<string, Value>>;
   /** Class labels, int64 [N]. */
   readonly labels: Value;
+  /**
+   * Where a method declares its own trainable parameters (adapters such as FitNets' regressor): they
+   * train with the student and are dropped at export. Absent outside a training step.
+   */
+  readonly aux?: BuildContext;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { KdError } from '../util/errors.js';
 import type { DistillMethod } from './method.js';
 import { at } from './methods/feature/at.js';
+import { fitnets } from './methods/feature/fitnets.js';
 import { ce } from './methods/label/ce.js';
 import { pkt } from './methods/relation/pkt.js';
 import { sp } from './methods/relation/sp.js';
@@ -22,6 +23,7 @@ registerMethod(dkd);
 registerMethod(dist);
 registerMethod(logitMse);
 registerMethod(at);
+registerMethod(fitnets);
 registerMethod(sp);
 registerMethod(pkt);
 

@@ -2,7 +2,7 @@ import { gradients } from '../autodiff/gradients.js';
 import { Graph, type Value } from '../graph/graph.js';
 import * as op from '../graph/ops.js';
 import { A, type DType, type Shape } from '../graph/types.js';
-import type { InputSpec, NoiseSpec } from '../nn/context.js';
+import { BuildContext, type InputSpec, type NoiseSpec, type ParamSpec } from '../nn/context.js';
 import { emitModel, type Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { KdError } from '../util/errors.js';
@@ -21,7 +21,12 @@ export interface TrainStepSpec {
   /** Inputs beyond the model's own, e.g. `labels` (int64 [N]) or `teacher_logits`. */
   extraInputs?: Record<string, InputSpec>;
   /** Builds the loss from the model outputs and all data inputs (model inputs plus extras). */
-  loss(outputs: Record<string, Value>, inputs: Record<string, Value>): LossOutput;
+  /**
+   * Builds the loss from the model outputs and all data inputs (model inputs plus extras). `aux` declares
+   * parameters that train with the student but are not part of it (adapters, connectors); they are
+   * updated by the optimizer, checkpointed, and absent from the exported student.
+   */
+  loss(outputs: Record<string, Value>, inputs: Record<string, Value>, aux: BuildContext): LossOutput;
   /** Trainable parameters to freeze (not differentiated or updated). */
   frozen?: readonly string[];
 }
@@ -48,12 +53,15 @@ export interface TrainGraph {
   readonly scalars: Readonly<Record<string, string>>;
   /** Whether one run executes several steps (an ONNX Loop over stacked inputs). */
   readonly multiStep: boolean;
+  /** Parameters and buffers that train with the model but are not part of it (adapters), with their initialisers. */
+  readonly aux: readonly ParamSpec[];
 }
 
 /** Inputs every training step graph defines itself. */
 const RESERVED_INPUTS = ['lr', 'step', 'steps', 'step0'];
 
 interface Step {
+  aux: ParamSpec[];
   dataInputs: string[];
   state: { name: string; next: Value; shape: readonly number[]; kind: StateSlot['kind'] }[];
   constants: string[];
@@ -69,12 +77,15 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
   const built = emitModel(model.def, g, 'train', { kind: 'inputs' }, makeInput);
   const extras: Record<string, Value> = {};
   for (const [k, s] of Object.entries(spec.extraInputs ?? {})) extras[k] = makeInput(k, s.dtype, s.shape);
-  const loss = g.scoped('loss', () => spec.loss(built.outputs, { ...built.inputs, ...extras }));
+  const aux = new BuildContext(g, 'train', { kind: 'inputs' }, makeInput);
+  const loss = g.scoped('loss', () => aux.scope('aux', () => spec.loss(built.outputs, { ...built.inputs, ...extras }, aux)));
+  const auxSpecs = [...aux.params.values()];
+  for (const a of auxSpecs) if (model.specs.has(a.name)) throw new KdError('DUPLICATE_NAME', `auxiliary parameter '${a.name}' clashes with a model parameter`);
 
   const trainable = new Set(model.trainableNames());
   for (const f of spec.frozen ?? []) if (!trainable.has(f)) throw new KdError('UNKNOWN_PARAM', `cannot freeze '${f}': model '${model.name}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`);
   const frozen = new Set(spec.frozen ?? []);
-  const params = model.trainableNames().filter((n) => !frozen.has(n)).map((n) => g.value(n));
+  const params = [...model.trainableNames().filter((n) => !frozen.has(n)), ...auxSpecs.filter((a) => a.trainable).map((a) => a.name)].map((n) => g.value(n));
   const grads = gradients(loss.total, params);
 
   const state: Step['state'] = [];
@@ -86,9 +97,9 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
       slots.forEach((sv, i) => state.push({ name: sv.name, next: upd.slots[i], shape: p.shape as number[], kind: 'slot' }));
     }
   });
-  for (const [name, v] of built.ctx.bufferUpdates) state.push({ name, next: v, shape: model.specs.get(name)!.shape, kind: 'buffer' });
+  for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates]) state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
   const updated = new Set(state.map((s) => s.name));
-  const constants = [...model.specs.keys()].filter((n) => !updated.has(n) && g.has(n));
+  const constants = [...model.specs.keys(), ...aux.params.keys()].filter((n) => !updated.has(n) && g.has(n));
   const scalars: Record<string, Value> = { loss: loss.total };
   for (const [k, v] of [...Object.entries(loss.terms ?? {}), ...Object.entries(loss.metrics ?? {})]) {
     // 'loss' is the total; a term or metric under the same key would silently replace what is logged.
@@ -96,7 +107,7 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
     scalars[k] = v;
   }
   const dataInputs = [...Object.keys(model.def.inputs), ...Object.keys(extras)];
-  return { dataInputs, state, constants, noise: built.ctx.noise, scalars };
+  return { dataInputs, state, constants, noise: [...built.ctx.noise, ...aux.noise], scalars, aux: auxSpecs };
 }
 
 /**
@@ -118,7 +129,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
     const scalars = Object.fromEntries(Object.entries(s.scalars).map(([k, v]) => [k, v.name]));
     g.output(...Object.values(s.scalars), ...s.state.map((x) => x.next));
     return {
-      graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, scalars, multiStep: false,
+      graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, scalars, multiStep: false, aux: s.aux,
       state: s.state.map((x) => ({ name: x.name, feed: x.name, next: x.next.name, shape: x.shape, kind: x.kind })),
     };
   }
@@ -156,7 +167,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
   const outs = g.node('Loop', [trips, always, ...inits], { body: A.g(body) }, { name: 'steps_loop', outNames: [...s.state.map((x) => `${x.name}@next`), ...scalarKeys.map((k) => `${k}@steps`)] });
   g.output(...outs);
   return {
-    graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, multiStep: true,
+    graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, multiStep: true, aux: s.aux,
     scalars: Object.fromEntries(scalarKeys.map((k) => [k, `${k}@steps`])),
     state: s.state.map((x) => ({ name: x.name, feed: `${x.name}@init`, next: `${x.name}@next`, shape: x.shape, kind: x.kind })),
   };

@@ -1,5 +1,6 @@
 import { toOnnx } from '../graph/onnx.js';
 import type { TensorData } from '../graph/types.js';
+import { initialize } from '../nn/init.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -38,15 +39,18 @@ export class TrainSession {
     const model = spec.model;
     this.cur = new Map();
     this.nxt = new Map();
+    // Auxiliary parameters (adapters) live only in the session: drawn from their initialisers here.
+    const aux = new Map(tg.aux.map((a) => [a.name, initialize(a.init, a.shape.reduce((p, q) => p * q, 1), seed, a.name)]));
+    const valueOf = (name: string) => model.values.get(name) ?? aux.get(name)!;
     for (const s of tg.state) {
       const n = s.shape.reduce((a, b) => a * b, 1);
-      const init = s.kind === 'slot' ? new Float32Array(n) : Float32Array.from(model.values.get(s.name)!);
+      const init = s.kind === 'slot' ? new Float32Array(n) : Float32Array.from(valueOf(s.name));
       this.cur.set(s.name, new ort.Tensor('float32', init, s.shape as number[]));
       this.nxt.set(s.name, new ort.Tensor('float32', new Float32Array(n), s.shape as number[]));
     }
     for (const c of tg.constants) {
-      const spec_ = model.specs.get(c)!;
-      this.constants.set(c, new ort.Tensor('float32', model.values.get(c)!, spec_.shape as number[]));
+      const spec_ = model.specs.get(c) ?? tg.aux.find((a) => a.name === c)!;
+      this.constants.set(c, new ort.Tensor('float32', valueOf(c), spec_.shape as number[]));
     }
     this.noiseRng = new Rng(`${seed}:noise`);
   }
@@ -176,7 +180,7 @@ export class TrainSession {
 
   /** Copies the current parameters and buffers into the model (e.g. before export or evaluation). */
   syncToModel(): void {
-    for (const s of this.tg.state) if (s.kind !== 'slot') this.spec.model.values.get(s.name)!.set(this.tensor(s.name));
+    for (const s of this.tg.state) if (s.kind !== 'slot') this.spec.model.values.get(s.name)?.set(this.tensor(s.name));
   }
 
   /** Everything needed to continue bit-for-bit: resident tensors, step, noise stream. */

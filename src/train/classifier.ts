@@ -86,7 +86,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
       model,
       optimizer: o.optimizer ?? adam(),
       extraInputs,
-      loss: (out, inp) => {
+      loss: (out, inp, aux) => {
         const g = out.logits.graph;
         const student: Record<string, Value> = { ...out };
         for (const n of sNodes) {
@@ -94,7 +94,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
           student[n] = g.value(n);
         }
         const tv = Object.fromEntries(tNames.map((n) => [n, inp[inputOf(n)]]));
-        const l = distillationLoss(terms, { student, teacher: tv, labels: inp.labels });
+        const l = distillationLoss(terms, { student, teacher: tv, labels: inp.labels, aux });
         const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
         if (teacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
         return { total: l.total, terms: l.terms, metrics };
