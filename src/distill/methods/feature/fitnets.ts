@@ -15,7 +15,8 @@ const options = z.object({ ...nodePair }).strict();
  * regresses the teacher's guided layer (mean squared error). The regressor follows RepDistiller's
  * ConvReg — 1×1 conv (3×3 stride 2 when the student map is twice the teacher's size), BatchNorm, ReLU —
  * or a linear map for flat features; it trains with the student and is dropped at export. The paper's
- * two-stage schedule (hint pre-training, then KD) is a two-stage config: hint term first, kd after.
+ * two-stage schedule (hint pre-training, then KD) needs multi-stage runs, which are not built yet; used as
+ * one term beside ce/kd it is the common single-stage variant.
  */
 export const fitnets: DistillMethod<z.infer<typeof options>> = {
   name: 'fitnets',
