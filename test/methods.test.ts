@@ -113,9 +113,9 @@ describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
 // PyTorch values from test/fixtures/make_feature_fixtures.py (official formulations of AT, SP, PKT in torch).
 const feat = JSON.parse(readFileSync(new URL('./fixtures/feature.json', import.meta.url), 'utf8'));
 
-describe('feature and relation methods match PyTorch (at, sp, pkt)', () => {
+describe('feature and relation methods match PyTorch (at, sp, pkt, rkd)', () => {
   for (const c of feat.cases) {
-    it(`${c.method}: value and gradient w.r.t. the student feature`, async () => {
+    it(`${c.method} ${JSON.stringify(c.options)}: value and gradient w.r.t. the student feature`, async () => {
       const g = new Graph('m');
       const s = g.input('s', 'float32', feat.student_shape), t = g.input('t', 'float32', feat.teacher_shape), y = g.input('y', 'int64', [feat.student_shape[0]]);
       const loss = distillationLoss([{ method: c.method, weight: 1, options: { ...c.options, teacherNode: 'block/t', studentNode: 'block/s' } }], { student: { 'block/s': s }, teacher: { 'block/t': t }, labels: y });

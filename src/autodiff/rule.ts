@@ -23,7 +23,7 @@ export type GradRule = (ctx: GradContext, dy: readonly (Value | undefined)[]) =>
 
 const registry = new Map<string, GradRule>();
 /** Ops whose outputs carry no gradient (indices, shapes, comparisons). */
-const nonDifferentiable = new Set(['Shape', 'Size', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'ArgMax', 'ArgMin', 'ConstantOfShape', 'Constant', 'Sign', 'Floor', 'OneHot']);
+const nonDifferentiable = new Set(['Shape', 'Size', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'ArgMax', 'ArgMin', 'ConstantOfShape', 'Constant', 'Sign', 'Floor', 'OneHot', 'EyeLike']);
 
 /** Registers the rule for an op type (one line per op in each rules file). */
 export function registerGrad(opType: string, rule: GradRule): void {

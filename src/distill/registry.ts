@@ -4,6 +4,7 @@ import { at } from './methods/feature/at.js';
 import { fitnets } from './methods/feature/fitnets.js';
 import { ce } from './methods/label/ce.js';
 import { pkt } from './methods/relation/pkt.js';
+import { rkd } from './methods/relation/rkd.js';
 import { sp } from './methods/relation/sp.js';
 import { dist } from './methods/response/dist.js';
 import { dkd } from './methods/response/dkd.js';
@@ -26,6 +27,7 @@ registerMethod(at);
 registerMethod(fitnets);
 registerMethod(sp);
 registerMethod(pkt);
+registerMethod(rkd);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

@@ -385,3 +385,4 @@ rules.set('Loop', (g, n, ins) => {
   const M: Dim = trips ? Number(trips.data[0]) : 'M';
   return [...carried, ...bodyOuts.map((o) => ({ dtype: o.dtype, shape: [M, ...o.shape] }))];
 });
+rules.set('EyeLike', same());

@@ -29,3 +29,12 @@ export function accuracy(logits: Value, labels: Value, name = 'acc'): Value {
 export function agreement(student: Value, teacher: Value, name = 'agree'): Value {
   return op.reduceMean(op.cast(op.equal(op.argMax(student, -1), op.argMax(teacher, -1)), 'float32'), undefined, false, name);
 }
+
+/**
+ * x / max(‖x‖₂, eps) along `axis` (PyTorch's F.normalize). The norm is taken as √max(Σx², eps²), the
+ * same value, so an all-zero row gets a finite gradient instead of 0·∞.
+ */
+export function l2Normalize(x: Value, axis: number, eps = 1e-12): Value {
+  const sumsq = op.reduceSum(op.mul(x, x), [axis], true);
+  return op.div(x, op.sqrt(op.max(sumsq, op.scalar(x.graph, eps * eps))));
+}

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
+import { l2Normalize } from '../../../nn/losses.js';
 import type { DistillMethod } from '../../method.js';
 import { nodePair, requireSameSpatial } from './node-options.js';
 
@@ -8,9 +9,7 @@ const options = z.object({ ...nodePair, p: z.number().positive().default(2) }).s
 
 /** Spatial attention map: channel mean of |f|^p, flattened and L2-normalised per sample (F.normalize, eps 1e-12). */
 function attention(f: Value, p: number): Value {
-  const a = op.reshape(op.reduceMean(p === 2 ? op.mul(f, f) : op.pow(op.abs(f), op.scalar(f.graph, p)), [1]), [0, -1]);
-  const norm = op.max(op.sqrt(op.reduceSum(op.mul(a, a), [1], true)), op.scalar(f.graph, 1e-12));
-  return op.div(a, norm);
+  return l2Normalize(op.reshape(op.reduceMean(p === 2 ? op.mul(f, f) : op.pow(op.abs(f), op.scalar(f.graph, p)), [1]), [0, -1]), 1);
 }
 
 /**

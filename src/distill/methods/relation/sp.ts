@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
+import { l2Normalize } from '../../../nn/losses.js';
 import type { DistillMethod } from '../../method.js';
 import { nodePair } from '../feature/node-options.js';
 
@@ -9,9 +10,7 @@ const options = z.object({ ...nodePair }).strict();
 /** Row-normalised batch similarity (Gram) matrix of flattened features. */
 function gram(f: Value): Value {
   const x = op.flatten(f, 1);
-  const g = op.gemm(x, x, undefined, { transB: true });
-  const norm = op.max(op.sqrt(op.reduceSum(op.mul(g, g), [1], true)), op.scalar(f.graph, 1e-12));
-  return op.div(g, norm);
+  return l2Normalize(op.gemm(x, x, undefined, { transB: true }), 1);
 }
 
 /**
