@@ -113,7 +113,7 @@ describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
 // PyTorch values from test/fixtures/make_feature_fixtures.py (official formulations of AT, SP, PKT in torch).
 const feat = JSON.parse(readFileSync(new URL('./fixtures/feature.json', import.meta.url), 'utf8'));
 
-describe('feature and relation methods match PyTorch (at, sp, pkt, rkd)', () => {
+describe('feature and relation methods match PyTorch (at, nst, sp, pkt, rkd)', () => {
   for (const c of feat.cases) {
     it(`${c.method} ${JSON.stringify(c.options)}: value and gradient w.r.t. the student feature`, async () => {
       const g = new Graph('m');
