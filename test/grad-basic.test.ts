@@ -86,6 +86,12 @@ describe('gradient rules: reductions and softmax', () => {
       await gradCheck({ inputs: { x: { shape: [2, 3, 4], data: distinct(24) } }, build: (_g, v) => op.reduceMax(v.x, [2], keep) });
     });
   }
+  it('ReduceSumSquare', async () => {
+    await gradCheck({ inputs: { x: { shape: [2, 3, 4] } }, build: (g, v) => g.node('ReduceSumSquare', [v.x, op.ints(g, [1])], { keepdims: { kind: 'int', value: 0 } })[0] });
+  });
+  it('Cast float → float passes the gradient through', async () => {
+    await gradCheck({ inputs: { x: { shape: [3, 4] } }, build: (_g, v) => op.tanh(op.cast(v.x, 'float32')) });
+  });
   it('ReduceMean over all axes', async () => {
     await gradCheck({ inputs: { x: { shape: [2, 3] } }, build: (_g, v) => op.unsqueeze(op.reduceMean(v.x), [0]) });
   });
