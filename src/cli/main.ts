@@ -5,6 +5,9 @@ import { registerInspect } from './inspect.js';
 import { registerRun } from './run.js';
 import { registerTrain } from './train.js';
 
+/** Exit codes: 0 done, 1 bad command line (commander), 2 a problem with the user's input, 70 an internal error. */
+export const EXIT = { ok: 0, usage: 1, input: 2, internal: 70 } as const;
+
 const program = new Command();
 program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, inspect, evaluate, benchmark.').option('--debug', 'show stack traces');
 registerRun(program);
@@ -15,9 +18,12 @@ registerBench(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof KdError && !program.opts().debug) {
+  if (program.opts().debug) throw e;
+  if (e instanceof KdError) {
     console.error(`kdistill: ${e.message}`);
-    process.exit(2);
+    process.exit(EXIT.input);
   }
-  throw e;
+  // Anything else is kdistill's fault (or ONNX Runtime's): say so briefly; --debug shows the trace.
+  console.error(`kdistill: internal error: ${(e as Error).message ?? e}\n(run again with --debug for the stack trace, and please report it)`);
+  process.exit(EXIT.internal);
 }
