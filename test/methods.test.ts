@@ -173,3 +173,27 @@ describe('fitnets (hint regression through a trainable regressor) matches PyTorc
     await sess.release();
   });
 });
+
+describe('teacher preparation and edge cases', () => {
+  it('a teacher with another class count is refused before training', async () => {
+    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { mlp } = await import('../src/nn/zoo/index.js');
+    const { exportOnnx } = await import('../src/runtime/inference.js');
+    const bytes = exportOnnx(new Model(mlp([784, 8, 12], { inputShape: [1, 28, 28] }), 0));
+    await assert.rejects(prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [1, 28, 28], 10), /t12.onnx predicts 12 classes .* the student and data have 10/);
+    await assert.rejects(prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [3, 32, 32], 12), /t12.onnx does not run on one sample of shape \[1, 3, 32, 32\]/);
+  });
+  it('rkd stays finite on a batch of one (no pairs)', async () => {
+    const g = new Graph('m');
+    const s = g.input('s', 'float32', ['N', 4]), t = g.input('t', 'float32', ['N', 6]), y = g.input('y', 'int64', ['N']);
+    const loss = distillationLoss([{ method: 'rkd', weight: 1, options: { teacherNode: 't', studentNode: 's' } }], { student: { s }, teacher: { t }, labels: y });
+    const ds = gradients(loss.total, [s]).get('s')!;
+    g.output(loss.total, ds);
+    const sess = await createSession(toOnnx(g), { threads: 1 });
+    const r = await sess.run({ s: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]), t: new ort.Tensor('float32', new Float32Array(6).fill(1), [1, 6]), y: new ort.Tensor('int64', BigInt64Array.of(0n), [1]) });
+    assert.ok(Number.isFinite((r[loss.total.name].data as Float32Array)[0]));
+    assert.ok((r[ds.name].data as Float32Array).every(Number.isFinite));
+    await sess.release();
+  });
+});

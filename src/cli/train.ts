@@ -101,6 +101,8 @@ export function registerTrain(program: Command): void {
     .option('--temperature <T>', 'softmax temperature', '4')
     .option('--alpha <a>', 'weight of the hard-label cross-entropy (1 − alpha on the KD term)', '0.5')
     .action(async (o: Common & { teacher: string; teacherEpochs: string; student: string; temperature: string; alpha: string }) => {
+      // Options are checked before anything trains.
+      const T = num(o.temperature, 'temperature'), alpha = fraction(o.alpha, 'alpha');
       const { train, test } = datasets(o.dataset);
       mkdirSync(o.out, { recursive: true });
       const threads = o.threads ? Number(o.threads) : undefined;
@@ -129,12 +131,12 @@ export function registerTrain(program: Command): void {
       // The teacher answers the next batch in a worker thread while the student trains on this one.
       const worker = await WorkerTeacher.start(teacherBytes, 1);
       const studentThreads = String(Math.max(1, (threads ?? defaultThreads()) - 1));
-      const kEval = await trainOne(`distilled ${o.student}`, kdm, { ...o, threads: studentThreads }, train, test, { teacher: worker, T: num(o.temperature, 'temperature'), alpha: fraction(o.alpha, 'alpha') }).finally(() => worker.release());
+      const kEval = await trainOne(`distilled ${o.student}`, kdm, { ...o, threads: studentThreads }, train, test, { teacher: worker, T, alpha }).finally(() => worker.release());
       writeFileSync(join(o.out, 'student.onnx'), exportOnnx(kdm));
       const row = (name: string, e: Evaluation, params: number | undefined, file: string) => ({
         name, accuracy: +e.accuracy.toFixed(4), loss: +e.loss.toFixed(4), agreementWithTeacher: +agreementRate(e.predictions, tEval.predictions).toFixed(4), parameters: params, fileBytes: statSync(join(o.out, file)).size,
       });
-      const summary = { dataset: o.dataset, seed: seedOf(o.seed), temperature: Number(o.temperature), alpha: fraction(o.alpha, 'alpha'), rows: [row(`teacher ${o.teacher}`, tEval, teacherParams, 'teacher.onnx'), row(`baseline ${o.student}`, bEval, base.parameterCount(), 'baseline.onnx'), row(`distilled ${o.student}`, kEval, kdm.parameterCount(), 'student.onnx')] };
+      const summary = { dataset: o.dataset, seed: seedOf(o.seed), temperature: T, alpha, rows: [row(`teacher ${o.teacher}`, tEval, teacherParams, 'teacher.onnx'), row(`baseline ${o.student}`, bEval, base.parameterCount(), 'baseline.onnx'), row(`distilled ${o.student}`, kEval, kdm.parameterCount(), 'student.onnx')] };
       writeFileSync(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
       console.log('model                              test acc   agree w/ teacher   params     file');
       for (const r of summary.rows) console.log(`${r.name.padEnd(34)} ${(r.accuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreementWithTeacher * 100).toFixed(2).padStart(15)}%  ${String(r.parameters ?? '?').padStart(8)}  ${(r.fileBytes / 1024).toFixed(0).padStart(5)} KiB`);

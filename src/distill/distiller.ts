@@ -41,6 +41,7 @@ export class Distiller {
   readonly student: Model;
   readonly loss: LossTerm[];
   private readonly teacherBytes: Uint8Array;
+  private norm: Pick<FitOptions, 'mean' | 'std'> = {};
 
   constructor(private readonly o: DistillerOptions) {
     this.student = o.student;
@@ -51,7 +52,8 @@ export class Distiller {
   /** Trains the student; returns the per-step losses. */
   async fit(train: Dataset, opts: Omit<FitOptions, 'loss' | 'teacher' | 'optimizer' | 'schedule'> & { epochs: number }): Promise<number[]> {
     const needs = teacherOutputsOf(this.loss).length > 0;
-    const t = await prepareTeacher(this.teacherBytes, this.loss);
+    const t = await prepareTeacher(this.teacherBytes, this.loss, 'teacher', train.sampleShape, train.numClasses);
+    this.norm = { mean: opts.mean, std: opts.std };
     const worker = needs ? await WorkerTeacher.start(t.bytes, 1) : undefined;
     try {
       const r = await fitClassifier(this.student, train, { ...opts, loss: this.loss, teacher: worker, teacherShapes: t.shapes, optimizer: this.o.optimizer, schedule: this.o.schedule, threads: opts.threads ?? this.o.threads });
@@ -65,8 +67,9 @@ export class Distiller {
   async evaluate(test: Dataset): Promise<DistillEvaluation> {
     const teacher = await Predictor.fromBytes(this.teacherBytes, { threads: this.o.threads }, 'teacher');
     try {
-      const t = await evaluateClassifier(teacher, test);
-      const s = await evaluateClassifier(this.student, test, { threads: this.o.threads });
+      // The same input normalisation as in fit, for both models.
+      const t = await evaluateClassifier(teacher, test, this.norm);
+      const s = await evaluateClassifier(this.student, test, { threads: this.o.threads, ...this.norm });
       return { accuracy: s.accuracy, loss: s.loss, teacherAccuracy: t.accuracy, agreement: agreementRate(s.predictions, t.predictions) };
     } finally {
       await teacher.release();

@@ -1,5 +1,5 @@
 import { create, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType as DT, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf/dist/onnx_pb.js';
+import { ModelProtoSchema, TensorProto_DataType as DT, ValueInfoProtoSchema } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx } from '../graph/onnx.js';
 import { KdError } from '../util/errors.js';
 import { createSession, ort } from './ort.js';
@@ -15,31 +15,44 @@ export function exposeOutputs(bytes: Uint8Array, names: readonly string[], sourc
   const produced = new Set(g.node.flatMap((n) => n.output));
   const missing = names.filter((n) => !have.has(n) && !produced.has(n));
   if (missing.length) {
-    const near = [...produced].filter((p) => missing.some((x) => p.includes(x.split('/')[0]))).slice(0, 8);
+    // Suggest names sharing the last path segment (PyTorch exports start with '/', so prefixes say little).
+    const tail = (x: string) => x.split('/').filter(Boolean).pop() ?? x;
+    const near = [...produced].filter((p) => missing.some((x) => tail(p) === tail(x) || tail(p).startsWith(tail(x).replace(/_\d+$/, '')))).slice(0, 8);
     throw new KdError('UNKNOWN_NODE', `${source} has no node output named ${missing.map((x) => `'${x}'`).join(', ')}${near.length ? `; similar: ${near.join(', ')}` : ''} (\`kdistill inspect\` lists them)`);
   }
   const add = names.filter((n) => !have.has(n));
   if (!add.length) return bytes;
-  const float = () => create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType: DT.FLOAT }) } });
-  const out = create(ModelProtoSchema, { ...m, graph: { ...g, output: [...g.output, ...add.map((name) => create(ValueInfoProtoSchema, { name, type: float() }))] } });
+  // Keep a known element type (shape arithmetic yields int64 values); unknown ones are left for ORT to infer.
+  const known = new Map(g.valueInfo.map((v) => [v.name, v.type]));
+  const out = create(ModelProtoSchema, { ...m, graph: { ...g, output: [...g.output, ...add.map((name) => create(ValueInfoProtoSchema, { name, ...(known.get(name) ? { type: known.get(name) } : {}) }))] } });
   return toBinary(ModelProtoSchema, out);
 }
 
-/** Shapes of the named outputs for one sample (batch 1), found by running the model once on zeros. */
-export async function probeOutputShapes(bytes: Uint8Array, outputs: readonly string[], source = 'model'): Promise<Record<string, number[]>> {
+/**
+ * Shapes of the named outputs for one sample, found by running the model once on zeros of shape
+ * [1, ...sampleShape] (the data's shape, so models with symbolic height/width are probed at the real size).
+ */
+export async function probeOutputShapes(bytes: Uint8Array, outputs: readonly string[], source = 'model', sampleShape?: readonly number[]): Promise<Record<string, number[]>> {
   const m = parseOnnx(bytes, source);
   const g = m.graph!;
   const init = new Set(g.initializer.map((t) => t.name));
   const s = await createSession(bytes, { threads: 1 });
   try {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const i of g.input.filter((x) => !init.has(x.name))) {
+    const inputs = g.input.filter((x) => !init.has(x.name));
+    for (const i of inputs) {
       const t = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
-      const shape = (t?.shape?.dim ?? []).map((d) => (d.value.case === 'dimValue' && Number(d.value.value) > 0 ? Number(d.value.value) : 1));
+      const declared = (t?.shape?.dim ?? []).map((d) => (d.value.case === 'dimValue' && Number(d.value.value) > 0 ? Number(d.value.value) : 1));
+      const shape = sampleShape && inputs.length === 1 ? [1, ...sampleShape] : declared;
       const n = shape.reduce((a, b) => a * b, 1);
       feeds[i.name] = t?.elemType === DT.INT64 ? new ort.Tensor('int64', new BigInt64Array(n), shape) : new ort.Tensor('float32', new Float32Array(n), shape);
     }
-    const r = await s.run(feeds, [...outputs]);
+    let r: Record<string, ort.Tensor>;
+    try {
+      r = (await s.run(feeds, [...outputs])) as Record<string, ort.Tensor>;
+    } catch (e) {
+      throw new KdError('SHAPE_MISMATCH', `${source} does not run on one sample of shape [${Object.values(feeds).map((f) => f.dims.join(', ')).join('], [')}]: ${(e as Error).message.split('\n')[0]}`);
+    }
     return Object.fromEntries(outputs.map((o) => [o, [...r[o].dims]]));
   } finally {
     await s.release();

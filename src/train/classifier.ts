@@ -11,6 +11,7 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort, type SessionOptions } from '../runtime/ort.js';
+import { buildTrainGraph, type TrainStepSpec } from '../runtime/train-graph.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 
@@ -60,46 +61,67 @@ function classesOf(model: Model): number {
  * Trains a classifier on its `logits` output with a weighted sum of registered loss terms (cross-entropy
  * by default; add a teacher and `kd` to distil); returns per-step losses and leaves the trained values in `model`.
  */
-export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
-  const bs = o.batchSize ?? 128;
+/**
+ * The training step of a classifier under weighted loss terms: teacher outputs enter as inputs (logits as
+ * 'teacher_logits', features as 'teacher:<node>'), student nodes the terms name are tapped by name.
+ */
+function classifierStep(model: Model, terms: readonly LossTerm[], withTeacher: boolean, teacherShapes: Record<string, readonly number[]> | undefined, optimizer: Optimizer) {
   const classes = classesOf(model);
-  if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
-  const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
-  const tOut = teacherOutputsOf(terms);
-  if (tOut.length && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
-  const teacher = tOut.length ? o.teacher : undefined;
-  // Teacher outputs enter the step as inputs: logits as 'teacher_logits', features as 'teacher:<node>'.
-  const tNames = teacher ? [...new Set(['logits', ...tOut])] : [];
+  const tNames = withTeacher ? [...new Set(['logits', ...teacherOutputsOf(terms)])] : [];
   const inputOf = (name: string) => (name === 'logits' ? 'teacher_logits' : `teacher:${name}`);
   const tShapes: Record<string, Dim[]> = { logits: ['N', classes] };
   for (const n of tNames) {
     if (n === 'logits') continue;
-    const s = o.teacherShapes?.[n];
+    const s = teacherShapes?.[n];
     if (!s) throw new KdError('NO_TEACHER_FEATURE', `the loss reads teacher feature '${n}'; pass its per-sample shape in teacherShapes (the Distiller and \`kdistill run\` probe it)`);
     tShapes[n] = ['N', ...s];
   }
   const sNodes = studentNodesOf(terms);
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
   for (const n of tNames) extraInputs[inputOf(n)] = { dtype: 'float32', shape: tShapes[n] };
-  const session = await TrainSession.create(
-    {
-      model,
-      optimizer: o.optimizer ?? adam(),
-      extraInputs,
-      loss: (out, inp, aux) => {
-        const g = out.logits.graph;
-        const student: Record<string, Value> = { ...out };
-        for (const n of sNodes) {
-          if (!g.has(n)) throw new KdError('UNKNOWN_NODE', `student '${model.name}' has no node '${n}'; its tappable nodes include ${g.nodes.filter((x) => !x.name.startsWith('grad') && !x.name.startsWith('loss')).slice(-12).map((x) => x.name).join(', ')}`);
-          student[n] = g.value(n);
-        }
-        const tv = Object.fromEntries(tNames.map((n) => [n, inp[inputOf(n)]]));
-        const l = distillationLoss(terms, { student, teacher: tv, labels: inp.labels, aux });
-        const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
-        if (teacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
-        return { total: l.total, terms: l.terms, metrics };
-      },
+  const spec: TrainStepSpec = {
+    model,
+    optimizer,
+    extraInputs,
+    loss: (out, inp, aux) => {
+      const g = out.logits.graph;
+      const student: Record<string, Value> = { ...out };
+      for (const n of sNodes) {
+        if (!g.has(n)) throw new KdError('UNKNOWN_NODE', `student '${model.name}' has no node '${n}'; its tappable nodes include ${g.nodes.filter((x) => !x.name.startsWith('grad') && !x.name.startsWith('loss')).slice(-12).map((x) => x.name).join(', ')}`);
+        student[n] = g.value(n);
+      }
+      const tv = Object.fromEntries(tNames.map((n) => [n, inp[inputOf(n)]]));
+      const l = distillationLoss(terms, { student, teacher: tv, labels: inp.labels, aux });
+      const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
+      if (withTeacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
+      return { total: l.total, terms: l.terms, metrics };
     },
+  };
+  return { spec, tNames, tShapes, inputOf, classes };
+}
+
+/**
+ * Builds (without running) the training step a run will use, so a wrong node name, a feature pair that
+ * cannot be compared or a method option fails before hours of teacher training rather than after.
+ */
+export function checkClassifierStep(model: Model, terms: readonly LossTerm[], teacherShapes?: Record<string, readonly number[]>): void {
+  buildTrainGraph(classifierStep(model, terms, teacherOutputsOf(terms).length > 0, teacherShapes, adam()).spec, { multiStep: false });
+}
+
+/**
+ * Trains a classifier on its `logits` output with a weighted sum of registered loss terms (cross-entropy
+ * by default; add a teacher and `kd` to distil); returns per-step losses and leaves the trained values in `model`.
+ */
+export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
+  const bs = o.batchSize ?? 128;
+  const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
+  const tOut = teacherOutputsOf(terms);
+  if (tOut.length && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
+  const teacher = tOut.length ? o.teacher : undefined;
+  const { spec, tNames, tShapes, inputOf, classes } = classifierStep(model, terms, !!teacher, o.teacherShapes, o.optimizer ?? adam());
+  if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
+  const session = await TrainSession.create(
+    spec,
     { threads: o.threads, seed: o.seed, multiStep: (o.stepsPerRun ?? 8) > 1 },
   );
   const losses: number[] = [];
@@ -121,9 +143,12 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
     const loadGroup = (half: number) => {
       const group: (typeof slots)[number][] = [];
+      let epoch = -1;
       while (group.length < K && loaded < total) {
-        if (group.length > 0 && it.peekSize() !== group[0].size) break;
+        // A group never spans an epoch boundary, so epoch-end evaluations and checkpoints land on it.
+        if (group.length > 0 && (it.peekSize() !== group[0].size || it.epoch !== epoch)) break;
         const b = it.nextBatch(), sl = slots[half * K + group.length];
+        epoch = b.epoch;
         if (text) (sl.x as BigInt64Array).set(b.xIds!);
         else (sl.x as Float32Array).set(b.x);
         sl.y.set(b.y);

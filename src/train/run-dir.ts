@@ -47,6 +47,8 @@ export class RunDir {
   start(info: { configText?: string; resolvedText?: string; seed: number; command: string[] }): void {
     if (info.configText !== undefined) writeFileSync(this.path('config.yaml'), info.configText);
     if (info.resolvedText !== undefined) writeFileSync(this.path('config.resolved.yaml'), info.resolvedText);
+    // A new run in the same folder starts a fresh metrics log instead of appending to the old one.
+    writeFileSync(this.metricsPath, '');
     writeAtomic(this.path('run.json'), [JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2) + '\n']);
   }
 

@@ -10,7 +10,7 @@ import { measureLatency, type Latency } from '../report/latency.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { KdError } from '../util/errors.js';
-import { agreementRate, evaluateClassifier, fitClassifier, type Evaluation } from './classifier.js';
+import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation } from './classifier.js';
 import { Progress } from './progress.js';
 import { RunDir } from './run-dir.js';
 
@@ -148,7 +148,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
         session.saveCheckpoint(`${rd.checkpoints}/${stage}-last.ckpt`, { stage, epoch: done / spe });
         if (!epochEnded) return;
         session.syncToModel();
-        const ev = await evaluateClassifier(model, evalSet, { threads, ...norm });
+        const ev = await evaluateClassifier(model, evalSet, { threads, ...norm }); // validation split if configured, else test
         const event = { epoch: Math.floor(done / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
         rd.log({ stage, event: 'epoch', ...event });
         progress.note(event);
@@ -156,11 +156,18 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     });
   };
 
+  // Preflight: the teacher (a file as given, or the zoo model untrained) and the student's step graph are
+  // built and probed now, so a wrong node name or shape fails in seconds, not after the teacher trains.
+  const tc = cfg.teacher;
+  const source = 'file' in tc ? tc.file : 'teacher';
+  const probeBytes = 'file' in tc ? readFileSync(tc.file) : exportOnnx(mkModel(tc.model, cfg.seed + 1000));
+  const probed = await prepareTeacher(probeBytes, cfg.loss as never, source, train.sampleShape, train.numClasses);
+  checkClassifierStep(mkModel(cfg.student.model, cfg.seed), cfg.loss as never, probed.shapes);
+
   // Teacher: a file as given, or a zoo model trained first with its own recipe.
   let teacherBytes: Uint8Array;
   let teacherParams: number | undefined;
-  const tc = cfg.teacher;
-  if ('file' in tc) teacherBytes = readFileSync(tc.file);
+  if ('file' in tc) teacherBytes = probeBytes;
   else {
     const tm = mkModel(tc.model, cfg.seed + 1000);
     await trainStage('teacher', tm, tc.train, [{ method: 'ce', weight: 1 }]);
@@ -192,7 +199,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const studentStage = async (role: 'baseline' | 'distilled', loss: typeof cfg.loss) => {
     const sm = mkModel(cfg.student.model, cfg.seed);
     const needs = teacherOutputsOf(loss as never).length > 0;
-    const prepared = await prepareTeacher(teacherBytes, loss as never, 'file' in tc ? tc.file : 'teacher');
+    const prepared = await prepareTeacher(teacherBytes, loss as never, 'file' in tc ? tc.file : 'teacher', train.sampleShape, train.numClasses);
     // The teacher answers the next batches in its own thread while the student trains on these.
     const worker = needs ? await WorkerTeacher.start(prepared.bytes, 1) : undefined;
     try {

@@ -27,13 +27,13 @@ export const fitnets: DistillMethod<z.infer<typeof options>> = {
   studentNodes: (o) => [o.studentNode],
   loss({ student, teacher, aux }, o) {
     const s = student[o.studentNode], t = teacher[o.teacherNode];
-    if (!aux) throw new KdError('NO_ADAPTER', 'fitnets trains a regressor and needs a training step (aux parameters)');
+    if (!aux) throw new KdError('NO_ADAPTER', "fitnets trains a regressor: pass the training step's `aux` context (the loss builder's third argument) as `aux` in the method inputs");
     const cs = s.shape[1] as number, ct = t.shape[1] as number;
     let r: Value;
     if (s.rank === 2 && t.rank === 2) r = new Linear('regressor', cs, ct).apply(aux, s);
     else if (s.rank === 4 && t.rank === 4) {
-      const [hs, ht] = [s.shape[2], t.shape[2]];
-      const stride = hs === ht ? 1 : hs === (ht as number) * 2 ? 2 : 0;
+      const [hs, ht, ws, wt] = [s.shape[2], t.shape[2], s.shape[3], t.shape[3]];
+      const stride = hs === ht && ws === wt ? 1 : hs === (ht as number) * 2 && ws === (wt as number) * 2 ? 2 : 0;
       if (!stride)
         throw new KdError('SHAPE_MISMATCH', `fitnets: student node '${o.studentNode}' is [${s.shape.join(', ')}], teacher node '${o.teacherNode}' is [${t.shape.join(', ')}]; the regressor maps equal sizes (1×1 conv) or halves the student's (3×3 stride-2 conv) — pick nodes that fit one of these`);
       let h = new Conv2d('regressor', cs, ct, stride === 1 ? { kernel: 1, bias: false } : { kernel: 3, stride: 2, padding: 1, bias: false }).apply(aux, s);

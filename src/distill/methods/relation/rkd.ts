@@ -28,7 +28,9 @@ function normalisedDistances(e: Value): Value {
   const d2 = op.sub(op.add(op.unsqueeze(sq, [1]), op.unsqueeze(sq, [0])), op.scale(prod, 2));
   const offDiag = op.sub(op.scalar(g, 1), g.node('EyeLike', [d2], {})[0]);
   const d = op.mul(op.sqrt(op.max(d2, op.scalar(g, 1e-12))), offDiag);
-  const mean = op.div(op.reduceSum(d), op.reduceSum(op.cast(op.greater(d, op.scalar(g, 0)), 'float32')));
+  // max(count, 1): a batch of one has no pairs, and its distance term is then 0 rather than 0/0.
+  const count = op.max(op.reduceSum(op.cast(op.greater(d, op.scalar(g, 0)), 'float32')), op.scalar(g, 1));
+  const mean = op.max(op.div(op.reduceSum(d), count), op.scalar(g, 1e-12));
   return op.div(d, mean);
 }
 
