@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import { l2Normalize } from '../../../nn/losses.js';
-import type { DistillMethod } from '../../method.js';
-import { nodePair, requireSameSpatial } from './node-options.js';
+import { nodePair, pairMethod, requireSameSpatial } from './node-options.js';
 
 const options = z.object({ ...nodePair, p: z.number().positive().default(2) }).strict();
 
@@ -17,17 +16,15 @@ function attention(f: Value, p: number): Value {
  * of a student and a teacher feature map, mean squared difference (the official code's `at_loss`;
  * the paper's β = 1000 is the term's weight in the config). Channel counts may differ.
  */
-export const at: DistillMethod<z.infer<typeof options>> = {
+export const at = pairMethod<z.infer<typeof options>>({
   name: 'at',
   kind: 'feature',
   description: 'Zagoruyko & Komodakis 2017: attention transfer between feature maps of equal resolution',
   options,
-  teacherOutputs: (o) => [o.teacherNode],
-  studentNodes: (o) => [o.studentNode],
   loss({ student, teacher }, o) {
     const s = student[o.studentNode], t = teacher[o.teacherNode];
     requireSameSpatial('at', o, s, t);
     const d = op.sub(attention(s, o.p), attention(t, o.p));
     return op.reduceMean(op.mul(d, d), undefined, false, 'at');
   },
-};
+});

@@ -5,8 +5,7 @@ import { Conv2d } from '../../../nn/layers/conv.js';
 import { Linear } from '../../../nn/layers/linear.js';
 import { BatchNorm } from '../../../nn/layers/norm.js';
 import { KdError } from '../../../util/errors.js';
-import type { DistillMethod } from '../../method.js';
-import { nodePair } from './node-options.js';
+import { nodePair, pairMethod } from './node-options.js';
 
 const options = z.object({ ...nodePair }).strict();
 
@@ -18,13 +17,11 @@ const options = z.object({ ...nodePair }).strict();
  * two-stage schedule (hint pre-training, then KD) needs multi-stage runs, which are not built yet; used as
  * one term beside ce/kd it is the common single-stage variant.
  */
-export const fitnets: DistillMethod<z.infer<typeof options>> = {
+export const fitnets = pairMethod<z.infer<typeof options>>({
   name: 'fitnets',
   kind: 'feature',
   description: 'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export)',
   options,
-  teacherOutputs: (o) => [o.teacherNode],
-  studentNodes: (o) => [o.studentNode],
   loss({ student, teacher, aux }, o) {
     const s = student[o.studentNode], t = teacher[o.teacherNode];
     if (!aux) throw new KdError('NO_ADAPTER', "fitnets trains a regressor: pass the training step's `aux` context (the loss builder's third argument) as `aux` in the method inputs");
@@ -43,4 +40,4 @@ export const fitnets: DistillMethod<z.infer<typeof options>> = {
     const d = op.sub(r, t);
     return op.reduceMean(op.mul(d, d), undefined, false, 'fitnets');
   },
-};
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
+import type { DistillMethod } from '../../method.js';
 import { KdError } from '../../../util/errors.js';
 
 /** The feature pair a feature or relation method compares, chosen by node name (`kdistill inspect` lists them). */
@@ -14,4 +15,9 @@ export function requireSameSpatial(method: string, o: { teacherNode: string; stu
   const ss = s.shape.slice(2).join('×'), ts = t.shape.slice(2).join('×');
   if (ss !== ts)
     throw new KdError('SHAPE_MISMATCH', `${method}: student node '${o.studentNode}' is ${ss} spatially, teacher node '${o.teacherNode}' is ${ts}; pick nodes of the same resolution (e.g. both right after the same pooling stage) — channel counts may differ`);
+}
+
+/** A method comparing one teacher node with one student node: it reads exactly the two nodes its options name. */
+export function pairMethod<O extends { teacherNode: string; studentNode: string }>(m: Omit<DistillMethod<O>, 'teacherOutputs' | 'studentNodes'>): DistillMethod<O> {
+  return { ...m, teacherOutputs: (o) => [o.teacherNode], studentNodes: (o) => [o.studentNode] };
 }

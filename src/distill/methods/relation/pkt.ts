@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
-import type { DistillMethod } from '../../method.js';
-import { nodePair } from '../feature/node-options.js';
+import { nodePair, pairMethod } from '../feature/node-options.js';
 
 const options = z.object({ ...nodePair, eps: z.number().positive().default(1e-7) }).strict();
 
@@ -19,15 +18,13 @@ function conditional(f: Value, eps: number): Value {
  * cosine similarities between samples, KL-style, averaged over all pairs (the official code's
  * `cosine_similarity_loss`). Feature sizes may differ.
  */
-export const pkt: DistillMethod<z.infer<typeof options>> = {
+export const pkt = pairMethod<z.infer<typeof options>>({
   name: 'pkt',
   kind: 'relation',
   description: 'Passalis & Tefas 2018: probabilistic transfer of cosine-similarity distributions',
   options,
-  teacherOutputs: (o) => [o.teacherNode],
-  studentNodes: (o) => [o.studentNode],
   loss({ student, teacher }, o) {
     const ps = conditional(student[o.studentNode], o.eps), pt = conditional(teacher[o.teacherNode], o.eps);
     return op.reduceMean(op.mul(pt, op.log(op.div(op.addScalar(pt, o.eps), op.addScalar(ps, o.eps)))), undefined, false, 'pkt');
   },
-};
+});

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import { l2Normalize } from '../../../nn/losses.js';
-import type { DistillMethod } from '../../method.js';
-import { nodePair } from '../feature/node-options.js';
+import { nodePair, pairMethod } from '../feature/node-options.js';
 
 const options = z.object({
   ...nodePair,
@@ -45,17 +44,15 @@ function angles(e: Value): Value {
  * and the angles they form, each compared with smooth-L1 (the official code's RkdDistance and RKdAngle,
  * flattened features). Feature sizes may differ.
  */
-export const rkd: DistillMethod<z.infer<typeof options>> = {
+export const rkd = pairMethod<z.infer<typeof options>>({
   name: 'rkd',
   kind: 'relation',
   description: 'Park et al. 2019: relational KD, distance-wise and angle-wise potentials',
   options,
-  teacherOutputs: (o) => [o.teacherNode],
-  studentNodes: (o) => [o.studentNode],
   loss({ student, teacher }, o) {
     const s = op.flatten(student[o.studentNode], 1), t = op.flatten(teacher[o.teacherNode], 1);
     const dist = smoothL1(normalisedDistances(s), normalisedDistances(t));
     const angle = smoothL1(angles(s), angles(t));
     return op.add(op.scale(dist, o.distanceWeight), op.scale(angle, o.angleWeight), 'rkd');
   },
-};
+});

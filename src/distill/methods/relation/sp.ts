@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import { l2Normalize } from '../../../nn/losses.js';
-import type { DistillMethod } from '../../method.js';
-import { nodePair } from '../feature/node-options.js';
+import { nodePair, pairMethod } from '../feature/node-options.js';
 
 const options = z.object({ ...nodePair }).strict();
 
@@ -18,15 +17,13 @@ function gram(f: Value): Value {
  * should match the teacher's; ‖G_t − G_s‖²_F / N² (RepDistiller's formulation; the paper's γ = 3000 is the
  * weight). Feature sizes may differ between teacher and student.
  */
-export const sp: DistillMethod<z.infer<typeof options>> = {
+export const sp = pairMethod<z.infer<typeof options>>({
   name: 'sp',
   kind: 'relation',
   description: 'Tung & Mori 2019: similarity-preserving, match batch Gram matrices of features',
   options,
-  teacherOutputs: (o) => [o.teacherNode],
-  studentNodes: (o) => [o.studentNode],
   loss({ student, teacher }, o) {
     const d = op.sub(gram(teacher[o.teacherNode]), gram(student[o.studentNode]));
     return op.reduceMean(op.mul(d, d), undefined, false, 'sp');
   },
-};
+});
