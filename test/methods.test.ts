@@ -197,3 +197,28 @@ describe('teacher preparation and edge cases', () => {
     await sess.release();
   });
 });
+
+// PyTorch value from test/fixtures/make_fsp_fixtures.py (RepDistiller's FSP).
+const fspFx = JSON.parse(readFileSync(new URL('./fixtures/fsp.json', import.meta.url), 'utf8'));
+
+describe('fsp (flow between two layers) matches PyTorch', () => {
+  it('value and gradients w.r.t. both student maps (lower map pooled to the upper size)', async () => {
+    const g = new Graph('m');
+    const [sh1, sh2] = fspFx.shapes;
+    const s1 = g.input('s1', 'float32', sh1), s2 = g.input('s2', 'float32', sh2), t1 = g.input('t1', 'float32', sh1), t2 = g.input('t2', 'float32', sh2), y = g.input('y', 'int64', [sh1[0]]);
+    const loss = distillationLoss([{ method: 'fsp', weight: 1, options: { teacherNodes: ['a', 'b'], studentNodes: ['a', 'b'] } }], { student: { a: s1, b: s2 }, teacher: { a: t1, b: t2 }, labels: y });
+    const grads = gradients(loss.total, [s1, s2]);
+    g.output(loss.total, grads.get('s1')!, grads.get('s2')!);
+    const sess = await createSession(toOnnx(g), { threads: 1 });
+    const T = (d: number[], s: number[]) => new ort.Tensor('float32', Float32Array.from(d), s);
+    const r = await sess.run({ s1: T(fspFx.s1, sh1), s2: T(fspFx.s2, sh2), t1: T(fspFx.t1, sh1), t2: T(fspFx.t2, sh2), y: new ort.Tensor('int64', new BigInt64Array(sh1[0]), [sh1[0]]) });
+    const near = (got: ArrayLike<number>, want: number[], what: string) => {
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-4 * scale + 1e-8, `${what}[${i}]: ${got[i]} vs PyTorch ${v}`));
+    };
+    near(r[loss.total.name].data as Float32Array, [fspFx.value], 'fsp');
+    near(r[grads.get('s1')!.name].data as Float32Array, fspFx.grad_s1, 'd/ds1');
+    near(r[grads.get('s2')!.name].data as Float32Array, fspFx.grad_s2, 'd/ds2');
+    await sess.release();
+  });
+});

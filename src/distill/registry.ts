@@ -4,6 +4,7 @@ import { at } from './methods/feature/at.js';
 import { fitnets } from './methods/feature/fitnets.js';
 import { nst } from './methods/feature/nst.js';
 import { ce } from './methods/label/ce.js';
+import { fsp } from './methods/relation/fsp.js';
 import { pkt } from './methods/relation/pkt.js';
 import { rkd } from './methods/relation/rkd.js';
 import { sp } from './methods/relation/sp.js';
@@ -30,6 +31,7 @@ registerMethod(nst);
 registerMethod(sp);
 registerMethod(pkt);
 registerMethod(rkd);
+registerMethod(fsp);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {
