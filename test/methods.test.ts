@@ -222,3 +222,15 @@ describe('fsp (flow between two layers) matches PyTorch', () => {
     await sess.release();
   });
 });
+
+describe('teacher without logits', () => {
+  it('is refused with the outputs it does have', async () => {
+    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { mlp } = await import('../src/nn/zoo/index.js');
+    const { exportOnnx } = await import('../src/runtime/inference.js');
+    const { identity } = await import('../src/graph/ops.js');
+    const m = new Model({ ...mlp([784, 8, 10]), forward: (ctx, i) => ({ scores: identity(mlp([784, 8, 10]).forward(ctx, i).logits, 'scores') }) }, 0);
+    await assert.rejects(prepareTeacher(exportOnnx(m), [{ method: 'kd', weight: 1 }], 'scores.onnx'), /scores.onnx has no output named 'logits' \(its outputs: scores\)/);
+  });
+});

@@ -1,4 +1,5 @@
 import { exposeOutputs, probeOutputShapes } from '../runtime/expose.js';
+import { parseOnnx } from '../graph/onnx.js';
 import { KdError } from '../util/errors.js';
 import { teacherOutputsOf, type LossTerm } from './loss.js';
 
@@ -7,6 +8,8 @@ import { teacherOutputsOf, type LossTerm } from './loss.js';
  * and their per-sample shapes are probed, so the student's step graph can take them as inputs.
  */
 export async function prepareTeacher(bytes: Uint8Array, terms: readonly LossTerm[], source = 'teacher', sampleShape?: readonly number[], classes?: number): Promise<{ bytes: Uint8Array; shapes: Record<string, number[]> }> {
+  const outputs = parseOnnx(bytes, source).graph!.output.map((o) => o.name);
+  if (!outputs.includes('logits')) throw new KdError('NO_LOGITS', `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); export the teacher with its class scores named 'logits'`);
   const features = teacherOutputsOf(terms).filter((n) => n !== 'logits');
   const exposed = features.length ? exposeOutputs(bytes, features, source) : bytes;
   const shapes = await probeOutputShapes(exposed, ['logits', ...features], source, sampleShape);
