@@ -234,3 +234,34 @@ describe('teacher without logits', () => {
     await assert.rejects(prepareTeacher(exportOnnx(m), [{ method: 'kd', weight: 1 }], 'scores.onnx'), /scores.onnx has no output named 'logits' \(its outputs: scores\)/);
   });
 });
+
+// PyTorch value from test/fixtures/make_cc_fixtures.py (RepDistiller's Correlation with Embed layers).
+const ccFx = JSON.parse(readFileSync(new URL('./fixtures/cc.json', import.meta.url), 'utf8'));
+
+describe('cc (correlation congruence with trainable embeddings) matches PyTorch', () => {
+  it('value and gradients w.r.t. the student feature and both embeddings', async () => {
+    const { BuildContext } = await import('../src/nn/context.js');
+    const g = new Graph('m');
+    const s = g.input('s', 'float32', ['N', ccFx.Ds]), t = g.input('t', 'float32', ['N', ccFx.Dt]), y = g.input('y', 'int64', ['N']);
+    const aux = new BuildContext(g, 'train');
+    const loss = distillationLoss([{ method: 'cc', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn', embedDim: ccFx.E } }], { student: { sn: s }, teacher: { tn: t }, labels: y, aux });
+    const ws = g.value('cc0/embed_s/weight'), wt = g.value('cc0/embed_t/weight');
+    const grads = gradients(loss.total, [s, ws, wt]);
+    g.output(loss.total, ...[s, ws, wt].map((v) => grads.get(v.name)!));
+    const sess = await createSession(toOnnx(g), { threads: 1 });
+    const T = (d: number[], sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
+    const r = await sess.run({
+      s: T(ccFx.s, [ccFx.N, ccFx.Ds]), t: T(ccFx.t, [ccFx.N, ccFx.Dt]), y: new ort.Tensor('int64', new BigInt64Array(ccFx.N), [ccFx.N]),
+      'cc0/embed_s/weight': T(ccFx.ws, [ccFx.Ds, ccFx.E]), 'cc0/embed_t/weight': T(ccFx.wt, [ccFx.Dt, ccFx.E]), 'cc0/embed_s/bias': T(ccFx.bs, [ccFx.E]), 'cc0/embed_t/bias': T(ccFx.bt, [ccFx.E]),
+    });
+    const near = (got: ArrayLike<number>, want: number[], what: string) => {
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-4 * scale + 1e-8, `${what}[${i}]: ${got[i]} vs PyTorch ${v}`));
+    };
+    near(r[loss.total.name].data as Float32Array, [ccFx.value], 'cc');
+    near(r[grads.get('s')!.name].data as Float32Array, ccFx.grad_s, 'd/ds');
+    near(r[grads.get(ws.name)!.name].data as Float32Array, ccFx.grad_ws, 'd/dWs');
+    near(r[grads.get(wt.name)!.name].data as Float32Array, ccFx.grad_wt, 'd/dWt');
+    await sess.release();
+  });
+});

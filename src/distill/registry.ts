@@ -4,6 +4,7 @@ import { at } from './methods/feature/at.js';
 import { fitnets } from './methods/feature/fitnets.js';
 import { nst } from './methods/feature/nst.js';
 import { ce } from './methods/label/ce.js';
+import { cc } from './methods/relation/cc.js';
 import { fsp } from './methods/relation/fsp.js';
 import { pkt } from './methods/relation/pkt.js';
 import { rkd } from './methods/relation/rkd.js';
@@ -32,6 +33,7 @@ registerMethod(sp);
 registerMethod(pkt);
 registerMethod(rkd);
 registerMethod(fsp);
+registerMethod(cc);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

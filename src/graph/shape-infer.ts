@@ -280,8 +280,10 @@ rules.set('Slice', (g, n, ins) => {
     const a = normAxis(a0, x.length);
     const d = x[a];
     if (typeof d !== 'number') {
-      if (starts[i] === 0 && ends[i] >= 2 ** 62 && steps[i] === 1) return;
-      out[a] = `${d}_s${starts[i]}.${ends[i]}.${steps[i]}`;
+      // Unit-step slices that drop a fixed count from a symbolic size get 'N-k', so [0:-1] and [1:] agree.
+      const st = starts[i], en = ends[i];
+      const dropped = steps[i] !== 1 || st < 0 ? undefined : en >= 2 ** 62 ? st : en < 0 ? st - en : undefined;
+      out[a] = dropped === 0 ? d : dropped !== undefined ? `${d}-${dropped}` : `${d}_s${st}.${en}.${steps[i]}`;
       return;
     }
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
@@ -367,7 +369,7 @@ rules.set('Pad', (g, n, ins) => {
   const pads = shapeInput(g, n.inputs[1]) as number[] | undefined;
   if (!pads) fail(n, 'pads must be a constant');
   const r = x.length;
-  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : `${d}_p${pads[i]}.${pads[i + r]}`)) }];
+  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : padSymbol(d, pads[i] + pads[i + r]))) }];
 });
 rules.set('MaxUnpool', (g, n, ins) => {
   const t = n.inputs[2] ? shapeInput(g, n.inputs[2]) : undefined;
@@ -386,3 +388,14 @@ rules.set('Loop', (g, n, ins) => {
   return [...carried, ...bodyOuts.map((o) => ({ dtype: o.dtype, shape: [M, ...o.shape] }))];
 });
 rules.set('EyeLike', same());
+
+/** A symbolic size padded by `total`: 'N-k' padded by k is 'N' again (the gradient of a slice), else a fresh symbol. */
+function padSymbol(d: string, total: number): Dim {
+  const m = /^(.*)-(\d+)$/.exec(d);
+  if (m) {
+    const k = Number(m[2]) - total;
+    if (k === 0) return m[1];
+    if (k > 0) return `${m[1]}-${k}`;
+  }
+  return `${d}_p${total}`;
+}

@@ -39,6 +39,7 @@ registerGrad('Split', (c, dys) => {
 registerGrad('Slice', (c, [dy]) => {
   const x = c.x(0);
   const starts = shapeInput(c.g, c.node.inputs[1]) as number[];
+  const ends = shapeInput(c.g, c.node.inputs[2]) as number[];
   const axes = (c.node.inputs[3] ? shapeInput(c.g, c.node.inputs[3]) : starts.map((_, i) => i)) as number[];
   const steps = (c.node.inputs[4] ? shapeInput(c.g, c.node.inputs[4]) : starts.map(() => 1)) as number[];
   if (steps.some((s) => s !== 1)) throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient supports step 1 only`);
@@ -47,7 +48,14 @@ registerGrad('Slice', (c, [dy]) => {
   axes.forEach((a0, i) => {
     const a = normAxis(a0, x.rank);
     const d = x.shape[a], o = c.y(0).shape[a];
-    if (typeof d !== 'number' || typeof o !== 'number') throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient needs fixed sizes on sliced axis ${a}`);
+    if (typeof d !== 'number' || typeof o !== 'number') {
+      // A symbolic axis (the batch) is fine when the slice drops fixed counts at its ends: [k:] or [k:-m].
+      const st = starts[i], en = ends[i];
+      if (st < 0 || !(en >= 2 ** 62 || en < 0)) throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient needs fixed sizes on sliced axis ${a}, or a slice [k:] / [k:-m] of it`);
+      pads[a] = st;
+      pads[a + x.rank] = en < 0 ? -en : 0;
+      return;
+    }
     const s = Math.min(Math.max(starts[i] < 0 ? starts[i] + d : starts[i], 0), d);
     pads[a] = s;
     pads[a + x.rank] = d - s - o;
