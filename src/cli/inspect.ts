@@ -1,19 +1,11 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadDataset, type DatasetName } from '../data/index.js';
 import { measureLatency } from '../report/latency.js';
 import { inspectModel } from '../report/model-info.js';
 import { Predictor } from '../runtime/inference.js';
 import { evaluateClassifier } from '../train/classifier.js';
-import { KdError } from '../util/errors.js';
-
-function readModel(file: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new KdError('MISSING_FILE', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
+import { readInput } from '../util/fs.js';
 
 /** `inspect` (structure and tappable nodes of any ONNX model) and `eval` (accuracy and latency on a dataset). */
 export function registerInspect(program: Command): void {
@@ -22,7 +14,7 @@ export function registerInspect(program: Command): void {
     .description('inputs, outputs, parameters, op counts and the intermediate nodes a feature method can tap (with shapes)')
     .option('--json', 'print JSON')
     .action(async (file: string, o: { json?: boolean }) => {
-      const info = await inspectModel(readModel(file), file);
+      const info = await inspectModel(readInput(file, ''), file);
       if (o.json) return console.log(JSON.stringify(info, null, 2));
       console.log(`${file}: opset ${info.opset}, producer ${info.producer || '?'}, ${info.nodes} nodes, ${info.parameters} parameters`);
       for (const i of info.inputs) console.log(`  input  ${i.name}: ${i.dtype}[${i.shape.join(', ')}]`);
@@ -40,7 +32,7 @@ export function registerInspect(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, o: { dataset: DatasetName; threads?: string; json?: boolean }) => {
       const test = loadDataset(o.dataset, 'test');
-      const p = await Predictor.fromBytes(readModel(file), { threads: o.threads ? Number(o.threads) : undefined });
+      const p = await Predictor.fromBytes(readInput(file, ''), { threads: o.threads ? Number(o.threads) : undefined });
       const ev = await evaluateClassifier(p, test);
       const latency = await measureLatency(p, test.sampleShape);
       await p.release();

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadDataset, type DatasetName } from '../data/index.js';
@@ -11,6 +11,7 @@ import { defaultThreads } from '../runtime/ort.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type Evaluation } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
+import { readInput } from '../util/fs.js';
 
 interface Common {
   dataset: DatasetName;
@@ -25,14 +26,6 @@ interface Common {
 function datasets(name: DatasetName) {
   const train = loadDataset(name, 'train');
   return { train, test: loadDataset(name, 'test') };
-}
-
-function readTeacher(file: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new KdError('MISSING_FILE', `cannot read teacher ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 function fraction(v: string, flag: string): number {
@@ -108,7 +101,7 @@ export function registerTrain(program: Command): void {
       const threads = o.threads ? Number(o.threads) : undefined;
       let teacherBytes: Uint8Array;
       let teacherParams: number | undefined;
-      if (o.teacher.endsWith('.onnx')) teacherBytes = readTeacher(o.teacher);
+      if (o.teacher.endsWith('.onnx')) teacherBytes = readInput(o.teacher, 'teacher');
       else {
         const t = new Model(zooModel(o.teacher, train.sampleShape, train.numClasses), seedOf(o.seed) + 1000);
         await trainOne(`teacher ${o.teacher}`, t, { ...o, epochs: o.teacherEpochs }, train, test);

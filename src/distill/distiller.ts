@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInput } from '../util/fs.js';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/optimizer.js';
@@ -6,7 +6,6 @@ import type { Schedule } from '../optim/schedule.js';
 import { exportOnnx, Predictor, type ExportOptions } from '../runtime/inference.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type FitOptions } from '../train/classifier.js';
-import { KdError } from '../util/errors.js';
 import { resolveTerms, teacherOutputsOf, type LossTerm } from './loss.js';
 import { prepareTeacher } from './teacher.js';
 
@@ -85,9 +84,5 @@ export class Distiller {
 function teacherBytesOf(t: TeacherSource): Uint8Array {
   if (t instanceof Uint8Array) return t;
   if (typeof t !== 'string') return exportOnnx(t);
-  try {
-    return readFileSync(t);
-  } catch (e) {
-    throw new KdError('MISSING_FILE', `cannot read teacher ${t}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readInput(t, 'teacher');
 }

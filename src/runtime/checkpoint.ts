@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { writeAtomic } from '../util/fs.js';
+import { readInput, writeAtomic } from '../util/fs.js';
 import { KdError } from '../util/errors.js';
 
 const MAGIC = 'KDCKPT01';
@@ -39,12 +38,7 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
 
 /** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */
 export function loadCheckpoint(path: string): Checkpoint {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new KdError('MISSING_FILE', `cannot read checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const buf = readInput(path, 'checkpoint');
   if (buf.length < MAGIC.length + 4 || buf.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new KdError('BAD_CHECKPOINT', `${path} is not a kdistill checkpoint`);
   const hl = buf.readUInt32LE(MAGIC.length);
   let header: Header;

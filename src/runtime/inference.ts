@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInput } from '../util/fs.js';
 import { foldBatchNorm } from '../graph/fold-bn.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import type { Model } from '../nn/model.js';
@@ -54,13 +54,7 @@ export class Predictor {
   }
 
   static async fromFile(path: string, opts: SessionOptions = {}): Promise<Predictor> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (e) {
-      throw new KdError('MISSING_FILE', `cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    return Predictor.fromBytes(bytes, opts, path);
+    return Predictor.fromBytes(readInput(path, 'model file'), opts, path);
   }
 
   /** Runs one batch; returns every output by name. */

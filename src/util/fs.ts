@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { KdError } from './errors.js';
 
 /**
  * Writes chunks to a temporary file, flushes it and renames it over `path`, so a crash leaves either
@@ -21,4 +22,13 @@ export function writeAtomic(path: string, chunks: readonly (string | Uint8Array)
     throw e;
   }
   renameSync(tmp, path);
+}
+
+/** Reads a file the user named; a missing or unreadable one is a MISSING_FILE error saying what it was meant to be. */
+export function readInput(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new KdError('MISSING_FILE', `cannot read ${what ? `${what} ` : ''}${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
