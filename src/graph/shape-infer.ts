@@ -2,6 +2,7 @@ import { KdError } from '../util/errors.js';
 import type { Graph } from './graph.js';
 import type { Attr, Dim, DType, Node, Shape, ValueInfo } from './types.js';
 import { shapeToString } from './types.js';
+import { padSymbol, sliceSymbol, windowOut } from './symbolic.js';
 
 type Infer = (g: Graph, node: Node, ins: (ValueInfo | undefined)[]) => ValueInfo[];
 
@@ -116,13 +117,6 @@ rules.set('Gemm', (_g, n, ins) => {
   return [{ dtype: ins[0]!.dtype, shape: [m, nn] }];
 });
 
-/** Output spatial size of a conv/pool window, or a symbol when the input size is symbolic. */
-function windowOut(x: Dim, k: number, s: number, d: number, p0: number, p1: number, ceil = false): Dim {
-  // A symbolic size maps to a symbol that carries the window, so different windows never look alike.
-  if (typeof x !== 'number') return `${x}_w${k}s${s}d${d}p${p0}.${p1}${ceil ? 'c' : ''}`;
-  const v = (x + p0 + p1 - d * (k - 1) - 1) / s;
-  return (ceil ? Math.ceil(v) : Math.floor(v)) + 1;
-}
 
 rules.set('Conv', (_g, n, ins) => {
   const x = req(n, ins, 0).shape, w = req(n, ins, 1).shape;
@@ -280,10 +274,7 @@ rules.set('Slice', (g, n, ins) => {
     const a = normAxis(a0, x.length);
     const d = x[a];
     if (typeof d !== 'number') {
-      // Unit-step slices that drop a fixed count from a symbolic size get 'N-k', so [0:-1] and [1:] agree.
-      const st = starts[i], en = ends[i];
-      const dropped = steps[i] !== 1 || st < 0 ? undefined : en >= 2 ** 62 ? st : en < 0 ? st - en : undefined;
-      out[a] = dropped === 0 ? d : dropped !== undefined ? `${d}-${dropped}` : `${d}_s${st}.${en}.${steps[i]}`;
+      out[a] = sliceSymbol(d, starts[i], ends[i], steps[i]);
       return;
     }
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
@@ -388,14 +379,3 @@ rules.set('Loop', (g, n, ins) => {
   return [...carried, ...bodyOuts.map((o) => ({ dtype: o.dtype, shape: [M, ...o.shape] }))];
 });
 rules.set('EyeLike', same());
-
-/** A symbolic size padded by `total`: 'N-k' padded by k is 'N' again (the gradient of a slice), else a fresh symbol. */
-function padSymbol(d: string, total: number): Dim {
-  const m = /^(.*)-(\d+)$/.exec(d);
-  if (m) {
-    const k = Number(m[2]) - total;
-    if (k === 0) return m[1];
-    if (k > 0) return `${m[1]}-${k}`;
-  }
-  return `${d}_p${total}`;
-}

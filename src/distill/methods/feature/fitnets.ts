@@ -5,7 +5,7 @@ import { Conv2d } from '../../../nn/layers/conv.js';
 import { Linear } from '../../../nn/layers/linear.js';
 import { BatchNorm } from '../../../nn/layers/norm.js';
 import { KdError } from '../../../util/errors.js';
-import { nodePair, pairMethod } from './node-options.js';
+import { nodePair, pairMethod, requireAux } from './node-options.js';
 
 const options = z.object({ ...nodePair }).strict();
 
@@ -22,9 +22,9 @@ export const fitnets = pairMethod<z.infer<typeof options>>({
   kind: 'feature',
   description: 'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export)',
   options,
-  loss({ student, teacher, aux }, o) {
+  loss({ student, teacher, aux: maybeAux }, o) {
+    const aux = requireAux('fitnets', 'a regressor', maybeAux);
     const s = student[o.studentNode], t = teacher[o.teacherNode];
-    if (!aux) throw new KdError('NO_ADAPTER', "fitnets trains a regressor: pass the training step's `aux` context (the loss builder's third argument) as `aux` in the method inputs");
     const cs = s.shape[1] as number, ct = t.shape[1] as number;
     let r: Value;
     if (s.rank === 2 && t.rank === 2) r = new Linear('regressor', cs, ct).apply(aux, s);

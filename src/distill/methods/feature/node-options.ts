@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
+import type { BuildContext } from '../../../nn/context.js';
 import type { DistillMethod } from '../../method.js';
 import { KdError } from '../../../util/errors.js';
 
@@ -20,4 +21,10 @@ export function requireSameSpatial(method: string, o: { teacherNode: string; stu
 /** A method comparing one teacher node with one student node: it reads exactly the two nodes its options name. */
 export function pairMethod<O extends { teacherNode: string; studentNode: string }>(m: Omit<DistillMethod<O>, 'teacherOutputs' | 'studentNodes'>): DistillMethod<O> {
   return { ...m, teacherOutputs: (o) => [o.teacherNode], studentNodes: (o) => [o.studentNode] };
+}
+
+/** The training step's auxiliary context, which methods with adapters need to declare their parameters. */
+export function requireAux(method: string, what: string, aux: BuildContext | undefined): BuildContext {
+  if (!aux) throw new KdError('NO_ADAPTER', `${method} trains ${what}: pass the training step's \`aux\` context (the loss builder's third argument) as \`aux\` in the method inputs`);
+  return aux;
 }

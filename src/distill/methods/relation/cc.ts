@@ -2,8 +2,7 @@ import { z } from 'zod';
 import * as op from '../../../graph/ops.js';
 import { Linear } from '../../../nn/layers/linear.js';
 import { l2Normalize } from '../../../nn/losses.js';
-import { KdError } from '../../../util/errors.js';
-import { nodePair, pairMethod } from '../feature/node-options.js';
+import { nodePair, pairMethod, requireAux } from '../feature/node-options.js';
 
 const options = z.object({ ...nodePair, embedDim: z.number().int().positive().default(128) }).strict();
 
@@ -18,8 +17,8 @@ export const cc = pairMethod<z.infer<typeof options>>({
   kind: 'relation',
   description: "Peng et al. 2019: correlation congruence (RepDistiller's form, trainable embeddings)",
   options,
-  loss({ student, teacher, aux }, o) {
-    if (!aux) throw new KdError('NO_ADAPTER', "cc trains embeddings: pass the training step's `aux` context as `aux` in the method inputs");
+  loss({ student, teacher, aux: maybeAux }, o) {
+    const aux = requireAux('cc', 'embeddings', maybeAux);
     const s = op.flatten(student[o.studentNode], 1), t = op.flatten(teacher[o.teacherNode], 1);
     const fs = l2Normalize(new Linear('embed_s', s.shape[1] as number, o.embedDim).apply(aux, s), 1);
     const ft = l2Normalize(new Linear('embed_t', t.shape[1] as number, o.embedDim).apply(aux, t), 1);
