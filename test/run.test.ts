@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -24,8 +24,10 @@ describe('kdistill run (config → teacher → baseline → distilled → summar
     const rd = new RunDir(cfg.outDir);
     rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
     const s = await runExperiment(cfg, rd);
-    for (const f of ['config.yaml', 'config.resolved.yaml', 'run.json', 'metrics.jsonl', 'summary.json', 'teacher.onnx', 'baseline.onnx', 'student.onnx', 'checkpoints/distilled-last.ckpt'])
+    for (const f of ['config.yaml', 'config.resolved.yaml', 'run.json', 'metrics.jsonl', 'summary.json', 'teacher.onnx', 'baseline.onnx', 'student.onnx', 'stages.json', 'checkpoints/distilled-best.ckpt'])
       assert.ok(existsSync(rd.path(f)), `${f} missing from the run directory`);
+    // Every 100 steps and at the epoch end (233 steps), of which the newest two are kept.
+    assert.deepEqual(readdirSync(rd.checkpoints).filter((f) => f.startsWith('distilled-step')).sort(), ['distilled-step200.ckpt', 'distilled-step233.ckpt']);
     const summary = JSON.parse(readFileSync(rd.path('summary.json'), 'utf8'));
     assert.deepEqual(summary.rows.map((r: { role: string }) => r.role), ['teacher', 'baseline', 'distilled']);
     assert.deepEqual(s.rows.map((r) => r.testAccuracy), summary.rows.map((r: { testAccuracy: number }) => r.testAccuracy));
@@ -139,7 +141,7 @@ describe('adapters', () => {
     const cfg = loadConfig(file, configRegistry());
     const s = await runExperiment(cfg, new RunDir(cfg.outDir));
     assert.ok(s.rows[1].testAccuracy > 0.8, `student with a hint: ${s.rows[1].testAccuracy}`);
-    const ck = loadCheckpoint(join(cfg.outDir, 'checkpoints', 'distilled-last.ckpt'));
+    const ck = loadCheckpoint(join(cfg.outDir, 'checkpoints', 'distilled-best.ckpt'));
     assert.ok(ck.tensors.has('aux/fitnets1/regressor/weight') && ck.tensors.has('aux/fitnets1/regressor/weight#m'), [...ck.tensors.keys()].filter((k) => k.startsWith('aux')).join(', '));
     const student = parseOnnx(readFileSync(join(cfg.outDir, 'student.onnx')));
     assert.ok(student.graph!.initializer.every((t) => !t.name.startsWith('aux')), 'adapter weights leaked into the exported student');

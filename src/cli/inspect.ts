@@ -32,7 +32,8 @@ export function registerInspect(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, o: { dataset: DatasetName; threads?: string; json?: boolean }) => {
       const test = loadDataset(o.dataset, 'test');
-      const p = await Predictor.fromBytes(readInput(file, ''), { threads: o.threads ? Number(o.threads) : undefined });
+      // fromFile names the file in every message (unreadable, not ONNX, refused by ONNX Runtime, wrong input shape).
+      const p = await Predictor.fromFile(file, { threads: o.threads ? Number(o.threads) : undefined });
       const ev = await evaluateClassifier(p, test);
       const latency = await measureLatency(p, test.sampleShape);
       await p.release();

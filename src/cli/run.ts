@@ -20,11 +20,13 @@ export function registerRun(program: Command): void {
     .command('run <config>')
     .description('run an experiment from a YAML config: train the teacher if the config names a zoo model, then the baseline and the distilled student; print the comparison')
     .option('--json', 'print the final summary as JSON on stdout')
-    .action(async (file: string, o: { json?: boolean }) => {
+    .option('--resume', "continue an interrupted run in the config's run directory: finished stages are reused, the interrupted one continues from its latest checkpoint")
+    .action(async (file: string, o: { json?: boolean; resume?: boolean }) => {
       const cfg = loadConfig(file, configRegistry());
       const rd = new RunDir(cfg.outDir);
-      rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
-      const summary = await runExperiment(cfg, rd, (l) => (o.json ? process.stderr.write(l + '\n') : console.log(l)));
+      if (o.resume) rd.resume(configToYaml(cfg), process.argv.slice(1));
+      else rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
+      const summary = await runExperiment(cfg, rd, (l) => (o.json ? process.stderr.write(l + '\n') : console.log(l)), { resume: o.resume });
       if (o.json) console.log(JSON.stringify(summary, null, 2));
       else console.log(`run directory: ${cfg.outDir}`);
     });

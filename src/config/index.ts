@@ -120,6 +120,7 @@ export function resolveConfig(raw: Config, file: string, options: Pick<LoadOptio
             batchSize: t.train?.batchSize ?? batchSize,
             optimizer: t.train?.optimizer ? resolveOptimizer(t.train.optimizer) : optimizer,
             schedule: t.train?.schedule ? resolveSchedule(t.train.schedule) : schedule,
+            clipGradNorm: t.train?.clipGradNorm !== undefined ? t.train.clipGradNorm : raw.clipGradNorm ?? null,
           },
         };
   return deepFreeze<ResolvedConfig>({
@@ -137,6 +138,8 @@ export function resolveConfig(raw: Config, file: string, options: Pick<LoadOptio
     batchSize,
     baseline: raw.baseline ?? true,
     checkpointEvery: raw.checkpointEvery ?? 0,
+    keepCheckpoints: raw.keepCheckpoints ?? 2,
+    clipGradNorm: raw.clipGradNorm ?? null,
   });
 }
 

@@ -88,6 +88,7 @@ const recipe = {
   batchSize: count.optional(),
   optimizer: optimizerSchema.optional(),
   schedule: scheduleSchema.optional(),
+  clipGradNorm: z.number().gt(0).nullable().optional(),
 };
 
 const validationSchema = z
@@ -215,6 +216,7 @@ export function configSchema(registry: ConfigRegistry) {
     epochs: count,
     baseline: z.boolean().optional(),
     checkpointEvery: nonNegativeCount.optional(),
+    keepCheckpoints: count.optional(),
   });
 }
 
@@ -242,6 +244,8 @@ export interface TrainConfig {
   readonly batchSize: number;
   readonly optimizer: OptimizerConfig;
   readonly schedule: ScheduleConfig;
+  /** Rescale the gradient to this global L2 norm when it is larger; null: no clipping. */
+  readonly clipGradNorm: number | null;
 }
 
 /** A teacher read from an ONNX file (absolute path), or a zoo model trained first with its own recipe. */
@@ -317,4 +321,6 @@ export interface ResolvedConfig extends TrainConfig {
   readonly baseline: boolean;
   /** Checkpoint every this many steps; 0 means at epoch ends only. */
   readonly checkpointEvery: number;
+  /** Step checkpoints kept per stage (newest first); the best one by validation accuracy is kept apart. */
+  readonly keepCheckpoints: number;
 }

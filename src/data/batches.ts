@@ -110,6 +110,7 @@ export class BatchIterator implements Iterable<Batch> {
     this.shuffle = opts.shuffle ?? true;
     this.size = sampleSize(ds);
     this.stepsPerEpoch = opts.dropLast ? Math.floor(ds.n / b) : Math.ceil(ds.n / b);
+    if (ds.n === 0) throw new KdError('EMPTY_DATASET', `dataset '${ds.name}' is empty (0 samples): nothing to batch; check its path, filters and split fractions.`);
     if (this.stepsPerEpoch === 0) {
       // Otherwise nextBatch() would roll over empty epochs forever.
       throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.n} samples: no ${opts.dropLast ? 'full ' : ''}batch of ${b} fits in an epoch.`);

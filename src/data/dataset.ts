@@ -38,6 +38,29 @@ export function sampleSize(ds: Pick<Dataset, 'sampleShape'>): number {
   return s;
 }
 
+/**
+ * Checks that `ds` has samples and that every label is a class index in [0, classes): a label outside
+ * it gets no loss term in ONNX Runtime's cross-entropy (or reads past the logits), so training would
+ * go on quietly wrong. Throws EMPTY_DATASET or BAD_LABELS naming the dataset, the first bad sample and value.
+ */
+export function checkLabels(ds: Pick<Dataset, 'name' | 'n' | 'y'>, classes: number): void {
+  if (ds.n === 0) throw new KdError('EMPTY_DATASET', `dataset '${ds.name}' is empty (0 samples); check its path, filters and split fractions.`);
+  const y = ds.y;
+  let first = -1, bad = 0, max = -Infinity, min = Infinity;
+  for (let i = 0; i < ds.n; i++) {
+    const v = y[i];
+    if (v > max) max = v;
+    if (v < min) min = v;
+    if (v < 0 || v >= classes) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (first < 0) return;
+  const fix = min < 0 ? 'labels must be class indices from 0; fix the labels' : `use a model with ${max + 1} classes or fix the labels`;
+  throw new KdError('BAD_LABELS', `dataset '${ds.name}': sample ${first} has label ${y[first]}, outside the model's classes 0 to ${classes - 1} (${bad} of ${ds.n} samples out of range); ${fix}.`);
+}
+
 /** Samples per class, indexed by label. */
 export function classCounts(ds: Dataset): number[] {
   const counts = new Array<number>(ds.numClasses).fill(0);

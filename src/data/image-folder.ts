@@ -62,7 +62,8 @@ function decodeImage(file: string): Rgba {
     }
     return decodeJpeg(buf, { useTArray: true, formatAsRGBA: true });
   } catch (e) {
-    throw new KdError('DATASET_CORRUPT', `Image ${file} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'}: ${(e as Error).message}.`);
+    // The decoders' own words ("read requests waiting on finished stream") rarely say the file is cut short.
+    throw new KdError('DATASET_CORRUPT', `Image ${file} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. Remove or replace it.`);
   }
 }
 

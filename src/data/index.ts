@@ -3,7 +3,7 @@ import type { Dataset, Split } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadMnist } from './mnist.js';
 
-export { classCounts, sampleSize, stratifiedSplit, subset, take, type Dataset, type Split, type SplitOptions } from './dataset.js';
+export { checkLabels, classCounts, sampleSize, stratifiedSplit, subset, take, type Dataset, type Split, type SplitOptions } from './dataset.js';
 export { loadMnist } from './mnist.js';
 export { FASHION_CLASS_NAMES, FASHION_SPLIT_SEED, loadFashionMnist, type FashionMnistOptions } from './fashion-mnist.js';
 export { BatchIterator, batches, type Batch, type BatchOptions, type BatchState } from './batches.js';

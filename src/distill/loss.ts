@@ -32,6 +32,43 @@ export function teacherOutputsOf(terms: readonly LossTerm[]): string[] {
   return [...new Set(resolveTerms(terms).flatMap((t) => getMethod(t.method).teacherOutputs(t.options)))];
 }
 
+/** Whether any term reads the batch's dataset indices (the step then takes them as an input). */
+export function usesSampleIndex(terms: readonly LossTerm[]): boolean {
+  return resolveTerms(terms).some((t) => getMethod(t.method).usesSampleIndex?.(t.options) ?? false);
+}
+
+/**
+ * The pre-training phase the terms ask for, if any: all terms with a phase run it together, for the
+ * longest of their epoch counts; the student trains in it if any of them trains the student.
+ */
+export function pretrainOf(terms: readonly LossTerm[]): { epochs: number; trains: 'adapters' | 'student'; methods: string[] } | undefined {
+  const phases = resolveTerms(terms).map((t) => ({ method: t.method, p: getMethod(t.method).pretrain?.(t.options) })).filter((x) => x.p && x.p.epochs > 0);
+  if (!phases.length) return undefined;
+  return {
+    epochs: Math.max(...phases.map((x) => x.p!.epochs)),
+    trains: phases.some((x) => x.p!.trains === 'student') ? 'student' : 'adapters',
+    methods: phases.map((x) => x.method),
+  };
+}
+
+/**
+ * The pre-training loss: Σ of each phase's loss (unweighted: the phase trains only what it names). Terms
+ * keep the scopes they have in {@link distillationLoss}, so adapters trained here carry into the main phase by name.
+ */
+export function pretrainLoss(terms: readonly LossTerm[], inputs: MethodInputs): { total: Value; terms: Record<string, Value> } {
+  const named: Record<string, Value> = {};
+  let total: Value | undefined;
+  resolveTerms(terms).forEach((t, i) => {
+    const phase = getMethod(t.method).pretrain?.(t.options);
+    if (!phase || phase.epochs <= 0) return;
+    const v = inputs.aux!.scope(`${t.method}${i}`, () => phase.loss(inputs, t.options));
+    named[named[`${t.method}_pre`] ? `${t.method}_pre${i}` : `${t.method}_pre`] = v;
+    total = total ? op.add(total, v) : v;
+  });
+  if (!total) throw new KdError('BAD_LOSS', 'no term has a pre-training phase');
+  return { total: op.identity(total, 'total'), terms: named };
+}
+
 /**
  * The distillation loss as graph ops: Σ weight·term, with each term also returned by name (`ce`,
  * `kd`, ...) so it can be logged. Usable inside any training step graph, including a user's own.

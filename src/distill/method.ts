@@ -18,6 +18,24 @@ export interface MethodInputs {
    * train with the student and are dropped at export. Absent outside a training step.
    */
   readonly aux?: BuildContext;
+  /** Dataset indices of the batch's samples, int64 [N]; present when the method's `usesSampleIndex` says so (memory banks keyed by sample). */
+  readonly sampleIndex?: Value;
+  /** Number of samples in the training set (sizes a memory bank keyed by sample index); present in training steps. */
+  readonly numSamples?: number;
+}
+
+/**
+ * A phase run before the main training (FitNets' hint stage, AB's boundary initialisation, FT's
+ * paraphraser pre-training). Adapter parameters it trains keep their values into the main phase, where
+ * the method may declare them again as trainable parameters or, to freeze them, as buffers.
+ */
+export interface PretrainPhase<O> {
+  /** Epochs over the training set, at the run's learning rate and optimizer. */
+  readonly epochs: number;
+  /** `adapters`: only the method's own parameters train (student frozen); `student`: the student trains too. */
+  readonly trains: 'adapters' | 'student';
+  /** The phase's scalar loss (same inputs as the main loss; adapters are declared in `aux` under the same names). */
+  loss(inputs: MethodInputs, o: O): Value;
 }
 
 /**
@@ -36,4 +54,8 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   studentNodes?(o: O): string[];
   /** Emits the scalar loss. */
   loss(inputs: MethodInputs, o: O): Value;
+  /** Whether the loss reads `sampleIndex` (then the step gets the batch's dataset indices as an input). */
+  usesSampleIndex?(o: O): boolean;
+  /** A phase to run before the main training, if these options ask for one. */
+  pretrain?(o: O): PretrainPhase<O> | undefined;
 }

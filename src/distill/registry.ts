@@ -1,10 +1,16 @@
 import { KdError } from '../util/errors.js';
 import type { DistillMethod } from './method.js';
+import { ab } from './methods/feature/ab.js';
 import { at } from './methods/feature/at.js';
+import { crd } from './methods/feature/crd.js';
 import { fitnets } from './methods/feature/fitnets.js';
+import { ft } from './methods/feature/ft.js';
 import { nst } from './methods/feature/nst.js';
+import { reviewkd } from './methods/feature/reviewkd.js';
 import { ce } from './methods/label/ce.js';
 import { cc } from './methods/relation/cc.js';
+import { irg } from './methods/relation/irg.js';
+import { vid } from './methods/feature/vid.js';
 import { fsp } from './methods/relation/fsp.js';
 import { pkt } from './methods/relation/pkt.js';
 import { rkd } from './methods/relation/rkd.js';
@@ -29,11 +35,17 @@ registerMethod(logitMse);
 registerMethod(at);
 registerMethod(fitnets);
 registerMethod(nst);
+registerMethod(ab);
+registerMethod(ft);
 registerMethod(sp);
 registerMethod(pkt);
 registerMethod(rkd);
 registerMethod(fsp);
 registerMethod(cc);
+registerMethod(crd);
+registerMethod(reviewkd);
+registerMethod(vid);
+registerMethod(irg);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

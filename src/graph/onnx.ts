@@ -145,6 +145,8 @@ export function toOnnx(g: Graph, opts: ExportOptions = {}): Uint8Array {
 
 /** Parses ONNX bytes; a truncated or non-ONNX file is reported as such. */
 export function parseOnnx(bytes: Uint8Array, source = 'model'): ModelProto {
+  // An empty file decodes as an empty message; saying "empty" points at the failed download or copy.
+  if (bytes.length === 0) throw new KdError('BAD_ONNX', `${source} is empty (0 bytes); is it an ONNX model file that was not fully written or downloaded?`);
   let m: ModelProto;
   try {
     m = fromBinary(ModelProtoSchema, bytes);

@@ -49,6 +49,7 @@ export const min = bin('Min');
 export const equal = bin('Equal');
 export const less = bin('Less');
 export const greater = bin('Greater');
+export const and = bin('And');
 export const matmul = bin('MatMul');
 
 /** a * k for a float constant k. */
@@ -123,6 +124,16 @@ export function avgPool(x: Value, o: PoolOpts): Value {
 }
 export const globalAvgPool = un('GlobalAveragePool');
 
+/**
+ * Nearest-neighbour upsampling by integer factors, one per axis (1 for batch and channels): output
+ * index i reads input ⌊i / k⌋, as PyTorch's F.interpolate(mode='nearest').
+ */
+export function resizeNearest(x: Value, scales: readonly number[], name?: string): Value {
+  const g = x.graph;
+  const attrs: Attrs = { mode: A.s('nearest'), coordinate_transformation_mode: A.s('asymmetric'), nearest_mode: A.s('floor') };
+  return g.node('Resize', [x, '', g.initializer('scales', f32(scales))], attrs, { name })[0];
+}
+
 export function softmax(x: Value, axis = -1, name?: string): Value {
   return x.graph.node('Softmax', [x], { axis: A.i(axis) }, { name })[0];
 }
@@ -140,6 +151,7 @@ function reduce(op: ReduceOp) {
 }
 export const reduceSum = reduce('ReduceSum');
 export const reduceMean = reduce('ReduceMean');
+export const reduceSumSquare = reduce('ReduceSumSquare');
 export const reduceMax = reduce('ReduceMax');
 export const reduceMin = reduce('ReduceMin');
 

@@ -1,4 +1,4 @@
-import { readInput, writeAtomic } from '../util/fs.js';
+import { readInput, writeAtomic, type AtomicIo } from '../util/fs.js';
 import { KdError } from '../util/errors.js';
 
 const MAGIC = 'KDCKPT01';
@@ -19,7 +19,7 @@ interface Header {
  * target, so a crash leaves either the old checkpoint or the new one, never a torn file.
  * Layout: magic, u32 header length, JSON header, zero padding to 4 bytes, raw little-endian float32 data.
  */
-export function saveCheckpoint(path: string, ck: Checkpoint): void {
+export function saveCheckpoint(path: string, ck: Checkpoint, opts: { io?: Partial<AtomicIo> } = {}): void {
   const entries: Header['tensors'] = [];
   let off = 0;
   for (const [name, t] of ck.tensors) {
@@ -33,7 +33,7 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(header.length, MAGIC.length);
   header.copy(head, MAGIC.length + 4);
-  writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))]);
+  writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))], { what: 'checkpoint', io: opts.io });
 }
 
 /** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */
@@ -47,12 +47,23 @@ export function loadCheckpoint(path: string): Checkpoint {
   } catch {
     throw new KdError('BAD_CHECKPOINT', `${path}: checkpoint header is corrupt (truncated file?)`);
   }
+  // Parsable JSON is not yet a header: a damaged or hand-edited file must not surface as a TypeError.
+  if (!isHeader(header)) throw new KdError('BAD_CHECKPOINT', `${path}: checkpoint header is corrupt (no valid tensor table)`);
   const pre = MAGIC.length + 4 + hl;
   const start = pre + ((4 - (pre % 4)) % 4);
   const total = header.tensors.reduce((a, t) => a + t.length, 0);
   if (buf.length !== start + total * 4) throw new KdError('BAD_CHECKPOINT', `${path}: expected ${start + total * 4} bytes, found ${buf.length} (truncated or corrupt checkpoint)`);
   const data = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + total * 4));
   const tensors = new Map<string, Float32Array>();
+  const bad = header.tensors.find((t) => t.offset + t.length > total);
+  if (bad) throw new KdError('BAD_CHECKPOINT', `${path}: checkpoint header is corrupt (tensor '${bad.name}' lies outside the data)`);
   for (const t of header.tensors) tensors.set(t.name, data.subarray(t.offset, t.offset + t.length));
   return { meta: header.meta, tensors };
+}
+
+function isHeader(h: unknown): h is Header {
+  if (typeof h !== 'object' || h === null) return false;
+  const { meta, tensors } = h as Partial<Header>;
+  if (typeof meta !== 'object' || meta === null || !Array.isArray(tensors)) return false;
+  return tensors.every((t) => typeof t === 'object' && t !== null && typeof t.name === 'string' && Number.isInteger(t.offset) && Number.isInteger(t.length) && t.offset >= 0 && t.length >= 0);
 }

@@ -1,5 +1,6 @@
 import { readInput } from '../util/fs.js';
 import { foldBatchNorm } from '../graph/fold-bn.js';
+import { TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
@@ -37,16 +38,72 @@ export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
   return toOnnx(g, { metadata: { 'kdistill.model': model.name, ...o.metadata } });
 }
 
+/** A graph input as declared in an ONNX file: element type and dims (numbers where fixed, names or '?' where not). */
+export interface DeclaredInput {
+  readonly name: string;
+  readonly dtype?: string;
+  /** Absent when the file declares no shape. */
+  readonly dims?: readonly (number | string)[];
+}
+
+const ELEM: Record<number, string> = { [DT.FLOAT]: 'float32', [DT.INT64]: 'int64', [DT.INT32]: 'int32', [DT.DOUBLE]: 'float64', [DT.BOOL]: 'bool', [DT.UINT8]: 'uint8', [DT.FLOAT16]: 'float16' };
+
+/** The inputs a model takes at run time (graph inputs that are not initializers), as declared. */
+export function declaredInputs(m: ModelProto): DeclaredInput[] {
+  const g = m.graph!;
+  const init = new Set(g.initializer.map((t) => t.name));
+  return g.input.filter((i) => !init.has(i.name)).map((i) => {
+    const t = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
+    const dims = t?.shape ? t.shape.dim.map((d) => (d.value.case === 'dimValue' && d.value.value > 0n ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?')) : undefined;
+    return { name: i.name, dtype: t ? ELEM[t.elemType] : undefined, dims };
+  });
+}
+
+/** `float32[N, 4]`-style text for messages. */
+export function describeInput(i: DeclaredInput): string {
+  return `${i.dtype ?? ''}${i.dims ? `[${i.dims.join(', ')}]` : ''}`;
+}
+
+/**
+ * Why a tensor of type `dtype` and shape `dims` does not fit `i`, or undefined if it does (as far as
+ * the file declares). Checked before ONNX Runtime sees the tensor, whose own message names neither the
+ * model nor the fix.
+ */
+export function inputMismatch(i: DeclaredInput, dtype: string, dims: readonly number[]): string | undefined {
+  const typeOk = !i.dtype || i.dtype === dtype;
+  const rankOk = !i.dims || i.dims.length === dims.length;
+  const dimsOk = rankOk && (!i.dims || i.dims.every((d, k) => typeof d !== 'number' || d === dims[k]));
+  if (typeOk && dimsOk) return undefined;
+  return `takes input '${i.name}' as ${describeInput(i)}, but was given ${dtype}[${dims.join(', ')}]`;
+}
+
 /** An ONNX Runtime inference session with batched prediction over a whole array of samples. */
 export class Predictor {
-  private constructor(readonly session: ort.InferenceSession, readonly inputName: string) {}
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly inputName: string,
+    /** What the model is called in messages (its file, or 'model'). */
+    readonly source: string,
+    private readonly input: DeclaredInput,
+  ) {}
 
-  static async fromBytes(bytes: Uint8Array, opts: SessionOptions = {}, source = 'model'): Promise<Predictor> {
-    const m = parseOnnx(bytes, source);
-    const init = new Set(m.graph!.initializer.map((t) => t.name));
-    const inputs = m.graph!.input.filter((i) => !init.has(i.name));
-    if (inputs.length !== 1) throw new KdError('BAD_MODEL', `Predictor needs a model with one input, this one has ${inputs.map((i) => i.name).join(', ')}`);
-    return new Predictor(await createSession(bytes, opts), inputs[0].name);
+  /**
+   * A predictor for ONNX bytes. Passing `source` (the file name) marks the bytes as the user's: then a
+   * model ONNX Runtime refuses to load is reported as a problem with that file, not as an internal error.
+   */
+  static async fromBytes(bytes: Uint8Array, opts: SessionOptions = {}, source?: string): Promise<Predictor> {
+    const name = source ?? 'model';
+    const m = parseOnnx(bytes, name);
+    const inputs = declaredInputs(m);
+    if (inputs.length !== 1) throw new KdError('BAD_MODEL', `Predictor needs a model with one input, ${name} has ${inputs.length ? inputs.map((i) => `'${i.name}'`).join(', ') : 'none'}`);
+    let session: ort.InferenceSession;
+    try {
+      session = await createSession(bytes, opts);
+    } catch (e) {
+      if (source === undefined) throw e;
+      throw new KdError('BAD_ONNX', `ONNX Runtime cannot load ${source}: ${firstLine(e)}`);
+    }
+    return new Predictor(session, inputs[0].name, name, inputs[0]);
   }
 
   static async fromModel(model: Model, opts: SessionOptions & ExportOptions = {}): Promise<Predictor> {
@@ -59,6 +116,8 @@ export class Predictor {
 
   /** Runs one batch; returns every output by name. */
   async run(x: ort.Tensor, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
+    const why = inputMismatch(this.input, x.type, x.dims);
+    if (why) throw new KdError('SHAPE_MISMATCH', `${this.source} ${why}; the data does not fit this model (samples of [${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`);
     const feeds = { [this.inputName]: x };
     return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;
   }
@@ -66,4 +125,9 @@ export class Predictor {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The first line of an error's message (ONNX Runtime appends multi-line detail). */
+export function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0].trim();
 }

@@ -27,8 +27,17 @@ export interface TrainStepSpec {
    * updated by the optimizer, checkpointed, and absent from the exported student.
    */
   loss(outputs: Record<string, Value>, inputs: Record<string, Value>, aux: BuildContext): LossOutput;
-  /** Trainable parameters to freeze (not differentiated or updated). */
-  frozen?: readonly string[];
+  /**
+   * Report the gradient's global L2 norm as the scalar 'grad_norm' (so a non-finite gradient stops
+   * training like a non-finite loss) and, with a number, rescale the gradient to at most that norm
+   * (PyTorch's clip_grad_norm_: factor min(1, max / (norm + 1e-6))).
+   */
+  gradNorm?: boolean | number;
+  /**
+   * Trainable model parameters to freeze (not differentiated or updated): names, `all` (only auxiliary
+   * parameters train) or `unreached` (those the loss does not depend on, e.g. layers after a hint).
+   */
+  frozen?: readonly string[] | 'all' | 'unreached';
 }
 
 /** One resident tensor of the step: the graph input that feeds it, the output holding its next value, its shape. */
@@ -83,10 +92,10 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
   for (const a of auxSpecs) if (model.specs.has(a.name)) throw new KdError('DUPLICATE_NAME', `auxiliary parameter '${a.name}' clashes with a model parameter`);
 
   const trainable = new Set(model.trainableNames());
-  for (const f of spec.frozen ?? []) if (!trainable.has(f)) throw new KdError('UNKNOWN_PARAM', `cannot freeze '${f}': model '${model.name}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`);
-  const frozen = new Set(spec.frozen ?? []);
+  const frozen = frozenSet(spec.frozen, trainable, loss.total, model.name);
   const params = [...model.trainableNames().filter((n) => !frozen.has(n)), ...auxSpecs.filter((a) => a.trainable).map((a) => a.name)].map((n) => g.value(n));
   const grads = gradients(loss.total, params);
+  const norm = spec.gradNorm && params.length ? g.scoped('grad_norm', () => gradNormOf(grads, params, spec.gradNorm)) : undefined;
 
   const state: Step['state'] = [];
   g.scoped('optim', () => {
@@ -100,7 +109,7 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
   for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates]) state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
   const updated = new Set(state.map((s) => s.name));
   const constants = [...model.specs.keys(), ...aux.params.keys()].filter((n) => !updated.has(n) && g.has(n));
-  const scalars: Record<string, Value> = { loss: loss.total };
+  const scalars: Record<string, Value> = { loss: loss.total, ...(norm ? { grad_norm: norm } : {}) };
   for (const [k, v] of [...Object.entries(loss.terms ?? {}), ...Object.entries(loss.metrics ?? {})]) {
     // 'loss' is the total; a term or metric under the same key would silently replace what is logged.
     if (k in scalars) throw new KdError('DUPLICATE_NAME', `loss term or metric '${k}' is defined twice (or uses the reserved name 'loss')`);
@@ -108,6 +117,39 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
   }
   const dataInputs = [...Object.keys(model.def.inputs), ...Object.keys(extras)];
   return { dataInputs, state, constants, noise: [...built.ctx.noise, ...aux.noise], scalars, aux: auxSpecs };
+}
+
+/** The gradient's global L2 norm; with a numeric limit, the gradients in `grads` are replaced by their clipped values. */
+function gradNormOf(grads: Map<string, Value>, params: Value[], limit: boolean | number | undefined): Value {
+  const squares = params.map((p) => op.reduceSumSquare(grads.get(p.name)!));
+  const norm = op.sqrt(squares.reduce((a, b) => op.add(a, b)), 'value');
+  if (typeof limit === 'number') {
+    const factor = op.min(op.div(op.scalar(norm.graph, limit), op.addScalar(norm, 1e-6)), op.scalar(norm.graph, 1), 'clip_factor');
+    for (const p of params) grads.set(p.name, op.mul(grads.get(p.name)!, factor));
+  }
+  return norm;
+}
+
+/** The frozen parameter names a spec asks for, checked against the model's trainable ones. */
+function frozenSet(f: TrainStepSpec['frozen'], trainable: Set<string>, loss: Value, model: string): Set<string> {
+  if (f === 'all') return trainable;
+  if (f === 'unreached') {
+    const reached = ancestors(loss);
+    return new Set([...trainable].filter((n) => !reached.has(n)));
+  }
+  for (const n of f ?? []) if (!trainable.has(n)) throw new KdError('UNKNOWN_PARAM', `cannot freeze '${n}': model '${model}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`);
+  return new Set(f ?? []);
+}
+
+/** Names of every value `v` is computed from, graph inputs included. */
+function ancestors(v: Value): Set<string> {
+  const seen = new Set<string>([v.name]);
+  const stack = [v.name];
+  while (stack.length) {
+    const node = v.graph.producer(stack.pop()!);
+    for (const i of node?.inputs ?? []) if (i && !seen.has(i)) { seen.add(i); stack.push(i); }
+  }
+  return seen;
 }
 
 /**

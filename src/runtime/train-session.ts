@@ -35,12 +35,18 @@ export class TrainSession {
     readonly tg: TrainGraph,
     private readonly session: ort.InferenceSession,
     seed: number,
+    initial?: ReadonlyMap<string, Float32Array>,
   ) {
     const model = spec.model;
     this.cur = new Map();
     this.nxt = new Map();
-    // Auxiliary parameters (adapters) live only in the session: drawn from their initialisers here.
-    const aux = new Map(tg.aux.map((a) => [a.name, initialize(a.init, a.shape.reduce((p, q) => p * q, 1), seed, a.name)]));
+    // Auxiliary parameters (adapters) live only in the session: drawn from their initialisers here,
+    // unless an earlier phase trained them.
+    const aux = new Map(tg.aux.map((a) => {
+      const n = a.shape.reduce((p, q) => p * q, 1), given = initial?.get(a.name);
+      if (given && given.length !== n) throw new KdError('SHAPE_MISMATCH', `initial value of auxiliary parameter '${a.name}' has ${given.length} values, its shape [${a.shape.join(', ')}] needs ${n}`);
+      return [a.name, given ? Float32Array.from(given) : initialize(a.init, n, seed, a.name)];
+    }));
     const valueOf = (name: string) => model.values.get(name) ?? aux.get(name)!;
     for (const s of tg.state) {
       const n = s.shape.reduce((a, b) => a * b, 1);
@@ -57,12 +63,13 @@ export class TrainSession {
 
   /**
    * Builds the step graph, differentiates it and opens an ORT session for it. With `multiStep` one
-   * ORT run executes a whole group of steps ({@link runMany}); see {@link buildTrainGraph}.
+   * ORT run executes a whole group of steps ({@link runMany}); see {@link buildTrainGraph}. `initial`
+   * gives auxiliary parameters values from an earlier phase (by name) instead of their initialisers.
    */
-  static async create(spec: TrainStepSpec, opts: SessionOptions & { seed?: number; multiStep?: boolean } = {}): Promise<TrainSession> {
+  static async create(spec: TrainStepSpec, opts: SessionOptions & { seed?: number; multiStep?: boolean; initial?: ReadonlyMap<string, Float32Array> } = {}): Promise<TrainSession> {
     const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
     const session = await createSession(toOnnx(tg.graph), opts);
-    return new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed);
+    return new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
   }
 
   /**
@@ -187,6 +194,8 @@ export class TrainSession {
   saveState(): TrainState {
     const tensors = new Map<string, Float32Array>();
     for (const s of this.tg.state) tensors.set(s.name, Float32Array.from(this.tensor(s.name)));
+    // Frozen adapters (FT's pre-trained paraphraser) are constants of the step but not re-creatable from a seed.
+    for (const name of this.frozenAux()) tensors.set(name, Float32Array.from(this.tensor(name)));
     return { step: this.step, rng: Array.from(this.noiseRng.state()), tensors };
   }
 
@@ -216,8 +225,19 @@ export class TrainSession {
       if (v.length !== dst.length) throw new KdError('BAD_CHECKPOINT', `checkpoint tensor '${s.name}' has ${v.length} values, the model expects ${dst.length}`);
       dst.set(v);
     }
+    for (const name of this.frozenAux()) {
+      const v = st.tensors.get(name);
+      if (!v) throw new KdError('BAD_CHECKPOINT', `checkpoint lacks frozen adapter tensor '${name}'`);
+      (this.constants.get(name)!.data as Float32Array).set(v);
+    }
     this.step = st.step;
     this.noiseRng = new Rng(Uint32Array.from(st.rng));
+  }
+
+  /** Auxiliary tensors the step reads but never updates. */
+  private frozenAux(): string[] {
+    const aux = new Set(this.tg.aux.map((a) => a.name));
+    return this.tg.constants.filter((c) => aux.has(c));
   }
 
   async release(): Promise<void> {

@@ -1,7 +1,8 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
+import { KdError } from '../util/errors.js';
 import { writeAtomic } from '../util/fs.js';
 
 const require = createRequire(import.meta.url);
@@ -50,6 +51,18 @@ export class RunDir {
     // A new run in the same folder starts a fresh metrics log instead of appending to the old one.
     writeFileSync(this.metricsPath, '');
     writeAtomic(this.path('run.json'), [JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2) + '\n']);
+  }
+
+  /**
+   * Reopens an interrupted run for `--resume`: the config it was started with must be the one given now
+   * (a changed config would silently mix two experiments); the metrics log is appended to, not restarted.
+   */
+  resume(resolvedText: string, command: string[]): void {
+    const saved = this.path('config.resolved.yaml');
+    if (!existsSync(saved)) throw new KdError('NOTHING_TO_RESUME', `nothing to resume in ${this.dir}: it holds no config.resolved.yaml (start the run without --resume)`);
+    if (readFileSync(saved, 'utf8') !== resolvedText)
+      throw new KdError('CONFIG_CHANGED', `cannot resume ${this.dir}: the config differs from the one the run was started with (${saved}); restore it, or start a new run under another name or outDir`);
+    this.log({ event: 'resume', command });
   }
 
   /** Appends one metrics event (a step's loss terms, an epoch's evaluation, ...). */

@@ -1,7 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { toSchedule, type OptimizerConfig, type ResolvedConfig, type TrainConfig } from '../config/index.js';
 import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
-import { teacherOutputsOf } from '../distill/loss.js';
+import { pretrainOf, teacherOutputsOf } from '../distill/loss.js';
 import { prepareTeacher } from '../distill/teacher.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
@@ -10,6 +11,7 @@ import { measureLatency, type Latency } from '../report/latency.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { KdError } from '../util/errors.js';
+import { writeAtomic } from '../util/fs.js';
 import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation } from './classifier.js';
 import { Progress } from './progress.js';
 import { RunDir } from './run-dir.js';
@@ -118,8 +120,10 @@ function augmentOf(cfg: ResolvedConfig): AugmentOptions | undefined {
  * Runs an experiment from a resolved config: trains (or loads) the teacher, trains the student alone
  * (baseline) and with the configured loss (distilled), evaluates all three on the test set, and leaves
  * everything in the run directory. Model selection data is the validation split; test is only reported.
+ * With `resume`, finished stages (recorded in `stages.json`) are reused and an interrupted one continues
+ * from its latest checkpoint exactly as if it had not stopped.
  */
-export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}): Promise<RunSummary> {
+export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}, opts: { resume?: boolean } = {}): Promise<RunSummary> {
   const t0 = Date.now();
   const { train, val, test, mean, std, vocab } = loadData(cfg);
   const augment = augmentOf(cfg);
@@ -129,29 +133,57 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const threads = cfg.threads;
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
 
-  /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation. */
+  const done = opts.resume ? readStages(rd) : {};
+  const markDone = (stage: string, info: Record<string, unknown> = {}) => {
+    done[stage] = { ...info, at: new Date().toISOString() };
+    rd.write('stages.json', JSON.stringify(done, null, 2) + '\n');
+  };
+  const keep = cfg.keepCheckpoints;
+
+  /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation; checkpoints as it goes. */
   const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads, teacherShapes?: Record<string, number[]>) => {
     const spe = Math.ceil(train.n / recipe.batchSize);
     const total = spe * recipe.epochs;
     const progress = new Progress(stage, total, recipe.batchSize);
+    const pre = pretrainOf(loss);
+    const preProgress = pre && new Progress(`${stage} (pre-training: ${pre.methods.join(', ')})`, spe * pre.epochs, recipe.batchSize);
+    const resume = opts.resume ? latestCheckpoint(rd.checkpoints, stage) : undefined;
+    if (resume) {
+      rd.log({ stage, event: 'resumed', checkpoint: resume.file, step: resume.step });
+      log(`${stage}: resuming from ${resume.file} (step ${resume.step} of ${total})`);
+    }
+    const bestFile = `${rd.checkpoints}/${stage}-best.json`;
+    let best = resume && existsSync(bestFile) ? (JSON.parse(readFileSync(bestFile, 'utf8')) as { accuracy: number }).accuracy : -Infinity;
     await fitClassifier(model, train, {
-      epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer),
+      epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer), clipGradNorm: recipe.clipGradNorm,
       schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher, teacherShapes, augment, ...norm,
+      resume: resume?.path,
       onStep: (step, out) => {
         rd.log({ stage, step, ...out });
         progress.step(step, out);
       },
-      onRun: async (session, done, n) => {
-        const epochEnded = Math.floor(done / spe) > Math.floor((done - n) / spe);
-        const every = cfg.checkpointEvery > 0 && Math.floor(done / cfg.checkpointEvery) > Math.floor((done - n) / cfg.checkpointEvery);
+      onPretrainStep: (step, out) => {
+        rd.log({ stage, phase: 'pretrain', step, ...out });
+        preProgress?.step(step, out);
+      },
+      onRun: async (session, stepsDone, n, position) => {
+        const epochEnded = Math.floor(stepsDone / spe) > Math.floor((stepsDone - n) / spe);
+        const every = cfg.checkpointEvery > 0 && Math.floor(stepsDone / cfg.checkpointEvery) > Math.floor((stepsDone - n) / cfg.checkpointEvery);
         if (!epochEnded && !every) return;
-        session.saveCheckpoint(`${rd.checkpoints}/${stage}-last.ckpt`, { stage, epoch: done / spe });
+        const meta = { stage, epoch: stepsDone / spe, batches: position };
+        session.saveCheckpoint(`${rd.checkpoints}/${stage}-step${stepsDone}.ckpt`, meta);
+        pruneCheckpoints(rd.checkpoints, stage, keep);
         if (!epochEnded) return;
         session.syncToModel();
         const ev = await evaluateClassifier(model, evalSet, { threads, ...norm }); // validation split if configured, else test
-        const event = { epoch: Math.floor(done / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
+        const event = { epoch: Math.floor(stepsDone / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
         rd.log({ stage, event: 'epoch', ...event });
         progress.note(event);
+        if (ev.accuracy > best) {
+          best = ev.accuracy;
+          session.saveCheckpoint(`${rd.checkpoints}/${stage}-best.ckpt`, { ...meta, [`${evalName}Accuracy`]: ev.accuracy });
+          writeAtomic(bestFile, [JSON.stringify({ accuracy: ev.accuracy, on: evalName, step: stepsDone })]);
+        }
       },
     });
   };
@@ -162,19 +194,24 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const source = 'file' in tc ? tc.file : 'teacher';
   const probeBytes = 'file' in tc ? readFileSync(tc.file) : exportOnnx(mkModel(tc.model, cfg.seed + 1000));
   const probed = await prepareTeacher(probeBytes, cfg.loss as never, source, train.sampleShape, train.numClasses);
-  checkClassifierStep(mkModel(cfg.student.model, cfg.seed), cfg.loss as never, probed.shapes);
+  checkClassifierStep(mkModel(cfg.student.model, cfg.seed), cfg.loss as never, probed.shapes, train.n);
 
   // Teacher: a file as given, or a zoo model trained first with its own recipe.
   let teacherBytes: Uint8Array;
   let teacherParams: number | undefined;
   if ('file' in tc) teacherBytes = probeBytes;
-  else {
+  else if (done.teacher) {
+    teacherBytes = new Uint8Array(readFileSync(rd.path('teacher.onnx')));
+    teacherParams = done.teacher.parameters as number | undefined;
+    log('teacher: trained before the interruption, reusing teacher.onnx');
+  } else {
     const tm = mkModel(tc.model, cfg.seed + 1000);
     await trainStage('teacher', tm, tc.train, [{ method: 'ce', weight: 1 }]);
     teacherBytes = exportOnnx(tm, { metadata: { 'kdistill.role': 'teacher' } });
     teacherParams = tm.parameterCount();
   }
   rd.write('teacher.onnx', teacherBytes);
+  if (!done.teacher) markDone('teacher', { parameters: teacherParams });
   const teacherP = await Predictor.fromBytes(teacherBytes, { threads }, 'file' in tc ? tc.file : 'teacher');
   if (!teacherP.session.outputNames.includes('logits')) {
     await teacherP.release();
@@ -198,6 +235,17 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
 
   const studentStage = async (role: 'baseline' | 'distilled', loss: typeof cfg.loss) => {
     const sm = mkModel(cfg.student.model, cfg.seed);
+    const file = `${role === 'distilled' ? 'student' : 'baseline'}.onnx`;
+    if (done[role]) {
+      log(`${role}: trained before the interruption, reusing ${file}`);
+      const p = await Predictor.fromBytes(new Uint8Array(readFileSync(rd.path(file))), { threads });
+      try {
+        await evaluate(role, cfg.student.model, p, file, done[role].parameters as number, tEval.predictions);
+      } finally {
+        await p.release();
+      }
+      return;
+    }
     const needs = teacherOutputsOf(loss as never).length > 0;
     const prepared = await prepareTeacher(teacherBytes, loss as never, 'file' in tc ? tc.file : 'teacher', train.sampleShape, train.numClasses);
     // The teacher answers the next batches in its own thread while the student trains on these.
@@ -207,9 +255,9 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     } finally {
       await worker?.release();
     }
-    const file = `${role === 'distilled' ? 'student' : 'baseline'}.onnx`;
     const bytes = exportOnnx(sm, { metadata: { 'kdistill.role': role } });
     rd.write(file, bytes);
+    markDone(role, { parameters: sm.parameterCount() });
     const p = await Predictor.fromBytes(bytes, { threads });
     try {
       await evaluate(role, cfg.student.model, p, file, sm.parameterCount(), tEval.predictions);
@@ -227,6 +275,30 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   rd.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
   log(formatSummary(summary));
   return summary;
+}
+
+/** Stages a run finished, from its `stages.json` (absent: none). */
+function readStages(rd: RunDir): Record<string, Record<string, unknown>> {
+  if (!existsSync(rd.path('stages.json'))) return {};
+  try {
+    return JSON.parse(readFileSync(rd.path('stages.json'), 'utf8'));
+  } catch (e) {
+    throw new KdError('BAD_RUN_DIR', `cannot resume from ${rd.dir}: stages.json is unreadable (${(e as Error).message}); delete it to redo every stage from its checkpoints`);
+  }
+}
+
+const STEP_CKPT = (stage: string) => new RegExp(`^${stage}-step(\\d+)\\.ckpt$`);
+
+/** The stage's checkpoint with the most steps, if any. */
+function latestCheckpoint(dir: string, stage: string): { path: string; file: string; step: number } | undefined {
+  const found = readdirSync(dir).map((f) => ({ f, m: STEP_CKPT(stage).exec(f) })).filter((x) => x.m).map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
+  return found.sort((a, b) => b.step - a.step)[0];
+}
+
+/** Keeps the stage's newest `keep` step checkpoints (the best one is a separate file). */
+function pruneCheckpoints(dir: string, stage: string, keep: number): void {
+  const steps = readdirSync(dir).map((f) => STEP_CKPT(stage).exec(f)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => b - a);
+  for (const s of steps.slice(keep)) rmSync(join(dir, `${stage}-step${s}.ckpt`), { force: true });
 }
 
 /** The comparison table printed at the end of a run. */

@@ -1,27 +1,79 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { KdError } from './errors.js';
 
+/** The file-system calls `writeAtomic` makes; tests replace some to simulate a full or read-only disk. */
+export interface AtomicIo {
+  openSync: typeof openSync;
+  writeSync: (fd: number, b: Uint8Array, off: number, len: number) => number;
+  fsyncSync: typeof fsyncSync;
+  closeSync: typeof closeSync;
+  renameSync: typeof renameSync;
+}
+
+export interface WriteAtomicOptions {
+  /** What the file is, for error messages ('checkpoint'); default 'file'. */
+  what?: string;
+  /** Overrides of the file-system calls (fault injection in tests). */
+  io?: Partial<AtomicIo>;
+}
+
+const REAL_IO: AtomicIo = { openSync, writeSync: (fd, b, off, len) => writeSync(fd, b, off, len), fsyncSync, closeSync, renameSync };
+
 /**
  * Writes chunks to a temporary file, flushes it and renames it over `path`, so a crash leaves either
- * the old file or the new one, never a torn one. The temporary file is removed if writing fails.
+ * the old file or the new one, never a torn one. The temporary file is removed if writing fails, and
+ * a failure the user can act on (full disk, read-only location, missing directory) is a KdError that
+ * says so: a stack trace from deep inside a training loop would hide that the earlier file is intact.
  */
-export function writeAtomic(path: string, chunks: readonly (string | Uint8Array)[]): void {
+export function writeAtomic(path: string, chunks: readonly (string | Uint8Array)[], opts: WriteAtomicOptions = {}): void {
+  const io = { ...REAL_IO, ...opts.io };
+  const what = opts.what ?? 'file';
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  let fd: number | undefined;
   try {
+    fd = io.openSync(tmp, 'w');
     for (const c of chunks) {
       const b = typeof c === 'string' ? Buffer.from(c) : c;
       // writeSync may write less than asked (e.g. on a full disk it throws, on some filesystems it is partial).
-      for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off);
+      for (let off = 0; off < b.byteLength; ) off += io.writeSync(fd, b, off, b.byteLength - off);
     }
-    fsyncSync(fd);
-    closeSync(fd);
+    io.fsyncSync(fd);
+    const f = fd;
+    fd = undefined;
+    io.closeSync(f);
+    io.renameSync(tmp, path);
   } catch (e) {
-    closeSync(fd);
+    if (fd !== undefined) {
+      try {
+        io.closeSync(fd);
+      } catch {
+        // The write error is the one worth reporting.
+      }
+    }
     rmSync(tmp, { force: true });
-    throw e;
+    throw writeError(e, path, what);
   }
-  renameSync(tmp, path);
+}
+
+/** A user-facing error for a failed write; errors without an errno code (bugs) pass through unchanged. */
+function writeError(e: unknown, path: string, what: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code !== 'string' || e instanceof KdError) return e;
+  const kept = `any previous ${what} at that path is kept unchanged`;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new KdError('DISK_FULL', `cannot write ${what} ${path}: the disk is full (${code}); ${kept}. Free some space or write to another disk.`);
+    case 'EROFS':
+    case 'EACCES':
+    case 'EPERM':
+      return new KdError('NOT_WRITABLE', `cannot write ${what} ${path}: the location is not writable (${code}); ${kept}. Check the permissions or choose another output directory.`);
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new KdError('NOT_WRITABLE', `cannot write ${what} ${path}: its directory does not exist (${code}).`);
+    default:
+      return new KdError('WRITE_FAILED', `cannot write ${what} ${path}: ${(e as Error).message}; ${kept}.`);
+  }
 }
 
 /** Reads a file the user named; a missing or unreadable one is a MISSING_FILE error saying what it was meant to be. */

@@ -31,10 +31,9 @@ function minMax(c: GradContext, dy: Value, kind: 'Max' | 'Min') {
   const a = c.x(0), b = c.x(1);
   // Ties send the gradient to the first operand, as PyTorch's maximum does for its first argument's side.
   const takeA = op.cast(kind === 'Max' ? op.not(op.less(a, b)) : op.not(op.greater(a, b)), 'float32');
-  const zero = op.scalar(c.g, 0);
   return [
     c.needs[0] ? unbroadcast(op.mul(dy, takeA), a) : undefined,
-    c.needs[1] ? unbroadcast(op.mul(dy, op.sub(op.addScalar(zero, 1), takeA)), b) : undefined,
+    c.needs[1] ? unbroadcast(op.sub(dy, op.mul(dy, takeA)), b) : undefined,
   ];
 }
 

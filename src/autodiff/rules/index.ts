@@ -6,3 +6,4 @@ import './shape.js';
 import './conv.js';
 import './pool.js';
 import './norm.js';
+import './resize.js';

@@ -71,3 +71,10 @@ registerGrad('Gather', (c, [dy]) => {
   const idx64: Value = idx.dtype === 'int64' ? idx : op.cast(idx, 'int64');
   return [op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(idx64, [-1]), dy!), undefined];
 });
+
+registerGrad('GatherElements', (c, [dy]) => {
+  if (!c.needs[0]) return [undefined, undefined];
+  const data = c.x(0), idx = c.x(1);
+  // An element picked several times (indices drawn with replacement) receives the sum of its gradients.
+  return [op.scatterElementsAdd(op.zerosLike(data), idx, dy!, normAxis(attrInt(c.node, 'axis', 0), data.rank)), undefined];
+});
