@@ -140,8 +140,8 @@ describe('config: examples', () => {
       assert.deepEqual(
         c.loss.map((l) => [l.method, l.weight, l.options]),
         [
-          ['ce', 0.5, { labelSmoothing: 0 }],
-          ['kd', 0.5, { temperature: 4 }],
+          ['ce', 0.5, { labelSmoothing: 0, classes: null }],
+          ['kd', 0.5, { temperature: 4, classes: null }],
         ],
       );
     });

@@ -53,7 +53,7 @@ describe('method registry', () => {
   it('lists ce and kd with their defaults', () => {
     const reg = methodRegistry();
     assert.ok(reg.has('ce') && reg.has('kd'));
-    assert.deepEqual(resolveTerms([{ method: 'kd', weight: 1 }])[0].options, { temperature: 4 });
+    assert.deepEqual(resolveTerms([{ method: 'kd', weight: 1 }])[0].options, { temperature: 4, classes: null });
   });
   it('rejects unknown methods and bad options with the term named', () => {
     assert.throws(() => resolveTerms([{ method: 'kdd', weight: 1 }]), (e: unknown) => e instanceof KdError && /unknown distillation method 'kdd'.*known: .*kd/.test(e.message));
@@ -75,7 +75,7 @@ describe('Distiller (the object API)', () => {
     const teacher = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 1);
     await fitClassifier(teacher, train, { epochs: 2, batchSize: 64, lr: 2e-3, threads: 1 });
     const d = new Distiller({ teacher, student: new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 2), loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5 }], threads: 1 });
-    assert.deepEqual(d.loss[1].options, { temperature: 4 });
+    assert.deepEqual(d.loss[1].options, { temperature: 4, classes: null });
     const losses = await d.fit(train, { epochs: 2, batchSize: 64, lr: 3e-3 });
     assert.equal(losses.length, 2 * Math.ceil(3000 / 64));
     const ev = await d.evaluate(test);

@@ -39,7 +39,9 @@ export function registerRun(program: Command): void {
       // Methods that compare features have required options (the node names), so defaults are what parses.
       const defaultsOf = (m: { options: { safeParse(v: unknown): { success: boolean; data?: unknown } } }) => {
         const r = m.options.safeParse({});
-        return r.success ? r.data : m.options.safeParse({ teacherNode: '<teacher node>', studentNode: '<student node>' }).data ?? m.options.safeParse({ teacherNodes: ['<lower>', '<upper>'], studentNodes: ['<lower>', '<upper>'] }).data;
+        return r.success ? r.data : m.options.safeParse({ teacherNode: '<teacher node>', studentNode: '<student node>' }).data ?? m.options.safeParse({ teacherNodes: ['<lower>', '<upper>'], studentNodes: ['<lower>', '<upper>'] }).data
+          // Other required options (byot's nodes): the defaults of the optional ones.
+          ?? (m.options as { partial?: () => { safeParse(v: unknown): { data?: unknown } } }).partial?.().safeParse({}).data ?? {};
       };
       const rows = [...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: defaultsOf(m), description: m.description }));
       if (o.json) return console.log(JSON.stringify(rows, null, 2));

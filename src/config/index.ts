@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Schedule } from '../optim/schedule.js';
 import { ConfigError, formatPath, parseConfigText, readConfigFile, type ConfigProblem, type SourcePositions } from './load.js';
-import type { Config, ConfigRegistry, DatasetConfig, OptimizerConfig, OptimizerInput, ResolvedConfig, ScheduleConfig, ScheduleInput, TeacherConfig } from './schema.js';
+import type { Config, ConfigRegistry, DatasetConfig, LossTermConfig, OptimizerConfig, OptimizerInput, ResolvedConfig, ScheduleConfig, ScheduleInput, StageConfig, TeacherConfig, TrainConfig } from './schema.js';
 
 export { ConfigError, configToYaml, formatPath, parseConfigText, readConfigFile, SourcePositions, type ConfigProblem, type ParsedConfig } from './load.js';
 export { configSchema, DATASET_NAMES } from './schema.js';
@@ -106,41 +106,80 @@ function deepFreeze<T>(o: T): T {
 export function resolveConfig(raw: Config, file: string, options: Pick<LoadOptions, 'cwd'> = {}): ResolvedConfig {
   const dir = path.dirname(path.resolve(file));
   const name = raw.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
-  const optimizer = resolveOptimizer(raw.optimizer);
-  const schedule = resolveSchedule(raw.schedule ?? { kind: 'cosine' });
-  const batchSize = raw.batchSize ?? 128;
+  const seed = raw.seed ?? 0;
+  const run: TrainConfig = {
+    epochs: raw.epochs,
+    batchSize: raw.batchSize ?? 128,
+    optimizer: resolveOptimizer(raw.optimizer),
+    schedule: resolveSchedule(raw.schedule ?? { kind: 'cosine' }),
+    clipGradNorm: raw.clipGradNorm ?? null,
+  };
+  /** A recipe as written over the run's: every key left out is the run's. */
+  const recipeOf = (r: RecipeInput | undefined): TrainConfig => ({
+    epochs: r?.epochs ?? run.epochs,
+    batchSize: r?.batchSize ?? run.batchSize,
+    optimizer: r?.optimizer ? resolveOptimizer(r.optimizer) : run.optimizer,
+    schedule: r?.schedule ? resolveSchedule(r.schedule) : run.schedule,
+    clipGradNorm: r?.clipGradNorm !== undefined ? r.clipGradNorm : run.clipGradNorm,
+  });
   const t = raw.teacher;
-  const teacher: TeacherConfig =
-    t.file !== undefined
-      ? { file: path.resolve(dir, t.file) }
-      : {
-          model: t.model!,
-          train: {
-            epochs: t.train?.epochs ?? raw.epochs,
-            batchSize: t.train?.batchSize ?? batchSize,
-            optimizer: t.train?.optimizer ? resolveOptimizer(t.train.optimizer) : optimizer,
-            schedule: t.train?.schedule ? resolveSchedule(t.train.schedule) : schedule,
-            clipGradNorm: t.train?.clipGradNorm !== undefined ? t.train.clipGradNorm : raw.clipGradNorm ?? null,
-          },
-        };
+  const teacher: TeacherConfig | null = !t ? null : t.file !== undefined ? { file: path.resolve(dir, t.file) } : { model: t.model!, train: recipeOf(t.train) };
+  const loss = (raw.loss ?? []).map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options }));
+  const baseline = raw.stages ? false : raw.baseline ?? true;
+  const stages = raw.stages ? raw.stages.map((st) => resolveStage(st, dir, seed, recipeOf)) : classicStages(teacher!, raw.student!.model, loss, baseline, seed, run);
+  const subsets: Record<string, readonly number[]> = { ...(raw.report?.subsets ?? {}) };
+  // Stages trained on a class subset are also measured on it, unless the config names that subset already.
+  for (const st of stages) if (st.classes && !Object.values(subsets).some((c) => c.join() === st.classes!.join())) subsets[`${st.name}-classes`] = st.classes;
   return deepFreeze<ResolvedConfig>({
     name,
-    seed: raw.seed ?? 0,
+    seed,
     threads: raw.threads ?? os.availableParallelism(),
     outDir: path.resolve(options.cwd ?? process.cwd(), raw.outDir ?? path.join('runs', name)),
     dataset: resolveDataset(raw.dataset, dir),
     teacher,
-    student: { model: raw.student.model },
-    loss: raw.loss.map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options })),
-    optimizer,
-    schedule,
-    epochs: raw.epochs,
-    batchSize,
-    baseline: raw.baseline ?? true,
+    student: raw.student ? { model: raw.student.model } : null,
+    loss,
+    ...run,
+    baseline,
+    stages,
+    report: { subsets },
     checkpointEvery: raw.checkpointEvery ?? 0,
     keepCheckpoints: raw.keepCheckpoints ?? 2,
-    clipGradNorm: raw.clipGradNorm ?? null,
   });
+}
+
+type RecipeInput = Partial<Pick<NonNullable<Config['teacher']>, 'train'>>['train'];
+type StageInput = NonNullable<Config['stages']>[number];
+
+/** One stage as written, with the run's recipe and seed where it gives none. */
+function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: RecipeInput) => TrainConfig): StageConfig {
+  return {
+    name: st.name,
+    model: st.model ?? null,
+    file: st.file !== undefined ? path.resolve(dir, st.file) : null,
+    init: st.init ?? null,
+    teachers: (st.teachers ?? []).map((x) => (typeof x === 'string' ? { stage: x, file: null, weight: 1, classes: null } : { stage: x.stage ?? null, file: x.file !== undefined ? path.resolve(dir, x.file) : null, weight: x.weight ?? 1, classes: x.classes ?? null })),
+    combine: st.combine ?? 'mean',
+    loss: (st.loss ?? [{ method: 'ce', options: {} }]).map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options })),
+    classes: st.classes ?? null,
+    seed: st.seed ?? seed,
+    ...recipeOf(st),
+  };
+}
+
+/** The pipeline of a classic config: the teacher (trained first unless it is a file), the student alone, the student distilled. */
+function classicStages(teacher: TeacherConfig, student: string, loss: LossTermConfig[], baseline: boolean, seed: number, run: TrainConfig): StageConfig[] {
+  const common = { init: null, combine: 'mean' as const, classes: null };
+  const ce = [{ method: 'ce', weight: 1, options: {} }];
+  const first: StageConfig = 'file' in teacher
+    ? { name: 'teacher', model: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
+    : { name: 'teacher', model: teacher.model, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
+  const taught = [{ stage: 'teacher', file: null, weight: 1, classes: null }];
+  return [
+    first,
+    ...(baseline ? [{ name: 'baseline', model: student, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
+    { name: 'distilled', model: student, file: null, teachers: taught, loss, seed, ...common, ...run },
+  ];
 }
 
 /**
@@ -177,6 +216,11 @@ function checkInputs(c: ResolvedConfig, file: string, positions: SourcePositions
     problems.push({ file, ...positions.position(where), path: formatPath(where), message });
   };
   if ('path' in c.dataset) need(c.dataset.path, c.dataset.name === 'image-folder' ? 'directory' : 'file', ['dataset', 'path']);
-  if ('file' in c.teacher) need(c.teacher.file, 'file', ['teacher', 'file']);
+  if (c.teacher && 'file' in c.teacher) need(c.teacher.file, 'file', ['teacher', 'file']);
+  else if (!c.teacher)
+    c.stages.forEach((st, i) => {
+      if (st.file) need(st.file, 'file', ['stages', i, 'file']);
+      st.teachers.forEach((t, j) => t.file && need(t.file, 'file', ['stages', i, 'teachers', j, 'file']));
+    });
   if (problems.length) throw new ConfigError(file, problems);
 }

@@ -5,6 +5,7 @@
  * decides what an omitted key means.
  */
 import { z } from 'zod';
+import { stagesSchema, type StageConfig } from './stages.js';
 import { didYouMean } from './suggest.js';
 
 /** Datasets a config can name. */
@@ -209,16 +210,24 @@ export function configSchema(registry: ConfigRegistry) {
     threads: count.optional(),
     outDir: pathString.optional(),
     dataset: datasetSchema,
-    teacher: teacherSchema(registry),
-    student: z.strictObject({ model: modelName(registry) }),
-    loss: lossSchema(registry),
+    teacher: teacherSchema(registry).optional(),
+    student: z.strictObject({ model: modelName(registry) }).optional(),
+    loss: lossSchema(registry).optional(),
+    stages: stagesSchema({ model: modelName(registry), loss: lossSchema(registry), path: pathString, recipe }).optional(),
+    report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).optional() }).optional(),
     ...recipe,
     epochs: count,
     baseline: z.boolean().optional(),
     checkpointEvery: nonNegativeCount.optional(),
     keepCheckpoints: count.optional(),
+  }).superRefine((c, ctx) => {
+    if (c.stages !== undefined) {
+      for (const k of ['teacher', 'student', 'loss', 'baseline'] as const) if (c[k] !== undefined) issue(ctx, [k], `'${k}' belongs to a single teacher → student run; with 'stages', each stage says what it trains`);
+    } else for (const k of ['teacher', 'student', 'loss'] as const) if (c[k] === undefined) issue(ctx, [k], `'${k}' is required (or describe the run as 'stages')`);
   });
 }
+
+export type { StageConfig, StageTeacherConfig } from './stages.js';
 
 /** A validated config as written, before defaults and path resolution. */
 export type Config = z.output<ReturnType<typeof configSchema>>;
@@ -314,11 +323,17 @@ export interface ResolvedConfig extends TrainConfig {
   readonly threads: number;
   readonly outDir: string;
   readonly dataset: DatasetConfig;
-  readonly teacher: TeacherConfig;
-  readonly student: { readonly model: string };
+  /** The single teacher of a classic config; null when the run is given as `stages`. */
+  readonly teacher: TeacherConfig | null;
+  readonly student: { readonly model: string } | null;
+  /** The distilled student's loss (classic configs; empty with `stages`). */
   readonly loss: readonly LossTermConfig[];
-  /** Also train the student without a teacher, same seed and budget, for comparison. */
+  /** Also train the student without a teacher, same seed and budget, for comparison (classic configs). */
   readonly baseline: boolean;
+  /** What the run trains, in order: a classic config becomes teacher → baseline → distilled. */
+  readonly stages: readonly StageConfig[];
+  /** Class subsets every stage is also evaluated on, by name. */
+  readonly report: { readonly subsets: Readonly<Record<string, readonly number[]>> };
   /** Checkpoint every this many steps; 0 means at epoch ends only. */
   readonly checkpointEvery: number;
   /** Step checkpoints kept per stage (newest first); the best one by validation accuracy is kept apart. */

@@ -32,9 +32,23 @@ export function teacherOutputsOf(terms: readonly LossTerm[]): string[] {
   return [...new Set(resolveTerms(terms).flatMap((t) => getMethod(t.method).teacherOutputs(t.options)))];
 }
 
+/**
+ * Splits a teacher output reference into node and teacher: `block2/relu@tA` is node `block2/relu` of the
+ * teacher named `tA`; a plain name belongs to the first teacher.
+ */
+export function teacherRef(ref: string): { node: string; teacher?: string } {
+  const at = ref.lastIndexOf('@');
+  return at > 0 ? { node: ref.slice(0, at), teacher: ref.slice(at + 1) } : { node: ref };
+}
+
 /** Whether any term reads the batch's dataset indices (the step then takes them as an input). */
 export function usesSampleIndex(terms: readonly LossTerm[]): boolean {
   return resolveTerms(terms).some((t) => getMethod(t.method).usesSampleIndex?.(t.options) ?? false);
+}
+
+/** Whether any term reads paired batches (anchors, then one sample of each anchor's class): training then draws them. */
+export function batchPairsOf(terms: readonly LossTerm[]): boolean {
+  return resolveTerms(terms).some((t) => getMethod(t.method).batchPairs?.(t.options) ?? false);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Value } from '../graph/graph.js';
 import type { BuildContext } from '../nn/context.js';
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
-export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation';
+export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation' | 'online' | 'self';
 
 /** The graph values a method's loss may read. Teacher values are step inputs: no gradient flows into the teacher. */
 export interface MethodInputs {
@@ -56,6 +56,11 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   loss(inputs: MethodInputs, o: O): Value;
   /** Whether the loss reads `sampleIndex` (then the step gets the batch's dataset indices as an input). */
   usesSampleIndex?(o: O): boolean;
+  /**
+   * Whether the loss reads paired batches (CS-KD): the first half of the batch are anchors, the second
+   * half one other sample of each anchor's class, in the same order. Training then draws such batches.
+   */
+  batchPairs?(o: O): boolean;
   /** A phase to run before the main training, if these options ask for one. */
   pretrain?(o: O): PretrainPhase<O> | undefined;
 }

@@ -19,6 +19,11 @@ import { dist } from './methods/response/dist.js';
 import { dkd } from './methods/response/dkd.js';
 import { kd } from './methods/response/kd.js';
 import { logitMse } from './methods/response/logit-mse.js';
+import { byot } from './methods/self/byot.js';
+import { cskd } from './methods/self/cskd.js';
+import { tfkd } from './methods/self/tfkd.js';
+import { dml } from './methods/online/dml.js';
+import { peerEnsemble } from './methods/online/peer-ensemble.js';
 
 const methods = new Map<string, DistillMethod>();
 
@@ -46,6 +51,11 @@ registerMethod(crd);
 registerMethod(reviewkd);
 registerMethod(vid);
 registerMethod(irg);
+registerMethod(tfkd);
+registerMethod(cskd);
+registerMethod(byot);
+registerMethod(dml);
+registerMethod(peerEnsemble);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

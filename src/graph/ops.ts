@@ -218,3 +218,11 @@ export function oneHot(idx: Value, depth: number, name?: string): Value {
 }
 
 export type { Dim };
+
+/**
+ * The value of `x` with no gradient flowing back through it (PyTorch's `.detach()`): the target side of
+ * a KL between peers, an ensemble teacher built from the students themselves.
+ */
+export function stopGradient(x: Value, name?: string): Value {
+  return x.graph.customGradient([x], () => identity(x, name), () => [undefined]);
+}

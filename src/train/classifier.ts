@@ -1,9 +1,6 @@
 import { batches, checkLabels, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
-import { distillationLoss, pretrainLoss, pretrainOf, studentNodesOf, teacherOutputsOf, usesSampleIndex, type LossTerm } from '../distill/loss.js';
-import type { Value } from '../graph/graph.js';
-import type { Dim } from '../graph/types.js';
-import type { InputSpec } from '../nn/context.js';
-import { accuracy, agreement } from '../nn/losses.js';
+import type { Combine } from '../distill/combine.js';
+import { batchPairsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import { KdError } from '../util/errors.js';
 import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
@@ -11,10 +8,12 @@ import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort, type SessionOptions } from '../runtime/ort.js';
-import { buildTrainGraph, type TrainStepSpec } from '../runtime/train-graph.js';
 import { TrainSession } from '../runtime/train-session.js';
 import type { WorkerTeacher } from '../runtime/teacher-worker.js';
-import { trainLoop, type LoopOptions, type StepInputs } from './loop.js';
+import { classifierStep, type TeacherSlot } from './classifier-step.js';
+import { trainLoop, type LoopOptions } from './loop.js';
+
+export { checkClassifierStep, type TeacherSlot } from './classifier-step.js';
 
 export interface FitOptions extends SessionOptions {
   epochs: number;
@@ -60,72 +59,13 @@ export interface FitOptions extends SessionOptions {
   teacher?: Predictor | WorkerTeacher;
   /** Per-sample shapes of the teacher features the terms read, by node name (see `probeOutputShapes`). */
   teacherShapes?: Record<string, readonly number[]>;
-}
-
-function classesOf(model: Model): number {
-  const out = model.build('eval').outputs;
-  if (!out.logits) throw new KdError('NO_LOGITS', `model '${model.name}' has no 'logits' output (it has ${Object.keys(out).join(', ')}); classifiers must return { logits }`);
-  return out.logits.shape[1] as number;
-}
-
-/**
- * The training step of a classifier under weighted loss terms: teacher outputs enter as inputs (logits as
- * 'teacher_logits', features as 'teacher:<node>'), student nodes the terms name are tapped by name, and
- * the batch's dataset indices enter as 'sample_index' when a term keeps per-sample memory. In the
- * `pretrain` phase the loss is the terms' pre-training losses instead.
- */
-function classifierStep(model: Model, terms: readonly LossTerm[], withTeacher: boolean, teacherShapes: Record<string, readonly number[]> | undefined, optimizer: Optimizer, numSamples?: number, phase: 'main' | 'pretrain' = 'main') {
-  const classes = classesOf(model);
-  const tNames = withTeacher ? [...new Set(['logits', ...teacherOutputsOf(terms)])] : [];
-  const inputOf = (name: string) => (name === 'logits' ? 'teacher_logits' : `teacher:${name}`);
-  const tShapes: Record<string, Dim[]> = { logits: ['N', classes] };
-  for (const n of tNames) {
-    if (n === 'logits') continue;
-    const s = teacherShapes?.[n];
-    if (!s) throw new KdError('NO_TEACHER_FEATURE', `the loss reads teacher feature '${n}'; pass its per-sample shape in teacherShapes (the Distiller and \`kdistill run\` probe it)`);
-    tShapes[n] = ['N', ...s];
-  }
-  const sNodes = studentNodesOf(terms);
-  const withIndex = usesSampleIndex(terms);
-  const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
-  for (const n of tNames) extraInputs[inputOf(n)] = { dtype: 'float32', shape: tShapes[n] };
-  if (withIndex) extraInputs.sample_index = { dtype: 'int64', shape: ['N'] };
-  const spec: TrainStepSpec = {
-    model,
-    optimizer,
-    extraInputs,
-    loss: (out, inp, aux) => {
-      const g = out.logits.graph;
-      const student: Record<string, Value> = { ...out };
-      for (const n of sNodes) {
-        if (!g.has(n)) throw new KdError('UNKNOWN_NODE', `student '${model.name}' has no node '${n}'; its tappable nodes include ${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`);
-        student[n] = g.value(n);
-      }
-      const tv = Object.fromEntries(tNames.map((n) => [n, inp[inputOf(n)]]));
-      const inputs = { student, teacher: tv, labels: inp.labels, aux, numSamples, ...(withIndex ? { sampleIndex: inp.sample_index } : {}) };
-      const l = phase === 'pretrain' ? pretrainLoss(terms, inputs) : distillationLoss(terms, inputs);
-      const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
-      if (withTeacher) metrics.agree = agreement(out.logits, inp.teacher_logits);
-      return { total: l.total, terms: l.terms, metrics };
-    },
-  };
-  const io: StepInputs = { input: Object.keys(model.def.inputs)[0], teacherNames: tNames, teacherShapes: tShapes, inputOf, sampleIndex: withIndex };
-  return { spec, io, classes };
-}
-
-/** Names of a built model's layer outputs worth tapping: named nodes, not the ops inside a layer (`bn/Mul_3`). */
-function tappable(g: Value['graph']): string[] {
-  return g.nodes.map((x) => x.outputs[0]).filter((n) => !n.includes('@') && n !== 'step' && !/^(grad|loss|optim)\b/.test(n) && !/(^|\/)[A-Z][A-Za-z]*(_\d+)?$/.test(n) && !/\/(mean|var|const|shape|axes)(_\d+)?$/.test(n));
-}
-
-/**
- * Builds (without running) the training step a run will use, so a wrong node name, a feature pair that
- * cannot be compared or a method option fails before hours of teacher training rather than after.
- */
-export function checkClassifierStep(model: Model, terms: readonly LossTerm[], teacherShapes?: Record<string, readonly number[]>, numSamples = 1): void {
-  const withTeacher = teacherOutputsOf(terms).length > 0;
-  buildTrainGraph(classifierStep(model, terms, withTeacher, teacherShapes, adam(), numSamples).spec, { multiStep: false });
-  if (pretrainOf(terms)) buildTrainGraph(classifierStep(model, terms, withTeacher, teacherShapes, adam(), numSamples, 'pretrain').spec, { multiStep: false });
+  /**
+   * Several teachers instead of `teacher`: their logits are combined by `combine` into the one `logits`
+   * the terms read; features are read as `node@name` (a plain node name is the first teacher's).
+   */
+  teachers?: (TeacherSlot & { teacher: Predictor | WorkerTeacher })[];
+  /** How several teachers' logits are combined (default `mean`, the average of their probabilities). */
+  combine?: Combine;
 }
 
 /**
@@ -135,24 +75,27 @@ export function checkClassifierStep(model: Model, terms: readonly LossTerm[], te
  */
 export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
-  const tOut = teacherOutputsOf(terms);
-  if (tOut.length && !o.teacher) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
-  const teacher = tOut.length ? o.teacher : undefined;
+  const needs = teacherOutputsOf(terms).length > 0;
+  const given = o.teachers ?? (o.teacher ? [{ teacher: o.teacher, shapes: o.teacherShapes, name: 'teacher' }] : []);
+  if (needs && !given.length) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
+  const teachers = needs ? given : [];
+  const combine = o.combine ?? 'mean';
   const optimizer = o.optimizer ?? adam();
-  const { spec: bare, io, classes } = classifierStep(model, terms, !!teacher, o.teacherShapes, optimizer, ds.n);
-  // The norm is a reported scalar, so a non-finite gradient stops training like a non-finite loss.
-  const spec = { ...bare, gradNorm: o.clipGradNorm ?? true };
+  const { spec: bare, io, classes } = classifierStep(model, terms, teachers, combine, optimizer, ds.n);
   if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
   checkLabels(ds, classes);
+  // The norm is a reported scalar, so a non-finite gradient stops training like a non-finite loss.
+  const spec = { ...bare, gradNorm: o.clipGradNorm ?? true };
   const loop: LoopOptions = {
     epochs: o.epochs, maxSteps: o.maxSteps, batchSize: o.batchSize ?? 128, seed: o.seed ?? 0, lr: o.lr ?? 1e-3, schedule: o.schedule ?? { kind: 'constant' },
-    stepsPerRun: o.stepsPerRun ?? 8, mean: o.mean, std: o.std, augment: o.augment, teacher, onStep: o.onStep, onRun: o.onRun,
+    stepsPerRun: o.stepsPerRun ?? 8, mean: o.mean, std: o.std, augment: o.augment, teachers: teachers.map((t) => t.teacher), onStep: o.onStep, onRun: o.onRun,
+    pairs: batchPairsOf(terms),
   };
   const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1 };
   const pre = o.resume ? undefined : pretrainOf(terms);
   let initial: Map<string, Float32Array> | undefined;
   if (pre) {
-    const p = classifierStep(model, terms, !!teacher, o.teacherShapes, optimizer, ds.n, 'pretrain');
+    const p = classifierStep(model, terms, teachers, combine, optimizer, ds.n, 'pretrain');
     // An adapters-only phase leaves the student as it is; a student phase trains only what reaches its loss
     // (FitNets: the layers up to the hint), as the paper's first stage does.
     const ps = await TrainSession.create({ ...p.spec, gradNorm: o.clipGradNorm ?? true, frozen: pre.trains === 'adapters' ? 'all' : 'unreached' }, sessionOpts);
@@ -184,7 +127,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 }
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
-export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & { mean?: number | readonly number[]; std?: number | readonly number[] } = {}): Promise<Evaluation> {
+export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & EvalOptions = {}): Promise<Evaluation> {
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
   try {
     return await evaluateWith(p, ds, o);
@@ -193,12 +136,21 @@ export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, 
   }
 }
 
-async function evaluateWith(p: Predictor, ds: Dataset, o: { mean?: number | readonly number[]; std?: number | readonly number[] }): Promise<Evaluation> {
+/** How a dataset is read for evaluation, and which class subsets are also scored. */
+export interface EvalOptions {
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
+  /** Named class subsets: each is scored on its samples over all classes and within the subset only (a task head). */
+  subsets?: Readonly<Record<string, readonly number[]>>;
+}
+
+async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<Evaluation> {
   if (ds.n === 0) checkLabels(ds, 0);
   const predictions = new Int32Array(ds.n);
   let k = 0;
   const it = batches(ds, { batchSize: 1000, shuffle: false, mean: o.mean, std: o.std });
   let correct = 0, loss = 0;
+  const scored = Object.entries(o.subsets ?? {}).map(([name, classes]) => ({ name, classes, members: new Set(classes), n: 0, correct: 0, task: 0 }));
   for (const b of it) {
     const input = b.xIds ? new ort.Tensor('int64', b.xIds, b.shape as number[]) : new ort.Tensor('float32', b.x, b.shape as number[]);
     const logits = (await p.run(input, ['logits'])).logits.data as Float32Array;
@@ -214,10 +166,19 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: { mean?: number | read
       const label = Number(b.y[i]);
       predictions[k++] = arg;
       if (arg === label) correct++;
+      for (const sc of scored) {
+        if (!sc.members.has(label)) continue;
+        sc.n++;
+        if (arg === label) sc.correct++;
+        let best = sc.classes[0];
+        for (const c of sc.classes) if (row[c] > row[best]) best = c;
+        if (best === label) sc.task++;
+      }
       loss += Math.log(se) + mx - row[label];
     }
   }
-  return { accuracy: correct / ds.n, loss: loss / ds.n, predictions };
+  const subsets = scored.length ? Object.fromEntries(scored.map((sc) => [sc.name, { accuracy: +(sc.correct / Math.max(1, sc.n)).toFixed(4), taskAccuracy: +(sc.task / Math.max(1, sc.n)).toFixed(4) }])) : undefined;
+  return { accuracy: correct / ds.n, loss: loss / ds.n, predictions, ...(subsets ? { subsets } : {}) };
 }
 
 /** Test-set quality of a classifier, with its top-1 predictions for agreement measures. */
@@ -225,6 +186,8 @@ export interface Evaluation {
   accuracy: number;
   loss: number;
   predictions: Int32Array;
+  /** Per named class subset (see `EvalOptions.subsets`). */
+  subsets?: Record<string, { accuracy: number; taskAccuracy: number }>;
 }
 
 /** Fraction of samples on which two classifiers predict the same class. */

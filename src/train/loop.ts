@@ -10,12 +10,8 @@ import { WorkerTeacher } from '../runtime/teacher-worker.js';
 /** How the classifier step graph names its inputs: the model input, labels, teacher outputs, sample indices. */
 export interface StepInputs {
   readonly input: string;
-  /** Teacher outputs the step reads (`logits`, feature node names), in feed order. */
-  readonly teacherNames: readonly string[];
-  /** Full shapes ([N, ...]) of those teacher outputs. */
-  readonly teacherShapes: Readonly<Record<string, readonly Dim[]>>;
-  /** Step input that receives a teacher output. */
-  inputOf(name: string): string;
+  /** Per teacher: the outputs to fetch (`logits`, feature node names), the step inputs receiving them and their shapes ([N, ...]). */
+  readonly teachers: readonly { readonly names: readonly string[]; readonly inputs: readonly string[]; readonly shapes: readonly (readonly Dim[])[] }[];
   /** Whether the step takes the batch's dataset indices as 'sample_index'. */
   readonly sampleIndex: boolean;
 }
@@ -32,7 +28,10 @@ export interface LoopOptions {
   mean?: number | readonly number[];
   std?: number | readonly number[];
   augment?: AugmentOptions;
-  teacher?: Predictor | WorkerTeacher;
+  /** Paired batches (anchors, then a same-class partner of each), for terms that read them (CS-KD). */
+  pairs?: boolean;
+  /** The runtime of each teacher in `StepInputs.teachers`, in the same order. */
+  teachers?: readonly (Predictor | WorkerTeacher)[];
   onStep?: (step: number, out: Record<string, number>) => void;
   /** After each ORT run; `position` is where the data stream stands after the steps done (for checkpoints). */
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number, position: BatchState) => void | Promise<void>;
@@ -47,18 +46,22 @@ export interface LoopOptions {
  */
 export async function trainLoop(session: TrainSession, name: string, ds: Dataset, io: StepInputs, o: LoopOptions): Promise<number[]> {
   const losses: number[] = [];
-  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment };
+  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, pairs: o.pairs };
   const it = o.resumeAt ? BatchIterator.restore(ds, bo, o.resumeAt) : batches(ds, bo);
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
   const per = sampleSize(ds);
-  const teacher = io.teacherNames.length ? o.teacher : undefined;
+  const teachers = io.teachers.map((t, k) => {
+    const rt = o.teachers?.[k];
+    if (!rt) throw new KdError('NO_TEACHER', `training '${name}' needs ${io.teachers.length} teacher(s) and got ${o.teachers?.length ?? 0}`);
+    return { ...t, rt };
+  });
   // Text datasets feed token ids (int64), everything else float pixels/features.
   const text = ds.kind === 'text';
   const slots = Array.from({ length: 2 * K }, () => ({
-    x: text ? new BigInt64Array(it.batchSize * per) : new Float32Array(it.batchSize * per),
-    y: new BigInt64Array(it.batchSize),
-    idx: io.sampleIndex ? new BigInt64Array(it.batchSize) : undefined,
+    x: text ? new BigInt64Array(it.capacity * per) : new Float32Array(it.capacity * per),
+    y: new BigInt64Array(it.capacity),
+    idx: io.sampleIndex ? new BigInt64Array(it.capacity) : undefined,
     shape: [] as number[],
     size: 0,
   }));
@@ -87,19 +90,21 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   };
   const xTensor = (sl: Slot) =>
     text ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape) : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
-  const ask = (g: Slot[]) => (teacher instanceof WorkerTeacher ? g.map((sl) => teacher.predictMany(sl.x.subarray(0, per * sl.size), sl.shape, io.teacherNames as string[])) : undefined);
-  const asTensors = (sl: Slot, data: Float32Array[]) => data.map((d, i) => new ort.Tensor('float32', d, [sl.size, ...(io.teacherShapes[io.teacherNames[i]].slice(1) as number[])]));
+  // Worker teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains.
+  const ask = (g: Slot[]) => teachers.map((t) => (t.rt instanceof WorkerTeacher ? g.map((sl) => (t.rt as WorkerTeacher).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names as string[])) : undefined));
+  const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
+    Promise.all(teachers.map(async (t, k) => {
+      const data = asked[k] ? await Promise.all(asked[k]!) : await Promise.all(g.map(async (sl) => {
+        const r = await (t.rt as Predictor).run(xTensor(sl), t.names as string[]);
+        return t.names.map((n) => r[n].data as Float32Array);
+      }));
+      return data.map((ds, j) => ds.map((d, i) => new ort.Tensor('float32', d, [g[j].size, ...(t.shapes[i].slice(1) as number[])])));
+    }));
   let half = 0;
   let group = loadGroup(half);
   let pending = ask(group);
   while (group.length > 0) {
-    let tl: ort.Tensor[][] | undefined;
-    if (pending) tl = (await Promise.all(pending)).map((d, k) => asTensors(group[k], d));
-    else if (teacher instanceof Predictor)
-      tl = await Promise.all(group.map(async (sl) => {
-        const r = await teacher.run(xTensor(sl), io.teacherNames as string[]);
-        return io.teacherNames.map((n) => r[n]);
-      }));
+    const tl = await answer(group, pending);
     // The stream's position after this group, taken before the next group is read ahead.
     const position = it.state();
     // Load (and, with a worker teacher, request) the next group before training on this one.
@@ -108,7 +113,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     const feeds = group.map((sl, k) => {
       const f: Record<string, ort.Tensor> = { [io.input]: xTensor(sl), labels: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]) };
       if (sl.idx) f.sample_index = new ort.Tensor('int64', sl.idx.subarray(0, sl.size), [sl.size]);
-      if (tl) io.teacherNames.forEach((n, i) => (f[io.inputOf(n)] = tl![k][i]));
+      teachers.forEach((t, j) => t.inputs.forEach((input, i) => (f[input] = tl[j][k][i])));
       return f;
     });
     const lrs = feeds.map((_, k) => lrAt(o.schedule, o.lr, done + k));

@@ -1,33 +1,40 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { toSchedule, type OptimizerConfig, type ResolvedConfig, type TrainConfig } from '../config/index.js';
-import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
-import { pretrainOf, teacherOutputsOf } from '../distill/loss.js';
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { toSchedule, type OptimizerConfig, type ResolvedConfig, type StageConfig, type TrainConfig } from '../config/index.js';
+import type { Dataset } from '../data/index.js';
+import { pretrainOf, teacherOutputsOf, teacherRef, type LossTerm } from '../distill/loss.js';
 import { prepareTeacher } from '../distill/teacher.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
 import { measureLatency, type Latency } from '../report/latency.js';
+import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { KdError } from '../util/errors.js';
 import { writeAtomic } from '../util/fs.js';
-import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation } from './classifier.js';
+import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation, type TeacherSlot } from './classifier.js';
 import { Progress } from './progress.js';
-import { RunDir } from './run-dir.js';
+import type { RunDir } from './run-dir.js';
+import { augmentOf, loadData, ofClasses } from './run-data.js';
+import { latestCheckpoint, pruneCheckpoints, readStages, stageFile } from './stage-files.js';
 
-/** One row of the run's comparison table. */
+/** One row of the run's comparison table: a stage's model on the test set. */
 export interface SummaryRow {
-  role: 'teacher' | 'baseline' | 'distilled';
+  /** The stage: teacher, baseline, distilled for a classic config; the stage's name in a pipeline. */
+  role: string;
   model: string;
   testAccuracy: number;
   testLoss: number;
-  /** Top-1 agreement with the teacher on the test set. */
+  /** Top-1 agreement on the test set with the stage's first teacher (or the run's first stage). */
   agreement: number;
+  agreeWith: string;
   parameters?: number;
   fileBytes: number;
   latencyMs: Latency[];
   file: string;
+  /** Accuracy on each reported class subset: over all classes, and within the subset only (a task head). */
+  subsets?: Record<string, { accuracy: number; taskAccuracy: number }>;
 }
 
 /** What `kdistill run` leaves in `summary.json`. */
@@ -48,102 +55,39 @@ export function buildOptimizer(o: OptimizerConfig): Optimizer {
   return o.name === 'adam' ? adam(opts) : adamw(opts);
 }
 
-/** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
-const OWN_TEST_FRACTION = 0.2;
-
-interface RunData {
-  train: Dataset;
-  val?: Dataset;
-  test: Dataset;
-  /** Per-feature normalisation from the training split (CSV), applied to every split. */
-  mean?: readonly number[];
-  std?: readonly number[];
-  /** Vocabulary size for token-id models (JSONL). */
-  vocab?: number;
-}
-
-function loadData(cfg: ResolvedConfig): RunData {
-  const d = cfg.dataset;
-  let full: Dataset, test: Dataset | undefined, vocab: number | undefined;
-  switch (d.name) {
-    case 'mnist':
-    case 'fashion-mnist':
-      full = loadDataset(d.name, 'train');
-      test = loadDataset(d.name, 'test');
-      break;
-    case 'image-folder':
-      full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });
-      break;
-    case 'csv':
-      full = loadCsv(d.path, { label: d.options.label, features: d.options.features ?? undefined, delimiter: d.options.delimiter, header: d.options.header });
-      break;
-    case 'jsonl': {
-      const t = loadJsonl(d.path, { textField: d.options.textField, labelField: d.options.labelField, seqLen: d.options.seqLen, tokenizer: d.options.tokenizer, vocab: d.options.vocab });
-      vocab = tokenizerSize(t.tokenizer);
-      full = t;
-      break;
-    }
-  }
-  if (!test) {
-    // Own data has no official split: a seeded, stratified share becomes the test set.
-    const s = stratifiedSplit(full, { seed: cfg.seed, valFraction: OWN_TEST_FRACTION });
-    full = s.train;
-    test = s.val;
-  }
-  let train = full, val: Dataset | undefined;
-  if (d.validation) {
-    const v = d.validation;
-    const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
-    train = split.train;
-    val = split.val;
-  }
-  if (d.name === 'csv') {
-    const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
-    return { train, val, test, mean: st.mean, std: st.std };
-  }
-  return { train, val, test, vocab };
-}
-
-/** The config's augmentation (zero meaning off) as batcher options; undefined when nothing is on. */
-function augmentOf(cfg: ResolvedConfig): AugmentOptions | undefined {
-  const a = cfg.dataset.augment;
-  const o: AugmentOptions = {
-    ...(a.crop.padding > 0 ? { crop: { padding: a.crop.padding } } : {}),
-    ...(a.flip ? { flip: true } : {}),
-    ...(a.jitter.pixels > 0 ? { jitter: { pixels: a.jitter.pixels } } : {}),
-    ...(a.noise.std > 0 ? { noise: { std: a.noise.std } } : {}),
-  };
-  return Object.keys(o).length ? o : undefined;
+/** The feature references of `loss` that teacher `k` (named `name`) serves: `node@name`, or plain names for the first. */
+function featuresOf(loss: readonly LossTerm[], name: string, k: number): string[] {
+  return teacherOutputsOf(loss).filter((r) => r !== 'logits').filter((r) => { const t = teacherRef(r).teacher; return t === name || (t === undefined && k === 0); }).map((r) => teacherRef(r).node);
 }
 
 /**
- * Runs an experiment from a resolved config: trains (or loads) the teacher, trains the student alone
- * (baseline) and with the configured loss (distilled), evaluates all three on the test set, and leaves
- * everything in the run directory. Model selection data is the validation split; test is only reported.
- * With `resume`, finished stages (recorded in `stages.json`) are reused and an interrupted one continues
- * from its latest checkpoint exactly as if it had not stopped.
+ * Runs an experiment from a resolved config: its stages in order (a classic config: the teacher, the
+ * student alone, the student distilled), each trained with its recipe, loss and teachers (earlier stages
+ * or ONNX files), evaluated on the test set, and left in the run directory. Model selection data is the
+ * validation split; test is only reported. With `resume`, finished stages (recorded in `stages.json`) are
+ * reused and an interrupted one continues from its latest checkpoint exactly as if it had not stopped.
  */
 export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}, opts: { resume?: boolean } = {}): Promise<RunSummary> {
   const t0 = Date.now();
   const { train, val, test, mean, std, vocab } = loadData(cfg);
   const augment = augmentOf(cfg);
   const norm = { mean, std };
-  const evalSet = val ?? test;
-  const evalName = val ? 'val' : 'test';
   const threads = cfg.threads;
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
-
   const done = opts.resume ? readStages(rd) : {};
   const markDone = (stage: string, info: Record<string, unknown> = {}) => {
     done[stage] = { ...info, at: new Date().toISOString() };
     rd.write('stages.json', JSON.stringify(done, null, 2) + '\n');
   };
-  const keep = cfg.keepCheckpoints;
+  const stageOf = new Map(cfg.stages.map((s) => [s.name, s]));
+  const initSources = new Set(cfg.stages.map((s) => s.init).filter((x): x is string => !!x));
+  const teacherName = (t: StageConfig['teachers'][number]) => t.stage ?? basename(t.file!).replace(/\.onnx$/i, '');
 
-  /** Trains one model with its recipe and loss terms, logging every step and each epoch's evaluation; checkpoints as it goes. */
-  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: { method: string; weight: number; options?: Record<string, unknown> }[], teacher?: WorkerTeacher | Predictor, studentThreads = threads, teacherShapes?: Record<string, number[]>) => {
-    const spe = Math.ceil(train.n / recipe.batchSize);
+  /** Trains one model with its recipe, loss and teachers, logging every step and each epoch's evaluation; checkpoints as it goes. */
+  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: LossTerm[], data: { train: Dataset; val: Dataset }, teachers: (TeacherSlot & { teacher: WorkerTeacher })[], combine: StageConfig['combine'], studentThreads: number) => {
+    const spe = Math.ceil(data.train.n / recipe.batchSize);
     const total = spe * recipe.epochs;
+    const evalName = val ? 'val' : 'test';
     const progress = new Progress(stage, total, recipe.batchSize);
     const pre = pretrainOf(loss);
     const preProgress = pre && new Progress(`${stage} (pre-training: ${pre.methods.join(', ')})`, spe * pre.epochs, recipe.batchSize);
@@ -153,10 +97,10 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       log(`${stage}: resuming from ${resume.file} (step ${resume.step} of ${total})`);
     }
     const bestFile = `${rd.checkpoints}/${stage}-best.json`;
-    let best = resume && existsSync(bestFile) ? (JSON.parse(readFileSync(bestFile, 'utf8')) as { accuracy: number }).accuracy : -Infinity;
-    await fitClassifier(model, train, {
+    let best = resume ? bestSoFar(bestFile) : -Infinity;
+    await fitClassifier(model, data.train, {
       epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer), clipGradNorm: recipe.clipGradNorm,
-      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teacher, teacherShapes, augment, ...norm,
+      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teachers, combine, augment, ...norm,
       resume: resume?.path,
       onStep: (step, out) => {
         rd.log({ stage, step, ...out });
@@ -172,10 +116,10 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
         if (!epochEnded && !every) return;
         const meta = { stage, epoch: stepsDone / spe, batches: position };
         session.saveCheckpoint(`${rd.checkpoints}/${stage}-step${stepsDone}.ckpt`, meta);
-        pruneCheckpoints(rd.checkpoints, stage, keep);
+        pruneCheckpoints(rd.checkpoints, stage, cfg.keepCheckpoints);
         if (!epochEnded) return;
         session.syncToModel();
-        const ev = await evaluateClassifier(model, evalSet, { threads, ...norm }); // validation split if configured, else test
+        const ev = await evaluateClassifier(model, data.val, { threads, ...norm }); // validation split if configured, else test
         const event = { epoch: Math.floor(stepsDone / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
         rd.log({ stage, event: 'epoch', ...event });
         progress.note(event);
@@ -188,85 +132,97 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     });
   };
 
-  // Preflight: the teacher (a file as given, or the zoo model untrained) and the student's step graph are
-  // built and probed now, so a wrong node name or shape fails in seconds, not after the teacher trains.
-  const tc = cfg.teacher;
-  const source = 'file' in tc ? tc.file : 'teacher';
-  const probeBytes = 'file' in tc ? readFileSync(tc.file) : exportOnnx(mkModel(tc.model, cfg.seed + 1000));
-  const probed = await prepareTeacher(probeBytes, cfg.loss as never, source, train.sampleShape, train.numClasses);
-  checkClassifierStep(mkModel(cfg.student.model, cfg.seed), cfg.loss as never, probed.shapes, train.n);
+  // Preflight: every stage's step graph is built now against its teachers (earlier stages exported
+  // untrained, or files, probed for the features the loss reads), so a wrong node name, shape or init
+  // fails in seconds, not after the first stages have trained.
+  const probeBytes = new Map<string, Uint8Array>();
+  for (const st of cfg.stages) {
+    probeBytes.set(st.name, st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(mkModel(st.model!, st.seed)));
+    if (!st.model) continue;
+    const student = mkModel(st.model, st.seed);
+    if (st.init) checkInit(st, stageOf.get(st.init)!, student, (s) => mkModel(s.model!, s.seed));
+    const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (t, k) => {
+      const bytes = t.stage ? probeBytes.get(t.stage)! : new Uint8Array(readFileSync(t.file!));
+      const p = await prepareTeacher(bytes, st.loss, t.stage ?? t.file!, train.sampleShape, st.combine === 'concat' ? undefined : train.numClasses, featuresOf(st.loss, teacherName(t), k));
+      return { name: teacherName(t), shapes: p.shapes, weight: t.weight, classes: t.classes };
+    })) : [];
+    if (teacherOutputsOf(st.loss).length && !slots.length) throw new KdError('NO_TEACHER', `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) reads a teacher, and the stage names none (teachers: [...])`);
+    checkClassifierStep(student, st.loss, slots, st.combine, ofClasses(train, st.classes).n);
+  }
 
-  // Teacher: a file as given, or a zoo model trained first with its own recipe.
-  let teacherBytes: Uint8Array;
-  let teacherParams: number | undefined;
-  if ('file' in tc) teacherBytes = probeBytes;
-  else if (done.teacher) {
-    teacherBytes = new Uint8Array(readFileSync(rd.path('teacher.onnx')));
-    teacherParams = done.teacher.parameters as number | undefined;
-    log('teacher: trained before the interruption, reusing teacher.onnx');
-  } else {
-    const tm = mkModel(tc.model, cfg.seed + 1000);
-    await trainStage('teacher', tm, tc.train, [{ method: 'ce', weight: 1 }]);
-    teacherBytes = exportOnnx(tm, { metadata: { 'kdistill.role': 'teacher' } });
-    teacherParams = tm.parameterCount();
-  }
-  rd.write('teacher.onnx', teacherBytes);
-  if (!done.teacher) markDone('teacher', { parameters: teacherParams });
-  const teacherP = await Predictor.fromBytes(teacherBytes, { threads }, 'file' in tc ? tc.file : 'teacher');
-  if (!teacherP.session.outputNames.includes('logits')) {
-    await teacherP.release();
-    throw new KdError('NO_LOGITS', `teacher ${'file' in tc ? tc.file : tc.model} has no output named 'logits' (outputs: ${teacherP.session.outputNames.join(', ')})`);
-  }
+  const bytesOf = new Map<string, Uint8Array>();
+  const trainedValues = new Map<string, Map<string, Float32Array>>();
+  const predictionsOf = new Map<string, Int32Array>();
   const rows: SummaryRow[] = [];
-  const evaluate = async (role: SummaryRow['role'], name: string, p: Predictor, file: string, params?: number, teacherPred?: Int32Array): Promise<Evaluation> => {
-    const ev = await evaluateClassifier(p, test, norm);
+  const evaluate = async (st: StageConfig, p: Predictor, file: string, params: number | undefined, agreeWith: string | undefined): Promise<Evaluation> => {
+    const ev = await evaluateClassifier(p, test, { ...norm, subsets: cfg.report.subsets });
+    predictionsOf.set(st.name, ev.predictions);
+    const ref = agreeWith ? predictionsOf.get(agreeWith) : undefined;
     rows.push({
-      role, model: name, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(teacherPred ? agreementRate(ev.predictions, teacherPred) : 1).toFixed(4),
+      role: st.name, model: st.model ?? st.file!, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4), agreeWith: agreeWith ?? st.name,
       parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30), file,
+      ...(ev.subsets ? { subsets: ev.subsets } : {}),
     });
     return ev;
   };
-  let tEval: Evaluation;
-  try {
-    tEval = await evaluate('teacher', 'file' in tc ? tc.file : tc.model, teacherP, 'teacher.onnx', teacherParams);
-  } finally {
-    await teacherP.release();
-  }
 
-  const studentStage = async (role: 'baseline' | 'distilled', loss: typeof cfg.loss) => {
-    const sm = mkModel(cfg.student.model, cfg.seed);
-    const file = `${role === 'distilled' ? 'student' : 'baseline'}.onnx`;
-    if (done[role]) {
-      log(`${role}: trained before the interruption, reusing ${file}`);
-      const p = await Predictor.fromBytes(new Uint8Array(readFileSync(rd.path(file))), { threads });
+  for (const st of cfg.stages) {
+    const file = stageFile(st.name);
+    const firstTeacher = st.teachers[0] ? teacherName(st.teachers[0]) : undefined;
+    // Agreement is measured against the stage's first teacher, or else against the run's first stage.
+    const agreeWith = firstTeacher && predictionsOf.has(firstTeacher) ? firstTeacher : st.name === cfg.stages[0].name ? undefined : cfg.stages[0].name;
+    let bytes: Uint8Array, params: number | undefined;
+    if (st.file) {
+      bytes = probeBytes.get(st.name)!;
+    } else if (done[st.name]) {
+      bytes = new Uint8Array(readFileSync(rd.path(file)));
+      params = done[st.name].parameters as number | undefined;
+      if (initSources.has(st.name)) trainedValues.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
+      log(`${st.name}: trained before the interruption, reusing ${file}`);
+    } else {
+      const model = mkModel(st.model!, st.seed);
+      if (st.init) for (const [k, v] of trainedValues.get(st.init)!) model.values.get(k)!.set(v);
+      const data = { train: ofClasses(train, st.classes), val: ofClasses(val ?? test, st.classes) };
+      const needs = teacherOutputsOf(st.loss).length > 0;
+      const teachers: (TeacherSlot & { teacher: WorkerTeacher })[] = [];
       try {
-        await evaluate(role, cfg.student.model, p, file, done[role].parameters as number, tEval.predictions);
+        if (needs)
+          for (const [k, t] of st.teachers.entries()) {
+            const source = t.stage ? bytesOf.get(t.stage)! : new Uint8Array(readFileSync(t.file!));
+            const p = await prepareTeacher(source, st.loss, t.stage ?? t.file!, train.sampleShape, st.combine === 'concat' ? undefined : train.numClasses, featuresOf(st.loss, teacherName(t), k));
+            // Each teacher answers the next batches in its own thread while the student trains on these.
+            teachers.push({ name: teacherName(t), shapes: p.shapes, weight: t.weight, classes: t.classes, teacher: await WorkerTeacher.start(p.bytes, 1) });
+          }
+        await trainStage(st.name, model, st, st.loss as LossTerm[], data, teachers, st.combine, Math.max(1, threads - teachers.length));
       } finally {
-        await p.release();
+        for (const t of teachers) await t.teacher.release();
       }
-      return;
+      bytes = exportOnnx(model, { metadata: { 'kdistill.role': st.name } });
+      params = model.parameterCount();
+      if (initSources.has(st.name)) {
+        saveCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`, { meta: { stage: st.name, final: true }, tensors: model.values });
+        trainedValues.set(st.name, model.values);
+      }
     }
-    const needs = teacherOutputsOf(loss as never).length > 0;
-    const prepared = await prepareTeacher(teacherBytes, loss as never, 'file' in tc ? tc.file : 'teacher', train.sampleShape, train.numClasses);
-    // The teacher answers the next batches in its own thread while the student trains on these.
-    const worker = needs ? await WorkerTeacher.start(prepared.bytes, 1) : undefined;
-    try {
-      await trainStage(role, sm, cfg, loss as never, worker, needs ? Math.max(1, threads - 1) : threads, prepared.shapes);
-    } finally {
-      await worker?.release();
-    }
-    const bytes = exportOnnx(sm, { metadata: { 'kdistill.role': role } });
     rd.write(file, bytes);
-    markDone(role, { parameters: sm.parameterCount() });
-    const p = await Predictor.fromBytes(bytes, { threads });
+    if (!st.file && !done[st.name]) markDone(st.name, { parameters: params });
+    bytesOf.set(st.name, bytes);
+    const p = await Predictor.fromBytes(bytes, { threads }, st.file ?? st.name);
     try {
-      await evaluate(role, cfg.student.model, p, file, sm.parameterCount(), tEval.predictions);
+      await evaluate(st, p, file, params, agreeWith);
     } finally {
       await p.release();
     }
-  };
-  if (cfg.baseline) await studentStage('baseline', [{ method: 'ce', weight: 1, options: {} }]);
-  await studentStage('distilled', cfg.loss);
+    // A file teacher that is not a stage is evaluated once, so stages it teaches can report agreement with it.
+    for (const t of cfg.stages.flatMap((s) => s.teachers)) if (t.file && !predictionsOf.has(teacherName(t))) {
+      const tp = await Predictor.fromBytes(new Uint8Array(readFileSync(t.file)), { threads }, t.file);
+      try {
+        predictionsOf.set(teacherName(t), (await evaluateClassifier(tp, test, norm)).predictions);
+      } finally {
+        await tp.release();
+      }
+    }
+  }
 
   const summary: RunSummary = {
     name: cfg.name, seed: cfg.seed, dataset: cfg.dataset.name, trainSamples: train.n, validationSamples: val?.n ?? 0, testSamples: test.n, rows,
@@ -277,28 +233,24 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   return summary;
 }
 
-/** Stages a run finished, from its `stages.json` (absent: none). */
-function readStages(rd: RunDir): Record<string, Record<string, unknown>> {
-  if (!existsSync(rd.path('stages.json'))) return {};
+/** The best validation accuracy a stage reached before an interruption (none: −∞). */
+function bestSoFar(file: string): number {
   try {
-    return JSON.parse(readFileSync(rd.path('stages.json'), 'utf8'));
-  } catch (e) {
-    throw new KdError('BAD_RUN_DIR', `cannot resume from ${rd.dir}: stages.json is unreadable (${(e as Error).message}); delete it to redo every stage from its checkpoints`);
+    return (JSON.parse(readFileSync(file, 'utf8')) as { accuracy: number }).accuracy;
+  } catch {
+    return -Infinity;
   }
 }
 
-const STEP_CKPT = (stage: string) => new RegExp(`^${stage}-step(\\d+)\\.ckpt$`);
-
-/** The stage's checkpoint with the most steps, if any. */
-function latestCheckpoint(dir: string, stage: string): { path: string; file: string; step: number } | undefined {
-  const found = readdirSync(dir).map((f) => ({ f, m: STEP_CKPT(stage).exec(f) })).filter((x) => x.m).map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
-  return found.sort((a, b) => b.step - a.step)[0];
-}
-
-/** Keeps the stage's newest `keep` step checkpoints (the best one is a separate file). */
-function pruneCheckpoints(dir: string, stage: string, keep: number): void {
-  const steps = readdirSync(dir).map((f) => STEP_CKPT(stage).exec(f)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => b - a);
-  for (const s of steps.slice(keep)) rmSync(join(dir, `${stage}-step${s}.ckpt`), { force: true });
+/** A stage that starts from another's weights needs the same parameters, name for name and shape for shape. */
+function checkInit(st: StageConfig, from: StageConfig, student: Model, build: (s: StageConfig) => Model): void {
+  if (!from.model) throw new KdError('BAD_INIT', `stage '${st.name}' starts from '${from.name}', which is an ONNX file; init needs a stage kdistill trained`);
+  const src = build(from);
+  for (const [name, spec] of student.specs) {
+    const s = src.specs.get(name);
+    if (!s || s.shape.join() !== spec.shape.join())
+      throw new KdError('BAD_INIT', `stage '${st.name}' (${st.model}) starts from '${from.name}' (${from.model}), but its parameter '${name}' [${spec.shape.join(', ')}] ${s ? `is [${s.shape.join(', ')}] there` : 'does not exist there'}; init needs the same architecture`);
+  }
 }
 
 /** The comparison table printed at the end of a run. */

@@ -33,7 +33,10 @@ registerGrad('Split', (c, dys) => {
   const x = c.x(0);
   const axis = normAxis(attrInt(c.node, 'axis', 0), x.rank);
   const parts = dys.map((d, i) => d ?? op.zerosLike(c.y(i)));
-  return [op.concat(parts, axis)];
+  const dx = op.concat(parts, axis);
+  // Split in halves of a symbolic axis gives parts 'N/2', whose concat infers as '0+N/2+N/2': restore
+  // the input's own shape so the gradient adds to other gradients of the input.
+  return [typeof x.shape[axis] === 'number' ? dx : op.reshapeLike(dx, x)];
 });
 
 registerGrad('Slice', (c, [dy]) => {

@@ -1,0 +1,81 @@
+import type { ResolvedConfig } from '../config/index.js';
+import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, subset, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
+
+/** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
+const OWN_TEST_FRACTION = 0.2;
+
+/** The splits of a run, with what every stage needs to read them the same way. */
+export interface RunData {
+  train: Dataset;
+  val?: Dataset;
+  test: Dataset;
+  /** Per-feature normalisation from the training split (CSV), applied to every split. */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** Vocabulary size for token-id models (JSONL). */
+  vocab?: number;
+}
+
+/** Loads the config's dataset and cuts the run's splits: train, validation (if configured) and test. */
+export function loadData(cfg: ResolvedConfig): RunData {
+  const d = cfg.dataset;
+  let full: Dataset, test: Dataset | undefined, vocab: number | undefined;
+  switch (d.name) {
+    case 'mnist':
+    case 'fashion-mnist':
+      full = loadDataset(d.name, 'train');
+      test = loadDataset(d.name, 'test');
+      break;
+    case 'image-folder':
+      full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });
+      break;
+    case 'csv':
+      full = loadCsv(d.path, { label: d.options.label, features: d.options.features ?? undefined, delimiter: d.options.delimiter, header: d.options.header });
+      break;
+    case 'jsonl': {
+      const t = loadJsonl(d.path, { textField: d.options.textField, labelField: d.options.labelField, seqLen: d.options.seqLen, tokenizer: d.options.tokenizer, vocab: d.options.vocab });
+      vocab = tokenizerSize(t.tokenizer);
+      full = t;
+      break;
+    }
+  }
+  if (!test) {
+    // Own data has no official split: a seeded, stratified share becomes the test set.
+    const s = stratifiedSplit(full, { seed: cfg.seed, valFraction: OWN_TEST_FRACTION });
+    full = s.train;
+    test = s.val;
+  }
+  let train = full, val: Dataset | undefined;
+  if (d.validation) {
+    const v = d.validation;
+    const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
+    train = split.train;
+    val = split.val;
+  }
+  if (d.name === 'csv') {
+    const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
+    return { train, val, test, mean: st.mean, std: st.std };
+  }
+  return { train, val, test, vocab };
+}
+
+/** The config's augmentation (zero meaning off) as batcher options; undefined when nothing is on. */
+export function augmentOf(cfg: ResolvedConfig): AugmentOptions | undefined {
+  const a = cfg.dataset.augment;
+  const o: AugmentOptions = {
+    ...(a.crop.padding > 0 ? { crop: { padding: a.crop.padding } } : {}),
+    ...(a.flip ? { flip: true } : {}),
+    ...(a.jitter.pixels > 0 ? { jitter: { pixels: a.jitter.pixels } } : {}),
+    ...(a.noise.std > 0 ? { noise: { std: a.noise.std } } : {}),
+  };
+  return Object.keys(o).length ? o : undefined;
+}
+
+/** The samples of `ds` whose label is one of `classes` (labels keep their indices). */
+export function ofClasses(ds: Dataset, classes: readonly number[] | null): Dataset {
+  if (!classes) return ds;
+  const keep = new Set(classes);
+  const idx: number[] = [];
+  for (let i = 0; i < ds.n; i++) if (keep.has(ds.y[i])) idx.push(i);
+  return subset(ds, idx, `${ds.name}[classes ${classes.join(',')}]`);
+}
