@@ -212,7 +212,7 @@ describe('config: resolution', () => {
     assert.equal(c.checkpointEvery, 0);
     assert.equal(c.keepCheckpoints, 2);
     assert.equal(c.clipGradNorm, null);
-    assert.deepEqual(c.dataset, { name: 'mnist', validation: null, augment: { crop: { padding: 0 }, flip: false, jitter: { pixels: 0 }, noise: { std: 0 } }, options: {} });
+    assert.deepEqual(c.dataset, { name: 'mnist', validation: null, augment: { crop: { padding: 0 }, flip: false, jitter: { pixels: 0 }, noise: { std: 0 } }, trainPerClass: null, options: {} });
     // A zoo teacher trains with the run's recipe unless it has its own.
     assert.deepEqual(c.teacher, { model: 'cnn-32-64-128', train: { epochs: 5, batchSize: 128, optimizer: c.optimizer, schedule: c.schedule, clipGradNorm: null } });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.dataset.augment.crop) && Object.isFrozen(c.loss[1].options));

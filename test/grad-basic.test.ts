@@ -145,4 +145,10 @@ describe('gradient rules: shape ops', () => {
       build: (_g, v) => op.gather(v.w, v.idx),
     });
   });
+  it('Gather along a middle axis (class columns, repeated, 2-D indices)', async () => {
+    await gradCheck({
+      inputs: { x: { shape: [2, 5, 3] }, idx: { shape: [2, 2], int: true, data: [4, 0, 4, 2] } },
+      build: (_g, v) => op.tanh(op.gather(v.x, v.idx, 1)),
+    });
+  });
 });

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { registerBench } from './bench.js';
+import { registerExport } from './export.js';
+import { registerCache } from './cache.js';
 import { registerInspect } from './inspect.js';
 import { registerRun } from './run.js';
 import { registerTrain } from './train.js';
@@ -14,6 +16,8 @@ registerRun(program);
 registerTrain(program);
 registerInspect(program);
 registerBench(program);
+registerExport(program);
+registerCache(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -68,6 +68,7 @@ function resolveDataset(d: Config['dataset'], dir: string): DatasetConfig {
   const common = {
     validation: v ? (v.perClass !== undefined ? { perClass: v.perClass } : { fraction: v.fraction! }) : null,
     augment: { crop: { padding: a?.crop?.padding ?? 0 }, flip: a?.flip ?? false, jitter: { pixels: a?.jitter?.pixels ?? 0 }, noise: { std: a?.noise?.std ?? 0 } },
+    trainPerClass: d.trainPerClass ?? null,
   };
   switch (d.name) {
     case 'mnist':
@@ -156,6 +157,7 @@ function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: R
   return {
     name: st.name,
     model: st.model ?? null,
+    cohort: st.cohort ?? null,
     file: st.file !== undefined ? path.resolve(dir, st.file) : null,
     init: st.init ?? null,
     teachers: (st.teachers ?? []).map((x) => (typeof x === 'string' ? { stage: x, file: null, weight: 1, classes: null } : { stage: x.stage ?? null, file: x.file !== undefined ? path.resolve(dir, x.file) : null, weight: x.weight ?? 1, classes: x.classes ?? null })),
@@ -172,13 +174,13 @@ function classicStages(teacher: TeacherConfig, student: string, loss: LossTermCo
   const common = { init: null, combine: 'mean' as const, classes: null };
   const ce = [{ method: 'ce', weight: 1, options: {} }];
   const first: StageConfig = 'file' in teacher
-    ? { name: 'teacher', model: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
-    : { name: 'teacher', model: teacher.model, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
+    ? { name: 'teacher', model: null, cohort: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
+    : { name: 'teacher', model: teacher.model, cohort: null, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
   const taught = [{ stage: 'teacher', file: null, weight: 1, classes: null }];
   return [
     first,
-    ...(baseline ? [{ name: 'baseline', model: student, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
-    { name: 'distilled', model: student, file: null, teachers: taught, loss, seed, ...common, ...run },
+    ...(baseline ? [{ name: 'baseline', model: student, cohort: null, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
+    { name: 'distilled', model: student, cohort: null, file: null, teachers: taught, loss, seed, ...common, ...run },
   ];
 }
 

@@ -107,7 +107,7 @@ const augmentSchema = z.strictObject({
   noise: z.strictObject({ std: nonNegative }).optional(),
 });
 
-const common = { validation: validationSchema.optional(), augment: augmentSchema.optional() };
+const common = { validation: validationSchema.optional(), augment: augmentSchema.optional(), trainPerClass: count.nullable().optional() };
 const column = z.union([z.string().min(1), nonNegativeCount]);
 
 const bundled = <N extends 'mnist' | 'fashion-mnist'>(name: N) =>
@@ -299,6 +299,8 @@ export interface JsonlOptions {
 interface DatasetCommon {
   readonly validation: ValidationConfig | null;
   readonly augment: AugmentConfig;
+  /** Train on a seeded, stratified subset of this many samples per class (after the validation split); null: all. */
+  readonly trainPerClass: number | null;
 }
 /** A dataset with loader options filled in and its path (for own data) absolute. */
 export type DatasetConfig = DatasetCommon &

@@ -20,6 +20,8 @@ export interface StageTeacherConfig {
 export interface StageConfig extends TrainConfig {
   readonly name: string;
   readonly model: string | null;
+  /** Peers trained together (online distillation: dml, peer_ensemble); each is exported and reported on its own. */
+  readonly cohort: readonly string[] | null;
   readonly file: string | null;
   /** An earlier stage whose trained weights this one starts from (same architecture). */
   readonly init: string | null;
@@ -35,6 +37,7 @@ export interface StageConfig extends TrainConfig {
 interface Written {
   name: string;
   model?: string;
+  cohort?: string[];
   file?: string;
   init?: string;
   teachers?: (string | { stage?: string })[];
@@ -56,6 +59,7 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
     .strictObject({
       name: z.string().regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the stage's files)" }),
       model: parts.model.optional(),
+      cohort: z.array(parts.model).min(2).optional(),
       file: parts.path.optional(),
       init: z.string().min(1).optional(),
       teachers: z.array(teacher).min(1).optional(),
@@ -67,7 +71,8 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
     })
     .superRefine((written, ctx) => {
       const s = written as unknown as Written;
-      if ((s.model === undefined) === (s.file === undefined)) issue(ctx, [], "a stage trains a zoo 'model' or takes an ONNX 'file' as it is (exactly one)");
+      if ([s.model, s.cohort, s.file].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
+      if (s.cohort !== undefined && s.init !== undefined) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
       const given = written as Record<string, unknown>;
       if (s.file !== undefined) for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const) if (given[k] !== undefined) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
     });

@@ -5,7 +5,7 @@ import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort } from '../runtime/ort.js';
 import type { TrainSession } from '../runtime/train-session.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import type { TeacherSource } from '../distill/teachers/source.js';
 
 /** How the classifier step graph names its inputs: the model input, labels, teacher outputs, sample indices. */
 export interface StepInputs {
@@ -30,8 +30,8 @@ export interface LoopOptions {
   augment?: AugmentOptions;
   /** Paired batches (anchors, then a same-class partner of each), for terms that read them (CS-KD). */
   pairs?: boolean;
-  /** The runtime of each teacher in `StepInputs.teachers`, in the same order. */
-  teachers?: readonly (Predictor | WorkerTeacher)[];
+  /** The runtime of each teacher in `StepInputs.teachers`, in the same order: an in-thread ONNX predictor or any source. */
+  teachers?: readonly (Predictor | TeacherSource)[];
   onStep?: (step: number, out: Record<string, number>) => void;
   /** After each ORT run; `position` is where the data stream stands after the steps done (for checkpoints). */
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number, position: BatchState) => void | Promise<void>;
@@ -91,7 +91,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const xTensor = (sl: Slot) =>
     text ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape) : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
   // Worker teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains.
-  const ask = (g: Slot[]) => teachers.map((t) => (t.rt instanceof WorkerTeacher ? g.map((sl) => (t.rt as WorkerTeacher).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names as string[])) : undefined));
+  const ask = (g: Slot[]) => teachers.map((t) => (t.rt instanceof Predictor ? undefined : g.map((sl) => (t.rt as TeacherSource).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names))));
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
     Promise.all(teachers.map(async (t, k) => {
       const data = asked[k] ? await Promise.all(asked[k]!) : await Promise.all(g.map(async (sl) => {

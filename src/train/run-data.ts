@@ -52,6 +52,7 @@ export function loadData(cfg: ResolvedConfig): RunData {
     train = split.train;
     val = split.val;
   }
+  if (d.trainPerClass) train = stratifiedSplit(train, { seed: cfg.seed, valPerClass: d.trainPerClass }).val;
   if (d.name === 'csv') {
     const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
     return { train, val, test, mean: st.mean, std: st.std };

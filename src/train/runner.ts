@@ -4,6 +4,7 @@ import { toSchedule, type OptimizerConfig, type ResolvedConfig, type StageConfig
 import type { Dataset } from '../data/index.js';
 import { pretrainOf, teacherOutputsOf, teacherRef, type LossTerm } from '../distill/loss.js';
 import { prepareTeacher } from '../distill/teacher.js';
+import { cohort, peerModel } from '../nn/cohort.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
@@ -74,6 +75,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const norm = { mean, std };
   const threads = cfg.threads;
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
+  const stageModel = (st: StageConfig) => (st.cohort ? new Model(cohort(st.cohort.map((n) => zooModel(n, train.sampleShape, train.numClasses, vocab))), st.seed) : mkModel(st.model!, st.seed));
   const done = opts.resume ? readStages(rd) : {};
   const markDone = (stage: string, info: Record<string, unknown> = {}) => {
     done[stage] = { ...info, at: new Date().toISOString() };
@@ -137,10 +139,11 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   // fails in seconds, not after the first stages have trained.
   const probeBytes = new Map<string, Uint8Array>();
   for (const st of cfg.stages) {
-    probeBytes.set(st.name, st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(mkModel(st.model!, st.seed)));
-    if (!st.model) continue;
-    const student = mkModel(st.model, st.seed);
-    if (st.init) checkInit(st, stageOf.get(st.init)!, student, (s) => mkModel(s.model!, s.seed));
+    // What later stages will see of this one: the file, the model, or a cohort's peer 0.
+    probeBytes.set(st.name, st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(st.cohort ? peerModel(stageModel(st), 0) : stageModel(st)));
+    if (st.file) continue;
+    const student = stageModel(st);
+    if (st.init) checkInit(st, stageOf.get(st.init)!, student, stageModel);
     const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (t, k) => {
       const bytes = t.stage ? probeBytes.get(t.stage)! : new Uint8Array(readFileSync(t.file!));
       const p = await prepareTeacher(bytes, st.loss, t.stage ?? t.file!, train.sampleShape, st.combine === 'concat' ? undefined : train.numClasses, featuresOf(st.loss, teacherName(t), k));
@@ -159,7 +162,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     predictionsOf.set(st.name, ev.predictions);
     const ref = agreeWith ? predictionsOf.get(agreeWith) : undefined;
     rows.push({
-      role: st.name, model: st.model ?? st.file!, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4), agreeWith: agreeWith ?? st.name,
+      role: st.name, model: st.model ?? st.cohort?.join(' + ') ?? st.file!, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4), agreeWith: agreeWith ?? st.name,
       parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30), file,
       ...(ev.subsets ? { subsets: ev.subsets } : {}),
     });
@@ -172,15 +175,18 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     // Agreement is measured against the stage's first teacher, or else against the run's first stage.
     const agreeWith = firstTeacher && predictionsOf.has(firstTeacher) ? firstTeacher : st.name === cfg.stages[0].name ? undefined : cfg.stages[0].name;
     let bytes: Uint8Array, params: number | undefined;
+    // A cohort's stage file is peer 0 (what later stages learn from); the other peers are rows of their own.
+    const peers: { name: string; file: string; bytes: Uint8Array; params?: number }[] = [];
     if (st.file) {
       bytes = probeBytes.get(st.name)!;
     } else if (done[st.name]) {
       bytes = new Uint8Array(readFileSync(rd.path(file)));
       params = done[st.name].parameters as number | undefined;
       if (initSources.has(st.name)) trainedValues.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
+      for (let k = 1; k < (st.cohort?.length ?? 0); k++) peers.push({ name: `${st.name}.peer${k}`, file: `${st.name}.peer${k}.onnx`, bytes: new Uint8Array(readFileSync(rd.path(`${st.name}.peer${k}.onnx`))) });
       log(`${st.name}: trained before the interruption, reusing ${file}`);
     } else {
-      const model = mkModel(st.model!, st.seed);
+      const model = stageModel(st);
       if (st.init) for (const [k, v] of trainedValues.get(st.init)!) model.values.get(k)!.set(v);
       const data = { train: ofClasses(train, st.classes), val: ofClasses(val ?? test, st.classes) };
       const needs = teacherOutputsOf(st.loss).length > 0;
@@ -197,8 +203,13 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       } finally {
         for (const t of teachers) await t.teacher.release();
       }
-      bytes = exportOnnx(model, { metadata: { 'kdistill.role': st.name } });
-      params = model.parameterCount();
+      const main = st.cohort ? peerModel(model, 0) : model;
+      bytes = exportOnnx(main, { metadata: { 'kdistill.role': st.name } });
+      params = main.parameterCount();
+      for (let k = 1; k < (st.cohort?.length ?? 0); k++) {
+        const pk = peerModel(model, k);
+        peers.push({ name: `${st.name}.peer${k}`, file: `${st.name}.peer${k}.onnx`, bytes: exportOnnx(pk, { metadata: { 'kdistill.role': `${st.name}.peer${k}` } }), params: pk.parameterCount() });
+      }
       if (initSources.has(st.name)) {
         saveCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`, { meta: { stage: st.name, final: true }, tensors: model.values });
         trainedValues.set(st.name, model.values);
@@ -207,11 +218,14 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     rd.write(file, bytes);
     if (!st.file && !done[st.name]) markDone(st.name, { parameters: params });
     bytesOf.set(st.name, bytes);
-    const p = await Predictor.fromBytes(bytes, { threads }, st.file ?? st.name);
-    try {
-      await evaluate(st, p, file, params, agreeWith);
-    } finally {
-      await p.release();
+    for (const [k, one] of [{ name: st.name, file, bytes, params }, ...peers].entries()) {
+      if (k > 0) rd.write(one.file, one.bytes);
+      const p = await Predictor.fromBytes(one.bytes, { threads }, st.file ?? one.name);
+      try {
+        await evaluate({ ...st, name: one.name, model: st.cohort ? st.cohort[k] : st.model }, p, one.file, one.params, agreeWith);
+      } finally {
+        await p.release();
+      }
     }
     // A file teacher that is not a stage is evaluated once, so stages it teaches can report agreement with it.
     for (const t of cfg.stages.flatMap((s) => s.teachers)) if (t.file && !predictionsOf.has(teacherName(t))) {
@@ -255,7 +269,11 @@ function checkInit(st: StageConfig, from: StageConfig, student: Model, build: (s
 
 /** The comparison table printed at the end of a run. */
 export function formatSummary(s: RunSummary): string {
-  const head = 'role        model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)';
-  const lines = s.rows.map((r) => `${r.role.padEnd(11)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreement * 100).toFixed(1).padStart(5)}%  ${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ${r.latencyMs.map((l) => l.p50.toFixed(2)).join(' / ')}`);
-  return [head, ...lines, `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`].join('\n');
+  const w = Math.max(11, ...s.rows.map((r) => r.role.length + 1));
+  const subsets = Object.keys(s.rows[0]?.subsets ?? {});
+  const head = `${'role'.padEnd(w)} model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)${subsets.map((n) => `   ${n}: acc / task`).join('')}`;
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = s.rows.map((r) => `${r.role.padEnd(w)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreement * 100).toFixed(1).padStart(5)}%  ${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ${r.latencyMs.map((l) => l.p50.toFixed(2)).join(' / ').padEnd(13)}${subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join('')}`);
+  const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
+  return [head, ...lines, `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`, ...notes].join('\n');
 }

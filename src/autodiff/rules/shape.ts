@@ -68,11 +68,17 @@ registerGrad('Slice', (c, [dy]) => {
 
 registerGrad('Gather', (c, [dy]) => {
   const data = c.x(0), idx = c.x(1);
-  if (attrInt(c.node, 'axis', 0) !== 0) throw new KdError('NO_GRADIENT', `Gather '${c.node.name}': gradient supports axis 0 only`);
   if (!c.needs[0]) return [undefined, undefined];
+  const axis = normAxis(attrInt(c.node, 'axis', 0), data.rank);
   // Rows gathered several times receive the sum of their gradients (ScatterND with add).
   const idx64: Value = idx.dtype === 'int64' ? idx : op.cast(idx, 'int64');
-  return [op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(idx64, [-1]), dy!), undefined];
+  if (axis === 0) return [op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(idx64, [-1]), dy!), undefined];
+  // Another axis: move it to the front (and the index dims of dy with it), scatter there, move it back.
+  const r = idx.rank, rest = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
+  const perm = [axis, ...rest(axis, 0), ...rest(data.rank - axis - 1, axis + 1)];
+  const dyPerm = [...rest(r, axis), ...rest(axis, 0), ...rest(data.rank - axis - 1, axis + r)];
+  const front = op.scatterNDAdd(op.zerosLike(op.transpose(data, perm)), op.unsqueeze(idx64, [-1]), op.transpose(dy!, dyPerm));
+  return [op.transpose(front, perm.map((_, i) => perm.indexOf(i))), undefined];
 });
 
 registerGrad('GatherElements', (c, [dy]) => {

@@ -3,7 +3,7 @@ import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import type { MethodInputs } from '../../method.js';
 import { convReg } from './conv-reg.js';
-import { nodePair, pairMethod, requireAux } from './node-options.js';
+import { nodePair, requireAux, stagedPairMethod } from './node-options.js';
 
 const options = z.object({
   ...nodePair,
@@ -42,14 +42,11 @@ function boundary({ student, teacher, aux, labels }: MethodInputs, o: Options): 
  * terms train the student and this one contributes nothing; `initEpochs: 0` uses it as a joint term.
  * Pick pre-activation nodes on both sides (e.g. `block2/bn/out`).
  */
-export const ab = pairMethod<Options>({
+export const ab = stagedPairMethod<Options>({
   name: 'ab',
   kind: 'feature',
   description: 'Heo et al. 2019: activation-boundary transfer (margin hinge on pre-ReLU responses), an initialisation stage by default',
   options,
-  loss(inputs, o) {
-    if (o.initEpochs > 0) return op.scalar(inputs.labels.graph, 0, 'ab');
-    return boundary(inputs, o);
-  },
-  pretrain: (o) => (o.initEpochs > 0 ? { epochs: o.initEpochs, trains: 'student', loss: boundary } : undefined),
+  epochs: (o) => o.initEpochs,
+  term: boundary,
 });

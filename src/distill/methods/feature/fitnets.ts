@@ -3,7 +3,7 @@ import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import type { MethodInputs } from '../../method.js';
 import { convReg } from './conv-reg.js';
-import { nodePair, pairMethod, requireAux } from './node-options.js';
+import { nodePair, requireAux, stagedPairMethod } from './node-options.js';
 
 const options = z.object({
   ...nodePair,
@@ -28,14 +28,11 @@ function hint({ student, teacher, aux }: MethodInputs, o: Options): Value {
  * student up to the hint layer and the regressor learn the hint alone, then the remaining terms train
  * the whole student and this term contributes nothing.
  */
-export const fitnets = pairMethod<Options>({
+export const fitnets = stagedPairMethod<Options>({
   name: 'fitnets',
   kind: 'feature',
   description: 'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export); hintEpochs > 0 for the two-stage schedule',
   options,
-  loss(inputs, o) {
-    if (o.hintEpochs > 0) return op.scalar(inputs.labels.graph, 0, 'fitnets');
-    return hint(inputs, o);
-  },
-  pretrain: (o) => (o.hintEpochs > 0 ? { epochs: o.hintEpochs, trains: 'student', loss: hint } : undefined),
+  epochs: (o) => o.hintEpochs,
+  term: hint,
 });

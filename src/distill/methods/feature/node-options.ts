@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import type { BuildContext } from '../../../nn/context.js';
-import type { DistillMethod } from '../../method.js';
+import * as op from '../../../graph/ops.js';
+import type { DistillMethod, MethodInputs } from '../../method.js';
 import { KdError } from '../../../util/errors.js';
 
 /** The feature pair a feature or relation method compares, chosen by node name (`kdistill inspect` lists them). */
@@ -21,6 +22,20 @@ export function requireSameSpatial(method: string, o: { teacherNode: string; stu
 /** A method comparing one teacher node with one student node: it reads exactly the two nodes its options name. */
 export function pairMethod<O extends { teacherNode: string; studentNode: string }>(m: Omit<DistillMethod<O>, 'teacherOutputs' | 'studentNodes'>): DistillMethod<O> {
   return { ...m, teacherOutputs: (o) => [o.teacherNode], studentNodes: (o) => [o.studentNode] };
+}
+
+/**
+ * A pair method that is one loss term, or, when `epochs(o)` > 0, a phase before the main training that
+ * trains the student with that term alone (FitNets' hint stage, AB's initialisation); the term then adds
+ * nothing to the main phase, as in the official code.
+ */
+export function stagedPairMethod<O extends { teacherNode: string; studentNode: string }>(m: Omit<DistillMethod<O>, 'teacherOutputs' | 'studentNodes' | 'loss' | 'pretrain'> & { epochs(o: O): number; term(inputs: MethodInputs, o: O): Value }): DistillMethod<O> {
+  const { epochs, term, ...rest } = m;
+  return pairMethod<O>({
+    ...rest,
+    loss: (inputs, o) => (epochs(o) > 0 ? op.scalar(inputs.labels.graph, 0, m.name) : term(inputs, o)),
+    pretrain: (o) => (epochs(o) > 0 ? { epochs: epochs(o), trains: 'student', loss: term } : undefined),
+  });
 }
 
 /** The training step's auxiliary context, which methods with adapters need to declare their parameters. */

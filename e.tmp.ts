@@ -1,0 +1,13 @@
+import { loadUdhr } from './src/data/udhr.js';
+import { Model } from './src/nn/model.js';
+import { textClassifier } from './src/nn/zoo/index.js';
+import { evaluateClassifier, fitClassifier } from './src/train/classifier.js';
+const [buckets, dim, seqLen, epochs, kind] = [Number(process.argv[2] ?? 8192), Number(process.argv[3] ?? 32), Number(process.argv[4] ?? 128), Number(process.argv[5] ?? 3), process.argv[6] ?? 'meanpool'];
+const d = loadUdhr({ buckets, seqLen });
+const m = new Model(textClassifier({ vocab: buckets + 1, seqLen, classes: d.languages.length, dim, kind: kind as 'meanpool' }), 0);
+console.log('params', m.parameterCount());
+const t = performance.now();
+const steps = epochs * Math.ceil(d.train.n / 64);
+await fitClassifier(m, d.train, { epochs, batchSize: 64, lr: 1e-2, schedule: { kind: 'cosine', total: steps }, onStep: (s, o) => { if (s % 100 === 0) console.log(s, o.loss.toFixed(3)); } });
+console.log('train s', (performance.now() - t) / 1000);
+const e = await evaluateClassifier(m, d.test); console.log('test acc', e.accuracy);

@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Content keys of teachers, for `TeacherCache`: two teachers with the same key must answer the same
+ * input the same way, and a changed teacher must get a new key (its cached answers then live elsewhere).
+ * Each kind is hashed with its own prefix, so an id can never collide with a URL or a file.
+ */
+const hash = (...parts: (string | Uint8Array)[]): string => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+};
+
+/** An ONNX teacher: the sha256 of the file's bytes. */
+export const onnxKey = (bytes: Uint8Array): string => hash('onnx', bytes);
+
+/** An HTTP teacher: its URL and a version string the user bumps when the model behind the URL changes. */
+export const httpKey = (url: string, version: string): string => hash('http', url, version);
+
+/** A JavaScript function teacher: an id the user chooses (and changes when the function does). */
+export const functionKey = (id: string): string => hash('function', id);
+
+/** An ensemble: its members' keys and weights, in order. */
+export const ensembleKey = (members: readonly { key: string; weight: number }[]): string =>
+  hash('ensemble', ...members.flatMap((m) => [m.key, String(m.weight)]));
+
+/** A source that knows its own content key (function, HTTP with a version, ensembles of such). */
+export interface Keyed {
+  readonly cacheKey?: string;
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { KdError } from '../../util/errors.js';
+import { writeAtomic } from '../../util/fs.js';
+import { crc32, decode, encode, recordBytes, type StoreFormat } from './codec.js';
+
+/**
+ * Index entry: input sha256 (32 bytes), record offset in the shard (float64, exact to 2^53), record length
+ * (u32), record CRC-32, then the CRC-32 of those 48 bytes, so a torn or damaged entry is recognised and skipped.
+ */
+const ENTRY = 52;
+
+interface Loc {
+  shard: number;
+  offset: number;
+  length: number;
+  crc: number;
+  /** The record's bytes in memory (already checked), at `at`; absent: read from the shard file. */
+  buf?: Buffer;
+  at?: number;
+}
+
+/** What `meta.json` of a store says: the values per sample, fixed by the first answer stored. */
+interface Meta {
+  version: 1;
+  name: string;
+  size: number;
+  format: StoreFormat;
+}
+
+/**
+ * Cached answers for one output name of one teacher, in one format: append-only shard files
+ * (`<id>.bin`, records back to back) each with its index (`<id>.idx`, fixed-size entries). Every opening
+ * that writes starts shards of its own, so runs sharing the directory never write into the same file;
+ * a shard cut off by a kill keeps all its whole entries. All index files are read into a Map at open.
+ */
+export class ShardStore {
+  private readonly map = new Map<string, Loc>();
+  private readonly shards: string[] = [];
+  /** Per shard: the keys its index listed, and whether its records were read into memory (tried once). */
+  private readonly shardKeys: string[][] = [];
+  private readonly inMemory: boolean[] = [];
+  private memoryLeft: number;
+  private readonly fds = new Map<number, number>();
+  private writer?: { shard: number; bin: number; idx: number; offset: number };
+  private meta?: Meta;
+
+  /** `memoryBytes`: how much record data is held in memory; lookups beyond it read the file (a syscall each). */
+  constructor(readonly dir: string, readonly name: string, readonly format: StoreFormat, private readonly maxShardBytes = 1 << 30, memoryBytes = 1 << 30) {
+    this.memoryLeft = memoryBytes;
+    mkdirSync(dir, { recursive: true });
+    const metaPath = join(dir, 'meta.json');
+    if (existsSync(metaPath)) this.meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Meta;
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.idx')).sort()) this.load(f.slice(0, -4));
+  }
+
+  /** Values per sample, once anything was stored. */
+  get size(): number | undefined {
+    return this.meta?.size;
+  }
+
+  /** Entries readable now. */
+  get entries(): number {
+    return this.map.size;
+  }
+
+  /** Reads the sample stored under `key` into `out`; false when absent or damaged (then it is forgotten, to be recomputed). */
+  get(key: string, out: Float32Array): boolean {
+    const loc = this.map.get(key);
+    if (!loc) return false;
+    if (!loc.buf && !this.inMemory[loc.shard]) this.toMemory(loc.shard);
+    if (loc.buf) {
+      decode(loc.buf.subarray(loc.at!, loc.at! + loc.length), this.format, out);
+      return true;
+    }
+    let fd = this.fds.get(loc.shard);
+    if (fd === undefined) this.fds.set(loc.shard, (fd = openSync(join(this.dir, `${this.shards[loc.shard]}.bin`), 'r')));
+    const b = Buffer.allocUnsafe(loc.length);
+    if (readSync(fd, b, 0, loc.length, loc.offset) !== loc.length || crc32(b) !== loc.crc) {
+      this.map.delete(key);
+      return false;
+    }
+    decode(b, this.format, out);
+    return true;
+  }
+
+  /**
+   * Reads a whole shard once and checks every record it holds: a warm epoch then costs a Map lookup
+   * and a copy per sample instead of a read and a checksum. Damaged records are forgotten here.
+   */
+  private toMemory(shard: number): void {
+    this.inMemory[shard] = true;
+    const path = join(this.dir, `${this.shards[shard]}.bin`);
+    const size = statSync(path).size;
+    if (size > this.memoryLeft) return;
+    this.memoryLeft -= size;
+    const data = readFileSync(path);
+    for (const key of this.shardKeys[shard]) {
+      const loc = this.map.get(key);
+      if (!loc || loc.shard !== shard || loc.buf) continue;
+      if (crc32(data.subarray(loc.offset, loc.offset + loc.length)) !== loc.crc) this.map.delete(key);
+      else Object.assign(loc, { buf: data, at: loc.offset });
+    }
+  }
+
+  /** Appends samples (input sha256 in base64, with their values), records first, then their index entries. */
+  put(keys: readonly string[], values: readonly Float32Array[]): void {
+    if (!keys.length) return;
+    const size = values[0].length;
+    if (!this.meta) {
+      this.meta = { version: 1, name: this.name, size, format: this.format };
+      writeAtomic(join(this.dir, 'meta.json'), [JSON.stringify(this.meta, null, 1)], { what: 'teacher cache metadata' });
+    } else if (size !== this.meta.size)
+      throw new KdError('CACHE_MISMATCH', `teacher cache ${this.dir}: the teacher answered ${size} values per sample for '${this.name}', the cache holds ${this.meta.size}; the teacher changed without its key changing (bump its version or id)`);
+    const w = this.writerFor();
+    const recLen = recordBytes(this.format, size);
+    const recs = Buffer.allocUnsafe(recLen * keys.length), idx = Buffer.alloc(ENTRY * keys.length);
+    // What this process writes stays in memory too (within the budget), so its next epoch reads no file.
+    const keep = recs.length <= this.memoryLeft;
+    if (keep) this.memoryLeft -= recs.length;
+    const locs = keys.map((key, i): Loc => {
+      const rec = encode(values[i], this.format);
+      recs.set(rec, i * recLen);
+      const e = idx.subarray(i * ENTRY, (i + 1) * ENTRY);
+      const loc = { shard: w.shard, offset: w.offset + i * recLen, length: recLen, crc: crc32(rec), ...(keep ? { buf: recs, at: i * recLen } : {}) };
+      e.write(key, 0, 32, 'base64');
+      e.writeDoubleLE(loc.offset, 32);
+      e.writeUInt32LE(loc.length, 40);
+      e.writeUInt32LE(loc.crc, 44);
+      e.writeUInt32LE(crc32(e.subarray(0, 48)), 48);
+      return loc;
+    });
+    try {
+      writeAll(w.bin, recs);
+      writeAll(w.idx, idx);
+    } catch (e) {
+      // A failed append leaves at most a torn tail, which readers skip; later writes go to a fresh shard.
+      this.closeWriter();
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new KdError('CACHE_WRITE', `cannot write the teacher cache in ${this.dir} (${code}); what it held is kept. Free some space or pass another cache directory.`);
+    }
+    w.offset += recs.length;
+    keys.forEach((key, i) => this.map.set(key, locs[i]));
+    if (w.offset >= this.maxShardBytes) this.closeWriter();
+  }
+
+  close(): void {
+    this.closeWriter();
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  private writerFor(): NonNullable<ShardStore['writer']> {
+    if (this.writer) return this.writer;
+    const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.shards.push(id);
+    this.shardKeys.push([]);
+    this.inMemory.push(true);
+    const bin = openSync(join(this.dir, `${id}.bin`), 'wx');
+    return (this.writer = { shard: this.shards.length - 1, bin, idx: openSync(join(this.dir, `${id}.idx`), 'wx'), offset: fstatSync(bin).size });
+  }
+
+  private closeWriter(): void {
+    if (!this.writer) return;
+    closeSync(this.writer.bin);
+    closeSync(this.writer.idx);
+    this.writer = undefined;
+  }
+
+  /** Reads one index: whole entries whose checksum holds and whose record lies inside the shard as it is on disk. */
+  private load(id: string): void {
+    let binSize: number, idx: Buffer;
+    try {
+      binSize = statSync(join(this.dir, `${id}.bin`)).size;
+      idx = readFileSync(join(this.dir, `${id}.idx`));
+    } catch {
+      return;
+    }
+    const shard = this.shards.push(id) - 1, keys: string[] = [];
+    this.shardKeys.push(keys);
+    this.inMemory.push(false);
+    for (let p = 0; p + ENTRY <= idx.length; p += ENTRY) {
+      const e = idx.subarray(p, p + ENTRY);
+      if (crc32(e.subarray(0, 48)) !== e.readUInt32LE(48)) continue;
+      const loc = { shard, offset: e.readDoubleLE(32), length: e.readUInt32LE(40), crc: e.readUInt32LE(44) };
+      if (loc.offset + loc.length > binSize) continue;
+      const key = e.subarray(0, 32).toString('base64');
+      this.map.set(key, loc);
+      keys.push(key);
+    }
+  }
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+}

@@ -1,0 +1,85 @@
+import { TensorProto_DataType as DT, type NodeProto } from 'onnx-buf/dist/onnx_pb.js';
+import { parseOnnx } from '../../graph/onnx.js';
+import { KdError } from '../../util/errors.js';
+import { collectRanges, floatInput, type CalibrationOptions } from './calibrate.js';
+import { cloneModel, node, serialise, setMetadata, tensor } from './proto.js';
+import { constants, planQdq, type PlanOptions } from './qdq-plan.js';
+import { activationParams, quantizeBias, quantizeWeight, weightOf, type WeightSink } from './weights.js';
+
+export type Int8Options = CalibrationOptions & PlanOptions;
+
+/**
+ * Static int8 quantization in QDQ form, as ONNX Runtime's `quantize_static` writes it for CPU: uint8
+ * asymmetric activations with min/max ranges measured on `calibration` (batches of samples, row-major,
+ * the model's input layout and normalisation), int8 symmetric per-channel weights for Conv, Gemm and
+ * MatMul, int32 biases. The result is a standard opset-13+ ONNX model; ONNX Runtime fuses its Q/DQ
+ * pairs into QLinearConv/QGemm/QLinearMatMul kernels, other runtimes can execute the pairs as written.
+ * Outputs stay float32: a Gemm/MatMul that feeds only the graph outputs (the logits) keeps a float output.
+ */
+export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Float32Array[], o: Int8Options = {}): Promise<Uint8Array> {
+  const source = o.source ?? 'model';
+  const m = cloneModel(parseOnnx(bytes, source));
+  const opset = Number(m.opsetImport.find((x) => x.domain === '' || x.domain === 'ai.onnx')?.version ?? 0);
+  // Per-channel DequantizeLinear (the `axis` attribute) exists from opset 13; raising the opset could change other ops.
+  if (opset < 13) throw new KdError('UNSUPPORTED_MODEL', `${source} is opset ${opset}; int8 quantization writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13 or later (re-export the model with a newer opset)`);
+  const g = m.graph!;
+  const plan = planQdq(g, o);
+  const roots = [...plan.tensors].filter((t) => !plan.shared.has(t));
+  const ranges = await collectRanges(bytes, roots, calibration, o);
+
+  const sink: WeightSink = { init: new Map(g.initializer.map((t) => [t.name, t])), head: [] };
+  /** Scale/zero-point initializer names of each quantized activation. */
+  const qp = new Map<string, { scale: string; zp: string; value: number }>();
+  for (const t of roots) {
+    const r = ranges.get(t);
+    if (!r) continue; // not float32 (a shape or index tensor): left alone
+    const { scale, zeroPoint } = activationParams(r.min, r.max);
+    sink.init.set(`${t}_scale`, tensor(`${t}_scale`, DT.FLOAT, [], new Float32Array([scale])));
+    sink.init.set(`${t}_zero_point`, tensor(`${t}_zero_point`, DT.UINT8, [], new Uint8Array([zeroPoint])));
+    qp.set(t, { scale: `${t}_scale`, zp: `${t}_zero_point`, value: scale });
+  }
+  for (const [t, root] of plan.shared) if (qp.has(root)) qp.set(t, qp.get(root)!);
+
+  const qdq = (t: string, into: NodeProto[]) => {
+    const p = qp.get(t)!;
+    into.push(node('QuantizeLinear', [t, p.scale, p.zp], [`${t}_quantized`], `${t}/QuantizeLinear`));
+    into.push(node('DequantizeLinear', [`${t}_quantized`, p.scale, p.zp], [`${t}_dequantized`], `${t}/DequantizeLinear`));
+  };
+
+  // A dropped Relu's producer writes the Relu's output name; its Q (zero point 0) does the clamping.
+  const renamed = new Map<string, string>();
+  for (const r of plan.droppedRelu) if (qp.has(r.output[0])) renamed.set(r.input[0], r.output[0]);
+
+  const consts = constants(g);
+  const head: NodeProto[] = [];
+  const body: NodeProto[] = [];
+  for (const i of g.input) if (qp.has(i.name)) qdq(i.name, head);
+  for (const n of g.node) {
+    if (plan.droppedRelu.has(n) && renamed.get(n.input[0]) === n.output[0]) continue;
+    n.output = n.output.map((x) => renamed.get(x) ?? x);
+    const inputs = [...n.input];
+    for (const p of plan.reads.get(n) ?? []) if (qp.has(inputs[p])) inputs[p] = `${inputs[p]}_dequantized`;
+    const wb = plan.intNodes.has(n) ? weightOf(n, sink.init) : undefined;
+    if (wb) {
+      const { name, scales } = quantizeWeight(wb.w, wb.axis, sink);
+      inputs[1] = name;
+      const xs = qp.get(n.input[0])?.value;
+      if (wb.bias && xs !== undefined) inputs[2] = quantizeBias(wb.bias, xs, scales, n.name || n.output[0], sink) ?? inputs[2];
+    }
+    n.input = inputs;
+    body.push(n);
+    for (const out of n.output) if (qp.has(out)) qdq(out, body);
+  }
+  g.node = [...sink.head, ...head, ...body];
+
+  // Drop the float weights the quantized ones replace; keep anything a node or output still reads.
+  const used = new Set([...g.node.flatMap((n) => n.input), ...g.output.map((x) => x.name)]);
+  g.initializer = [...sink.init.values()].filter((t) => used.has(t.name));
+  const kept = new Set(g.initializer.map((t) => t.name));
+  const wasInit = new Set(consts);
+  g.input = g.input.filter((i) => !wasInit.has(i.name) || kept.has(i.name));
+  const per = floatInput(bytes, o).sampleShape.reduce((a, b) => a * b, 1);
+  const samples = calibration.reduce((a, b) => a + b.length, 0) / per;
+  setMetadata(m, { 'kdistill.quantization': `int8 static QDQ: uint8 asymmetric activations (min/max over ${samples} calibration samples), int8 symmetric per-channel weights, int32 bias` });
+  return serialise(m);
+}

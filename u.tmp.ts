@@ -1,0 +1,10 @@
+import { loadUdhr, matchLid176, udhrSentences } from './src/data/udhr.js';
+const t = performance.now();
+const m = matchLid176(); console.log(m.matched.length, m.unmatched, m.scriptMismatch);
+const d = loadUdhr();
+console.log(d.languages.length, d.versions.length, d.train.n, d.test.n, d.testArticles, d.train.truncated, d.test.truncated, performance.now() - t);
+const cnt = new Map(); for (const y of d.test.y) cnt.set(y, (cnt.get(y) ?? 0) + 1);
+const tr = new Map(); for (const y of d.train.y) tr.set(y, (tr.get(y) ?? 0) + 1);
+console.log('min/max test per lang', Math.min(...cnt.values()), Math.max(...cnt.values()), 'train', Math.min(...tr.values()), Math.max(...tr.values()), d.languages.filter((_, i) => !cnt.has(i)));
+console.log(udhrSentences('eng').slice(0, 5), udhrSentences('cmn_hans').slice(0, 3), udhrSentences('jpn').slice(0,3));
+const lens = d.train.texts.map((s) => s.length).sort((a, b) => a - b); console.log('len p50/p90', lens[lens.length >> 1], lens[Math.floor(lens.length * 0.9)]);
