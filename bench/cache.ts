@@ -5,7 +5,9 @@
 //            thread, the rest to the student);
 //   cached — a warm TeacherCache (filled first as `cache fill` does, untimed), all threads to the student.
 // Issue target: cached ≤ 1.1 × plain. Teachers are untrained: their cost does not depend on their weights.
-// Times are "steady" (first to last training step, session building excluded) and "wall" (the whole fit call).
+// Times are "steady" (first to last training step, session building excluded) and "wall" (the whole fit call);
+// "cpu" is the process's CPU seconds over the steady part (all its threads, the teacher worker's included),
+// which a machine shared with other jobs disturbs far less than elapsed time.
 // Usage: npx tsx bench/cache.ts [--pairs mlp,cnn] [--threads 2] [--reps 1]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,25 +32,27 @@ const mnist = loadMnist('train');
 const KD = [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }];
 console.error(`MNIST train ${mnist.n} samples, ${threads} threads, load average at start ${load()}`);
 
-interface Timing { steady: number; wall: number; loss: number }
+interface Timing { steady: number; wall: number; cpu: number; loss: number }
 
 /** One epoch; `steady` runs from the first reported step to the last, so session building is left out. */
 async function epoch(student: () => Model, ds: Dataset, studentThreads: number, teacher?: TeacherSource): Promise<Timing> {
   const t0 = performance.now();
-  let first = 0, last = 0, steps0 = 0, steps = 0, loss = 0;
+  let first = 0, last = 0, steps0 = 0, steps = 0, loss = 0, cpu0 = 0, cpu1 = 0;
+  const cpuNow = () => ((u) => (u.user + u.system) / 1e6)(process.cpuUsage());
   await fitClassifier(student(), ds, {
     epochs: 1, batchSize: 128, lr: 1e-3, seed: 0, threads: studentThreads, loss: teacher ? KD : undefined, teacher,
     onStep: (s, out) => {
       const now = performance.now();
-      if (!first) (first = now), (steps0 = s + 1);
+      if (!first) (first = now), (steps0 = s + 1), (cpu0 = cpuNow());
       last = now;
+      cpu1 = cpuNow();
       steps = s + 1;
       loss = out.loss;
     },
   });
   // Scaled to the whole epoch from the steps between the first and last report.
-  const steady = ((last - first) / 1000) * (steps / Math.max(1, steps - steps0));
-  return { steady, wall: (performance.now() - t0) / 1000, loss };
+  const scale = steps / Math.max(1, steps - steps0);
+  return { steady: ((last - first) / 1000) * scale, wall: (performance.now() - t0) / 1000, cpu: (cpu1 - cpu0) * scale, loss };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'kd-bench-cache-'));
@@ -74,21 +78,33 @@ for (const pair of pairs) {
   const runs: Record<'plain' | 'live' | 'cached', Timing[]> = { plain: [], live: [], cached: [] };
   let stats = { hits: 0, misses: 0 };
   for (let r = 0; r < reps; r++) {
-    runs.plain.push(await epoch(() => new Model(ref.student(), 2), ds, threads));
-    const live = await WorkerTeacher.start(bytes, 1);
-    runs.live.push(await epoch(() => new Model(ref.student(), 2), ds, Math.max(1, threads - 1), live));
-    await live.release();
-    const cached = new TeacherCache(await WorkerTeacher.start(bytes, 1), { key: onnxKey(bytes), dir });
-    runs.cached.push(await epoch(() => new Model(ref.student(), 2), ds, threads, cached));
-    stats = cached.stats();
-    await cached.release();
-    console.error(`${pair} rep ${r + 1}/${reps}: plain ${runs.plain[r].steady.toFixed(1)} s, live ${runs.live[r].steady.toFixed(1)} s, cached ${runs.cached[r].steady.toFixed(1)} s (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`);
+    const student = () => new Model(ref.student(), 2);
+    const modes = {
+      plain: () => epoch(student, ds, threads),
+      live: async () => {
+        const live = await WorkerTeacher.start(bytes, 1);
+        return epoch(student, ds, Math.max(1, threads - 1), live).finally(() => live.release());
+      },
+      cached: async () => {
+        const cached = new TeacherCache(await WorkerTeacher.start(bytes, 1), { key: onnxKey(bytes), dir });
+        return epoch(student, ds, threads, cached).finally(() => ((stats = cached.stats()), cached.release()));
+      },
+    };
+    // Odd repetitions run in reverse order, so a drift in the machine's load does not favour one mode.
+    const order = (['plain', 'live', 'cached'] as const).slice();
+    if (r % 2) order.reverse();
+    for (const m of order) runs[m].push(await modes[m]());
+    const show = (t: Timing) => `${t.steady.toFixed(1)} s (cpu ${t.cpu.toFixed(1)} s)`;
+    console.error(`${pair} rep ${r + 1}/${reps}: plain ${show(runs.plain[r])}, live ${show(runs.live[r])}, cached ${show(runs.cached[r])} (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`);
   }
   const med = (k: keyof typeof runs, f: keyof Timing) => median(runs[k].map((t) => t[f]));
-  const p = med('plain', 'steady');
-  rows.push(`${pair.padEnd(4)} ${p.toFixed(1).padStart(8)} ${med('live', 'steady').toFixed(1).padStart(8)} ${med('cached', 'steady').toFixed(1).padStart(8)}   ${(med('cached', 'steady') / p).toFixed(2).padStart(6)} ${(med('live', 'steady') / p).toFixed(2).padStart(6)}   ${med('plain', 'wall').toFixed(1)} / ${med('live', 'wall').toFixed(1)} / ${med('cached', 'wall').toFixed(1)}`);
+  const row = (f: 'steady' | 'cpu') => {
+    const p = med('plain', f), l = med('live', f), c = med('cached', f);
+    return `${pair.padEnd(4)} ${f.padEnd(6)} ${p.toFixed(1).padStart(7)} ${l.toFixed(1).padStart(7)} ${c.toFixed(1).padStart(7)}   ${(c / p).toFixed(2).padStart(12)} ${(l / p).toFixed(2).padStart(10)}`;
+  };
+  rows.push(row('steady'), row('cpu'));
 }
 rmSync(dir, { recursive: true, force: true });
-console.log(`one MNIST-train epoch, seconds (steady; median of ${reps}), ${threads} threads; load average at end ${load()}`);
-console.log('pair    plain     live   cached   cached/plain live/plain   wall plain / live / cached');
+console.log(`one MNIST-train epoch, seconds (median of ${reps}), ${threads} threads; load average at end ${load()}`);
+console.log('pair what     plain    live  cached   cached/plain live/plain');
 for (const r of rows) console.log(r);

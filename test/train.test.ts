@@ -150,4 +150,27 @@ describe('numerical guard', () => {
       (e: unknown) => e instanceof Error && /stopped at step \d+: (loss|acc) is NaN/.test(e.message),
     );
   });
+  it('stops on a non-finite gradient whose loss is finite, naming grad_norm', async () => {
+    const { registerMethod } = await import('../src/distill/registry.js');
+    const op = await import('../src/graph/ops.js');
+    const { z } = await import('zod');
+    // sqrt(|0·logits|): the value is 0, its gradient 0.5/sqrt(0)·sign(0)·0 = NaN.
+    registerMethod({ name: 'test_nan_grad', kind: 'label', description: 'test only', options: z.object({}).strict(), teacherOutputs: () => [], loss: ({ student }) => op.reduceMean(op.sqrt(op.abs(op.scale(student.logits, 0)))) });
+    const model = new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 1);
+    await assert.rejects(
+      fitClassifier(model, take(train, 128), { epochs: 1, batchSize: 64, seed: 1, threads: 1, stepsPerRun: 1, loss: [{ method: 'ce', weight: 1 }, { method: 'test_nan_grad', weight: 1 }] }),
+      (e: unknown) => e instanceof Error && /stopped at step 1: grad_norm is NaN/.test(e.message),
+    );
+  });
+  it('clipGradNorm bounds each update: plain SGD moves the parameters by at most lr × the limit', async () => {
+    const { sgd } = await import('../src/optim/index.js');
+    const model = new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 1);
+    const before = [...model.values.values()].map((v) => Float32Array.from(v));
+    const norms: number[] = [];
+    await fitClassifier(model, take(train, 64), { epochs: 1, batchSize: 64, seed: 1, threads: 1, stepsPerRun: 1, lr: 1, optimizer: sgd(), schedule: { kind: 'constant' }, clipGradNorm: 0.01, onStep: (_s, out) => norms.push(out.grad_norm) });
+    let sq = 0;
+    [...model.values.values()].forEach((v, k) => v.forEach((x, i) => (sq += (x - before[k][i]) ** 2)));
+    assert.ok(norms[0] > 0.1, `the unclipped norm is reported: ${norms[0]}`);
+    assert.ok(Math.abs(Math.sqrt(sq) - 0.01) < 1e-4, `update norm ${Math.sqrt(sq)}, limit 0.01`);
+  });
 });
