@@ -85,6 +85,33 @@ describe('pipelines of stages', () => {
     assert.ok(row(s, 'dml').testAccuracy > 0.8 && row(s, 'dml.peer1').testAccuracy > 0.8, `${row(s, 'dml').testAccuracy} ${row(s, 'dml.peer1').testAccuracy}`);
   });
 
+  it('an HTTP teacher from the config: cached on disk, so no input is asked twice over eight epochs', async () => {
+    const { createServer } = await import('node:http');
+    let asked = 0;
+    // The endpoint scores class c by the two coordinates the blobs raise for it (c and c + 4).
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const { inputs } = JSON.parse(body) as { inputs: number[][] };
+        asked += inputs.length;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ logits: inputs.map((x) => [0, 1, 2, 3].map((c) => 2 * (x[c] + x[c + 4]))) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/predict`;
+    try {
+      const { s } = await pipeline('http', [`  - { name: student, model: mlp-8-8-4, teachers: [{ http: { url: '${url}', version: v1 } }], loss: [{ method: kd, options: { temperature: 2 } }] }`], [`cacheDir: ${join(dir, 'cache')}`]);
+      const st = row(s, 'student');
+      assert.ok(st.testAccuracy > 0.8, `student of the endpoint: ${st.testAccuracy}`);
+      assert.equal(s.trainSamples, asked, 'every training sample asked exactly once');
+      assert.deepEqual(st.teacherCache!.map((c) => [c.misses, c.hits]), [[s.trainSamples, 7 * s.trainSamples]]);
+    } finally {
+      server.close();
+    }
+  });
+
   it('bad pipelines are refused with the stage and field named', () => {
     const check = (stages: string[], re: RegExp, extra: string[] = []) =>
       assert.throws(() => parseConfig(['dataset: { name: mnist }', 'epochs: 1', ...extra, 'stages:', ...stages].join('\n'), join(dir, 'bad.yaml'), configRegistry(), { checkFiles: false }), (e: unknown) => e instanceof ConfigError && re.test(e.message), re.source);
@@ -95,6 +122,8 @@ describe('pipelines of stages', () => {
     check(['  - { name: a, file: t.onnx, epochs: 2 }'], /stages\[0\]\.epochs: 'epochs' applies to a trained stage/);
     check(['  - { name: a, model: cnn-4-8, combine: vote }'], /stages\[0\]\.combine/);
     check(['  - { name: a, model: cnn-4-8 }'], /teacher: 'teacher' belongs to a single teacher → student run/, ['teacher: { model: cnn-4-8 }']);
+    check(['  - { name: a, model: cnn-4-8, teachers: [{ http: { url: "http://x/p", authEnv: "sk-live-123" } }] }'], /authEnv: the name of an environment variable/);
+    check(['  - { name: a, model: cnn-4-8, teachers: [{ http: { url: "ftp://x/p" } }] }'], /teachers\[0\]\.http\.url/);
   });
 });
 

@@ -146,6 +146,7 @@ export function resolveConfig(raw: Config, file: string, options: Pick<LoadOptio
     report: { subsets },
     checkpointEvery: raw.checkpointEvery ?? 0,
     keepCheckpoints: raw.keepCheckpoints ?? 2,
+    cacheDir: path.resolve(options.cwd ?? process.cwd(), raw.cacheDir ?? path.join('.cache', 'kdistill', 'teachers')),
   });
 }
 
@@ -160,7 +161,10 @@ function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: R
     cohort: st.cohort ?? null,
     file: st.file !== undefined ? path.resolve(dir, st.file) : null,
     init: st.init ?? null,
-    teachers: (st.teachers ?? []).map((x) => (typeof x === 'string' ? { stage: x, file: null, weight: 1, classes: null } : { stage: x.stage ?? null, file: x.file !== undefined ? path.resolve(dir, x.file) : null, weight: x.weight ?? 1, classes: x.classes ?? null })),
+    teachers: (st.teachers ?? []).map((x) =>
+      typeof x === 'string'
+        ? { stage: x, file: null, http: null, weight: 1, classes: null, cache: false }
+        : { stage: x.stage ?? null, file: x.file !== undefined ? path.resolve(dir, x.file) : null, http: x.http ?? null, weight: x.weight ?? 1, classes: x.classes ?? null, cache: x.cache ?? x.http !== undefined }),
     combine: st.combine ?? 'mean',
     loss: (st.loss ?? [{ method: 'ce', options: {} }]).map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options })),
     classes: st.classes ?? null,
@@ -176,7 +180,7 @@ function classicStages(teacher: TeacherConfig, student: string, loss: LossTermCo
   const first: StageConfig = 'file' in teacher
     ? { name: 'teacher', model: null, cohort: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
     : { name: 'teacher', model: teacher.model, cohort: null, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
-  const taught = [{ stage: 'teacher', file: null, weight: 1, classes: null }];
+  const taught = [{ stage: 'teacher', file: null, http: null, weight: 1, classes: null, cache: false }];
   return [
     first,
     ...(baseline ? [{ name: 'baseline', model: student, cohort: null, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),

@@ -220,6 +220,7 @@ export function configSchema(registry: ConfigRegistry) {
     baseline: z.boolean().optional(),
     checkpointEvery: nonNegativeCount.optional(),
     keepCheckpoints: count.optional(),
+    cacheDir: pathString.optional(),
   }).superRefine((c, ctx) => {
     if (c.stages !== undefined) {
       for (const k of ['teacher', 'student', 'loss', 'baseline'] as const) if (c[k] !== undefined) issue(ctx, [k], `'${k}' belongs to a single teacher → student run; with 'stages', each stage says what it trains`);
@@ -340,4 +341,6 @@ export interface ResolvedConfig extends TrainConfig {
   readonly checkpointEvery: number;
   /** Step checkpoints kept per stage (newest first); the best one by validation accuracy is kept apart. */
   readonly keepCheckpoints: number;
+  /** Where cached teachers keep their answers (shared between runs). */
+  readonly cacheDir: string;
 }

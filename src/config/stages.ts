@@ -12,8 +12,25 @@ export const COMBINE_MODES = ['mean', 'weights', 'confidence', 'concat'] as cons
 export interface StageTeacherConfig {
   readonly stage: string | null;
   readonly file: string | null;
+  /** A teacher behind an HTTP endpoint (kdistill's JSON batch protocol, see the README). */
+  readonly http: HttpTeacherConfig | null;
   readonly weight: number;
   readonly classes: readonly number[] | null;
+  /** Keep its answers on disk so no input is asked twice (default: on for HTTP teachers, off for ONNX ones). */
+  readonly cache: boolean;
+}
+
+/** An HTTP teacher's endpoint and limits; absent limits take `HttpTeacher`'s defaults. The token is read from `authEnv` at run time, never stored. */
+export interface HttpTeacherConfig {
+  readonly url: string;
+  readonly version?: string;
+  readonly maxBatch?: number;
+  readonly concurrency?: number;
+  readonly rateLimit?: number;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly maxCalls?: number;
+  readonly authEnv?: string;
 }
 
 /** One resolved stage. A `file` stage is a given model (evaluated, usable as a teacher), not trained. */
@@ -49,10 +66,22 @@ const issue = (ctx: z.RefinementCtx, path: PropertyKey[], message: string) => ct
 /** The `stages` list schema, built from the top level's model, loss, path and recipe schemas. */
 export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts: { model: z.ZodType<string>; loss: L; path: z.ZodType<string>; recipe: R }) {
   const classes = z.array(z.int().min(0)).min(1);
+  const count = z.int().min(1);
+  const http = z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    version: z.string().min(1).optional(),
+    maxBatch: count.optional(),
+    concurrency: count.optional(),
+    rateLimit: z.number().positive().optional(),
+    timeoutMs: count.optional(),
+    retries: z.int().min(0).optional(),
+    maxCalls: count.optional(),
+    authEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' }).optional(),
+  });
   const teacher = z.union([
     z.string().min(1),
-    z.strictObject({ stage: z.string().min(1).optional(), file: parts.path.optional(), weight: z.number().min(0).optional(), classes: classes.optional() }).superRefine((t, ctx) => {
-      if ((t.stage === undefined) === (t.file === undefined)) issue(ctx, [], "a teacher names an earlier 'stage' or an ONNX 'file' (exactly one)");
+    z.strictObject({ stage: z.string().min(1).optional(), file: parts.path.optional(), http: http.optional(), weight: z.number().min(0).optional(), classes: classes.optional(), cache: z.boolean().optional() }).superRefine((t, ctx) => {
+      if ([t.stage, t.file, t.http].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
     }),
   ]);
   const stage = z

@@ -1,9 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
 import { toSchedule, type OptimizerConfig, type ResolvedConfig, type StageConfig, type TrainConfig } from '../config/index.js';
 import type { Dataset } from '../data/index.js';
-import { pretrainOf, teacherOutputsOf, teacherRef, type LossTerm } from '../distill/loss.js';
-import { prepareTeacher } from '../distill/teacher.js';
+import { pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import type { CacheStats } from '../distill/teachers/cache.js';
+import type { TeacherSource } from '../distill/teachers/source.js';
 import { cohort, peerModel } from '../nn/cohort.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
@@ -11,7 +11,6 @@ import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
 import { measureLatency, type Latency } from '../report/latency.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { KdError } from '../util/errors.js';
 import { writeAtomic } from '../util/fs.js';
 import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation, type TeacherSlot } from './classifier.js';
@@ -19,6 +18,7 @@ import { Progress } from './progress.js';
 import type { RunDir } from './run-dir.js';
 import { augmentOf, loadData, ofClasses } from './run-data.js';
 import { latestCheckpoint, pruneCheckpoints, readStages, stageFile } from './stage-files.js';
+import { openTeacher, teacherName, teacherSlot } from './stage-teachers.js';
 
 /** One row of the run's comparison table: a stage's model on the test set. */
 export interface SummaryRow {
@@ -36,6 +36,8 @@ export interface SummaryRow {
   file: string;
   /** Accuracy on each reported class subset: over all classes, and within the subset only (a task head). */
   subsets?: Record<string, { accuracy: number; taskAccuracy: number }>;
+  /** Answers of cached teachers read from disk (hits) and asked of the teacher (misses) while this stage trained. */
+  teacherCache?: (CacheStats & { teacher: string })[];
 }
 
 /** What `kdistill run` leaves in `summary.json`. */
@@ -54,11 +56,6 @@ export function buildOptimizer(o: OptimizerConfig): Optimizer {
   if (o.name === 'sgd') return sgd({ momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay });
   const opts = { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay };
   return o.name === 'adam' ? adam(opts) : adamw(opts);
-}
-
-/** The feature references of `loss` that teacher `k` (named `name`) serves: `node@name`, or plain names for the first. */
-function featuresOf(loss: readonly LossTerm[], name: string, k: number): string[] {
-  return teacherOutputsOf(loss).filter((r) => r !== 'logits').filter((r) => { const t = teacherRef(r).teacher; return t === name || (t === undefined && k === 0); }).map((r) => teacherRef(r).node);
 }
 
 /**
@@ -83,10 +80,9 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   };
   const stageOf = new Map(cfg.stages.map((s) => [s.name, s]));
   const initSources = new Set(cfg.stages.map((s) => s.init).filter((x): x is string => !!x));
-  const teacherName = (t: StageConfig['teachers'][number]) => t.stage ?? basename(t.file!).replace(/\.onnx$/i, '');
 
   /** Trains one model with its recipe, loss and teachers, logging every step and each epoch's evaluation; checkpoints as it goes. */
-  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: LossTerm[], data: { train: Dataset; val: Dataset }, teachers: (TeacherSlot & { teacher: WorkerTeacher })[], combine: StageConfig['combine'], studentThreads: number) => {
+  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: LossTerm[], data: { train: Dataset; val: Dataset }, teachers: (TeacherSlot & { teacher: TeacherSource })[], combine: StageConfig['combine'], studentThreads: number) => {
     const spe = Math.ceil(data.train.n / recipe.batchSize);
     const total = spe * recipe.epochs;
     const evalName = val ? 'val' : 'test';
@@ -144,16 +140,13 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     if (st.file) continue;
     const student = stageModel(st);
     if (st.init) checkInit(st, stageOf.get(st.init)!, student, stageModel);
-    const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (t, k) => {
-      const bytes = t.stage ? probeBytes.get(t.stage)! : new Uint8Array(readFileSync(t.file!));
-      const p = await prepareTeacher(bytes, st.loss, t.stage ?? t.file!, train.sampleShape, st.combine === 'concat' ? undefined : train.numClasses, featuresOf(st.loss, teacherName(t), k));
-      return { name: teacherName(t), shapes: p.shapes, weight: t.weight, classes: t.classes };
-    })) : [];
+    const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (_, k) => (await teacherSlot(st, k, (n) => probeBytes.get(n)!, train.sampleShape, train.numClasses)).slot)) : [];
     if (teacherOutputsOf(st.loss).length && !slots.length) throw new KdError('NO_TEACHER', `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) reads a teacher, and the stage names none (teachers: [...])`);
     checkClassifierStep(student, st.loss, slots, st.combine, ofClasses(train, st.classes).n);
   }
 
   const bytesOf = new Map<string, Uint8Array>();
+  const cacheStats = new Map<string, (CacheStats & { teacher: string })[]>();
   const trainedValues = new Map<string, Map<string, Float32Array>>();
   const predictionsOf = new Map<string, Int32Array>();
   const rows: SummaryRow[] = [];
@@ -165,6 +158,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       role: st.name, model: st.model ?? st.cohort?.join(' + ') ?? st.file!, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4), agreeWith: agreeWith ?? st.name,
       parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30), file,
       ...(ev.subsets ? { subsets: ev.subsets } : {}),
+      ...(cacheStats.has(st.name) ? { teacherCache: cacheStats.get(st.name) } : {}),
     });
     return ev;
   };
@@ -190,16 +184,21 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       if (st.init) for (const [k, v] of trainedValues.get(st.init)!) model.values.get(k)!.set(v);
       const data = { train: ofClasses(train, st.classes), val: ofClasses(val ?? test, st.classes) };
       const needs = teacherOutputsOf(st.loss).length > 0;
-      const teachers: (TeacherSlot & { teacher: WorkerTeacher })[] = [];
+      const teachers: (TeacherSlot & { teacher: TeacherSource; stats?: () => CacheStats })[] = [];
       try {
         if (needs)
           for (const [k, t] of st.teachers.entries()) {
-            const source = t.stage ? bytesOf.get(t.stage)! : new Uint8Array(readFileSync(t.file!));
-            const p = await prepareTeacher(source, st.loss, t.stage ?? t.file!, train.sampleShape, st.combine === 'concat' ? undefined : train.numClasses, featuresOf(st.loss, teacherName(t), k));
-            // Each teacher answers the next batches in its own thread while the student trains on these.
-            teachers.push({ name: teacherName(t), shapes: p.shapes, weight: t.weight, classes: t.classes, teacher: await WorkerTeacher.start(p.bytes, 1) });
+            const { slot, bytes: tb } = await teacherSlot(st, k, (n) => bytesOf.get(n)!, train.sampleShape, train.numClasses);
+            // Each teacher answers the next batches (in its own thread, or over HTTP) while the student trains on these.
+            const opened = await openTeacher(t, slot, tb, cfg.cacheDir);
+            teachers.push({ ...slot, teacher: opened.source, stats: opened.stats });
           }
-        await trainStage(st.name, model, st, st.loss as LossTerm[], data, teachers, st.combine, Math.max(1, threads - teachers.length));
+        await trainStage(st.name, model, st, st.loss as LossTerm[], data, teachers, st.combine, Math.max(1, threads - teachers.filter((t) => !st.teachers.find((c) => teacherName(c) === t.name)?.http).length));
+        const cached = teachers.filter((t) => t.stats).map((t) => ({ teacher: t.name, ...t.stats!() }));
+        if (cached.length) {
+          cacheStats.set(st.name, cached);
+          rd.log({ stage: st.name, event: 'teacher-cache', teachers: cached });
+        }
       } finally {
         for (const t of teachers) await t.teacher.release();
       }
