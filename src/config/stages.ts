@@ -82,6 +82,8 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
     z.string().min(1),
     z.strictObject({ stage: z.string().min(1).optional(), file: parts.path.optional(), http: http.optional(), weight: z.number().min(0).optional(), classes: classes.optional(), cache: z.boolean().optional() }).superRefine((t, ctx) => {
       if ([t.stage, t.file, t.http].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
+      // The version is the cache key's only link to the model behind the URL.
+      if (t.http && t.cache !== false && t.http.version === undefined) issue(ctx, ['http', 'version'], "a cached HTTP teacher needs a 'version' (bump it when the model behind the URL changes, so old answers are not reused), or set cache: false");
     }),
   ]);
   const stage = z

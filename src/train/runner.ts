@@ -138,6 +138,8 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     // What later stages will see of this one: the file, the model, or a cohort's peer 0.
     probeBytes.set(st.name, st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(st.cohort ? peerModel(stageModel(st), 0) : stageModel(st)));
     if (st.file) continue;
+    const cached = st.teachers.find((t) => t.cache);
+    if (cached && augment) throw new KdError('BAD_CONFIG', `stage '${st.name}': teacher '${teacherName(cached)}' is cached, but the dataset is augmented, so every sample is new and no answer would ever be reused; set cache: false or turn augmentation off`);
     const student = stageModel(st);
     if (st.init) checkInit(st, stageOf.get(st.init)!, student, stageModel);
     const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (_, k) => (await teacherSlot(st, k, (n) => probeBytes.get(n)!, train.sampleShape, train.numClasses)).slot)) : [];
@@ -188,9 +190,9 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       try {
         if (needs)
           for (const [k, t] of st.teachers.entries()) {
-            const { slot, bytes: tb } = await teacherSlot(st, k, (n) => bytesOf.get(n)!, train.sampleShape, train.numClasses);
+            const { slot, bytes: tb, key } = await teacherSlot(st, k, (n) => bytesOf.get(n)!, train.sampleShape, train.numClasses);
             // Each teacher answers the next batches (in its own thread, or over HTTP) while the student trains on these.
-            const opened = await openTeacher(t, slot, tb, cfg.cacheDir);
+            const opened = await openTeacher(t, slot, tb, key, cfg.cacheDir);
             teachers.push({ ...slot, teacher: opened.source, stats: opened.stats });
           }
         await trainStage(st.name, model, st, st.loss as LossTerm[], data, teachers, st.combine, Math.max(1, threads - teachers.filter((t) => !st.teachers.find((c) => teacherName(c) === t.name)?.http).length));

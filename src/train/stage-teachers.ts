@@ -22,7 +22,7 @@ function featuresOf(loss: readonly LossTerm[], name: string, k: number): string[
 }
 
 /** What the stage's step graph needs of teacher `k`, and the ONNX bytes (with the features it serves exposed) of a model teacher. */
-export async function teacherSlot(st: StageConfig, k: number, stageBytes: (stage: string) => Uint8Array, sampleShape: readonly number[], classes: number): Promise<{ slot: TeacherSlot; bytes?: Uint8Array }> {
+export async function teacherSlot(st: StageConfig, k: number, stageBytes: (stage: string) => Uint8Array, sampleShape: readonly number[], classes: number): Promise<{ slot: TeacherSlot; bytes?: Uint8Array; key?: string }> {
   const t = st.teachers[k], name = teacherName(t);
   const slot = { name, weight: t.weight, classes: t.classes };
   const features = featuresOf(st.loss as LossTerm[], name, k);
@@ -33,11 +33,12 @@ export async function teacherSlot(st: StageConfig, k: number, stageBytes: (stage
   }
   const source = t.stage ? stageBytes(t.stage) : new Uint8Array(readFileSync(t.file!));
   const p = await prepareTeacher(source, st.loss as LossTerm[], t.stage ?? t.file!, sampleShape, st.combine === 'concat' ? undefined : classes, features);
-  return { slot: { ...slot, shapes: p.shapes }, bytes: p.bytes };
+  // Keyed by the file as given, so answers `kdistill cache fill` stored for it are found whatever features are exposed.
+  return { slot: { ...slot, shapes: p.shapes }, bytes: p.bytes, key: onnxKey(source) };
 }
 
 /** A running teacher: a worker-thread ONNX model or an HTTP client, behind a disk cache when the config asks for one. */
-export async function openTeacher(t: StageTeacherConfig, slot: TeacherSlot, bytes: Uint8Array | undefined, cacheDir: string): Promise<{ source: TeacherSource; stats?: () => CacheStats }> {
+export async function openTeacher(t: StageTeacherConfig, slot: TeacherSlot, bytes: Uint8Array | undefined, fileKey: string | undefined, cacheDir: string): Promise<{ source: TeacherSource; stats?: () => CacheStats }> {
   let source: TeacherSource, key: string;
   if (t.http) {
     const { url, version, ...limits } = t.http;
@@ -45,7 +46,7 @@ export async function openTeacher(t: StageTeacherConfig, slot: TeacherSlot, byte
     key = httpKey(url, version ?? 'unversioned');
   } else {
     source = await WorkerTeacher.start(bytes!, 1);
-    key = onnxKey(bytes!);
+    key = fileKey ?? onnxKey(bytes!);
   }
   if (!t.cache) return { source };
   const cache = new TeacherCache(source as TeacherSource & { cacheKey?: string }, { key, dir: cacheDir });
