@@ -34,7 +34,7 @@ const METHODS: Record<string, LossTerm[]> = {
   ab: [ce, ...blocks.map((b) => ({ method: 'ab', weight: 2 ** (b - 3), options: { ...pair(`block${b}/bn/out`), initEpochs: 1 } }))],
   vid: [ce, ...blocks.map((b) => ({ method: 'vid', weight: 1, options: pair(`block${b}/relu`) }))],
   crd: [ce, { method: 'crd', weight: 0.8, options: pair('flatten') }],
-  reviewkd: [ce, { method: 'reviewkd', weight: 1, options: { teacherNodes: blocks.map((b) => `block${b}/relu`), studentNodes: blocks.map((b) => `block${b}/relu`) } }],
+  reviewkd: [ce, { method: 'reviewkd', weight: 1, options: { teacherNodes: blocks.map((b) => `block${b}/relu`), studentNodes: blocks.map((b) => `block${b}/relu`), hclLevels: [7, 1] } }],
   sp: [ce, { method: 'sp', weight: 3000, options: pair('block3/relu') }],
   rkd: [ce, { method: 'rkd', weight: 1, options: pair('flatten') }],
   pkt: [ce, { method: 'pkt', weight: 30000, options: pair('flatten') }],

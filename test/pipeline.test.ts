@@ -94,17 +94,29 @@ describe('pipelines of stages', () => {
       req.on('data', (d) => (body += d));
       req.on('end', () => {
         const { inputs } = JSON.parse(body) as { inputs: number[][] };
-        asked += inputs.length;
+        const scores = inputs.map((x) => [0, 1, 2, 3].map((c) => 2 * (x[c] + x[c + 4])));
+        const best = scores.map((r) => r.indexOf(Math.max(...r)));
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ logits: inputs.map((x) => [0, 1, 2, 3].map((c) => 2 * (x[c] + x[c + 4]))) }));
+        // Partial answers, as an API often gives: the top-2 probabilities, or only the label.
+        if (req.url === '/topk') return res.end(JSON.stringify({ topk: scores.map((r) => { const e = r.map(Math.exp), z = e.reduce((a, b) => a + b); return [...e.keys()].sort((a, b) => e[b] - e[a]).slice(0, 2).map((c) => [c, e[c] / z]); }) }));
+        if (req.url === '/label') return res.end(JSON.stringify({ label: best }));
+        asked += inputs.length;
+        res.end(JSON.stringify({ logits: scores }));
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/predict`;
     try {
-      const { s } = await pipeline('http', [`  - { name: student, model: mlp-8-8-4, teachers: [{ http: { url: '${url}', version: v1 } }], loss: [{ method: kd, options: { temperature: 2 } }] }`], [`cacheDir: ${join(dir, 'cache')}`]);
+      const base = url.replace('/predict', '');
+      const { s } = await pipeline('http', [
+        `  - { name: student, model: mlp-8-8-4, teachers: [{ http: { url: '${url}', version: v1 } }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
+        `  - { name: from-topk, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/topk' }, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
+        `  - { name: from-label, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/label' }, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
+      ], [`cacheDir: ${join(dir, 'cache')}`]);
       const st = row(s, 'student');
       assert.ok(st.testAccuracy > 0.8, `student of the endpoint: ${st.testAccuracy}`);
+      // Distillation from partial answers (no labels used): top-k probabilities, or the label alone.
+      assert.ok(row(s, 'from-topk').testAccuracy > 0.8 && row(s, 'from-label').testAccuracy > 0.8, `${row(s, 'from-topk').testAccuracy} ${row(s, 'from-label').testAccuracy}`);
       assert.equal(s.trainSamples, asked, 'every training sample asked exactly once');
       assert.deepEqual(st.teacherCache!.map((c) => [c.misses, c.hits]), [[s.trainSamples, 7 * s.trainSamples]]);
     } finally {
