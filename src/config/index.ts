@@ -159,6 +159,7 @@ function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: R
     name: st.name,
     model: st.model ?? null,
     cohort: st.cohort ?? null,
+    refreshEvery: st.refreshEvery ?? null,
     file: st.file !== undefined ? path.resolve(dir, st.file) : null,
     init: st.init ?? null,
     teachers: (st.teachers ?? []).map((x) =>
@@ -178,13 +179,13 @@ function classicStages(teacher: TeacherConfig, student: string, loss: LossTermCo
   const common = { init: null, combine: 'mean' as const, classes: null };
   const ce = [{ method: 'ce', weight: 1, options: {} }];
   const first: StageConfig = 'file' in teacher
-    ? { name: 'teacher', model: null, cohort: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
-    : { name: 'teacher', model: teacher.model, cohort: null, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
+    ? { name: 'teacher', model: null, cohort: null, refreshEvery: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
+    : { name: 'teacher', model: teacher.model, cohort: null, refreshEvery: null, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
   const taught = [{ stage: 'teacher', file: null, http: null, weight: 1, classes: null, cache: false }];
   return [
     first,
-    ...(baseline ? [{ name: 'baseline', model: student, cohort: null, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
-    { name: 'distilled', model: student, cohort: null, file: null, teachers: taught, loss, seed, ...common, ...run },
+    ...(baseline ? [{ name: 'baseline', model: student, cohort: null, refreshEvery: null, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
+    { name: 'distilled', model: student, cohort: null, refreshEvery: null, file: null, teachers: taught, loss, seed, ...common, ...run },
   ];
 }
 

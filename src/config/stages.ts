@@ -39,6 +39,8 @@ export interface StageConfig extends TrainConfig {
   readonly model: string | null;
   /** Peers trained together (online distillation: dml, peer_ensemble); each is exported and reported on its own. */
   readonly cohort: readonly string[] | null;
+  /** With a cohort: each peer keeps a stale copy refreshed every this many steps (codistillation, the `codistill` term); null: none. */
+  readonly refreshEvery: number | null;
   readonly file: string | null;
   /** An earlier stage whose trained weights this one starts from (same architecture). */
   readonly init: string | null;
@@ -55,6 +57,7 @@ interface Written {
   name: string;
   model?: string;
   cohort?: string[];
+  refreshEvery?: number;
   file?: string;
   init?: string;
   teachers?: (string | { stage?: string })[];
@@ -91,6 +94,7 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
       name: z.string().regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the stage's files)" }),
       model: parts.model.optional(),
       cohort: z.array(parts.model).min(2).optional(),
+      refreshEvery: count.optional(),
       file: parts.path.optional(),
       init: z.string().min(1).optional(),
       teachers: z.array(teacher).min(1).optional(),
@@ -104,6 +108,7 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
       const s = written as unknown as Written;
       if ([s.model, s.cohort, s.file].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
       if (s.cohort !== undefined && s.init !== undefined) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
+      if (s.refreshEvery !== undefined && s.cohort === undefined) issue(ctx, ['refreshEvery'], "'refreshEvery' sets how often a cohort's peers refresh their stale copies (codistillation); this stage has no 'cohort'");
       const given = written as Record<string, unknown>;
       if (s.file !== undefined) for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const) if (given[k] !== undefined) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
     });

@@ -22,6 +22,7 @@ import { logitMse } from './methods/response/logit-mse.js';
 import { byot } from './methods/self/byot.js';
 import { cskd } from './methods/self/cskd.js';
 import { tfkd } from './methods/self/tfkd.js';
+import { codistill } from './methods/online/codistill.js';
 import { dml } from './methods/online/dml.js';
 import { peerEnsemble } from './methods/online/peer-ensemble.js';
 
@@ -56,6 +57,7 @@ registerMethod(cskd);
 registerMethod(byot);
 registerMethod(dml);
 registerMethod(peerEnsemble);
+registerMethod(codistill);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

@@ -50,6 +50,15 @@ export class BuildContext {
     return this.mode === 'train';
   }
 
+  /**
+   * The training step's number (float32 scalar, 1 at the first step) when this graph is a training step,
+   * for layers on a schedule (codistillation's stale copies); train-graph.ts defines it as the value
+   * 'step', a reserved name no model input may take. Undefined in eval mode and outside a training step.
+   */
+  step(): Value | undefined {
+    return this.training && this.g.has('step') ? this.g.value('step') : undefined;
+  }
+
   /** Runs `fn` inside a named scope: parameter names and node names get `name/` prefixed. */
   scope<T>(name: string, fn: () => T): T {
     this.path.push(name);

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/index.js';
 import { pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { TeacherSource } from '../distill/teachers/source.js';
-import { cohort, peerModel } from '../nn/cohort.js';
+import { codistillationCohort, cohort, peerModel } from '../nn/cohort.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
@@ -72,7 +72,11 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const norm = { mean, std };
   const threads = cfg.threads;
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
-  const stageModel = (st: StageConfig) => (st.cohort ? new Model(cohort(st.cohort.map((n) => zooModel(n, train.sampleShape, train.numClasses, vocab))), st.seed) : mkModel(st.model!, st.seed));
+  const stageModel = (st: StageConfig) => {
+    if (!st.cohort) return mkModel(st.model!, st.seed);
+    const peers = st.cohort.map((n) => zooModel(n, train.sampleShape, train.numClasses, vocab));
+    return new Model(st.refreshEvery ? codistillationCohort(peers, { refreshEvery: st.refreshEvery }) : cohort(peers), st.seed);
+  };
   const done = opts.resume ? readStages(rd) : {};
   const markDone = (stage: string, info: Record<string, unknown> = {}) => {
     done[stage] = { ...info, at: new Date().toISOString() };
