@@ -9,7 +9,8 @@ import type { Schedule } from '../optim/schedule.js';
 import { ConfigError, formatPath, parseConfigText, readConfigFile, type ConfigProblem, type SourcePositions } from './load.js';
 import type { Config, ConfigRegistry, DatasetConfig, LossTermConfig, OptimizerConfig, OptimizerInput, ResolvedConfig, ScheduleConfig, ScheduleInput, StageConfig, TeacherConfig, TrainConfig } from './schema.js';
 
-export { ConfigError, configToYaml, formatPath, parseConfigText, readConfigFile, SourcePositions, type ConfigProblem, type ParsedConfig } from './load.js';
+export { ConfigError, formatPath, parseConfigText, readConfigFile, SourcePositions, type ConfigProblem, type ParsedConfig } from './load.js';
+export { configToYaml } from './to-yaml.js';
 export { configSchema, DATASET_NAMES } from './schema.js';
 export type * from './schema.js';
 export { closest, didYouMean, editDistance } from './suggest.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type YAMLError } from 'yaml';
+import { type Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { KdError } from '../util/errors.js';
 import { configSchema, type Config, type ConfigRegistry, type ResolvedConfig } from './schema.js';
@@ -381,26 +381,3 @@ const wantsInteger = (schema: z.ZodType, p: readonly PropertyKey[], data: unknow
   return s !== undefined && /int/.test(String(defOf(s).format ?? ''));
 };
 
-// ---- writing ----
-
-/** The resolved config as YAML for `config.resolved.yaml`: complete, absolute, and loadable as a config again. */
-function dropNulls(o: object): object {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && !(Array.isArray(v) && v.length === 0)).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? dropNulls(x) : x)) : v]));
-}
-
-export function configToYaml(config: ResolvedConfig): string {
-  // A classic config is written as one (its stages are derived), a pipeline as its stages; nulls mean
-  // "not given" and stay out, so the file loads back to the same config.
-  const { teacher, student, loss, baseline, stages, ...rest } = config;
-  const shape = teacher ? { ...rest, teacher, student, loss, baseline } : { ...rest, stages: stages.map(dropNulls) };
-  // The teacher often shares the run's optimizer object; anchors and aliases would only obscure the file.
-  const doc = new Document(shape, { aliasDuplicateObjects: false });
-  // Short lists of numbers (betas, image size) read better inline.
-  visit(doc, {
-    Seq(_, seq) {
-      if (seq.items.every((it) => isScalar(it) && typeof it.value === 'number')) seq.flow = true;
-    },
-  });
-  doc.commentBefore = ' Resolved by kdistill: every default filled in, every path absolute. `kdistill run` accepts this file as it is.';
-  return doc.toString({ lineWidth: 0 });
-}

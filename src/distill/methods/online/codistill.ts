@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import { peerScope, STALE } from '../../../nn/cohort.js';
 import { KdError } from '../../../util/errors.js';
 import type { DistillMethod } from '../../method.js';
-import { klRows, logSoftmaxT, peerLogits, peerOptions, sumPerPeer } from './peers.js';
+import { logSoftmaxT, mutualKl, peerLogits, peerOptions, sumPerPeer } from './peers.js';
 
 const options = z.object({ ...peerOptions, temperature: z.number().positive().default(1) }).strict();
 
@@ -34,18 +33,14 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
   teacherOutputs: () => [],
   loss({ student, labels }, o) {
     const zs = peerLogits(student, o.peers, 'codistill');
-    const K = zs.length, T = o.temperature;
+    const T = o.temperature;
     const stale = zs.map((_, l) => student[`${STALE}/${peerScope(l)}/logits`]);
     if (stale.some((v) => !v))
       throw new KdError('BAD_LOSS', `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in nn/cohort.ts)`);
     const lp = zs.map((zk) => logSoftmaxT(zk, T));
     // The cohort already detaches the stale pass; stopping here too keeps the term right for any student.
     const target = stale.map((zl) => op.stopGradient(logSoftmaxT(zl, T)));
-    const kl = lp.map((lk, k) => {
-      let sum: Value | undefined;
-      for (let l = 0; l < K; l++) if (l !== k) sum = sum ? op.add(sum, klRows(target[l], lk)) : klRows(target[l], lk);
-      return op.scale(sum!, (T * T) / (K - 1));
-    });
+    const kl = mutualKl(target, lp, T);
     return sumPerPeer(kl, zs, labels, o.withCe, 'codistill');
   },
 };

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
 import type { DistillMethod } from '../../method.js';
-import { klRows, logSoftmaxT, peerLogits, peerOptions, sumPerPeer } from './peers.js';
+import { logSoftmaxT, mutualKl, peerLogits, peerOptions, sumPerPeer } from './peers.js';
 
 const options = z.object({ ...peerOptions, temperature: z.number().positive().default(1) }).strict();
 
@@ -29,15 +28,11 @@ export const dml: DistillMethod<z.infer<typeof options>> = {
   teacherOutputs: () => [],
   loss({ student, labels }, o) {
     const zs = peerLogits(student, o.peers, 'dml');
-    const K = zs.length, T = o.temperature;
+    const T = o.temperature;
     const lp = zs.map((zk) => logSoftmaxT(zk, T));
     // Each peer's prediction as a target: a constant to the peer learning from it.
     const target = lp.map((l) => op.stopGradient(l));
-    const kl = lp.map((lk, k) => {
-      let sum: Value | undefined;
-      for (let l = 0; l < K; l++) if (l !== k) sum = sum ? op.add(sum, klRows(target[l], lk)) : klRows(target[l], lk);
-      return op.scale(sum!, (T * T) / (K - 1));
-    });
+    const kl = mutualKl(target, lp, T);
     return sumPerPeer(kl, zs, labels, o.withCe, 'dml');
   },
 };

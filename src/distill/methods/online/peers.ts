@@ -48,3 +48,16 @@ export function sumPerPeer(kl: Value[], z: Value[], labels: Value, withCe: boole
   });
   return op.identity(total!, method);
 }
+
+/**
+ * Per peer k: T²/(K−1)·Σ_{l≠k} KL(target_l ‖ p_k), the mutual term of DML and codistillation (`targets`
+ * are the other peers' detached log-probabilities, live or stale; `logp` the peers' own).
+ */
+export function mutualKl(targets: readonly Value[], logp: readonly Value[], T: number): Value[] {
+  const K = logp.length;
+  return logp.map((lk, k) => {
+    let sum: Value | undefined;
+    for (let l = 0; l < K; l++) if (l !== k) sum = sum ? op.add(sum, klRows(targets[l], lk)) : klRows(targets[l], lk);
+    return op.scale(sum!, (T * T) / (K - 1));
+  });
+}
