@@ -85,6 +85,27 @@ describe('pipelines of stages', () => {
     assert.ok(row(s, 'dml').testAccuracy > 0.8 && row(s, 'dml.peer1').testAccuracy > 0.8, `${row(s, 'dml').testAccuracy} ${row(s, 'dml.peer1').testAccuracy}`);
   });
 
+  it('learning without forgetting: the old head stays close to the old model while the new task is learned', async () => {
+    // Task A: classes 0–1 (head = outputs 0–1); task B: classes 2–3 from task-B data only. Fine-tuning also
+    // carries the kd term, at weight 0, so both stages log how far head A has drifted from the old model on
+    // the new data — the quantity LwF keeps small, and forgetting's first sign.
+    const headA = '[0, 1]', headB = '[2, 3]';
+    const kd = (w: number) => `{ method: kd, weight: ${w}, options: { temperature: 2, classes: ${headA} } }`;
+    const { s, out } = await pipeline('lwf', [
+      `  - { name: old, model: mlp-8-16-4, classes: ${headA}, loss: [{ method: ce, options: { classes: ${headA} } }] }`,
+      `  - { name: finetune, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, lr: 0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(0)}] }`,
+      `  - { name: lwf, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, lr: 0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(1)}] }`,
+    ], [`report: { subsets: { a: ${headA}, b: ${headB} } }`]);
+    assert.ok(row(s, 'lwf').subsets!.b.taskAccuracy > 0.8 && row(s, 'finetune').subsets!.b.taskAccuracy > 0.8, 'both learn task B');
+    const drift = (stage: string) => {
+      const kds = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.stage === stage && typeof e.kd === 'number').map((e) => e.kd as number);
+      const last = kds.slice(-20);
+      return last.reduce((a, b) => a + b, 0) / last.length;
+    };
+    assert.ok(drift('lwf') < drift('finetune') / 3, `head A's KL from the old model at the end: lwf ${drift('lwf')}, fine-tuning ${drift('finetune')}`);
+    assert.ok(row(s, 'lwf').subsets!.a.taskAccuracy >= row(s, 'finetune').subsets!.a.taskAccuracy);
+  });
+
   it('an HTTP teacher from the config: cached on disk, so no input is asked twice over eight epochs', async () => {
     const { createServer } = await import('node:http');
     let asked = 0;
