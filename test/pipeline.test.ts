@@ -160,6 +160,17 @@ describe('pipelines of stages', () => {
   });
 });
 
+describe('example configs', () => {
+  it('every file under examples/ loads and resolves with the real method registry and zoo', async () => {
+    const { readdirSync } = await import('node:fs');
+    const { loadConfig } = await import('../src/config/index.js');
+    const root = new URL('../examples/', import.meta.url).pathname;
+    const files = readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.length >= 30, `found ${files.length}`);
+    for (const f of files) assert.ok(loadConfig(join(root, f), configRegistry()).stages.length >= 1, f);
+  });
+});
+
 describe('combining teachers', () => {
   it('mean, weights, confidence and concat match a direct computation', async () => {
     const N = 2, C = 3;
