@@ -169,6 +169,15 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     return ev;
   };
 
+  // File teachers that are not stages are evaluated once, before any stage, so the stages they teach report agreement with them.
+  for (const t of cfg.stages.flatMap((s) => s.teachers)) if (t.file && !predictionsOf.has(teacherName(t))) {
+    const tp = await Predictor.fromBytes(new Uint8Array(readFileSync(t.file)), { threads }, t.file);
+    try {
+      predictionsOf.set(teacherName(t), (await evaluateClassifier(tp, test, norm)).predictions);
+    } finally {
+      await tp.release();
+    }
+  }
   for (const st of cfg.stages) {
     const file = stageFile(st.name);
     const firstTeacher = st.teachers[0] ? teacherName(st.teachers[0]) : undefined;
@@ -230,15 +239,6 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
         await evaluate({ ...st, name: one.name, model: st.cohort ? st.cohort[k] : st.model }, p, one.file, one.params, agreeWith);
       } finally {
         await p.release();
-      }
-    }
-    // A file teacher that is not a stage is evaluated once, so stages it teaches can report agreement with it.
-    for (const t of cfg.stages.flatMap((s) => s.teachers)) if (t.file && !predictionsOf.has(teacherName(t))) {
-      const tp = await Predictor.fromBytes(new Uint8Array(readFileSync(t.file)), { threads }, t.file);
-      try {
-        predictionsOf.set(teacherName(t), (await evaluateClassifier(tp, test, norm)).predictions);
-      } finally {
-        await tp.release();
       }
     }
   }
