@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { KdError } from '../util/errors.js';
-import { configSchema, type Config, type ConfigRegistry, type ResolvedConfig } from './schema.js';
+import { configSchema, type Config, type ConfigRegistry } from './schema.js';
 import { didYouMean } from './suggest.js';
 
 /** One thing wrong with a config: where (1-based line and column, absent when there is no place), which field, what. */

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import type { DType, TensorData } from '../graph/types.js';
+import type { TensorData } from '../graph/types.js';
 
 export { ort };
 

@@ -1,7 +1,6 @@
 import { toOnnx } from '../graph/onnx.js';
 import type { TensorData } from '../graph/types.js';
 import { initialize } from '../nn/init.js';
-import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
