@@ -43,7 +43,11 @@ async function epoch(student: () => Model, ds: Dataset, studentThreads: number, 
     epochs: 1, batchSize: 128, lr: 1e-3, seed: 0, threads: studentThreads, loss: teacher ? KD : undefined, teacher,
     onStep: (s, out) => {
       const now = performance.now();
-      if (!first) (first = now), (steps0 = s + 1), (cpu0 = cpuNow());
+      if (!first) {
+        first = now;
+        steps0 = s + 1;
+        cpu0 = cpuNow();
+      }
       last = now;
       cpu1 = cpuNow();
       steps = s + 1;
@@ -87,7 +91,10 @@ for (const pair of pairs) {
       },
       cached: async () => {
         const cached = new TeacherCache(await WorkerTeacher.start(bytes, 1), { key: onnxKey(bytes), dir });
-        return epoch(student, ds, threads, cached).finally(() => ((stats = cached.stats()), cached.release()));
+        return epoch(student, ds, threads, cached).finally(() => {
+          stats = cached.stats();
+          return cached.release();
+        });
       },
     };
     // Odd repetitions run in reverse order, so a drift in the machine's load does not favour one mode.

@@ -68,7 +68,7 @@ log(`teacher ${TEACHER}: test ${(tTest.accuracy * 100).toFixed(2)}%, val ${(tVal
 
 interface Result { method: string; seed: number; test: number; val: number; agree: number; seconds: number }
 const results: Result[] = existsSync(a.out!) ? JSON.parse(readFileSync(a.out!, 'utf8')).results.filter((r: Result) => r.seed !== undefined) : [];
-const save = () => writeFileSync(a.out!, JSON.stringify({ teacher: TEACHER, student: STUDENT, trainSamples: train.n, epochs, teacherTest: tTest.accuracy, teacherVal: tVal.accuracy, results }, null, 1) + '\n');
+const save = () => writeFileSync(a.out!, `${JSON.stringify({ teacher: TEACHER, student: STUDENT, trainSamples: train.n, epochs, teacherTest: tTest.accuracy, teacherVal: tVal.accuracy, results }, null, 1)}\n`);
 for (const name of names) {
   for (const seed of seeds) {
     if (results.some((r) => r.method === name && r.seed === seed)) continue;

@@ -40,7 +40,11 @@ async function logitsOf(m: Model, ds: Dataset): Promise<Float32Array> {
   for (const b of batches(ds, { batchSize: 1000, shuffle: false })) parts.push(Float32Array.from((await p.run(new ort.Tensor('float32', b.x, b.shape as number[]), ['logits'])).logits.data as Float32Array));
   await p.release();
   const out = new Float32Array(parts.reduce((s, q) => s + q.length, 0));
-  parts.reduce((o, q) => (out.set(q, o), o + q.length), 0);
+  let o = 0;
+  for (const q of parts) {
+    out.set(q, o);
+    o += q.length;
+  }
   return out;
 }
 

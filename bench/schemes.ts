@@ -65,8 +65,9 @@ for (const [name, e] of Object.entries(EXPERIMENTS)) {
       `dataset: { name: fashion-mnist, validation: { perClass: 200 }, trainPerClass: ${a['per-class']} }`, `epochs: ${a.epochs}`, 'optimizer: { name: adam, lr: 0.002 }', ...(e.extra ?? []), 'stages:', ...e.stages].join('\n');
     const cfg = parseConfig(text, `bench/${name}.yaml`, configRegistry());
     const s = await runExperiment(cfg, new RunDir(cfg.outDir));
-    (results[name] ??= []).push(s);
-    writeFileSync(a.out!, JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1) + '\n');
+    results[name] ??= [];
+    results[name].push(s);
+    writeFileSync(a.out!, `${JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1)}\n`);
     console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${name} seed ${seed}: ${s.rows.map((r) => `${r.role} ${(r.testAccuracy * 100).toFixed(2)}`).join(', ')}`);
   }
 }

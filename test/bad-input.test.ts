@@ -83,7 +83,10 @@ const unknownOp = (() => {
 /** Bytes that are valid protobuf, even ONNX, but not a model: the GraphProto alone, as some tools save it. */
 const notAModel = toBinary(GraphProtoSchema, parseOnnx(mlpBytes).graph!);
 let seed = 7;
-const randomBytes = Uint8Array.from({ length: 4096 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+const randomBytes = Uint8Array.from({ length: 4096 }, () => {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  return seed >>> 24;
+});
 
 /**
  * A unary op with shape inference but no gradient rule. Chosen at run time from a few candidates, so the

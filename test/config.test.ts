@@ -42,7 +42,7 @@ const BASE = [
   'epochs: 5', //                                                  10
 ];
 function edit(lines: Record<number, string>, extra: string[] = []): string {
-  return [...BASE.map((l, i) => lines[i + 1] ?? l), ...extra].join('\n') + '\n';
+  return `${[...BASE.map((l, i) => lines[i + 1] ?? l), ...extra].join('\n')}\n`;
 }
 
 function write(name: string, text: string): string {
@@ -197,7 +197,7 @@ describe('config: bad configs name the file, line, field and fix', () => {
 });
 
 describe('config: resolution', () => {
-  const minimal = write('minimal.yaml', BASE.join('\n') + '\n');
+  const minimal = write('minimal.yaml', `${BASE.join('\n')}\n`);
 
   it('fills every default and freezes the result', () => {
     const c = loadConfig(minimal, registry, { cwd: '/somewhere' });

@@ -70,8 +70,8 @@ describe('irg (instance relationship graph) matches PyTorch', () => {
   it('vertex + edge + transformation: value and gradients w.r.t. every student input', async () => {
     const g = new Graph('m');
     const sym = (sh: number[]) => ['N', ...sh.slice(1)];
-    const s = Object.fromEntries([...keys, 'logits'].map((k) => [k, g.input(`s_${k}`, 'float32', sym(c['shape_s_' + k]))]));
-    const t = Object.fromEntries([...keys, 'logits'].map((k) => [k, g.input(`t_${k}`, 'float32', sym(c['shape_t_' + k]))]));
+    const s = Object.fromEntries([...keys, 'logits'].map((k) => [k, g.input(`s_${k}`, 'float32', sym(c[`shape_s_${k}`]))]));
+    const t = Object.fromEntries([...keys, 'logits'].map((k) => [k, g.input(`t_${k}`, 'float32', sym(c[`shape_t_${k}`]))]));
     const y = g.input('y', 'int64', ['N']);
     const loss = distillationLoss([{ method: 'irg', weight: 1, options: { teacherNodes: [...keys], studentNodes: [...keys] } }], { student: s, teacher: t, labels: y });
     const ins = [...keys, 'logits'].map((k) => s[k]);
@@ -80,12 +80,12 @@ describe('irg (instance relationship graph) matches PyTorch', () => {
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const feeds: Record<string, ort.Tensor> = { y: labels(c.shape_s_fm1[0]) };
     for (const k of [...keys, 'logits']) {
-      feeds[`s_${k}`] = T(c['s_' + k], c['shape_s_' + k]);
-      feeds[`t_${k}`] = T(c['t_' + k], c['shape_t_' + k]);
+      feeds[`s_${k}`] = T(c[`s_${k}`], c[`shape_s_${k}`]);
+      feeds[`t_${k}`] = T(c[`t_${k}`], c[`shape_t_${k}`]);
     }
     const r = await sess.run(feeds);
     near(r[loss.total.name].data as Float32Array, [c.value], 'irg');
-    for (const k of [...keys, 'logits']) near(r[grads.get(`s_${k}`)!.name].data as Float32Array, c['grad_' + k], `d/d${k}`);
+    for (const k of [...keys, 'logits']) near(r[grads.get(`s_${k}`)!.name].data as Float32Array, c[`grad_${k}`], `d/d${k}`);
     await sess.release();
   });
 

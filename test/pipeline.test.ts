@@ -23,7 +23,7 @@ const csv = join(dir, 'blobs.csv');
     const y = i % 4;
     rows.push([...Array.from({ length: 8 }, (_, k) => ((k % 4 === y ? 2.5 : 0) + rng.normal()).toFixed(4)), `k${y}`].join(','));
   }
-  writeFileSync(csv, rows.join('\n') + '\n');
+  writeFileSync(csv, `${rows.join('\n')}\n`);
 }
 
 /** Runs a pipeline given as YAML lines under `stages:` (plus top-level extras) on the blobs. */

@@ -17,7 +17,7 @@ function writeCsv(file: string): void {
     const y = i % 3;
     rows.push([...Array.from({ length: 8 }, (_, k) => ((k % 3 === y ? 1.5 : 0) + rng.normal()).toFixed(4)), `k${y}`].join(','));
   }
-  writeFileSync(file, rows.join('\n') + '\n');
+  writeFileSync(file, `${rows.join('\n')}\n`);
 }
 
 /** Teacher, baseline and distilled student, one thread (bit-reproducible), a checkpoint every 7 steps. */

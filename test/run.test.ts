@@ -60,7 +60,10 @@ describe('kdistill run on own data', () => {
     // Three separable blobs in 4 features, with scales that need standardising.
     const rows = ['a,b,c,d,species'];
     let s = 1;
-    const rnd = () => ((s = (s * 16807) % 2147483647) / 2147483647) - 0.5;
+    const rnd = () => {
+      s = (s * 16807) % 2147483647;
+      return s / 2147483647 - 0.5;
+    };
     for (let i = 0; i < 600; i++) {
       const k = i % 3;
       rows.push([k * 100 + rnd() * 40, k * 0.5 + rnd() * 0.2, rnd(), 1000 + k * 50 + rnd() * 20, ['setosa', 'versicolor', 'virginica'][k]].map((v) => (typeof v === 'number' ? v.toFixed(3) : v)).join(','));

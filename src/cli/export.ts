@@ -104,8 +104,8 @@ export function registerExport(program: Command): void {
       if (student.fp16) writeAtomic(join(dir, files['student.fp16']), [student.fp16], { what: 'model' });
       if (student.int8) writeAtomic(join(dir, files['student.int8']), [student.int8], { what: 'model' });
       const md = formatExportReport(report);
-      writeAtomic(join(dir, 'export-report.json'), [JSON.stringify(report, null, 2) + '\n'], { what: 'report' });
-      writeAtomic(join(dir, 'export-report.md'), [md + '\n'], { what: 'report' });
+      writeAtomic(join(dir, 'export-report.json'), [`${JSON.stringify(report, null, 2)}\n`], { what: 'report' });
+      writeAtomic(join(dir, 'export-report.md'), [`${md}\n`], { what: 'report' });
       if (o.json) return console.log(JSON.stringify(report, null, 2));
       console.log(md);
       console.log(`wrote ${[student.fp16 && files['student.fp16'], student.int8 && files['student.int8'], 'export-report.json', 'export-report.md'].filter(Boolean).join(', ')} in ${dir}`);

@@ -213,7 +213,7 @@ export function toSchedule(s: ScheduleConfig, run: { readonly stepsPerEpoch: num
 function checkInputs(c: ResolvedConfig, file: string, positions: SourcePositions): void {
   const problems: ConfigProblem[] = [];
   const need = (p: string, kind: 'file' | 'directory', where: PropertyKey[]) => {
-    let st;
+    let st: ReturnType<typeof statSync> | undefined;
     try {
       st = statSync(p);
     } catch {

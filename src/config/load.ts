@@ -172,7 +172,12 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
   } catch (e) {
     if (!(e instanceof ReferenceError && /alias/i.test(e.message))) throw e;
     let first: Node | undefined;
-    visit(doc, { Alias: (_, a) => ((first = a), visit.BREAK) });
+    visit(doc, {
+      Alias: (_, a) => {
+        first = a;
+        return visit.BREAK;
+      },
+    });
     throw new ConfigError(file, [{ file, ...at(first), path: '', message: `aliases expand to too many nodes (more than ${MAX_ALIASES}, a guard against alias bombs); write the values out instead` }]);
   }
   if (data === null || data === undefined) {
@@ -193,7 +198,9 @@ function sortProblems(ps: ConfigProblem[]): ConfigProblem[] {
   return ps
     .filter((p) => {
       const k = formatProblem(p);
-      return !seen.has(k) && (seen.add(k), true);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
     })
     .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }

@@ -87,7 +87,7 @@ function same(i = 0): Infer {
 function withType(dtype: DType): Infer {
   return (_g, n, ins) => [{ dtype, shape: broadcastShapes(n, ins.filter((x): x is ValueInfo => !!x).map((x) => x.shape)) }];
 }
-const broadcast: Infer = (_g, n, ins) => [{ dtype: req(n, ins, 0).dtype, shape: broadcastShapes(n, ins.map((x, i) => req(n, ins, i).shape)) }];
+const broadcast: Infer = (_g, n, ins) => [{ dtype: req(n, ins, 0).dtype, shape: broadcastShapes(n, ins.map((_x, i) => req(n, ins, i).shape)) }];
 
 for (const op of ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Sqrt', 'Abs', 'Erf', 'Identity', 'Reciprocal', 'Softplus', 'Floor', 'Sign', 'Softmax', 'LogSoftmax', 'LeakyRelu', 'Gelu', 'Clip', 'Sin', 'Cos'])
   rules.set(op, same());
@@ -167,7 +167,7 @@ rules.set('BatchNormalization', (_g, n, ins) => { const x = req(n, ins, 0); cons
 rules.set('LayerNormalization', (_g, n, ins) => [req(n, ins, 0)]);
 
 function reduceShape(x: Shape, axes: readonly number[] | undefined, keep: boolean): Dim[] {
-  const ax = axes && axes.length ? axes.map((a) => normAxis(a, x.length)) : x.map((_, i) => i);
+  const ax = axes?.length ? axes.map((a) => normAxis(a, x.length)) : x.map((_, i) => i);
   const out: Dim[] = [];
   x.forEach((d, i) => {
     if (!ax.includes(i)) out.push(d);
@@ -199,7 +199,7 @@ rules.set('Reshape', (g, n, ins) => {
     const a = total(x), b = total(out);
     if (a !== undefined && b !== undefined && a !== b) fail(n, `cannot reshape ${shapeToString(x)} (${a} elements) to ${shapeToString(out)} (${b} elements)`);
   } else {
-    const known = out.filter((d, i) => i !== neg);
+    const known = out.filter((_d, i) => i !== neg);
     if (x.every((d) => typeof d === 'number') && known.every((d) => typeof d === 'number')) {
       const q = total(x)! / total(known)!;
       if (!Number.isInteger(q)) fail(n, `cannot reshape ${shapeToString(x)} to ${shapeToString(t)}: ${total(x)} elements do not divide into ${total(known)}`);

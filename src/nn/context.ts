@@ -1,4 +1,4 @@
-import { Graph, type Value } from '../graph/graph.js';
+import type { Graph, Value } from '../graph/graph.js';
 import type { DType, Shape, TensorData } from '../graph/types.js';
 import { KdError } from '../util/errors.js';
 import type { Init } from './init.js';

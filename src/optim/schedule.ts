@@ -14,7 +14,7 @@ export type Schedule =
 export function lrAt(s: Schedule, base: number, step: number): number {
   switch (s.kind) {
     case 'constant': return base;
-    case 'step': return base * Math.pow(s.gamma, Math.floor(step / s.stepSize));
+    case 'step': return base * s.gamma ** Math.floor(step / s.stepSize);
     case 'cosine': {
       const min = s.min ?? 0;
       const t = Math.min(step, s.total);

@@ -4,7 +4,7 @@ import { TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
-import { createSession, ort, type SessionOptions } from './ort.js';
+import { createSession, type ort, type SessionOptions } from './ort.js';
 
 export interface ExportOptions {
   /** Fold BatchNorm into the preceding Conv/Gemm (default true). */

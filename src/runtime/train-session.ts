@@ -41,21 +41,21 @@ export class TrainSession {
     this.nxt = new Map();
     // Auxiliary parameters (adapters) live only in the session: drawn from their initialisers here,
     // unless an earlier phase trained them.
-    const aux = new Map(tg.aux.map((a) => {
+    const auxValues = new Map(tg.aux.map((a) => {
       const n = a.shape.reduce((p, q) => p * q, 1), given = initial?.get(a.name);
       if (given && given.length !== n) throw new KdError('SHAPE_MISMATCH', `initial value of auxiliary parameter '${a.name}' has ${given.length} values, its shape [${a.shape.join(', ')}] needs ${n}`);
       return [a.name, given ? Float32Array.from(given) : initialize(a.init, n, seed, a.name)];
     }));
-    const valueOf = (name: string) => model.values.get(name) ?? aux.get(name)!;
+    const initialValue = (name: string) => model.values.get(name) ?? auxValues.get(name)!;
     for (const s of tg.state) {
       const n = s.shape.reduce((a, b) => a * b, 1);
-      const init = s.kind === 'slot' ? new Float32Array(n) : Float32Array.from(valueOf(s.name));
+      const init = s.kind === 'slot' ? new Float32Array(n) : Float32Array.from(initialValue(s.name));
       this.cur.set(s.name, new ort.Tensor('float32', init, s.shape as number[]));
       this.nxt.set(s.name, new ort.Tensor('float32', new Float32Array(n), s.shape as number[]));
     }
     for (const c of tg.constants) {
       const spec_ = model.specs.get(c) ?? tg.aux.find((a) => a.name === c)!;
-      this.constants.set(c, new ort.Tensor('float32', valueOf(c), spec_.shape as number[]));
+      this.constants.set(c, new ort.Tensor('float32', initialValue(c), spec_.shape as number[]));
     }
     this.noiseRng = new Rng(`${seed}:noise`);
   }

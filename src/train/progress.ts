@@ -20,7 +20,7 @@ export class Progress {
     if (!this.tty && (step + 1) % this.every !== 0 && !last) return;
     const rate = Math.round((this.seen / Math.max(1, Date.now() - this.t0)) * 1000);
     if (!this.tty) {
-      this.stream.write(JSON.stringify({ stage: this.stage, step: step + 1, of: this.totalSteps, imgPerSec: rate, ...round(out) }) + '\n');
+      this.stream.write(`${JSON.stringify({ stage: this.stage, step: step + 1, of: this.totalSteps, imgPerSec: rate, ...round(out) })}\n`);
       return;
     }
     if (step % 5 !== 0 && !last) return;
@@ -33,7 +33,7 @@ export class Progress {
   /** A free-form line (epoch evaluations), kept apart from the progress line. */
   note(event: Record<string, unknown>): void {
     if (this.tty) this.stream.write(`\r\x1b[2K${this.stage}: ${Object.entries(event).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
-    else this.stream.write(JSON.stringify({ stage: this.stage, ...event }) + '\n');
+    else this.stream.write(`${JSON.stringify({ stage: this.stage, ...event })}\n`);
   }
 }
 

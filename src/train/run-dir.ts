@@ -50,7 +50,7 @@ export class RunDir {
     if (info.resolvedText !== undefined) writeFileSync(this.path('config.resolved.yaml'), info.resolvedText);
     // A new run in the same folder starts a fresh metrics log instead of appending to the old one.
     writeFileSync(this.metricsPath, '');
-    writeAtomic(this.path('run.json'), [JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2) + '\n']);
+    writeAtomic(this.path('run.json'), [`${JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2)}\n`]);
   }
 
   /**
@@ -67,7 +67,7 @@ export class RunDir {
 
   /** Appends one metrics event (a step's loss terms, an epoch's evaluation, ...). */
   log(event: Record<string, unknown>): void {
-    appendFileSync(this.metricsPath, JSON.stringify({ t: Date.now(), ...event }) + '\n');
+    appendFileSync(this.metricsPath, `${JSON.stringify({ t: Date.now(), ...event })}\n`);
   }
 
   write(name: string, data: string | Uint8Array): void {

@@ -80,7 +80,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const done = opts.resume ? readStages(rd) : {};
   const markDone = (stage: string, info: Record<string, unknown> = {}) => {
     done[stage] = { ...info, at: new Date().toISOString() };
-    rd.write('stages.json', JSON.stringify(done, null, 2) + '\n');
+    rd.write('stages.json', `${JSON.stringify(done, null, 2)}\n`);
   };
   const stageOf = new Map(cfg.stages.map((s) => [s.name, s]));
   const initSources = new Set(cfg.stages.map((s) => s.init).filter((x): x is string => !!x));
@@ -247,7 +247,7 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     name: cfg.name, seed: cfg.seed, dataset: cfg.dataset.name, trainSamples: train.n, validationSamples: val?.n ?? 0, testSamples: test.n, rows,
     seconds: Math.round((Date.now() - t0) / 1000),
   };
-  rd.write('summary.json', JSON.stringify(summary, null, 2) + '\n');
+  rd.write('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
   log(formatSummary(summary));
   return summary;
 }

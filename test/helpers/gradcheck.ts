@@ -4,7 +4,7 @@ import { Graph, type Value } from '../../src/graph/graph.js';
 import * as op from '../../src/graph/ops.js';
 import { toOnnx } from '../../src/graph/onnx.js';
 import { isStatic, type TensorData } from '../../src/graph/types.js';
-import { createSession, ort, toOrt } from '../../src/runtime/ort.js';
+import { createSession, type ort, toOrt } from '../../src/runtime/ort.js';
 import { Rng } from '../../src/util/rng.js';
 
 export interface GradCase {

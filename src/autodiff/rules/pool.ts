@@ -72,7 +72,7 @@ registerGrad('AveragePool', (c, [dy]) => {
   const S = spatial(node, x), So = spatial(node, c.y(0));
   const t = tiling(node, w, S);
   // The Expand fast path needs windows that cover the input exactly.
-  const o = t && t.every((n, i) => n * w.kernel[i] === S[i]) ? t : undefined;
+  const o = t?.every((n, i) => n * w.kernel[i] === S[i]) ? t : undefined;
   const kn = w.kernel.reduce((a, b) => a * b, 1);
   if (o) {
     const spread = op.expand(op.reshape(op.scale(dy!, 1 / kn), blocked(o, o.map(() => 1))), [1, 1, ...o.flatMap((d, i) => [d, w.kernel[i]])]);

@@ -39,7 +39,10 @@ export function encode(v: Float32Array, f: StoreFormat): Uint8Array {
 /** Record bytes → one sample's values in `out` (its length is the sample's size). */
 export function decode(b: Uint8Array, f: StoreFormat, out: Float32Array): void {
   // The float32 case is a warm epoch's hot path: one copy, no DataView.
-  if (!f.topk && f.dtype === 'float32') return new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(b);
+  if (!f.topk && f.dtype === 'float32') {
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(b);
+    return;
+  }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (f.topk) {
     const idx: number[] = [], prob: number[] = [];

@@ -45,7 +45,10 @@ export class EnsembleTeacher implements TeacherSource {
       const lse = answers.map((a) => logSumExp(a.subarray(i * C, (i + 1) * C)));
       for (let c = 0; c < C; c++) {
         let mx = -Infinity;
-        for (let k = 0; k < terms.length; k++) mx = Math.max(mx, (terms[k] = this.members[k].logw + answers[k][i * C + c] - lse[k]));
+        for (let k = 0; k < terms.length; k++) {
+          terms[k] = this.members[k].logw + answers[k][i * C + c] - lse[k];
+          mx = Math.max(mx, terms[k]);
+        }
         let s = 0;
         for (let k = 0; k < terms.length; k++) s += Math.exp(terms[k] - mx);
         out[i * C + c] = mx + Math.log(s);

@@ -85,7 +85,11 @@ export class HttpTeacher implements TeacherSource {
     if (parts.length === 1) return parts[0];
     return names.map((_, k) => {
       const out = new Float32Array(parts.reduce((s, p) => s + p[k].length, 0));
-      parts.reduce((off, p) => (out.set(p[k], off), off + p[k].length), 0);
+      let off = 0;
+      for (const p of parts) {
+        out.set(p[k], off);
+        off += p[k].length;
+      }
       return out;
     });
   }

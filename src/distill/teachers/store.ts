@@ -75,7 +75,10 @@ export class ShardStore {
       return true;
     }
     let fd = this.fds.get(loc.shard);
-    if (fd === undefined) this.fds.set(loc.shard, (fd = openSync(join(this.dir, `${this.shards[loc.shard]}.bin`), 'r')));
+    if (fd === undefined) {
+      fd = openSync(join(this.dir, `${this.shards[loc.shard]}.bin`), 'r');
+      this.fds.set(loc.shard, fd);
+    }
     const b = Buffer.allocUnsafe(loc.length);
     if (readSync(fd, b, 0, loc.length, loc.offset) !== loc.length || crc32(b) !== loc.crc) {
       this.map.delete(key);
@@ -158,7 +161,8 @@ export class ShardStore {
     this.shardKeys.push([]);
     this.inMemory.push(true);
     const bin = openSync(join(this.dir, `${id}.bin`), 'wx');
-    return (this.writer = { shard: this.shards.length - 1, bin, idx: openSync(join(this.dir, `${id}.idx`), 'wx'), offset: fstatSync(bin).size });
+    this.writer = { shard: this.shards.length - 1, bin, idx: openSync(join(this.dir, `${id}.idx`), 'wx'), offset: fstatSync(bin).size };
+    return this.writer;
   }
 
   private closeWriter(): void {

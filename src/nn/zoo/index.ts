@@ -24,7 +24,7 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
     return textClassifier({ vocab, seqLen: inputShape[0], classes, kind: name === 'text-conv' ? 'conv' : 'meanpool' });
   }
   const m = /^(mlp|cnn)-(\d+(?:-\d+)*)$/.exec(name);
-  if (m && m[2].split('-').some((w) => Number(w) < 1)) throw new KdError('UNKNOWN_MODEL', `model '${name}': every width must be a positive integer`);
+  if (m?.[2].split('-').some((w) => Number(w) < 1)) throw new KdError('UNKNOWN_MODEL', `model '${name}': every width must be a positive integer`);
   if (m) {
     const nums = m[2].split('-').map(Number);
     if (m[1] === 'mlp') {
