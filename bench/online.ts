@@ -13,8 +13,18 @@ import { Predictor } from '../src/runtime/inference.js';
 import { ort } from '../src/runtime/ort.js';
 import { fitClassifier } from '../src/train/classifier.js';
 
-const { values: a } = parseArgs({ options: { seeds: { type: 'string', default: '0,1,2' }, epochs: { type: 'string', default: '8' }, 'train-per-class': { type: 'string', default: '1000' }, configs: { type: 'string', default: 'alone,dml,peer_ensemble' }, threads: { type: 'string', default: '2' } } });
-const seeds = a.seeds!.split(',').map(Number), epochs = Number(a.epochs), threads = Number(a.threads);
+const { values: a } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '0,1,2' },
+    epochs: { type: 'string', default: '8' },
+    'train-per-class': { type: 'string', default: '1000' },
+    configs: { type: 'string', default: 'alone,dml,peer_ensemble' },
+    threads: { type: 'string', default: '2' },
+  },
+});
+const seeds = a.seeds!.split(',').map(Number),
+  epochs = Number(a.epochs),
+  threads = Number(a.threads);
 const PEER = 'cnn-8-16-32';
 /** null: each peer alone with plain cross-entropy. */
 const CONFIGS: Record<string, LossTerm[] | null> = {
@@ -26,10 +36,17 @@ const configs = a.configs!.split(',');
 for (const c of configs) if (!(c in CONFIGS)) throw new Error(`unknown config '${c}' (have ${Object.keys(CONFIGS).join(', ')})`);
 
 // The same fixed stratified subset as bench/catalog.ts.
-const full = loadDataset('fashion-mnist', 'train'), test = loadDataset('fashion-mnist', 'test');
+const full = loadDataset('fashion-mnist', 'train'),
+  test = loadDataset('fashion-mnist', 'test');
 const rest = stratifiedSplit(full, { seed: 0, valPerClass: 200 });
 const train = stratifiedSplit(rest.train, { seed: 0, valPerClass: Number(a['train-per-class']) }).val;
-const recipe = { epochs, batchSize: 128, lr: 2e-3, schedule: { kind: 'cosine' as const, total: epochs * Math.ceil(train.n / 128) }, threads };
+const recipe = {
+  epochs,
+  batchSize: 128,
+  lr: 2e-3,
+  schedule: { kind: 'cosine' as const, total: epochs * Math.ceil(train.n / 128) },
+  threads,
+};
 const t0 = Date.now();
 const log = (m: string) => console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${m}`);
 
@@ -37,7 +54,10 @@ const log = (m: string) => console.error(`[${Math.round((Date.now() - t0) / 1000
 async function logitsOf(m: Model, ds: Dataset): Promise<Float32Array> {
   const p = await Predictor.fromModel(m, { threads });
   const parts: Float32Array[] = [];
-  for (const b of batches(ds, { batchSize: 1000, shuffle: false })) parts.push(Float32Array.from((await p.run(new ort.Tensor('float32', b.x, b.shape as number[]), ['logits'])).logits.data as Float32Array));
+  for (const b of batches(ds, { batchSize: 1000, shuffle: false }))
+    parts.push(
+      Float32Array.from((await p.run(new ort.Tensor('float32', b.x, b.shape as number[]), ['logits'])).logits.data as Float32Array),
+    );
   await p.release();
   const out = new Float32Array(parts.reduce((s, q) => s + q.length, 0));
   let o = 0;
@@ -60,7 +80,13 @@ function accuracyOf(logits: Float32Array, ds: Dataset): number {
   return correct / ds.n;
 }
 
-interface Result { config: string; seed: number; peers: number[]; ensemble: number; seconds: number }
+interface Result {
+  config: string;
+  seed: number;
+  peers: number[];
+  ensemble: number;
+  seconds: number;
+}
 const results: Result[] = [];
 const def = zooModel(PEER, train.sampleShape, 10);
 for (const seed of seeds) {
@@ -78,9 +104,20 @@ for (const seed of seeds) {
       for (const p of peers) await fitClassifier(p, train, { ...recipe, seed });
     }
     const logits = await Promise.all(peers.map((p) => logitsOf(p, test)));
-    const r = { config: name, seed, peers: logits.map((l) => accuracyOf(l, test)), ensemble: accuracyOf(logits[0].map((v, i) => v + logits[1][i]), test), seconds: Math.round((Date.now() - t1) / 1000) };
+    const r = {
+      config: name,
+      seed,
+      peers: logits.map((l) => accuracyOf(l, test)),
+      ensemble: accuracyOf(
+        logits[0].map((v, i) => v + logits[1][i]),
+        test,
+      ),
+      seconds: Math.round((Date.now() - t1) / 1000),
+    };
     results.push(r);
-    log(`${name} seed ${seed}: peers ${r.peers.map((x) => (x * 100).toFixed(2)).join(' / ')} %, ensemble ${(r.ensemble * 100).toFixed(2)} % (${r.seconds} s)`);
+    log(
+      `${name} seed ${seed}: peers ${r.peers.map((x) => (x * 100).toFixed(2)).join(' / ')} %, ensemble ${(r.ensemble * 100).toFixed(2)} % (${r.seconds} s)`,
+    );
   }
 }
 
@@ -89,10 +126,14 @@ const ms = (xs: number[]) => {
   const sd = Math.sqrt(xs.reduce((p, q) => p + (q - m) ** 2, 0) / Math.max(1, xs.length - 1));
   return xs.length > 1 ? `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}` : (m * 100).toFixed(2);
 };
-console.log(`Two ${PEER} peers on Fashion-MNIST, ${train.n} training images, ${epochs} epochs, seeds ${seeds.join(', ')}; test accuracy %.\n`);
+console.log(
+  `Two ${PEER} peers on Fashion-MNIST, ${train.n} training images, ${epochs} epochs, seeds ${seeds.join(', ')}; test accuracy %.\n`,
+);
 console.log('| training | peer 0 | peer 1 | ensemble of the two | s / run |');
 console.log('|---|---|---|---|---|');
 for (const name of configs) {
   const rs = results.filter((r) => r.config === name);
-  console.log(`| ${name === 'alone' ? 'each alone (ce)' : name} | ${ms(rs.map((r) => r.peers[0]))} | ${ms(rs.map((r) => r.peers[1]))} | ${ms(rs.map((r) => r.ensemble))} | ${Math.round(rs.reduce((p, r) => p + r.seconds, 0) / rs.length)} |`);
+  console.log(
+    `| ${name === 'alone' ? 'each alone (ce)' : name} | ${ms(rs.map((r) => r.peers[0]))} | ${ms(rs.map((r) => r.peers[1]))} | ${ms(rs.map((r) => r.ensemble))} | ${Math.round(rs.reduce((p, r) => p + r.seconds, 0) / rs.length)} |`,
+  );
 }

@@ -10,11 +10,21 @@ import { parseConfig } from '../src/config/index.js';
 import { RunDir } from '../src/train/run-dir.js';
 import { runExperiment, type RunSummary } from '../src/train/runner.js';
 
-const { values: a } = parseArgs({ options: { seeds: { type: 'string', default: '0,1,2' }, epochs: { type: 'string', default: '6' }, 'per-class': { type: 'string', default: '500' }, out: { type: 'string', default: 'bench/results/schemes.json' }, only: { type: 'string' } } });
+const { values: a } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '0,1,2' },
+    epochs: { type: 'string', default: '6' },
+    'per-class': { type: 'string', default: '500' },
+    out: { type: 'string', default: 'bench/results/schemes.json' },
+    only: { type: 'string' },
+  },
+});
 const seeds = a.seeds!.split(',').map(Number);
-const S = 'cnn-8-16-32', T = 'cnn-32-64-128';
+const S = 'cnn-8-16-32',
+  T = 'cnn-32-64-128';
 const kd = '[{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5 }]';
-const low = '[0, 1, 2, 3, 4]', high = '[5, 6, 7, 8, 9]';
+const low = '[0, 1, 2, 3, 4]',
+  high = '[5, 6, 7, 8, 9]';
 /** Each experiment: its stages, and the rows to report (stage → label). */
 const EXPERIMENTS: Record<string, { stages: string[]; extra?: string[] }> = {
   schemes: {
@@ -61,14 +71,26 @@ for (const [name, e] of Object.entries(EXPERIMENTS)) {
   if (a.only && !a.only.split(',').includes(name)) continue;
   for (const seed of seeds) {
     if ((results[name] ?? []).some((r) => r.seed === seed)) continue;
-    const text = [`name: bench-${name}-${seed}`, `seed: ${seed}`, 'threads: 2', `outDir: ${join('runs', 'bench-schemes', `${name}-${seed}`)}`,
-      `dataset: { name: fashion-mnist, validation: { perClass: 200 }, trainPerClass: ${a['per-class']} }`, `epochs: ${a.epochs}`, 'optimizer: { name: adam, lr: 0.002 }', ...(e.extra ?? []), 'stages:', ...e.stages].join('\n');
+    const text = [
+      `name: bench-${name}-${seed}`,
+      `seed: ${seed}`,
+      'threads: 2',
+      `outDir: ${join('runs', 'bench-schemes', `${name}-${seed}`)}`,
+      `dataset: { name: fashion-mnist, validation: { perClass: 200 }, trainPerClass: ${a['per-class']} }`,
+      `epochs: ${a.epochs}`,
+      'optimizer: { name: adam, lr: 0.002 }',
+      ...(e.extra ?? []),
+      'stages:',
+      ...e.stages,
+    ].join('\n');
     const cfg = parseConfig(text, `bench/${name}.yaml`, configRegistry());
     const s = await runExperiment(cfg, new RunDir(cfg.outDir));
     results[name] ??= [];
     results[name].push(s);
     writeFileSync(a.out!, `${JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1)}\n`);
-    console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${name} seed ${seed}: ${s.rows.map((r) => `${r.role} ${(r.testAccuracy * 100).toFixed(2)}`).join(', ')}`);
+    console.error(
+      `[${Math.round((Date.now() - t0) / 1000)} s] ${name} seed ${seed}: ${s.rows.map((r) => `${r.role} ${(r.testAccuracy * 100).toFixed(2)}`).join(', ')}`,
+    );
   }
 }
 
@@ -83,11 +105,15 @@ for (const [name, runs] of Object.entries(results)) {
   const subsets = Object.keys(runs[0].rows[0].subsets ?? {});
   const alone = runs.map((s) => s.rows.find((r) => r.role === 'alone')?.testAccuracy).filter((x): x is number => x !== undefined);
   console.log(`\n### ${name} (${runs.length} seeds: ${runs.map((s) => s.seed).join(', ')})\n`);
-  console.log(`| stage | model | test accuracy % | Δ vs alone | agreement % (with) |${subsets.map((n) => ` ${n}: acc / task % |`).join('')}`);
+  console.log(
+    `| stage | model | test accuracy % | Δ vs alone | agreement % (with) |${subsets.map((n) => ` ${n}: acc / task % |`).join('')}`,
+  );
   console.log(`|---|---|---|---|---|${subsets.map(() => '---|').join('')}`);
   for (const role of roles) {
     const rs = runs.map((s) => s.rows.find((r) => r.role === role)!);
     const delta = alone.length && role !== 'alone' ? (mean(rs.map((r) => r.testAccuracy)) - mean(alone)) * 100 : undefined;
-    console.log(`| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${ms(rs.map((r) => r.agreement))} (${rs[0].agreeWith}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`);
+    console.log(
+      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${ms(rs.map((r) => r.agreement))} (${rs[0].agreeWith}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
+    );
   }
 }

@@ -16,25 +16,33 @@ import { exportOnnx } from '../src/runtime/inference.js';
 import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
 import { fitClassifier } from '../src/train/classifier.js';
 
-const C = 5, PER = 6;
+const C = 5,
+  PER = 6;
 const tmp = () => mkdtempSync(join(tmpdir(), 'kd-cache-'));
 /** A function teacher that records the batch sizes it was asked for; logits of a sample are its first value times 1..C. */
 function counting(id = 't', extra = false) {
   const asked: number[] = [];
-  const t = new FunctionTeacher((b: FunctionBatch) => {
-    asked.push(b.shape[0]);
-    const logits = Array.from({ length: b.shape[0] }, (_, i) => Array.from({ length: C }, (_, c) => Number(b.x[i * PER]) * (c + 1) + 0.123));
-    return extra ? { logits, feat: logits.map((r) => [r[0], -r[1]]) } : logits;
-  }, { id, classes: C });
+  const t = new FunctionTeacher(
+    (b: FunctionBatch) => {
+      asked.push(b.shape[0]);
+      const logits = Array.from({ length: b.shape[0] }, (_, i) =>
+        Array.from({ length: C }, (_, c) => Number(b.x[i * PER]) * (c + 1) + 0.123),
+      );
+      return extra ? { logits, feat: logits.map((r) => [r[0], -r[1]]) } : logits;
+    },
+    { id, classes: C },
+  );
   return { t, asked };
 }
 /** n samples whose first values are `firsts`. */
-const inputs = (...firsts: number[]) => Float32Array.from({ length: firsts.length * PER }, (_, i) => (i % PER === 0 ? firsts[i / PER] : i % PER));
+const inputs = (...firsts: number[]) =>
+  Float32Array.from({ length: firsts.length * PER }, (_, i) => (i % PER === 0 ? firsts[i / PER] : i % PER));
 const ask = (s: TeacherSource, x: Float32Array, names = ['logits']) => s.predictMany(x, [x.length / PER, PER], names);
 
 describe('TeacherCache', () => {
   it('answers repeated samples from disk, asks the teacher only for the missed ones, and survives a reopen', async () => {
-    const dir = tmp(), { t, asked } = counting();
+    const dir = tmp(),
+      { t, asked } = counting();
     const c = new TeacherCache(t, { dir });
     const first = (await ask(c, inputs(1, 2, 3, 4)))[0];
     assert.deepEqual(first, (await ask(t, inputs(1, 2, 3, 4)))[0]);
@@ -69,14 +77,21 @@ describe('TeacherCache', () => {
       assert.deepEqual((await ask(c, inputs(0.7, 0.3)))[0], miss, JSON.stringify(o));
       assert.equal(c.stats().hits, 2);
     }
-    assert.throws(() => new TeacherCache({ predictMany: async () => [], release: async () => {} }), /needs the teacher's content key: pass `key` \(onnxKey\(bytes\)/);
+    assert.throws(
+      () => new TeacherCache({ predictMany: async () => [], release: async () => {} }),
+      /needs the teacher's content key: pass `key` \(onnxKey\(bytes\)/,
+    );
   });
 
   it('ignores a torn index tail, a cut-off record and a damaged one: those samples are simply computed again', async () => {
-    const dir = tmp(), { t } = counting();
+    const dir = tmp(),
+      { t } = counting();
     const c = new TeacherCache(t, { dir });
     for (const v of [1, 2, 3]) await ask(c, inputs(v));
-    const store = join(c.root, 'logits.f32'), id = readdirSync(store).find((f) => f.endsWith('.idx'))!.slice(0, -4);
+    const store = join(c.root, 'logits.f32'),
+      id = readdirSync(store)
+        .find((f) => f.endsWith('.idx'))!
+        .slice(0, -4);
     const bin = join(store, `${id}.bin`);
     appendFileSync(join(store, `${id}.idx`), Buffer.alloc(30, 7));
     truncateSync(bin, statSync(bin).size - 1);
@@ -93,16 +108,35 @@ describe('TeacherCache', () => {
 
 describe('distilling through teacher sources', () => {
   const ds = take(loadMnist('test'), 256);
-  const loss = [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }];
-  const fit = (teacher: TeacherSource) => fitClassifier(new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 3), ds, { epochs: 2, batchSize: 64, seed: 1, threads: 1, loss, teacher });
+  const loss = [
+    { method: 'ce', weight: 0.5 },
+    { method: 'kd', weight: 0.5, options: { temperature: 4 } },
+  ];
+  const fit = (teacher: TeacherSource) =>
+    fitClassifier(new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 3), ds, {
+      epochs: 2,
+      batchSize: 64,
+      seed: 1,
+      threads: 1,
+      loss,
+      teacher,
+    });
 
   it('fitClassifier distils from a function teacher', async () => {
     const shapes: string[] = [];
-    const t = new FunctionTeacher((b) => {
-      shapes.push(b.shape.join('x'));
-      // A fixed "teacher": class c scores the mean brightness of the c-th band of rows.
-      return Array.from({ length: b.shape[0] }, (_, i) => Array.from({ length: 10 }, (_, c) => b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78).reduce((s: number, v) => s + Number(v), 0) / 10));
-    }, { id: 'bands', classes: 10 });
+    const t = new FunctionTeacher(
+      (b) => {
+        shapes.push(b.shape.join('x'));
+        // A fixed "teacher": class c scores the mean brightness of the c-th band of rows.
+        return Array.from({ length: b.shape[0] }, (_, i) =>
+          Array.from(
+            { length: 10 },
+            (_, c) => b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78).reduce((s: number, v) => s + Number(v), 0) / 10,
+          ),
+        );
+      },
+      { id: 'bands', classes: 10 },
+    );
     const { losses } = await fit(t);
     assert.equal(losses.length, 8);
     assert.ok(losses.every(Number.isFinite));
@@ -122,7 +156,8 @@ describe('distilling through teacher sources', () => {
   });
 
   it('kdistill cache fill precomputes a split with worker threads, and a second fill finds everything cached', async () => {
-    const dir = tmp(), file = join(dir, 't.onnx');
+    const dir = tmp(),
+      file = join(dir, 't.onnx');
     const bytes = exportOnnx(new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 2));
     writeFileSync(file, bytes);
     const o = { dataset: 'mnist', split: 'test', workers: '2', batch: '256', dir, outputs: 'logits', dtype: 'float32', quiet: true };
@@ -130,7 +165,8 @@ describe('distilling through teacher sources', () => {
     // The command itself, in-process (a spawned tsx process takes seconds to start on a busy machine).
     const program = new Command().exitOverride();
     registerCache(program);
-    const out: string[] = [], err: string[] = [];
+    const out: string[] = [],
+      err: string[] = [];
     mock.method(console, 'log', (m: string) => out.push(m));
     mock.method(process.stderr, 'write', (m: string) => err.push(m));
     try {
@@ -140,8 +176,12 @@ describe('distilling through teacher sources', () => {
     }
     assert.match(out.join('\n'), /10000 mnist\/test samples, 10000 already cached, 0 computed with 2 worker\(s\)/);
     assert.match(err.join(''), /cache fill mnist\/test: 10000\/10000 \(100%\) hits 10000 misses 0/);
-    const c = new TeacherCache({ predictMany: async () => assert.fail('all cached'), release: async () => {} }, { key: onnxKey(bytes), dir });
-    for (const b of batches(take(loadMnist('test'), 1000), { batchSize: 500, shuffle: false })) await c.predictMany(b.x, b.shape, ['logits']);
+    const c = new TeacherCache(
+      { predictMany: async () => assert.fail('all cached'), release: async () => {} },
+      { key: onnxKey(bytes), dir },
+    );
+    for (const b of batches(take(loadMnist('test'), 1000), { batchSize: 500, shuffle: false }))
+      await c.predictMany(b.x, b.shape, ['logits']);
     assert.deepEqual(c.stats().hits, 1000);
   });
 });

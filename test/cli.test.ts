@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 60_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 
 describe('kdistill command line', () => {
   it('a user mistake exits 2 with one clear line and no stack trace', () => {
@@ -28,6 +32,10 @@ describe('kdistill command line', () => {
     const r = cli('methods', '--json');
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as { name: string; kind: string }[];
-    for (const m of ['ce', 'kd', 'dkd', 'dist', 'logit_mse', 'fitnets', 'at', 'nst', 'sp', 'pkt', 'rkd']) assert.ok(rows.some((x) => x.name === m), m);
+    for (const m of ['ce', 'kd', 'dkd', 'dist', 'logit_mse', 'fitnets', 'at', 'nst', 'sp', 'pkt', 'rkd'])
+      assert.ok(
+        rows.some((x) => x.name === m),
+        m,
+      );
   });
 });

@@ -13,11 +13,13 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'kdistill-user-data-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Matches a KdError with `code` whose message matches every pattern (asserting, so a mismatch shows the message). */
-const isKd = (code: string, ...res: RegExp[]) => (e: unknown) => {
-  assert.ok(e instanceof KdError && e.code === code, `expected KdError ${code}, got ${String(e)}`);
-  for (const re of res) assert.match(e.message, re);
-  return true;
-};
+const isKd =
+  (code: string, ...res: RegExp[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof KdError && e.code === code, `expected KdError ${code}, got ${String(e)}`);
+    for (const re of res) assert.match(e.message, re);
+    return true;
+  };
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function write(rel: string, content: string | Uint8Array): string {
@@ -38,13 +40,30 @@ function png(rel: string, w: number, h: number, f: (x: number, y: number) => [nu
   img.data = Buffer.from(rgba(w, h, f));
   return write(rel, PNG.sync.write(img));
 }
-const gray = (v: (x: number, y: number) => number) => (x: number, y: number): [number, number, number] => [v(x, y), v(x, y), v(x, y)];
+const gray =
+  (v: (x: number, y: number) => number) =>
+  (x: number, y: number): [number, number, number] => [v(x, y), v(x, y), v(x, y)];
 
 describe('image folder', () => {
   const root = path.join(tmp, 'img');
-  png('img/dog/1.png', 4, 3, gray((x, y) => 10 * y + x));
-  png('img/cat/b.png', 4, 3, gray(() => 200));
-  png('img/cat/a.png', 4, 3, gray((x) => 50 * x));
+  png(
+    'img/dog/1.png',
+    4,
+    3,
+    gray((x, y) => 10 * y + x),
+  );
+  png(
+    'img/cat/b.png',
+    4,
+    3,
+    gray(() => 200),
+  );
+  png(
+    'img/cat/a.png',
+    4,
+    3,
+    gray((x) => 50 * x),
+  );
   write('img/cat/notes.txt', 'not an image');
 
   it('loads classes in sorted order as uint8 CHW, grayscale when every image is', () => {
@@ -68,12 +87,18 @@ describe('image folder', () => {
     assert.deepEqual(small.sampleShape, [3, 2, 2]);
     assert.deepEqual([...small.x.subarray(0, 12)], [0, 0, 0, 0, 0, 10, 0, 10, 100, 100, 101, 101]);
     const jpg = small.x.subarray(12, 24);
-    for (let c = 0; c < 3; c++) for (let p = 0; p < 4; p++) assert.ok(Math.abs(jpg[c * 4 + p] - [200, 40, 40][c]) <= 3, 'JPEG colour survives');
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < 4; p++) assert.ok(Math.abs(jpg[c * 4 + p] - [200, 40, 40][c]) <= 3, 'JPEG colour survives');
     const luma = loadImageFolder(dir, { size: [2, 2], channels: 1 });
     assert.deepEqual(luma.sampleShape, [1, 2, 2]);
     assert.equal(luma.x[8], Math.round(255 * 0.299));
     // Halving a 4x4 image with half-pixel centres averages each 2x2 block.
-    png('half/k/a.png', 4, 4, gray((x, y) => 16 * (4 * y + x)));
+    png(
+      'half/k/a.png',
+      4,
+      4,
+      gray((x, y) => 16 * (4 * y + x)),
+    );
     const half = loadImageFolder(path.join(tmp, 'half'), { size: [2, 2] });
     assert.deepEqual([...half.x], [40, 72, 168, 200]);
   });
@@ -83,19 +108,44 @@ describe('image folder', () => {
     mkdirSync(path.join(tmp, 'flat'));
     write('flat/a.png', 'x');
     assert.throws(() => loadImageFolder(path.join(tmp, 'flat')), isKd('DATASET_INVALID', /no class subfolders/));
-    png('holes/full/a.png', 2, 2, gray(() => 1));
+    png(
+      'holes/full/a.png',
+      2,
+      2,
+      gray(() => 1),
+    );
     write('holes/empty/readme.md', '#');
-    assert.throws(() => loadImageFolder(path.join(tmp, 'holes')), isKd('DATASET_INVALID', new RegExp(`${esc(path.join('holes', 'empty'))} has no images`)));
-    png('broken/k/a.png', 2, 2, gray(() => 1));
+    assert.throws(
+      () => loadImageFolder(path.join(tmp, 'holes')),
+      isKd('DATASET_INVALID', new RegExp(`${esc(path.join('holes', 'empty'))} has no images`)),
+    );
+    png(
+      'broken/k/a.png',
+      2,
+      2,
+      gray(() => 1),
+    );
     write('broken/k/b.png', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]));
     write('broken/k/c.jpg', 'plain text');
     assert.throws(() => loadImageFolder(path.join(tmp, 'broken')), isKd('DATASET_CORRUPT', /b\.png cannot be decoded as PNG/));
-    assert.throws(() => loadImageFolder(path.join(tmp, 'broken'), { extensions: ['.jpg'] }), isKd('DATASET_CORRUPT', /c\.jpg .*neither PNG nor JPEG/));
+    assert.throws(
+      () => loadImageFolder(path.join(tmp, 'broken'), { extensions: ['.jpg'] }),
+      isKd('DATASET_CORRUPT', /c\.jpg .*neither PNG nor JPEG/),
+    );
   });
 });
 
 describe('CSV', () => {
-  const rows = ['sepal,petal,"width, cm",species', '', '5.1,1.4,"0.2",setosa', '7.0,4.7,1.4,"versi, color"', '\r', '6.3,6.0,2.5,virginica', '4.9,1.5,0.1,setosa', ''];
+  const rows = [
+    'sepal,petal,"width, cm",species',
+    '',
+    '5.1,1.4,"0.2",setosa',
+    '7.0,4.7,1.4,"versi, color"',
+    '\r',
+    '6.3,6.0,2.5,virginica',
+    '4.9,1.5,0.1,setosa',
+    '',
+  ];
   const file = write('iris.csv', rows.join('\n'));
 
   it('reads numeric features and maps string labels to sorted classes', () => {
@@ -132,19 +182,30 @@ describe('CSV', () => {
     const bad = (name: string, lines: string[]) => write(name, lines.join('\n'));
     const where = (f: string, tail: string) => new RegExp(`${esc(f)} line ${tail}`);
     let f = bad('nan.csv', ['a,b,y', '1,2,x', '"multi', 'line",2,x', '1,oops,y']);
-    assert.throws(() => loadCsv(f, { features: ['b'] }), isKd('DATASET_INVALID', where(f, "5, column 2 \\('b'\\): 'oops' is not a number")));
+    assert.throws(
+      () => loadCsv(f, { features: ['b'] }),
+      isKd('DATASET_INVALID', where(f, "5, column 2 \\('b'\\): 'oops' is not a number")),
+    );
     f = bad('nolabel.csv', ['a,y', '1,x', '2,  ']);
     assert.throws(() => loadCsv(f), isKd('DATASET_INVALID', where(f, "3, column 2 \\('y'\\): missing label")));
     f = bad('count.csv', ['a,b,y', '1,2,x', '1,2']);
     assert.throws(() => loadCsv(f), isKd('DATASET_INVALID', where(f, '3: 2 columns, expected 3')));
     assert.throws(() => loadCsv(f, { label: 'z' }), isKd('BAD_ARGUMENT', where(f, "1: no label column 'z'"), /'a', 'b', 'y'/));
-    assert.throws(() => loadCsv(file, { classNames: ['setosa'] }), isKd('DATASET_INVALID', /line 4, column 4 \('species'\): label 'versi, color' is not one of/));
+    assert.throws(
+      () => loadCsv(file, { classNames: ['setosa'] }),
+      isKd('DATASET_INVALID', /line 4, column 4 \('species'\): label 'versi, color' is not one of/),
+    );
     assert.throws(() => loadCsv(bad('q.csv', ['a,y', '"1,x'])), isKd('DATASET_INVALID', /q\.csv line 2: a quoted field is never closed/));
   });
 });
 
 describe('JSONL text', () => {
-  const records = ['{"text": "the cat sat", "label": "pets"}', '', '{"text": "The dog sat on the mat", "label": "pets"}', '{"text": "stocks fell", "label": "money", "extra": 1}'];
+  const records = [
+    '{"text": "the cat sat", "label": "pets"}',
+    '',
+    '{"text": "The dog sat on the mat", "label": "pets"}',
+    '{"text": "stocks fell", "label": "money", "extra": 1}',
+  ];
   const train = write('train.jsonl', records.join('\n'));
 
   it('tokenizes words into padded ids with a frequency-ordered vocabulary that val/test reuse', () => {
@@ -176,7 +237,10 @@ describe('JSONL text', () => {
     const g = loadJsonl(train, { tokenizer: 'char-ngram', vocab: 16, seqLen: 8 });
     assert.deepEqual(g.tokenizer, { kind: 'char-ngram', lowercase: true, n: 3, buckets: 16 });
     assert.ok(g.ids.every((id) => id >= 0 && id <= 16));
-    assert.ok(g.ids.subarray(0, 8).every((id) => id >= 1), '"the cat sat" has 9 trigrams');
+    assert.ok(
+      g.ids.subarray(0, 8).every((id) => id >= 1),
+      '"the cat sat" has 9 trigrams',
+    );
     assert.deepEqual(loadJsonl(train, { tokenizer: 'char-ngram', vocab: 16, seqLen: 8 }).ids, g.ids);
   });
 
@@ -194,32 +258,63 @@ describe('JSONL text', () => {
   it('names file and line for bad records', () => {
     const f = (name: string, body: string) => write(name, body);
     const one = '{"text": "ok", "label": "a"}\n';
-    assert.throws(() => loadJsonl(f('j1.jsonl', `${one}\n{"text": "x", label}\n`)), isKd('DATASET_INVALID', /j1\.jsonl line 3: invalid JSON/));
-    assert.throws(() => loadJsonl(f('j2.jsonl', `${one}{"body": "x", "label": "a"}`)), isKd('DATASET_INVALID', /j2\.jsonl line 2: missing text field 'text'/));
-    assert.throws(() => loadJsonl(f('j3.jsonl', `${one}${one}{"text": "x"}`)), isKd('DATASET_INVALID', /j3\.jsonl line 3: missing label field 'label'/));
+    assert.throws(
+      () => loadJsonl(f('j1.jsonl', `${one}\n{"text": "x", label}\n`)),
+      isKd('DATASET_INVALID', /j1\.jsonl line 3: invalid JSON/),
+    );
+    assert.throws(
+      () => loadJsonl(f('j2.jsonl', `${one}{"body": "x", "label": "a"}`)),
+      isKd('DATASET_INVALID', /j2\.jsonl line 2: missing text field 'text'/),
+    );
+    assert.throws(
+      () => loadJsonl(f('j3.jsonl', `${one}${one}{"text": "x"}`)),
+      isKd('DATASET_INVALID', /j3\.jsonl line 3: missing label field 'label'/),
+    );
     assert.throws(() => loadJsonl(f('j4.jsonl', '[1, 2]')), isKd('DATASET_INVALID', /j4\.jsonl line 1: expected a JSON object/));
-    assert.throws(() => loadJsonl(f('j5.jsonl', `${one}{"text": "x", "label": "b"}`), { classNames: ['a'] }), isKd('DATASET_INVALID', /j5\.jsonl line 2: label 'b'/));
+    assert.throws(
+      () => loadJsonl(f('j5.jsonl', `${one}{"text": "x", "label": "b"}`), { classNames: ['a'] }),
+      isKd('DATASET_INVALID', /j5\.jsonl line 2: label 'b'/),
+    );
   });
 });
 
 describe('augmentation', () => {
-  const C = 2, H = 4, W = 5, S = C * H * W, n = 23;
+  const C = 2,
+    H = 4,
+    W = 5,
+    S = C * H * W,
+    n = 23;
   // Pixels are never 0, so zeros in a batch can only come from padding or shifting.
   const pixels = Uint8Array.from({ length: n * S }, (_, k) => 1 + ((k * 37) % 250));
-  const ds: Dataset = { name: 'img', x: pixels, y: Int32Array.from({ length: n }, (_, i) => i % 3), n, sampleShape: [C, H, W], numClasses: 3 };
-  const px = (i: number, c: number, y: number, x: number) => (y < 0 || y >= H || x < 0 || x >= W ? 0 : pixels[i * S + c * H * W + y * W + x] / 255);
+  const ds: Dataset = {
+    name: 'img',
+    x: pixels,
+    y: Int32Array.from({ length: n }, (_, i) => i % 3),
+    n,
+    sampleShape: [C, H, W],
+    numClasses: 3,
+  };
+  const px = (i: number, c: number, y: number, x: number) =>
+    y < 0 || y >= H || x < 0 || x >= W ? 0 : pixels[i * S + c * H * W + y * W + x] / 255;
   /** Reference: pad, crop, flip, shift, one step at a time on whole images. */
   function reference(i: number, p: number, cy: number, cx: number, flip: number, sy: number, sx: number): number[] {
     const out: number[] = [];
     const cropped = (c: number, y: number, x: number) => px(i, c, y + cy - p, x + cx - p);
     const flipped = (c: number, y: number, x: number) => cropped(c, y, flip ? W - 1 - x : x);
-    for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      const y1 = y - sy, x1 = x - sx;
-      out.push(y1 < 0 || y1 >= H || x1 < 0 || x1 >= W ? 0 : flipped(c, y1, x1));
-    }
+    for (let c = 0; c < C; c++)
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const y1 = y - sy,
+            x1 = x - sx;
+          out.push(y1 < 0 || y1 >= H || x1 < 0 || x1 >= W ? 0 : flipped(c, y1, x1));
+        }
     return out;
   }
-  const snap = (b: Batch) => ({ x: [...b.x], idx: [...b.indices], aug: b.aug && Object.fromEntries(Object.entries(b.aug).map(([k, v]) => [k, [...v]])) });
+  const snap = (b: Batch) => ({
+    x: [...b.x],
+    idx: [...b.indices],
+    aug: b.aug && Object.fromEntries(Object.entries(b.aug).map(([k, v]) => [k, [...v]])),
+  });
   const run = (it: BatchIterator, steps: number) => Array.from({ length: steps }, () => snap(it.nextBatch()));
   /** Compares a batch with the reference for the parameters it reports (crop padding p, then mean/std). */
   const check = (b: Batch, p: number, mean = 0, std = 1) => {
@@ -234,17 +329,23 @@ describe('augmentation', () => {
     const b = batches(ds, { batchSize: 23, seed: 1, augment: { flip: true } }).nextBatch();
     const flips = [...b.aug!.flip];
     assert.ok(flips.includes(0) && flips.includes(1));
-    for (let k = 0; k < b.size; k++) for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      const want = px(b.indices[k], c, y, flips[k] ? W - 1 - x : x);
-      assert.ok(Math.abs(b.x[k * S + c * H * W + y * W + x] - want) < 1e-6);
-    }
+    for (let k = 0; k < b.size; k++)
+      for (let c = 0; c < C; c++)
+        for (let y = 0; y < H; y++)
+          for (let x = 0; x < W; x++) {
+            const want = px(b.indices[k], c, y, flips[k] ? W - 1 - x : x);
+            assert.ok(Math.abs(b.x[k * S + c * H * W + y * W + x] - want) < 1e-6);
+          }
     assert.deepEqual([...b.aug!.cropY, ...b.aug!.shiftX], new Array(46).fill(0));
   });
 
   it('crops from the zero-padded image and shifts with zero fill, composed in order', () => {
     const crop = batches(ds, { batchSize: 23, seed: 2, augment: { crop: { padding: 2 } } }).nextBatch();
     assert.ok(crop.aug!.cropY.every((v) => v >= 0 && v <= 4) && crop.aug!.cropX.some((v) => v !== 2));
-    assert.ok(crop.x.some((v) => v === 0), 'padding shows as zeros');
+    assert.ok(
+      crop.x.some((v) => v === 0),
+      'padding shows as zeros',
+    );
     check(crop, 2);
     const all = batches(ds, { batchSize: 10, seed: 3, augment: { crop: { padding: 2 }, flip: true, jitter: { pixels: 1 } } });
     for (let s = 0; s < 6; s++) check(all.nextBatch(), 2);
@@ -255,20 +356,27 @@ describe('augmentation', () => {
 
   it('adds Gaussian noise of the given std in pixel units', () => {
     const it = batches(ds, { batchSize: 23, seed: 5, augment: { noise: { std: 0.05 } } });
-    let sum = 0, sq = 0, m = 0;
+    let sum = 0,
+      sq = 0,
+      m = 0;
     for (let s = 0; s < 20; s++) {
       const b = it.nextBatch();
-      for (let k = 0; k < b.size; k++) for (let j = 0; j < S; j++, m++) {
-        const d = b.x[k * S + j] - pixels[b.indices[k] * S + j] / 255;
-        [sum, sq] = [sum + d, sq + d * d];
-      }
+      for (let k = 0; k < b.size; k++)
+        for (let j = 0; j < S; j++, m++) {
+          const d = b.x[k * S + j] - pixels[b.indices[k] * S + j] / 255;
+          [sum, sq] = [sum + d, sq + d * d];
+        }
     }
     assert.ok(Math.abs(sum / m) < 0.003);
     assert.ok(Math.abs(Math.sqrt(sq / m) - 0.05) < 0.003);
   });
 
   it('repeats for a seed, resumes exactly from a saved state and reuses its buffers', () => {
-    const opts = { batchSize: 5, seed: 7, augment: { crop: { padding: 2 }, flip: true, jitter: { pixels: 1 }, noise: { std: 0.1 } } as AugmentOptions };
+    const opts = {
+      batchSize: 5,
+      seed: 7,
+      augment: { crop: { padding: 2 }, flip: true, jitter: { pixels: 1 }, noise: { std: 0.1 } } as AugmentOptions,
+    };
     assert.deepEqual(run(batches(ds, opts), 12), run(batches(ds, opts), 12));
     assert.notDeepEqual(run(batches(ds, { ...opts, seed: 8 }), 3), run(batches(ds, opts), 3));
     for (const skip of [0, 3, 5, 7]) {
@@ -290,7 +398,10 @@ describe('augmentation', () => {
 
   it('rejects bad options and non-image data', () => {
     assert.throws(() => batches(ds, { batchSize: 4, augment: { crop: { padding: -1 } } }), isKd('BAD_ARGUMENT', /crop\.padding/));
-    assert.throws(() => batches(ds, { batchSize: 4, augment: { flips: true } as AugmentOptions }), isKd('BAD_ARGUMENT', /unknown option 'flips'/));
+    assert.throws(
+      () => batches(ds, { batchSize: 4, augment: { flips: true } as AugmentOptions }),
+      isKd('BAD_ARGUMENT', /unknown option 'flips'/),
+    );
     assert.throws(() => batches(ds, { batchSize: 4, augment: { noise: { std: -1 } } }), isKd('BAD_ARGUMENT', /noise\.std/));
     const flat = { ...ds, sampleShape: [S] };
     assert.throws(() => batches(flat, { batchSize: 4, augment: { flip: true } }), isKd('BAD_ARGUMENT', /\[C, H, W\]/));

@@ -173,8 +173,14 @@ describe('batch iterator', () => {
       }
     }
     assert.deepEqual(sizes, [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3]);
-    assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: 103 }, (_, i) => i));
-    assert.notDeepEqual(got, Array.from({ length: 103 }, (_, i) => i));
+    assert.deepEqual(
+      [...got].sort((a, b) => a - b),
+      Array.from({ length: 103 }, (_, i) => i),
+    );
+    assert.notDeepEqual(
+      got,
+      Array.from({ length: 103 }, (_, i) => i),
+    );
 
     const dl = batches(ds, { batchSize: 10, seed: 1, dropLast: true });
     const order = epochOrder(dl);
@@ -189,12 +195,18 @@ describe('batch iterator', () => {
     const a0 = epochOrder(a);
     const a1 = epochOrder(a);
     assert.notDeepEqual(a0, a1);
-    assert.deepEqual([...a1].sort((p, q) => p - q), [...a0].sort((p, q) => p - q));
+    assert.deepEqual(
+      [...a1].sort((p, q) => p - q),
+      [...a0].sort((p, q) => p - q),
+    );
     assert.deepEqual(epochOrder(b), a0);
     assert.deepEqual(epochOrder(b), a1);
     assert.notDeepEqual(epochOrder(batches(ds, { batchSize: 16, seed: 43 })), a0);
     const plain = batches(ds, { batchSize: 16, shuffle: false });
-    assert.deepEqual(epochOrder(plain), Array.from({ length: 103 }, (_, i) => i));
+    assert.deepEqual(
+      epochOrder(plain),
+      Array.from({ length: 103 }, (_, i) => i),
+    );
   });
 
   it('resumes from a saved state with exactly the following batches, across epoch boundaries', () => {
@@ -267,7 +279,10 @@ describe('dataset helpers', () => {
     assert.deepEqual(a.val.sourceIndex, b.val.sourceIndex);
     assert.notDeepEqual(a.val.sourceIndex, c.val.sourceIndex);
     const all = [...a.train.sourceIndex!, ...a.val.sourceIndex!].sort((p, q) => p - q);
-    assert.deepEqual(all, Array.from({ length: 103 }, (_, i) => i));
+    assert.deepEqual(
+      all,
+      Array.from({ length: 103 }, (_, i) => i),
+    );
     const f = stratifiedSplit(ds, { valFraction: 0.1, seed: 5 });
     assert.deepEqual(classCounts(f.val), [2, 2, 2, 2, 2]);
     assert.throws(() => stratifiedSplit(ds, { valPerClass: 30, seed: 1 }), isKd('BAD_ARGUMENT'));

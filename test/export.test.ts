@@ -17,7 +17,8 @@ async function evalWithParamInputs(model: Model, x: ort.Tensor): Promise<Float32
   const b = model.build('eval', { kind: 'inputs' });
   const s = await createSession(toOnnx(b.graph), { threads: 1, optimization: 'disabled' });
   const feeds: Record<string, ort.Tensor> = { [Object.keys(model.def.inputs)[0]]: x };
-  for (const [k, spec] of model.specs) if (b.graph.inputs.includes(k)) feeds[k] = new ort.Tensor('float32', model.values.get(k)!, spec.shape as number[]);
+  for (const [k, spec] of model.specs)
+    if (b.graph.inputs.includes(k)) feeds[k] = new ort.Tensor('float32', model.values.get(k)!, spec.shape as number[]);
   const out = (await s.run(feeds))[b.outputs.logits.name].data as Float32Array;
   await s.release();
   return out;
@@ -27,9 +28,18 @@ function input(def: ModelDef, batch: number, rng: Rng): ort.Tensor {
   const [name, spec] = Object.entries(def.inputs)[0];
   const shape = spec.shape.map((d) => (typeof d === 'number' ? d : batch));
   const n = shape.reduce((a, b) => a * b, 1);
-  if (spec.dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(50))), shape);
+  if (spec.dtype === 'int64')
+    return new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, () => BigInt(rng.int(50))),
+      shape,
+    );
   void name;
-  return new ort.Tensor('float32', Float32Array.from({ length: n }, () => rng.next()), shape);
+  return new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: n }, () => rng.next()),
+    shape,
+  );
 }
 
 const zoo: [string, () => ModelDef][] = [
@@ -50,11 +60,24 @@ describe('model zoo: train a few steps, export, compare', () => {
       const model = new Model(def(), 11);
       const rng = new Rng(3);
       // A few training steps so BatchNorm statistics and weights are no longer at their initial values.
-      const train = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
-      const classes = (model.build('eval').outputs.logits.shape[1] as number);
-      let first = 0, last = 0;
+      const train = await TrainSession.create(
+        {
+          model,
+          optimizer: adam(),
+          extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+          loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+        },
+        { threads: 1 },
+      );
+      const classes = model.build('eval').outputs.logits.shape[1] as number;
+      let first = 0,
+        last = 0;
       const x = input(model.def, 8, rng);
-      const labels = new ort.Tensor('int64', BigInt64Array.from({ length: 8 }, () => BigInt(rng.int(classes))), [8]);
+      const labels = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: 8 }, () => BigInt(rng.int(classes))),
+        [8],
+      );
       for (let s = 0; s < 8; s++) {
         const out = await train.run({ [Object.keys(model.def.inputs)[0]]: x, labels }, 1e-2);
         if (s === 0) first = out.loss;
@@ -75,7 +98,11 @@ describe('model zoo: train a few steps, export, compare', () => {
         const got = (await p.run(xb, ['logits'])).logits.data as Float32Array;
         const want = await evalWithParamInputs(model, xb);
         assert.equal(got.length, want.length);
-        for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `${name} batch ${batch} logit ${i}: ${got[i]} vs ${want[i]}`);
+        for (let i = 0; i < got.length; i++)
+          assert.ok(
+            Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])),
+            `${name} batch ${batch} logit ${i}: ${got[i]} vs ${want[i]}`,
+          );
       }
       await p.release();
     });
@@ -100,10 +127,30 @@ describe('multi-input, multi-output models', () => {
     const model = new Model(def, 2);
     const rng = new Rng(9);
     const N = 6;
-    const image = new ort.Tensor('float32', Float32Array.from({ length: N * 64 }, () => rng.next()), [N, 1, 8, 8]);
-    const table = new ort.Tensor('float32', Float32Array.from({ length: N * 5 }, () => rng.normal()), [N, 5]);
-    const labels = new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 3)), [N]);
-    const train = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
+    const image = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: N * 64 }, () => rng.next()),
+      [N, 1, 8, 8],
+    );
+    const table = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: N * 5 }, () => rng.normal()),
+      [N, 5],
+    );
+    const labels = new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 3)),
+      [N],
+    );
+    const train = await TrainSession.create(
+      {
+        model,
+        optimizer: adam(),
+        extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+        loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+      },
+      { threads: 1 },
+    );
     const losses: number[] = [];
     for (let s = 0; s < 100; s++) losses.push((await train.run({ image, table, labels }, 2e-2)).loss);
     assert.ok(losses[99] < losses[0] / 4, `loss ${losses[0]} → ${losses[99]}`);

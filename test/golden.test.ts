@@ -25,7 +25,13 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, at
 
 function optimizerFor(c: { optimizer: string; options: Record<string, number | boolean | number[]> }): Optimizer {
   const o = c.options;
-  if (c.optimizer === 'SGD') return sgd({ momentum: o.momentum as number, dampening: o.dampening as number, nesterov: o.nesterov as boolean, weightDecay: o.weight_decay as number });
+  if (c.optimizer === 'SGD')
+    return sgd({
+      momentum: o.momentum as number,
+      dampening: o.dampening as number,
+      nesterov: o.nesterov as boolean,
+      weightDecay: o.weight_decay as number,
+    });
   const betas = o.betas as number[];
   const opts = { beta1: betas[0], beta2: betas[1], eps: o.eps as number, weightDecay: o.weight_decay as number };
   return c.optimizer === 'Adam' ? adam(opts) : adamw(opts);
@@ -39,7 +45,8 @@ describe('optimizers match torch.optim step for step', () => {
       const p = g.input('p', 'float32', c.shape);
       const grad = g.input('g', 'float32', c.shape);
       const slots = opt.slots.map((s) => g.input(`slot_${s}`, 'float32', c.shape));
-      const lr = g.input('lr', 'float32', []), step = g.input('step', 'float32', []);
+      const lr = g.input('lr', 'float32', []),
+        step = g.input('step', 'float32', []);
       const u = opt.update(p, grad, slots, { lr, step });
       g.output(op.identity(u.param, 'p_next'), ...u.slots.map((s, i) => op.identity(s, `slot_next_${i}`)));
       const sess = await createSession(toOnnx(g), { threads: 1 });
@@ -64,12 +71,23 @@ describe('optimizers match torch.optim step for step', () => {
   const toSchedule: Record<string, (o: Record<string, number>) => Schedule> = {
     cosine: (o) => ({ kind: 'cosine', total: o.T_max, min: o.eta_min }),
     step: (o) => ({ kind: 'step', stepSize: o.step_size, gamma: o.gamma }),
-    warmup_cosine: (o) => ({ kind: 'warmup', steps: o.total_iters, startFactor: o.start_factor, then: { kind: 'cosine', total: o.T_max, min: o.eta_min } }),
+    warmup_cosine: (o) => ({
+      kind: 'warmup',
+      steps: o.total_iters,
+      startFactor: o.start_factor,
+      then: { kind: 'cosine', total: o.T_max, min: o.eta_min },
+    }),
   };
   for (const s of optimFx.schedules) {
     it(`schedule ${s.name} matches torch.optim.lr_scheduler`, () => {
       const sched = toSchedule[s.name](s.options);
-      close(s.lrs.map((_: number, k: number) => lrAt(sched, s.options.base_lr, k)), s.lrs, 1e-9, 1e-12, s.name);
+      close(
+        s.lrs.map((_: number, k: number) => lrAt(sched, s.options.base_lr, k)),
+        s.lrs,
+        1e-9,
+        1e-12,
+        s.name,
+      );
     });
   }
 });
@@ -85,15 +103,21 @@ describe('train-mode BatchNorm built from primitives matches PyTorch', () => {
     const y = op.relu(new BatchNorm('bn', b.w_shape[0], { eps: b.eps, momentum: b.momentum }).apply(ctx, z), 'y');
     const R = g.initializer('R', op.f32(b.R, b.y_shape));
     const loss = op.reduceSum(op.mul(y, R), undefined, false, 'loss');
-    const gamma = g.value('bn/weight'), beta = g.value('bn/bias');
+    const gamma = g.value('bn/weight'),
+      beta = g.value('bn/bias');
     const grads = gradients(loss, [x, w, gamma, beta]);
-    const rm = ctx.bufferUpdates.get('bn/running_mean')!, rv = ctx.bufferUpdates.get('bn/running_var')!;
+    const rm = ctx.bufferUpdates.get('bn/running_mean')!,
+      rv = ctx.bufferUpdates.get('bn/running_var')!;
     g.output(y, rm, rv, ...[x, w, gamma, beta].map((v) => grads.get(v.name)!));
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const T = (d: number[], s: number[]) => new ort.Tensor('float32', Float32Array.from(d), s);
     const r = await sess.run({
-      x: T(b.x, b.x_shape), w: T(b.w, b.w_shape), 'bn/weight': T(b.gamma, [3]), 'bn/bias': T(b.beta, [3]),
-      'bn/running_mean': T(b.running_mean0, [3]), 'bn/running_var': T(b.running_var0, [3]),
+      x: T(b.x, b.x_shape),
+      w: T(b.w, b.w_shape),
+      'bn/weight': T(b.gamma, [3]),
+      'bn/bias': T(b.beta, [3]),
+      'bn/running_mean': T(b.running_mean0, [3]),
+      'bn/running_var': T(b.running_var0, [3]),
     });
     close(r.y.data as Float32Array, b.y, 1e-4, 1e-5, 'y');
     close(r[rm.name].data as Float32Array, b.running_mean, 1e-4, 1e-6, 'running_mean');
@@ -111,14 +135,18 @@ describe('KD loss (0.5·CE + 0.5·T²·KL) matches PyTorch', () => {
     it(`T = ${c.T}: value and gradient`, async () => {
       const k = bnkd.kd;
       const g = new Graph('kd');
-      const s = g.input('s', 'float32', k.shape), t = g.input('t', 'float32', k.shape), y = g.input('y', 'int64', [k.shape[0]]);
-      const ce = crossEntropy(s, y), kl = kdKl(s, t, c.T);
+      const s = g.input('s', 'float32', k.shape),
+        t = g.input('t', 'float32', k.shape),
+        y = g.input('y', 'int64', [k.shape[0]]);
+      const ce = crossEntropy(s, y),
+        kl = kdKl(s, t, c.T);
       const total = op.add(op.scale(ce, k.alpha), op.scale(kl, 1 - k.alpha), 'total');
       const ds = gradients(total, [s]).get('s')!;
       g.output(ce, kl, total, ds);
       const sess = await createSession(toOnnx(g), { threads: 1 });
       const r = await sess.run({
-        s: new ort.Tensor('float32', Float32Array.from(k.s), k.shape), t: new ort.Tensor('float32', Float32Array.from(k.t), k.shape),
+        s: new ort.Tensor('float32', Float32Array.from(k.s), k.shape),
+        t: new ort.Tensor('float32', Float32Array.from(k.t), k.shape),
         y: new ort.Tensor('int64', BigInt64Array.from(k.labels.map((v: number) => BigInt(v))), [k.shape[0]]),
       });
       close(r[ce.name].data as Float32Array, [c.ce], 1e-5, 1e-6, 'ce');

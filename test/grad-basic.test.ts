@@ -37,13 +37,19 @@ describe('gradient rules: elementwise', () => {
   for (const [name, f] of binary) {
     it(`${name} with broadcasting`, async () => {
       await gradCheck({
-        inputs: { a: { shape: [2, 3, 4], data: distinct(24, 3) }, b: { shape: [3, 1], data: name === 'Div' ? pos(3) : distinct(3, 5, 0.37) } },
+        inputs: {
+          a: { shape: [2, 3, 4], data: distinct(24, 3) },
+          b: { shape: [3, 1], data: name === 'Div' ? pos(3) : distinct(3, 5, 0.37) },
+        },
         build: (_g, v) => f(v.a, v.b),
       });
     });
   }
   it('Pow (both operands)', async () => {
-    await gradCheck({ inputs: { a: { shape: [2, 3], data: pos(6) }, b: { shape: [3], data: [0.5, 2, 1.5] } }, build: (_g, v) => op.pow(v.a, v.b) });
+    await gradCheck({
+      inputs: { a: { shape: [2, 3], data: pos(6) }, b: { shape: [3], data: [0.5, 2, 1.5] } },
+      build: (_g, v) => op.pow(v.a, v.b),
+    });
   });
   it('Where', async () => {
     await gradCheck({
@@ -64,7 +70,12 @@ describe('gradient rules: matmul', () => {
   it('MatMul batched × batched with broadcast', async () => {
     await gradCheck({ inputs: { a: { shape: [2, 3, 4] }, b: { shape: [1, 4, 2] } }, build: (_g, v) => op.matmul(v.a, v.b) });
   });
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+  for (const [ta, tb] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ]) {
     it(`Gemm transA=${ta} transB=${tb} with bias`, async () => {
       await gradCheck({
         inputs: { a: { shape: ta ? [4, 3] : [3, 4] }, b: { shape: tb ? [5, 4] : [4, 5] }, c: { shape: [5] } },
@@ -87,7 +98,10 @@ describe('gradient rules: reductions and softmax', () => {
     });
   }
   it('ReduceSumSquare', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 3, 4] } }, build: (g, v) => g.node('ReduceSumSquare', [v.x, op.ints(g, [1])], { keepdims: { kind: 'int', value: 0 } })[0] });
+    await gradCheck({
+      inputs: { x: { shape: [2, 3, 4] } },
+      build: (g, v) => g.node('ReduceSumSquare', [v.x, op.ints(g, [1])], { keepdims: { kind: 'int', value: 0 } })[0],
+    });
   });
   it('Cast float → float passes the gradient through', async () => {
     await gradCheck({ inputs: { x: { shape: [3, 4] } }, build: (_g, v) => op.tanh(op.cast(v.x, 'float32')) });
@@ -116,7 +130,10 @@ describe('gradient rules: shape ops', () => {
     await gradCheck({ inputs: { x: { shape: [2, 3, 2] } }, build: (_g, v) => op.sigmoid(op.flatten(v.x)) });
   });
   it('Transpose', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 3, 4] } }, build: (_g, v) => op.mul(op.transpose(v.x, [2, 0, 1]), op.transpose(v.x, [2, 0, 1])) });
+    await gradCheck({
+      inputs: { x: { shape: [2, 3, 4] } },
+      build: (_g, v) => op.mul(op.transpose(v.x, [2, 0, 1]), op.transpose(v.x, [2, 0, 1])),
+    });
   });
   it('Squeeze/Unsqueeze', async () => {
     await gradCheck({ inputs: { x: { shape: [2, 1, 3] } }, build: (_g, v) => op.unsqueeze(op.tanh(op.squeeze(v.x, [1])), [0]) });

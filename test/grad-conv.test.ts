@@ -24,10 +24,21 @@ const convCases: ConvCase[] = [
   { name: 'asymmetric pads, rectangular kernel', x: [1, 2, 5, 4], w: [3, 2, 3, 2], opts: { pads: [0, 1, 2, 0] } },
   // (8 + 1 − 2) % 3 = 1 and (7 + 1 − 3) % 2 = 1: trailing rows the forward never reads.
   { name: 'stride leaves a remainder', x: [1, 2, 8, 7], w: [2, 2, 2, 3], opts: { strides: [3, 2], pads: [1, 0, 0, 1] } },
-  { name: 'stride 2 dilation 2 with remainder', x: [1, 2, 9, 8], w: [2, 2, 3, 2], opts: { strides: [2, 2], dilations: [2, 2], pads: [1, 0, 0, 1] } },
+  {
+    name: 'stride 2 dilation 2 with remainder',
+    x: [1, 2, 9, 8],
+    w: [2, 2, 3, 2],
+    opts: { strides: [2, 2], dilations: [2, 2], pads: [1, 0, 0, 1] },
+  },
   { name: 'group=2', x: [2, 4, 5, 5], w: [6, 2, 3, 3], bias: true, opts: { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] } },
   { name: 'depthwise, multiplier 1', x: [2, 3, 5, 5], w: [3, 1, 3, 3], opts: { group: 3, pads: [1, 1, 1, 1] } },
-  { name: 'depthwise, multiplier 2, stride 2', x: [2, 3, 6, 5], w: [6, 1, 3, 3], bias: true, opts: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] } },
+  {
+    name: 'depthwise, multiplier 2, stride 2',
+    x: [2, 3, 6, 5],
+    w: [6, 1, 3, 3],
+    bias: true,
+    opts: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] },
+  },
   { name: '1-D, stride 2, dilation 2', x: [2, 3, 9], w: [4, 3, 3], bias: true, opts: { strides: [2], dilations: [2], pads: [1, 2] } },
   { name: '1-D depthwise', x: [2, 2, 7], w: [4, 1, 3], opts: { group: 2, strides: [2] } },
 ];
@@ -45,7 +56,13 @@ describe('gradient rules: conv', () => {
   it('ConvTranspose stride 2 with output_padding and bias', async () => {
     await gradCheck({
       inputs: { x: { shape: [2, 3, 3, 3] }, w: { shape: [3, 2, 3, 3] }, b: { shape: [2] } },
-      build: (g, v) => g.node('ConvTranspose', [v.x, v.w, v.b], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 1, 1]), output_padding: A.ints([1, 0]), kernel_shape: A.ints([3, 3]) })[0],
+      build: (g, v) =>
+        g.node('ConvTranspose', [v.x, v.w, v.b], {
+          strides: A.ints([2, 2]),
+          pads: A.ints([1, 0, 1, 1]),
+          output_padding: A.ints([1, 0]),
+          kernel_shape: A.ints([3, 3]),
+        })[0],
     });
   });
   it('ConvTranspose with dilation and groups', async () => {
@@ -73,16 +90,29 @@ describe('gradient rules: conv', () => {
 
 describe('gradient rules: pooling', () => {
   it('MaxPool 2x2 stride 2 (tiling fast path)', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 3, 4, 6], data: distinct(144) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] })[0] });
+    await gradCheck({
+      inputs: { x: { shape: [2, 3, 4, 6], data: distinct(144) } },
+      build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] })[0],
+    });
   });
   it('MaxPool 3x3 stride 2 pad 1 (overlapping windows)', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 2, 7, 6], data: distinct(168) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })[0], samples: 40 });
+    await gradCheck({
+      inputs: { x: { shape: [2, 2, 7, 6], data: distinct(168) } },
+      build: (_g, v) => op.maxPool(v.x, { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })[0],
+      samples: 40,
+    });
   });
   it('MaxPool 2x2 stride 2 on an odd size, reusing the Indices output', async () => {
-    await gradCheck({ inputs: { x: { shape: [1, 2, 5, 5], data: distinct(50) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] }, true)[0] });
+    await gradCheck({
+      inputs: { x: { shape: [1, 2, 5, 5], data: distinct(50) } },
+      build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] }, true)[0],
+    });
   });
   it('MaxPool 1-D', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 2, 9], data: distinct(36) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [3], strides: [2] })[0] });
+    await gradCheck({
+      inputs: { x: { shape: [2, 2, 9], data: distinct(36) } },
+      build: (_g, v) => op.maxPool(v.x, { kernel: [3], strides: [2] })[0],
+    });
   });
   it('MaxPool ties share the gradient in the tiling path', async () => {
     const g = new Graph('ties');
@@ -112,7 +142,13 @@ describe('gradient rules: pooling', () => {
       await gradCheck({
         inputs: { x: { shape: [1, 2, 6, 5] } },
         build: (g, v) =>
-          g.node('AveragePool', [v.x], { kernel_shape: A.ints([3, 2]), strides: A.ints([2, 2]), pads: A.ints([0, 1, 0, 0]), ceil_mode: A.i(1), count_include_pad: A.i(countIncludePad ? 1 : 0) })[0],
+          g.node('AveragePool', [v.x], {
+            kernel_shape: A.ints([3, 2]),
+            strides: A.ints([2, 2]),
+            pads: A.ints([0, 1, 0, 0]),
+            ceil_mode: A.i(1),
+            count_include_pad: A.i(countIncludePad ? 1 : 0),
+          })[0],
       });
     });
   }
@@ -125,10 +161,17 @@ describe('gradient rules: pooling', () => {
 });
 
 describe('gradient rules: normalisation', () => {
-  const bn = (x: Value, s: Value, b: Value, m: Value, v: Value) => x.graph.node('BatchNormalization', [x, s, b, m, v], { epsilon: A.f(1e-3) })[0];
+  const bn = (x: Value, s: Value, b: Value, m: Value, v: Value) =>
+    x.graph.node('BatchNormalization', [x, s, b, m, v], { epsilon: A.f(1e-3) })[0];
   it('BatchNormalization (inference form) wrt x, scale, B, mean, var', async () => {
     await gradCheck({
-      inputs: { x: { shape: [2, 3, 2, 3] }, s: { shape: [3] }, b: { shape: [3] }, m: { shape: [3] }, v: { shape: [3], data: [0.5, 1.2, 2] } },
+      inputs: {
+        x: { shape: [2, 3, 2, 3] },
+        s: { shape: [3] },
+        b: { shape: [3] },
+        m: { shape: [3] },
+        v: { shape: [3], data: [0.5, 1.2, 2] },
+      },
       build: (_g, i) => bn(i.x, i.s, i.b, i.m, i.v),
     });
   });
@@ -148,7 +191,10 @@ describe('gradient rules: normalisation', () => {
     await gradCheck({ inputs: { x: { shape: [2, 3, 4] }, s: { shape: [3, 4] } }, build: (_g, v) => ln(v.x, v.s, undefined, 1) });
   });
   it('LayerNormalization with a broadcast scale', async () => {
-    await gradCheck({ inputs: { x: { shape: [3, 2, 4], data: awayFromZero(24) }, s: { shape: [1, 4] }, b: { shape: [4] } }, build: (_g, v) => ln(v.x, v.s, v.b, -2) });
+    await gradCheck({
+      inputs: { x: { shape: [3, 2, 4], data: awayFromZero(24) }, s: { shape: [1, 4] }, b: { shape: [4] } },
+      build: (_g, v) => ln(v.x, v.s, v.b, -2),
+    });
   });
 });
 
@@ -157,7 +203,8 @@ describe('gradient rules: symbolic batch', () => {
     const g = new Graph('symbolic');
     const x = g.input('x', 'float32', ['N', 4, 8, 7]);
     const w = g.input('w', 'float32', [6, 2, 3, 3]);
-    const p = (name: string, shape: number[], v: number[]) => g.initializer(name, op.f32(v.length === 1 ? Array(shape[0]).fill(v[0]) : v, shape));
+    const p = (name: string, shape: number[], v: number[]) =>
+      g.initializer(name, op.f32(v.length === 1 ? Array(shape[0]).fill(v[0]) : v, shape));
     let h = op.conv(x, w, undefined, { strides: [2, 2], pads: [1, 1, 1, 1], group: 2 });
     h = g.node('BatchNormalization', [h, p('s', [6], [1.5]), p('b', [6], [0.1]), p('m', [6], [0.2]), p('v', [6], [2])], {})[0];
     h = op.maxPool(h, { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] })[0];
@@ -167,7 +214,8 @@ describe('gradient rules: symbolic batch', () => {
     h = op.add(op.globalAvgPool(h), g.node('GlobalMaxPool', [h])[0]);
     const loss = op.reduceSum(op.mul(h, h));
     const grads = gradients(loss, [x, w]);
-    const dx = grads.get('x')!, dw = grads.get('w')!;
+    const dx = grads.get('x')!,
+      dw = grads.get('w')!;
     assert.deepEqual(dx.shape, x.shape);
     assert.deepEqual(dw.shape, w.shape);
     g.output(dx, dw);
@@ -178,7 +226,8 @@ describe('gradient rules: symbolic batch', () => {
       const out = await sess.run({ x: toOrt(op.f32(data.slice(0, n * 224), [n, 4, 8, 7])), w: toOrt(op.f32(wData, [6, 2, 3, 3])) });
       return out[dx.name].data as Float32Array;
     };
-    const one = await run(1), three = await run(3);
+    const one = await run(1),
+      three = await run(3);
     assert.equal(three.length, 3 * 224);
     // Samples do not interact, so sample 0's input gradient is the same in both batches.
     one.forEach((v, i) => assert.ok(Math.abs(v - three[i]) <= 1e-5 + 1e-4 * Math.abs(v), `dx[${i}]: ${v} vs ${three[i]}`));
@@ -191,7 +240,13 @@ describe('hand-written gradients (custom-gradient composites)', () => {
     const { BuildContext } = await import('../src/nn/context.js');
     const { BatchNorm } = await import('../src/nn/layers/norm.js');
     await gradCheck({
-      inputs: { x: { shape: [3, 2, 2, 3] }, 'bn/weight': { shape: [2], data: [1.3, 0.7] }, 'bn/bias': { shape: [2], data: [0.2, -0.4] }, 'bn/running_mean': { shape: [2], data: [0, 0] }, 'bn/running_var': { shape: [2], data: [1, 1] } },
+      inputs: {
+        x: { shape: [3, 2, 2, 3] },
+        'bn/weight': { shape: [2], data: [1.3, 0.7] },
+        'bn/bias': { shape: [2], data: [0.2, -0.4] },
+        'bn/running_mean': { shape: [2], data: [0, 0] },
+        'bn/running_var': { shape: [2], data: [1, 1] },
+      },
       wrt: ['x', 'bn/weight', 'bn/bias'],
       build: (g, v) => op.tanh(new BatchNorm('bn', 2).apply(new BuildContext(g, 'train'), v.x)),
     });
@@ -200,7 +255,10 @@ describe('hand-written gradients (custom-gradient composites)', () => {
 
 describe('pool gradients over sizes the windows do not cover exactly', () => {
   it('MaxPool 2×2 on 5×7 (floor drops the last row and column)', async () => {
-    await gradCheck({ inputs: { x: { shape: [2, 2, 5, 7], data: distinct(140, 21) } }, build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] })[0] });
+    await gradCheck({
+      inputs: { x: { shape: [2, 2, 5, 7], data: distinct(140, 21) } },
+      build: (_g, v) => op.maxPool(v.x, { kernel: [2, 2] })[0],
+    });
   });
   it('AveragePool 2×2 on 5×7', async () => {
     await gradCheck({ inputs: { x: { shape: [1, 2, 5, 7] } }, build: (_g, v) => op.avgPool(v.x, { kernel: [2, 2] }) });

@@ -52,7 +52,12 @@ describe('gradient rules: Resize (nearest, integer scales)', () => {
     const grad = (scales: number[], attrs: Record<string, string>) => {
       const g = new Graph('m');
       const x = g.input('x', 'float32', [1, 1, 4, 4]);
-      const y = g.node('Resize', [x, '', g.initializer('scales', op.f32(scales))], Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, A.s(v)])), { name: 'up' })[0];
+      const y = g.node(
+        'Resize',
+        [x, '', g.initializer('scales', op.f32(scales))],
+        Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, A.s(v)])),
+        { name: 'up' },
+      )[0];
       return () => gradients(op.reduceSum(y), [x]);
     };
     assert.throws(grad([1, 1, 1.5, 1.5], { mode: 'nearest' }), /Resize 'up': .*integer scale ≥ 1 per axis, got \[1, 1, 1\.5, 1\.5\]/);

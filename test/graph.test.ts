@@ -26,7 +26,10 @@ describe('graph builder', () => {
     const g = new Graph('m');
     const a = g.input('a', 'float32', ['N', 3]);
     const b = g.input('b', 'float32', [4, 2]);
-    assert.throws(() => op.matmul(a, b), (e: unknown) => e instanceof KdError && /\[N, 3\].*\[4, 2\]/.test(e.message));
+    assert.throws(
+      () => op.matmul(a, b),
+      (e: unknown) => e instanceof KdError && /\[N, 3\].*\[4, 2\]/.test(e.message),
+    );
   });
 
   it('serialises to ONNX that onnxruntime runs, and parses back', async () => {
@@ -62,7 +65,8 @@ describe('graph builder catches mistakes while building', () => {
     const x = g.input('x', 'float32', ['N', 1, 'H', 'W']);
     const w3 = g.initializer('w3', op.f32(new Array(9).fill(0), [1, 1, 3, 3]), true);
     const w5 = g.initializer('w5', op.f32(new Array(25).fill(0), [1, 1, 5, 5]), true);
-    const a = op.conv(x, w3), b = op.conv(x, w5);
+    const a = op.conv(x, w3),
+      b = op.conv(x, w5);
     assert.notDeepEqual(a.shape, b.shape);
     assert.throws(() => op.add(a, b), /cannot broadcast/);
   });
@@ -77,9 +81,25 @@ describe('training step guards', () => {
     const { buildTrainGraph } = await import('../src/runtime/train-graph.js');
     const model = new Model(mlp([4, 3, 2]), 0);
     const base = { model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64' as const, shape: ['N'] } } };
-    assert.throws(() => buildTrainGraph({ ...base, extraInputs: { lr: { dtype: 'float32', shape: ['N'] } }, loss: (o) => ({ total: o.logits }) }), /input name 'lr' is reserved/);
-    assert.throws(() => buildTrainGraph({ ...base, loss: (o, i) => { const ce = crossEntropy(o.logits, i.labels); return { total: ce, terms: { loss: ce } }; } }), /'loss' is defined twice \(or uses the reserved name 'loss'\)/);
-    assert.throws(() => buildTrainGraph({ ...base, frozen: ['fc1/wieght'], loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }), /cannot freeze 'fc1\/wieght'.*fc1\/weight/);
+    assert.throws(
+      () => buildTrainGraph({ ...base, extraInputs: { lr: { dtype: 'float32', shape: ['N'] } }, loss: (o) => ({ total: o.logits }) }),
+      /input name 'lr' is reserved/,
+    );
+    assert.throws(
+      () =>
+        buildTrainGraph({
+          ...base,
+          loss: (o, i) => {
+            const ce = crossEntropy(o.logits, i.labels);
+            return { total: ce, terms: { loss: ce } };
+          },
+        }),
+      /'loss' is defined twice \(or uses the reserved name 'loss'\)/,
+    );
+    assert.throws(
+      () => buildTrainGraph({ ...base, frozen: ['fc1/wieght'], loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }),
+      /cannot freeze 'fc1\/wieght'.*fc1\/weight/,
+    );
   });
 
   it('dropout after a reshape that folds the batch gets noise of the right size', async () => {
@@ -90,16 +110,33 @@ describe('training step guards', () => {
     const { crossEntropy } = await import('../src/nn/losses.js');
     const { TrainSession } = await import('../src/runtime/train-session.js');
     const { ort } = await import('../src/runtime/ort.js');
-    const model = new Model({
-      name: 'fold',
-      inputs: { x: { dtype: 'float32', shape: ['N', 3, 4] } },
-      forward(ctx, { x }) {
-        const h = new Dropout('drop', 0.5).apply(ctx, op.reshape(x, [-1, 4])); // [N*3, 4]
-        return { logits: op.identity(new Linear('fc', 12, 2).apply(ctx, op.reshape(h, [-1, 12])), 'logits') };
+    const model = new Model(
+      {
+        name: 'fold',
+        inputs: { x: { dtype: 'float32', shape: ['N', 3, 4] } },
+        forward(ctx, { x }) {
+          const h = new Dropout('drop', 0.5).apply(ctx, op.reshape(x, [-1, 4])); // [N*3, 4]
+          return { logits: op.identity(new Linear('fc', 12, 2).apply(ctx, op.reshape(h, [-1, 12])), 'logits') };
+        },
       },
-    }, 0);
-    const s = await TrainSession.create({ model, optimizer: adam(), extraInputs: { labels: { dtype: 'int64', shape: ['N'] } }, loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }) }, { threads: 1 });
-    const out = await s.run({ x: new ort.Tensor('float32', new Float32Array(24).fill(1), [2, 3, 4]), labels: new ort.Tensor('int64', BigInt64Array.of(0n, 1n), [2]) }, 1e-3);
+      0,
+    );
+    const s = await TrainSession.create(
+      {
+        model,
+        optimizer: adam(),
+        extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+        loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+      },
+      { threads: 1 },
+    );
+    const out = await s.run(
+      {
+        x: new ort.Tensor('float32', new Float32Array(24).fill(1), [2, 3, 4]),
+        labels: new ort.Tensor('int64', BigInt64Array.of(0n, 1n), [2]),
+      },
+      1e-3,
+    );
     assert.ok(Number.isFinite(out.loss));
     await s.release();
   });

@@ -29,7 +29,11 @@ describe('UDHR language-ID data', () => {
     for (const ds of [d.train, d.test]) {
       assert.equal(ds.texts.length, ds.n);
       assert.equal(ds.ids.length, ds.n * 32);
-      for (let c = 0; c < LANGS.length; c++) assert.ok(ds.y.some((y) => y === c), `${ds.name} has no ${LANGS[c]} sentence`);
+      for (let c = 0; c < LANGS.length; c++)
+        assert.ok(
+          ds.y.some((y) => y === c),
+          `${ds.name} has no ${LANGS[c]} sentence`,
+        );
     }
     assert.ok(d.train.n > 3 * d.test.n && d.test.n > 50, `${d.train.n} train / ${d.test.n} test`);
     const train = new Set(d.train.texts);
@@ -52,7 +56,11 @@ describe('fastText lid.176 as a teacher', () => {
   });
 
   it('answers log-probabilities over the dataset classes that sum to 1 and get obvious sentences right', async () => {
-    const texts = ['The weather is lovely today and we are going to the park.', "Je voudrais un café et un croissant, s'il vous plaît.", 'Ich habe heute keine Zeit, weil ich arbeiten muss.'];
+    const texts = [
+      'The weather is lovely today and we are going to the park.',
+      "Je voudrais un café et un croissant, s'il vous plaît.",
+      'Ich habe heute keine Zeit, weil ich arbeiten muss.',
+    ];
     const tok = fitTokenizer('char-ngram', [], { vocab: 2048 });
     const ids = new Int32Array(texts.length * 48);
     texts.forEach((t, i) => encodeText(tok, t, 48, ids, i * 48));
@@ -61,7 +69,10 @@ describe('fastText lid.176 as a teacher', () => {
     assert.equal(logits.length, 3 * LANGS.length);
     for (let i = 0; i < 3; i++) {
       const row = Array.from(logits.subarray(i * 5, i * 5 + 5));
-      assert.ok(Math.abs(row.reduce((s, v) => s + Math.exp(v), 0) - 1) < 1e-5, `row ${i} sums to ${row.reduce((s, v) => s + Math.exp(v), 0)}`);
+      assert.ok(
+        Math.abs(row.reduce((s, v) => s + Math.exp(v), 0) - 1) < 1e-5,
+        `row ${i} sums to ${row.reduce((s, v) => s + Math.exp(v), 0)}`,
+      );
       assert.ok(row.every(Number.isFinite));
       assert.equal(row.indexOf(Math.max(...row)), i, `${texts[i]} -> ${LANGS[row.indexOf(Math.max(...row))]}`);
     }
@@ -72,7 +83,8 @@ describe('fastText lid.176 as a teacher', () => {
 
   it('looks up UDHR rows by their token ids and agrees with the labels of the standard languages', async () => {
     const [logits] = await teacher.predictMany(toInt64(data.test.ids), [data.test.n, 48], ['logits']);
-    let right = 0, n = 0;
+    let right = 0,
+      n = 0;
     for (let i = 0; i < data.test.n; i++) {
       // UDHR counts Welche ('068', a Romance dialect of the Vosges) as French; fastText mostly does not.
       if (data.test.versions[i] === '068') continue;
@@ -86,7 +98,13 @@ describe('fastText lid.176 as a teacher', () => {
   it('trains a char-n-gram student from the teacher through fitClassifier (loss falls)', async () => {
     const model = new Model(textClassifier({ vocab: 2049, seqLen: 48, classes: LANGS.length, dim: 16 }), 0);
     const { losses } = await fitClassifier(model, data.train, {
-      epochs: 5, maxSteps: 60, batchSize: 32, lr: 1e-2, seed: 0, threads: 2, teacher,
+      epochs: 5,
+      maxSteps: 60,
+      batchSize: 32,
+      lr: 1e-2,
+      seed: 0,
+      threads: 2,
+      teacher,
       loss: [{ method: 'kd', weight: 1, options: { temperature: 1 } }],
     });
     assert.equal(losses.length, 60);

@@ -18,12 +18,18 @@ function nearScaled(got: ArrayLike<number>, want: number[], what: string, atol: 
 
 // PyTorch values from test/fixtures/make_crd_fixtures.py (RepDistiller's CRDLoss, ContrastMemory, ContrastLoss).
 const fx = JSON.parse(readFileSync(new URL('./fixtures/crd.json', import.meta.url), 'utf8'));
-const term = { method: 'crd', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn', featDim: fx.D, negatives: fx.K, temperature: fx.T, momentum: fx.momentum } };
+const term = {
+  method: 'crd',
+  weight: 1,
+  options: { teacherNode: 'tn', studentNode: 'sn', featDim: fx.D, negatives: fx.K, temperature: fx.T, momentum: fx.momentum },
+};
 
 /** The crd loss on fed features, sample indices and (through the buffer and noise names) banks, Z and negatives. */
 function build() {
   const g = new Graph('m');
-  const s = g.input('s', 'float32', ['N', fx.Ds]), t = g.input('t', 'float32', ['N', fx.Dt]), y = g.input('y', 'int64', ['N']);
+  const s = g.input('s', 'float32', ['N', fx.Ds]),
+    t = g.input('t', 'float32', ['N', fx.Dt]),
+    y = g.input('y', 'int64', ['N']);
   const sampleIndex = g.input('sample_index', 'int64', ['N']);
   const aux = new BuildContext(g, 'train');
   const loss = distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, aux, sampleIndex, numSamples: fx.M });
@@ -35,38 +41,64 @@ describe('crd (contrastive representation distillation) matches PyTorch', () => 
     const { aux } = build();
     const kinds = [...aux.params.values()].map((p) => `${p.name}:${p.trainable ? 'param' : 'buffer'}:${p.shape.join('x')}`).sort();
     assert.deepEqual(kinds, [
-      'crd0/embed_s/bias:param:5', 'crd0/embed_s/weight:param:6x5', 'crd0/embed_t/bias:param:5', 'crd0/embed_t/weight:param:9x5',
-      'crd0/memory_s:buffer:20x5', 'crd0/memory_t:buffer:20x5', 'crd0/z_s:buffer:1', 'crd0/z_t:buffer:1',
+      'crd0/embed_s/bias:param:5',
+      'crd0/embed_s/weight:param:6x5',
+      'crd0/embed_t/bias:param:5',
+      'crd0/embed_t/weight:param:9x5',
+      'crd0/memory_s:buffer:20x5',
+      'crd0/memory_t:buffer:20x5',
+      'crd0/z_s:buffer:1',
+      'crd0/z_t:buffer:1',
     ]);
     assert.deepEqual([...aux.bufferUpdates.keys()].sort(), ['crd0/memory_s', 'crd0/memory_t', 'crd0/z_s', 'crd0/z_t']);
     assert.deepEqual(aux.noise, [{ name: 'crd0/negatives', shape: ['N', fx.K] }]);
     assert.ok(usesSampleIndex([term]));
-    assert.deepEqual(resolveTerms([{ method: 'crd', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }])[0].options,
-      { teacherNode: 'a', studentNode: 'b', featDim: 128, negatives: 16384, temperature: 0.07, momentum: 0.5 });
+    assert.deepEqual(resolveTerms([{ method: 'crd', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }])[0].options, {
+      teacherNode: 'a',
+      studentNode: 'b',
+      featDim: 128,
+      negatives: 16384,
+      temperature: 0.07,
+      momentum: 0.5,
+    });
   });
 
   it('two steps: value, gradients (student feature, both embeddings), updated banks and Z', async () => {
     const { g, s, aux, loss } = build();
-    const ws = g.value('crd0/embed_s/weight'), wt = g.value('crd0/embed_t/weight');
+    const ws = g.value('crd0/embed_s/weight'),
+      wt = g.value('crd0/embed_t/weight');
     // ScatterND (the bank update) has no gradient rule, so differentiating succeeds only if the update
     // path stays off the loss; the banks are buffers, never gradient targets.
     const grads = gradients(loss.total, [s, ws, wt]);
     const upd = (n: string) => aux.bufferUpdates.get(`crd0/${n}`)!;
     g.output(loss.total, ...[s, ws, wt].map((v) => grads.get(v.name)!), ...['memory_s', 'memory_t', 'z_s', 'z_t'].map(upd));
-    assert.ok(!g.nodes.some((n) => n.name.startsWith('grad') && n.inputs.some((i) => i === upd('memory_s').name || i === upd('memory_t').name)));
+    assert.ok(
+      !g.nodes.some((n) => n.name.startsWith('grad') && n.inputs.some((i) => i === upd('memory_s').name || i === upd('memory_t').name)),
+    );
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const T = (d: ArrayLike<number>, sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
     const I = (d: number[]) => new ort.Tensor('int64', BigInt64Array.from(d.map(BigInt)), [d.length]);
     const { N, M, K, D } = fx;
     let state: Record<string, ort.Tensor> = {
-      'crd0/memory_s': T(fx.memory_s, [M, D]), 'crd0/memory_t': T(fx.memory_t, [M, D]), 'crd0/z_s': T([-1], [1]), 'crd0/z_t': T([-1], [1]),
+      'crd0/memory_s': T(fx.memory_s, [M, D]),
+      'crd0/memory_t': T(fx.memory_t, [M, D]),
+      'crd0/z_s': T([-1], [1]),
+      'crd0/z_t': T([-1], [1]),
     };
     for (const [k, st] of (fx.steps as Record<string, number[] & number>[]).entries()) {
       // u = (j + 0.5)/M so that floor(u·M) = j: the fixture's negatives.
       const u = (st.negatives as unknown as number[][]).flat().map((j) => (j + 0.5) / M);
       const r = await sess.run({
-        ...state, s: T(st.s, [N, fx.Ds]), t: T(st.t, [N, fx.Dt]), y: I(new Array(N).fill(0)), sample_index: I(st.index), 'crd0/negatives': T(u, [N, K]),
-        'crd0/embed_s/weight': T(fx.ws, [fx.Ds, D]), 'crd0/embed_t/weight': T(fx.wt, [fx.Dt, D]), 'crd0/embed_s/bias': T(fx.bs, [D]), 'crd0/embed_t/bias': T(fx.bt, [D]),
+        ...state,
+        s: T(st.s, [N, fx.Ds]),
+        t: T(st.t, [N, fx.Dt]),
+        y: I(new Array(N).fill(0)),
+        sample_index: I(st.index),
+        'crd0/negatives': T(u, [N, K]),
+        'crd0/embed_s/weight': T(fx.ws, [fx.Ds, D]),
+        'crd0/embed_t/weight': T(fx.wt, [fx.Dt, D]),
+        'crd0/embed_s/bias': T(fx.bs, [D]),
+        'crd0/embed_t/bias': T(fx.bt, [D]),
       });
       const at = (v: { name: string }) => r[v.name].data as Float32Array;
       const near = (got: ArrayLike<number>, want: number[], what: string) => nearScaled(got, want, `step ${k + 1} ${what}`, 1e-7);
@@ -86,12 +118,20 @@ describe('crd (contrastive representation distillation) matches PyTorch', () => 
 
   it('refuses to run without sample indices or the training-set size', () => {
     const g = new Graph('m');
-    const s = g.input('s', 'float32', ['N', 4]), t = g.input('t', 'float32', ['N', 4]), y = g.input('y', 'int64', ['N']);
+    const s = g.input('s', 'float32', ['N', 4]),
+      t = g.input('t', 'float32', ['N', 4]),
+      y = g.input('y', 'int64', ['N']);
     const aux = new BuildContext(g, 'train');
     const noIndex = /crd keeps a memory-bank row per training sample: it needs the batch's dataset indices/;
-    assert.throws(() => distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, aux }), (e: unknown) => e instanceof KdError && e.code === 'NO_SAMPLE_INDEX' && noIndex.test(e.message));
+    assert.throws(
+      () => distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, aux }),
+      (e: unknown) => e instanceof KdError && e.code === 'NO_SAMPLE_INDEX' && noIndex.test(e.message),
+    );
     assert.throws(() => distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, aux, sampleIndex: y }), noIndex);
-    assert.throws(() => distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, sampleIndex: y, numSamples: 10 }), /crd trains embeddings/);
+    assert.throws(
+      () => distillationLoss([term], { student: { sn: s }, teacher: { tn: t }, labels: y, sampleIndex: y, numSamples: 10 }),
+      /crd trains embeddings/,
+    );
   });
 });
 
@@ -104,11 +144,22 @@ describe('crd in a training run', () => {
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
     const { prepareTeacher } = await import('../src/distill/teacher.js');
     const train = take(loadMnist('train'), 192);
-    const loss = [{ method: 'ce', weight: 1 }, { method: 'crd', weight: 0.8, options: { teacherNode: 'flatten', studentNode: 'flatten', featDim: 16, negatives: 32 } }];
+    const loss = [
+      { method: 'ce', weight: 1 },
+      { method: 'crd', weight: 0.8, options: { teacherNode: 'flatten', studentNode: 'flatten', featDim: 16, negatives: 32 } },
+    ];
     const prep = await prepareTeacher(exportOnnx(new Model(cnn([8, 16]), 1)), loss, 't', [1, 28, 28], 10);
     const teacher = await Predictor.fromBytes(prep.bytes, { threads: 1 });
     const student = new Model(cnn([4, 8]), 2);
-    const { losses, session } = await fitClassifier(student, train, { epochs: 1, batchSize: 64, threads: 1, loss, teacher, teacherShapes: prep.shapes, keepSession: true });
+    const { losses, session } = await fitClassifier(student, train, {
+      epochs: 1,
+      batchSize: 64,
+      threads: 1,
+      loss,
+      teacher,
+      teacherShapes: prep.shapes,
+      keepSession: true,
+    });
     await teacher.release();
     try {
       assert.equal(losses.length, 3);

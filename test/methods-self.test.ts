@@ -16,10 +16,21 @@ function nearScaled(got: ArrayLike<number>, want: number[], what: string, atol =
   want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-4 * scale + atol, `${what}[${i}]: ${got[i]} vs PyTorch ${v}`));
 }
 
-interface Tensor { shape: number[]; data: number[]; grad?: number[] }
+interface Tensor {
+  shape: number[];
+  data: number[];
+  grad?: number[];
+}
 // PyTorch values from test/fixtures/make_self_fixtures.py (each method's reference code).
 const fx = JSON.parse(readFileSync(new URL('./fixtures/self.json', import.meta.url), 'utf8')) as {
-  cases: { method: string; options: Record<string, unknown>; value: number; labels: number[]; inputs: Record<string, Tensor>; params: Record<string, Tensor> }[];
+  cases: {
+    method: string;
+    options: Record<string, unknown>;
+    value: number;
+    labels: number[];
+    inputs: Record<string, Tensor>;
+    params: Record<string, Tensor>;
+  }[];
 };
 
 describe('self-distillation losses match their reference code (PyTorch)', () => {
@@ -51,7 +62,13 @@ describe('self-distillation losses match their reference code (PyTorch)', () => 
     const byot = { method: 'byot', weight: 1, options: { nodes: ['a'], deepNode: 'b' } };
     assert.deepEqual(teacherOutputsOf([{ method: 'tfkd', weight: 1 }, { method: 'cskd', weight: 1 }, byot]), []);
     assert.equal(batchPairsOf([{ method: 'ce', weight: 1 }, byot, { method: 'tfkd', weight: 1 }]), false);
-    assert.equal(batchPairsOf([{ method: 'ce', weight: 1 }, { method: 'cskd', weight: 1 }]), true);
+    assert.equal(
+      batchPairsOf([
+        { method: 'ce', weight: 1 },
+        { method: 'cskd', weight: 1 },
+      ]),
+      true,
+    );
   });
 });
 
@@ -66,24 +83,43 @@ describe('self-distillation trains through fitClassifier without a teacher', () 
   it('tfkd', async () => {
     const { Model, cnn, fitClassifier, train } = await load();
     const outs: Record<string, number>[] = [];
-    const r = await fitClassifier(new Model(cnn([4, 8]), 1), train, { epochs: 1, maxSteps: 4, batchSize: 32, threads: 1, loss: [{ method: 'tfkd', weight: 1 }], onStep: (_s, o) => outs.push(o) });
+    const r = await fitClassifier(new Model(cnn([4, 8]), 1), train, {
+      epochs: 1,
+      maxSteps: 4,
+      batchSize: 32,
+      threads: 1,
+      loss: [{ method: 'tfkd', weight: 1 }],
+      onStep: (_s, o) => outs.push(o),
+    });
     assert.equal(r.losses.length, 4);
-    assert.ok(outs.every((o) => Number.isFinite(o.tfkd) && !('agree' in o)), JSON.stringify(outs[0]));
+    assert.ok(
+      outs.every((o) => Number.isFinite(o.tfkd) && !('agree' in o)),
+      JSON.stringify(outs[0]),
+    );
   });
   it('byot: exits train with the student and are not in the exported model', async () => {
     const { Model, cnn, fitClassifier, train } = await load();
     const { exportOnnx } = await import('../src/runtime/inference.js');
     const student = new Model(cnn([4, 8]), 1);
-    const loss = [{ method: 'ce', weight: 0.9 }, { method: 'byot', weight: 1, options: { nodes: ['block1/relu', 'block1/pool'], deepNode: 'block2/pool' } }];
+    const loss = [
+      { method: 'ce', weight: 0.9 },
+      { method: 'byot', weight: 1, options: { nodes: ['block1/relu', 'block1/pool'], deepNode: 'block2/pool' } },
+    ];
     const r = await fitClassifier(student, train, { epochs: 1, maxSteps: 4, batchSize: 32, threads: 1, loss, keepSession: true });
     const s = r.session!;
     try {
       assert.equal(r.losses.length, 4);
       const fc = 'aux/byot1/exit2/fc/weight';
-      assert.ok(s.tg.state.some((x) => x.name === fc && x.kind === 'param'), 'exit classifier is trained state');
+      assert.ok(
+        s.tg.state.some((x) => x.name === fc && x.kind === 'param'),
+        'exit classifier is trained state',
+      );
       const init = s.tg.aux.find((a) => a.name === fc)!;
       const { initialize } = await import('../src/nn/init.js');
-      assert.ok(s.tensor(fc).some((v, i) => v !== initialize(init.init, s.tensor(fc).length, 0, fc)[i]), 'exit classifier moved');
+      assert.ok(
+        s.tensor(fc).some((v, i) => v !== initialize(init.init, s.tensor(fc).length, 0, fc)[i]),
+        'exit classifier moved',
+      );
     } finally {
       await s.release();
     }
@@ -95,17 +131,32 @@ describe('self-distillation trains through fitClassifier without a teacher', () 
   it('cskd: batches pair same-class samples (identical images per class give a zero KL)', async () => {
     const { Model, cnn, fitClassifier } = await load();
     // Every sample of a class is the same image: a same-class partner gives the anchor's own logits.
-    const n = 96, classes = 4, S = 28 * 28;
+    const n = 96,
+      classes = 4,
+      S = 28 * 28;
     const y = Int32Array.from({ length: n }, (_, i) => (i * 7) % classes);
     const x = new Uint8Array(n * S);
     for (let i = 0; i < n; i++) for (let j = 0; j < S; j++) x[i * S + j] = (y[i] * 53 + j * (y[i] + 3) * 17) % 256;
     const ds: Dataset = { name: 'per-class-constant', x, y, n, sampleShape: [1, 28, 28], numClasses: classes };
     const outs: Record<string, number>[] = [];
-    const loss = [{ method: 'ce', weight: 1 }, { method: 'cskd', weight: 1 }];
-    const r = await fitClassifier(new Model(cnn([4, 8]), 1), ds, { epochs: 2, batchSize: 16, lr: 1e-2, threads: 1, loss, onStep: (_s, o) => outs.push(o) });
+    const loss = [
+      { method: 'ce', weight: 1 },
+      { method: 'cskd', weight: 1 },
+    ];
+    const r = await fitClassifier(new Model(cnn([4, 8]), 1), ds, {
+      epochs: 2,
+      batchSize: 16,
+      lr: 1e-2,
+      threads: 1,
+      loss,
+      onStep: (_s, o) => outs.push(o),
+    });
     // 96 anchors in batches of 16: 6 steps an epoch, each of 32 samples.
     assert.equal(r.losses.length, 12);
-    assert.ok(outs.every((o) => Math.abs(o.cskd) < 1e-5), outs.map((o) => o.cskd).join());
+    assert.ok(
+      outs.every((o) => Math.abs(o.cskd) < 1e-5),
+      outs.map((o) => o.cskd).join(),
+    );
     assert.ok(outs.some((o) => o.ce > 0.01));
   });
 });

@@ -22,7 +22,9 @@ describe('ab and ft match PyTorch (adapters fed with the reference weights)', ()
   for (const c of fx.cases) {
     it(`${c.method} ${c.phase} ${JSON.stringify(c.options)}: value and gradients`, async () => {
       const g = new Graph('m');
-      const s = g.input('s', 'float32', c.s_shape), t = g.input('t', 'float32', c.t_shape), y = g.input('y', 'int64', [c.s_shape[0]]);
+      const s = g.input('s', 'float32', c.s_shape),
+        t = g.input('t', 'float32', c.t_shape),
+        y = g.input('y', 'int64', [c.s_shape[0]]);
       const aux = new BuildContext(g, 'train');
       const terms = [{ method: c.method, weight: 1, options: { ...c.options, teacherNode: 'tn', studentNode: 'sn' } }];
       const inputs = { student: { sn: s }, teacher: { tn: t }, labels: y, aux };
@@ -34,7 +36,11 @@ describe('ab and ft match PyTorch (adapters fed with the reference weights)', ()
       g.output(loss.total, ...wrt.map((v) => grads.get(v.name)!));
       const sess = await createSession(toOnnx(g), { threads: 1 });
       const T = (d: number[], sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
-      const feeds: Record<string, ort.Tensor> = { s: T(c.s, c.s_shape), t: T(c.t, c.t_shape), y: new ort.Tensor('int64', new BigInt64Array(c.s_shape[0]), [c.s_shape[0]]) };
+      const feeds: Record<string, ort.Tensor> = {
+        s: T(c.s, c.s_shape),
+        t: T(c.t, c.t_shape),
+        y: new ort.Tensor('int64', new BigInt64Array(c.s_shape[0]), [c.s_shape[0]]),
+      };
       for (const [k, p] of Object.entries<{ shape: number[]; data: number[] }>(c.params)) feeds[k] = T(p.data, p.shape);
       const r = await sess.run(feeds);
       nearScaled(r[loss.total.name].data as Float32Array, [c.value], 'loss');
@@ -48,7 +54,12 @@ describe('ab and ft match PyTorch (adapters fed with the reference weights)', ()
       const g = new Graph('m');
       const aux = new BuildContext(g, 'train');
       const terms = [{ method: 'ft', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn' } }];
-      const inputs = { student: { sn: g.input('s', 'float32', ['N', 4, 5, 5]) }, teacher: { tn: g.input('t', 'float32', ['N', 6, 5, 5]) }, labels: g.input('y', 'int64', ['N']), aux };
+      const inputs = {
+        student: { sn: g.input('s', 'float32', ['N', 4, 5, 5]) },
+        teacher: { tn: g.input('t', 'float32', ['N', 6, 5, 5]) },
+        labels: g.input('y', 'int64', ['N']),
+        aux,
+      };
       (phase === 'main' ? distillationLoss : pretrainLoss)(terms, inputs);
       return aux.params;
     };
@@ -57,9 +68,25 @@ describe('ab and ft match PyTorch (adapters fed with the reference weights)', ()
     assert.ok(build('pretrain').has('ft0/paraphraser/dec3/weight') && !build('main').has('ft0/paraphraser/dec3/weight'));
   });
   it('phases: fitnets joint by default, two-stage with hintEpochs; ab an initialisation stage by default', () => {
-    assert.equal(pretrainOf([{ method: 'ce', weight: 1 }, { method: 'fitnets', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }]), undefined);
-    assert.deepEqual(pretrainOf([{ method: 'fitnets', weight: 1, options: { teacherNode: 'a', studentNode: 'b', hintEpochs: 2 } }, { method: 'ft', weight: 1, options: { teacherNode: 'a', studentNode: 'b', paraphraserEpochs: 3 } }]), { epochs: 3, trains: 'student', methods: ['fitnets', 'ft'] });
-    assert.deepEqual(pretrainOf([{ method: 'ab', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }]), { epochs: 1, trains: 'student', methods: ['ab'] });
+    assert.equal(
+      pretrainOf([
+        { method: 'ce', weight: 1 },
+        { method: 'fitnets', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } },
+      ]),
+      undefined,
+    );
+    assert.deepEqual(
+      pretrainOf([
+        { method: 'fitnets', weight: 1, options: { teacherNode: 'a', studentNode: 'b', hintEpochs: 2 } },
+        { method: 'ft', weight: 1, options: { teacherNode: 'a', studentNode: 'b', paraphraserEpochs: 3 } },
+      ]),
+      { epochs: 3, trains: 'student', methods: ['fitnets', 'ft'] },
+    );
+    assert.deepEqual(pretrainOf([{ method: 'ab', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }]), {
+      epochs: 1,
+      trains: 'student',
+      methods: ['ab'],
+    });
   });
 });
 
@@ -78,7 +105,11 @@ describe('pre-training phases run before the main training', () => {
   };
   it('fitnets two-stage: hint stage trains only the layers up to the hint (and the regressor), then KD trains all', async () => {
     const { Model, cnn, train, fitClassifier, Predictor, prepareTeacher, tbytes } = await setup();
-    const loss = [{ method: 'ce', weight: 1 }, { method: 'kd', weight: 1 }, { method: 'fitnets', weight: 1, options: { teacherNode: 'block1/relu', studentNode: 'block1/relu', hintEpochs: 1 } }];
+    const loss = [
+      { method: 'ce', weight: 1 },
+      { method: 'kd', weight: 1 },
+      { method: 'fitnets', weight: 1, options: { teacherNode: 'block1/relu', studentNode: 'block1/relu', hintEpochs: 1 } },
+    ];
     const prep = await prepareTeacher(tbytes, loss, 't', [1, 28, 28], 10);
     const teacher = await Predictor.fromBytes(prep.bytes, { threads: 1 });
     const student = new Model(cnn([4, 8]), 2);
@@ -87,7 +118,13 @@ describe('pre-training phases run before the main training', () => {
     const changed: string[] = [];
     let checked = false;
     await fitClassifier(student, train, {
-      epochs: 1, maxSteps: 4, batchSize: 64, threads: 1, loss, teacher, teacherShapes: prep.shapes,
+      epochs: 1,
+      maxSteps: 4,
+      batchSize: 64,
+      threads: 1,
+      loss,
+      teacher,
+      teacherShapes: prep.shapes,
       onPretrainStep: (_s, out) => pre.push(out),
       onStep: () => {
         if (checked) return;
@@ -100,18 +137,38 @@ describe('pre-training phases run before the main training', () => {
     assert.equal(pre.length, 4);
     assert.ok('fitnets_pre' in pre[0] && !('ce' in pre[0]), Object.keys(pre[0]).join());
     assert.ok(changed.includes('block1/conv/weight'), changed.join());
-    assert.ok(!changed.some((k) => k.startsWith('block2/') && !k.includes('running') || k.startsWith('fc/')), `layers after the hint changed in the hint stage: ${changed.join()}`);
-    assert.ok(student.values.get('fc/weight')!.some((x, i) => x !== before.get('fc/weight')![i]), 'main phase trains the classifier');
+    assert.ok(
+      !changed.some((k) => (k.startsWith('block2/') && !k.includes('running')) || k.startsWith('fc/')),
+      `layers after the hint changed in the hint stage: ${changed.join()}`,
+    );
+    assert.ok(
+      student.values.get('fc/weight')!.some((x, i) => x !== before.get('fc/weight')![i]),
+      'main phase trains the classifier',
+    );
   });
   it('ft: the paraphraser pre-trains on teacher features (reconstruction falls), then stays frozen while the translator trains', async () => {
     const { Model, cnn, train, fitClassifier, Predictor, prepareTeacher, tbytes } = await setup();
-    const loss = [{ method: 'ce', weight: 1 }, { method: 'ft', weight: 10, options: { teacherNode: 'block2/relu', studentNode: 'block2/relu', paraphraserEpochs: 2 } }];
+    const loss = [
+      { method: 'ce', weight: 1 },
+      { method: 'ft', weight: 10, options: { teacherNode: 'block2/relu', studentNode: 'block2/relu', paraphraserEpochs: 2 } },
+    ];
     const prep = await prepareTeacher(tbytes, loss, 't', [1, 28, 28], 10);
     const teacher = await Predictor.fromBytes(prep.bytes, { threads: 1 });
     const student = new Model(cnn([4, 8]), 2);
     const before = new Map([...student.values].map(([k, v]) => [k, Float32Array.from(v)]));
     const rec: number[] = [];
-    const r = await fitClassifier(student, train, { epochs: 1, maxSteps: 6, batchSize: 32, lr: 3e-3, threads: 1, loss, teacher, teacherShapes: prep.shapes, keepSession: true, onPretrainStep: (_s, out) => rec.push(out.ft_pre) });
+    const r = await fitClassifier(student, train, {
+      epochs: 1,
+      maxSteps: 6,
+      batchSize: 32,
+      lr: 3e-3,
+      threads: 1,
+      loss,
+      teacher,
+      teacherShapes: prep.shapes,
+      keepSession: true,
+      onPretrainStep: (_s, out) => rec.push(out.ft_pre),
+    });
     await teacher.release();
     const session = r.session!;
     try {

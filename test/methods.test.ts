@@ -22,7 +22,9 @@ describe('distillation methods match PyTorch', () => {
   for (const c of fx.cases) {
     it(`ce(labelSmoothing=${c.labelSmoothing}) × ${c.weights[0]} + kd(T=${c.temperature}) × ${c.weights[1]}`, async () => {
       const g = new Graph('m');
-      const s = g.input('s', 'float32', fx.shape), t = g.input('t', 'float32', fx.shape), y = g.input('y', 'int64', [fx.shape[0]]);
+      const s = g.input('s', 'float32', fx.shape),
+        t = g.input('t', 'float32', fx.shape),
+        y = g.input('y', 'int64', [fx.shape[0]]);
       const loss = distillationLoss(
         [
           { method: 'ce', weight: c.weights[0], options: { labelSmoothing: c.labelSmoothing } },
@@ -38,7 +40,8 @@ describe('distillation methods match PyTorch', () => {
         t: new ort.Tensor('float32', Float32Array.from(fx.t), fx.shape),
         y: new ort.Tensor('int64', BigInt64Array.from(fx.labels.map(BigInt)), [fx.shape[0]]),
       });
-      const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 1e-5 + 1e-5 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
+      const near = (got: number, want: number, what: string) =>
+        assert.ok(Math.abs(got - want) <= 1e-5 + 1e-5 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
       near((r[loss.terms.ce.name].data as Float32Array)[0], c.ce, 'ce');
       near((r[loss.terms.kd.name].data as Float32Array)[0], c.kd, 'kd');
       near((r[loss.total.name].data as Float32Array)[0], c.total, 'total');
@@ -56,7 +59,10 @@ describe('method registry', () => {
     assert.deepEqual(resolveTerms([{ method: 'kd', weight: 1 }])[0].options, { temperature: 4, classes: null });
   });
   it('rejects unknown methods and bad options with the term named', () => {
-    assert.throws(() => resolveTerms([{ method: 'kdd', weight: 1 }]), (e: unknown) => e instanceof KdError && /unknown distillation method 'kdd'.*known: .*kd/.test(e.message));
+    assert.throws(
+      () => resolveTerms([{ method: 'kdd', weight: 1 }]),
+      (e: unknown) => e instanceof KdError && /unknown distillation method 'kdd'.*known: .*kd/.test(e.message),
+    );
     assert.throws(() => resolveTerms([{ method: 'kd', weight: 1, options: { temperature: -1 } }]), /loss\[0\] \(kd\): temperature/);
     assert.throws(() => resolveTerms([{ method: 'kd', weight: 1, options: { temp: 4 } }]), /loss\[0\] \(kd\)/);
     assert.throws(() => resolveTerms([]), /at least one term/);
@@ -71,10 +77,19 @@ describe('Distiller (the object API)', () => {
     const { loadMnist, take } = await import('../src/data/index.js');
     const { fitClassifier } = await import('../src/train/classifier.js');
     const { parseOnnx } = await import('../src/graph/onnx.js');
-    const train = take(loadMnist('train'), 3000), test = take(loadMnist('test'), 500);
+    const train = take(loadMnist('train'), 3000),
+      test = take(loadMnist('test'), 500);
     const teacher = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 1);
     await fitClassifier(teacher, train, { epochs: 2, batchSize: 64, lr: 2e-3, threads: 1 });
-    const d = new Distiller({ teacher, student: new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 2), loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5 }], threads: 1 });
+    const d = new Distiller({
+      teacher,
+      student: new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 2),
+      loss: [
+        { method: 'ce', weight: 0.5 },
+        { method: 'kd', weight: 0.5 },
+      ],
+      threads: 1,
+    });
     assert.deepEqual(d.loss[1].options, { temperature: 4, classes: null });
     const losses = await d.fit(train, { epochs: 2, batchSize: 64, lr: 3e-3 });
     assert.equal(losses.length, 2 * Math.ceil(3000 / 64));
@@ -86,7 +101,10 @@ describe('Distiller (the object API)', () => {
     const { Distiller } = await import('../src/distill/distiller.js');
     const { Model } = await import('../src/nn/model.js');
     const { mlp } = await import('../src/nn/zoo/index.js');
-    assert.throws(() => new Distiller({ teacher: '/nope/teacher.onnx', student: new Model(mlp([784, 8, 10]), 0), loss: [{ method: 'kd', weight: 1 }] }), /cannot read teacher \/nope\/teacher.onnx: ENOENT/);
+    assert.throws(
+      () => new Distiller({ teacher: '/nope/teacher.onnx', student: new Model(mlp([784, 8, 10]), 0), loss: [{ method: 'kd', weight: 1 }] }),
+      /cannot read teacher \/nope\/teacher.onnx: ENOENT/,
+    );
   });
 });
 
@@ -97,8 +115,14 @@ describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
   for (const c of resp.cases) {
     it(`${c.method} ${JSON.stringify(c.options)}: value and gradient`, async () => {
       const g = new Graph('m');
-      const s = g.input('s', 'float32', resp.shape), t = g.input('t', 'float32', resp.shape), y = g.input('y', 'int64', [resp.shape[0]]);
-      const loss = distillationLoss([{ method: c.method, weight: 1, options: c.options }], { student: { logits: s }, teacher: { logits: t }, labels: y });
+      const s = g.input('s', 'float32', resp.shape),
+        t = g.input('t', 'float32', resp.shape),
+        y = g.input('y', 'int64', [resp.shape[0]]);
+      const loss = distillationLoss([{ method: c.method, weight: 1, options: c.options }], {
+        student: { logits: s },
+        teacher: { logits: t },
+        labels: y,
+      });
       const ds = gradients(loss.total, [s]).get('s')!;
       g.output(loss.total, ds);
       const sess = await createSession(toOnnx(g), { threads: 1 });
@@ -107,7 +131,8 @@ describe('response methods match PyTorch (dkd, dist, logit_mse)', () => {
         t: new ort.Tensor('float32', Float32Array.from(resp.t), resp.shape),
         y: new ort.Tensor('int64', BigInt64Array.from(resp.labels.map(BigInt)), [resp.shape[0]]),
       });
-      const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) <= 2e-5 + 1e-4 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
+      const near = (got: number, want: number, what: string) =>
+        assert.ok(Math.abs(got - want) <= 2e-5 + 1e-4 * Math.abs(want), `${what}: ${got} vs PyTorch ${want}`);
       near((r[loss.total.name].data as Float32Array)[0], c.value, c.method);
       const gd = r[ds.name].data as Float32Array;
       c.grad_s.forEach((w: number, i: number) => near(gd[i], w, `d${c.method}/ds[${i}]`));
@@ -123,14 +148,24 @@ describe('feature and relation methods match PyTorch (at, nst, sp, pkt, rkd)', (
   for (const c of feat.cases) {
     it(`${c.method} ${JSON.stringify(c.options)}: value and gradient w.r.t. the student feature`, async () => {
       const g = new Graph('m');
-      const s = g.input('s', 'float32', feat.student_shape), t = g.input('t', 'float32', feat.teacher_shape), y = g.input('y', 'int64', [feat.student_shape[0]]);
-      const loss = distillationLoss([{ method: c.method, weight: 1, options: { ...c.options, teacherNode: 'block/t', studentNode: 'block/s' } }], { student: { 'block/s': s }, teacher: { 'block/t': t }, labels: y });
+      const s = g.input('s', 'float32', feat.student_shape),
+        t = g.input('t', 'float32', feat.teacher_shape),
+        y = g.input('y', 'int64', [feat.student_shape[0]]);
+      const loss = distillationLoss(
+        [{ method: c.method, weight: 1, options: { ...c.options, teacherNode: 'block/t', studentNode: 'block/s' } }],
+        { student: { 'block/s': s }, teacher: { 'block/t': t }, labels: y },
+      );
       const ds = gradients(loss.total, [s]).get('s')!;
       g.output(loss.total, ds);
       const sess = await createSession(toOnnx(g), { threads: 1 });
-      const r = await sess.run({ s: new ort.Tensor('float32', Float32Array.from(feat.s), feat.student_shape), t: new ort.Tensor('float32', Float32Array.from(feat.t), feat.teacher_shape), y: new ort.Tensor('int64', new BigInt64Array(feat.student_shape[0]), [feat.student_shape[0]]) });
+      const r = await sess.run({
+        s: new ort.Tensor('float32', Float32Array.from(feat.s), feat.student_shape),
+        t: new ort.Tensor('float32', Float32Array.from(feat.t), feat.teacher_shape),
+        y: new ort.Tensor('int64', new BigInt64Array(feat.student_shape[0]), [feat.student_shape[0]]),
+      });
       const scale = Math.max(...c.grad_s.map(Math.abs));
-      const near = (got: number, want: number, what: string, tol: number) => assert.ok(Math.abs(got - want) <= tol, `${what}: ${got} vs PyTorch ${want}`);
+      const near = (got: number, want: number, what: string, tol: number) =>
+        assert.ok(Math.abs(got - want) <= tol, `${what}: ${got} vs PyTorch ${want}`);
       near((r[loss.total.name].data as Float32Array)[0], c.value, c.method, 1e-6 + 1e-4 * Math.abs(c.value));
       const gd = r[ds.name].data as Float32Array;
       c.grad_s.forEach((w: number, i: number) => near(gd[i], w, `d${c.method}/ds[${i}]`, 1e-4 * scale + 1e-9));
@@ -139,9 +174,18 @@ describe('feature and relation methods match PyTorch (at, nst, sp, pkt, rkd)', (
   }
   it('at refuses feature maps of different resolution, naming both nodes', async () => {
     const g = new Graph('m');
-    const s = g.input('s', 'float32', ['N', 3, 7, 7]), t = g.input('t', 'float32', ['N', 6, 14, 14]), y = g.input('y', 'int64', ['N']);
-    assert.throws(() => distillationLoss([{ method: 'at', weight: 1, options: { teacherNode: 'block2/relu', studentNode: 'block3/relu' } }], { student: { 'block3/relu': s }, teacher: { 'block2/relu': t }, labels: y }),
-      /student node 'block3\/relu' is 7×7 spatially, teacher node 'block2\/relu' is 14×14/);
+    const s = g.input('s', 'float32', ['N', 3, 7, 7]),
+      t = g.input('t', 'float32', ['N', 6, 14, 14]),
+      y = g.input('y', 'int64', ['N']);
+    assert.throws(
+      () =>
+        distillationLoss([{ method: 'at', weight: 1, options: { teacherNode: 'block2/relu', studentNode: 'block3/relu' } }], {
+          student: { 'block3/relu': s },
+          teacher: { 'block2/relu': t },
+          labels: y,
+        }),
+      /student node 'block3\/relu' is 7×7 spatially, teacher node 'block2\/relu' is 14×14/,
+    );
   });
 });
 
@@ -152,20 +196,40 @@ describe('fitnets (hint regression through a trainable regressor) matches PyTorc
   it('value and gradients w.r.t. the student feature and the regressor', async () => {
     const { BuildContext } = await import('../src/nn/context.js');
     const g = new Graph('m');
-    const s = g.input('s', 'float32', fit.s_shape), t = g.input('t', 'float32', fit.t_shape), y = g.input('y', 'int64', [fit.s_shape[0]]);
+    const s = g.input('s', 'float32', fit.s_shape),
+      t = g.input('t', 'float32', fit.t_shape),
+      y = g.input('y', 'int64', [fit.s_shape[0]]);
     const aux = new BuildContext(g, 'train');
-    const loss = distillationLoss([{ method: 'fitnets', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn' } }], { student: { sn: s }, teacher: { tn: t }, labels: y, aux });
+    const loss = distillationLoss([{ method: 'fitnets', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn' } }], {
+      student: { sn: s },
+      teacher: { tn: t },
+      labels: y,
+      aux,
+    });
     const names = [...aux.params.keys()];
-    assert.deepEqual(names.sort(), ['fitnets0/regressor/weight', 'fitnets0/regressor_bn/bias', 'fitnets0/regressor_bn/running_mean', 'fitnets0/regressor_bn/running_var', 'fitnets0/regressor_bn/weight']);
-    const w = g.value('fitnets0/regressor/weight'), gamma = g.value('fitnets0/regressor_bn/weight'), beta = g.value('fitnets0/regressor_bn/bias');
+    assert.deepEqual(names.sort(), [
+      'fitnets0/regressor/weight',
+      'fitnets0/regressor_bn/bias',
+      'fitnets0/regressor_bn/running_mean',
+      'fitnets0/regressor_bn/running_var',
+      'fitnets0/regressor_bn/weight',
+    ]);
+    const w = g.value('fitnets0/regressor/weight'),
+      gamma = g.value('fitnets0/regressor_bn/weight'),
+      beta = g.value('fitnets0/regressor_bn/bias');
     const grads = gradients(loss.total, [s, w, gamma, beta]);
     g.output(loss.total, ...[s, w, gamma, beta].map((v) => grads.get(v.name)!));
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const T = (d: number[], sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
     const r = await sess.run({
-      s: T(fit.s, fit.s_shape), t: T(fit.t, fit.t_shape), y: new ort.Tensor('int64', new BigInt64Array(fit.s_shape[0]), [fit.s_shape[0]]),
-      'fitnets0/regressor/weight': T(fit.w, fit.w_shape), 'fitnets0/regressor_bn/weight': T(new Array(6).fill(1), [6]), 'fitnets0/regressor_bn/bias': T(new Array(6).fill(0), [6]),
-      'fitnets0/regressor_bn/running_mean': T(new Array(6).fill(0), [6]), 'fitnets0/regressor_bn/running_var': T(new Array(6).fill(1), [6]),
+      s: T(fit.s, fit.s_shape),
+      t: T(fit.t, fit.t_shape),
+      y: new ort.Tensor('int64', new BigInt64Array(fit.s_shape[0]), [fit.s_shape[0]]),
+      'fitnets0/regressor/weight': T(fit.w, fit.w_shape),
+      'fitnets0/regressor_bn/weight': T(new Array(6).fill(1), [6]),
+      'fitnets0/regressor_bn/bias': T(new Array(6).fill(0), [6]),
+      'fitnets0/regressor_bn/running_mean': T(new Array(6).fill(0), [6]),
+      'fitnets0/regressor_bn/running_var': T(new Array(6).fill(1), [6]),
     });
     const near = (got: ArrayLike<number>, want: number[], what: string) => nearScaled(got, want, what, 1e-7);
     near(r[loss.total.name].data as Float32Array, [fit.value], 'loss');
@@ -184,17 +248,33 @@ describe('teacher preparation and edge cases', () => {
     const { mlp } = await import('../src/nn/zoo/index.js');
     const { exportOnnx } = await import('../src/runtime/inference.js');
     const bytes = exportOnnx(new Model(mlp([784, 8, 12], { inputShape: [1, 28, 28] }), 0));
-    await assert.rejects(prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [1, 28, 28], 10), /t12.onnx predicts 12 classes .* the student and data have 10/);
-    await assert.rejects(prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [3, 32, 32], 12), /t12.onnx does not run on one sample of shape \[1, 3, 32, 32\]/);
+    await assert.rejects(
+      prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [1, 28, 28], 10),
+      /t12.onnx predicts 12 classes .* the student and data have 10/,
+    );
+    await assert.rejects(
+      prepareTeacher(bytes, [{ method: 'kd', weight: 1 }], 't12.onnx', [3, 32, 32], 12),
+      /t12.onnx does not run on one sample of shape \[1, 3, 32, 32\]/,
+    );
   });
   it('rkd stays finite on a batch of one (no pairs)', async () => {
     const g = new Graph('m');
-    const s = g.input('s', 'float32', ['N', 4]), t = g.input('t', 'float32', ['N', 6]), y = g.input('y', 'int64', ['N']);
-    const loss = distillationLoss([{ method: 'rkd', weight: 1, options: { teacherNode: 't', studentNode: 's' } }], { student: { s }, teacher: { t }, labels: y });
+    const s = g.input('s', 'float32', ['N', 4]),
+      t = g.input('t', 'float32', ['N', 6]),
+      y = g.input('y', 'int64', ['N']);
+    const loss = distillationLoss([{ method: 'rkd', weight: 1, options: { teacherNode: 't', studentNode: 's' } }], {
+      student: { s },
+      teacher: { t },
+      labels: y,
+    });
     const ds = gradients(loss.total, [s]).get('s')!;
     g.output(loss.total, ds);
     const sess = await createSession(toOnnx(g), { threads: 1 });
-    const r = await sess.run({ s: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]), t: new ort.Tensor('float32', new Float32Array(6).fill(1), [1, 6]), y: new ort.Tensor('int64', BigInt64Array.of(0n), [1]) });
+    const r = await sess.run({
+      s: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]),
+      t: new ort.Tensor('float32', new Float32Array(6).fill(1), [1, 6]),
+      y: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+    });
     assert.ok(Number.isFinite((r[loss.total.name].data as Float32Array)[0]));
     assert.ok((r[ds.name].data as Float32Array).every(Number.isFinite));
     await sess.release();
@@ -208,13 +288,27 @@ describe('fsp (flow between two layers) matches PyTorch', () => {
   it('value and gradients w.r.t. both student maps (lower map pooled to the upper size)', async () => {
     const g = new Graph('m');
     const [sh1, sh2] = fspFx.shapes;
-    const s1 = g.input('s1', 'float32', sh1), s2 = g.input('s2', 'float32', sh2), t1 = g.input('t1', 'float32', sh1), t2 = g.input('t2', 'float32', sh2), y = g.input('y', 'int64', [sh1[0]]);
-    const loss = distillationLoss([{ method: 'fsp', weight: 1, options: { teacherNodes: ['a', 'b'], studentNodes: ['a', 'b'] } }], { student: { a: s1, b: s2 }, teacher: { a: t1, b: t2 }, labels: y });
+    const s1 = g.input('s1', 'float32', sh1),
+      s2 = g.input('s2', 'float32', sh2),
+      t1 = g.input('t1', 'float32', sh1),
+      t2 = g.input('t2', 'float32', sh2),
+      y = g.input('y', 'int64', [sh1[0]]);
+    const loss = distillationLoss([{ method: 'fsp', weight: 1, options: { teacherNodes: ['a', 'b'], studentNodes: ['a', 'b'] } }], {
+      student: { a: s1, b: s2 },
+      teacher: { a: t1, b: t2 },
+      labels: y,
+    });
     const grads = gradients(loss.total, [s1, s2]);
     g.output(loss.total, grads.get('s1')!, grads.get('s2')!);
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const T = (d: number[], s: number[]) => new ort.Tensor('float32', Float32Array.from(d), s);
-    const r = await sess.run({ s1: T(fspFx.s1, sh1), s2: T(fspFx.s2, sh2), t1: T(fspFx.t1, sh1), t2: T(fspFx.t2, sh2), y: new ort.Tensor('int64', new BigInt64Array(sh1[0]), [sh1[0]]) });
+    const r = await sess.run({
+      s1: T(fspFx.s1, sh1),
+      s2: T(fspFx.s2, sh2),
+      t1: T(fspFx.t1, sh1),
+      t2: T(fspFx.t2, sh2),
+      y: new ort.Tensor('int64', new BigInt64Array(sh1[0]), [sh1[0]]),
+    });
     const near = (got: ArrayLike<number>, want: number[], what: string) => nearScaled(got, want, what, 1e-8);
     near(r[loss.total.name].data as Float32Array, [fspFx.value], 'fsp');
     near(r[grads.get('s1')!.name].data as Float32Array, fspFx.grad_s1, 'd/ds1');
@@ -230,8 +324,14 @@ describe('teacher without logits', () => {
     const { mlp } = await import('../src/nn/zoo/index.js');
     const { exportOnnx } = await import('../src/runtime/inference.js');
     const { identity } = await import('../src/graph/ops.js');
-    const m = new Model({ ...mlp([784, 8, 10]), forward: (ctx, i) => ({ scores: identity(mlp([784, 8, 10]).forward(ctx, i).logits, 'scores') }) }, 0);
-    await assert.rejects(prepareTeacher(exportOnnx(m), [{ method: 'kd', weight: 1 }], 'scores.onnx'), /scores.onnx has no output named 'logits' \(its outputs: scores\)/);
+    const m = new Model(
+      { ...mlp([784, 8, 10]), forward: (ctx, i) => ({ scores: identity(mlp([784, 8, 10]).forward(ctx, i).logits, 'scores') }) },
+      0,
+    );
+    await assert.rejects(
+      prepareTeacher(exportOnnx(m), [{ method: 'kd', weight: 1 }], 'scores.onnx'),
+      /scores.onnx has no output named 'logits' \(its outputs: scores\)/,
+    );
   });
 });
 
@@ -242,17 +342,30 @@ describe('cc (correlation congruence with trainable embeddings) matches PyTorch'
   it('value and gradients w.r.t. the student feature and both embeddings', async () => {
     const { BuildContext } = await import('../src/nn/context.js');
     const g = new Graph('m');
-    const s = g.input('s', 'float32', ['N', ccFx.Ds]), t = g.input('t', 'float32', ['N', ccFx.Dt]), y = g.input('y', 'int64', ['N']);
+    const s = g.input('s', 'float32', ['N', ccFx.Ds]),
+      t = g.input('t', 'float32', ['N', ccFx.Dt]),
+      y = g.input('y', 'int64', ['N']);
     const aux = new BuildContext(g, 'train');
-    const loss = distillationLoss([{ method: 'cc', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn', embedDim: ccFx.E } }], { student: { sn: s }, teacher: { tn: t }, labels: y, aux });
-    const ws = g.value('cc0/embed_s/weight'), wt = g.value('cc0/embed_t/weight');
+    const loss = distillationLoss([{ method: 'cc', weight: 1, options: { teacherNode: 'tn', studentNode: 'sn', embedDim: ccFx.E } }], {
+      student: { sn: s },
+      teacher: { tn: t },
+      labels: y,
+      aux,
+    });
+    const ws = g.value('cc0/embed_s/weight'),
+      wt = g.value('cc0/embed_t/weight');
     const grads = gradients(loss.total, [s, ws, wt]);
     g.output(loss.total, ...[s, ws, wt].map((v) => grads.get(v.name)!));
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const T = (d: number[], sh: number[]) => new ort.Tensor('float32', Float32Array.from(d), sh);
     const r = await sess.run({
-      s: T(ccFx.s, [ccFx.N, ccFx.Ds]), t: T(ccFx.t, [ccFx.N, ccFx.Dt]), y: new ort.Tensor('int64', new BigInt64Array(ccFx.N), [ccFx.N]),
-      'cc0/embed_s/weight': T(ccFx.ws, [ccFx.Ds, ccFx.E]), 'cc0/embed_t/weight': T(ccFx.wt, [ccFx.Dt, ccFx.E]), 'cc0/embed_s/bias': T(ccFx.bs, [ccFx.E]), 'cc0/embed_t/bias': T(ccFx.bt, [ccFx.E]),
+      s: T(ccFx.s, [ccFx.N, ccFx.Ds]),
+      t: T(ccFx.t, [ccFx.N, ccFx.Dt]),
+      y: new ort.Tensor('int64', new BigInt64Array(ccFx.N), [ccFx.N]),
+      'cc0/embed_s/weight': T(ccFx.ws, [ccFx.Ds, ccFx.E]),
+      'cc0/embed_t/weight': T(ccFx.wt, [ccFx.Dt, ccFx.E]),
+      'cc0/embed_s/bias': T(ccFx.bs, [ccFx.E]),
+      'cc0/embed_t/bias': T(ccFx.bt, [ccFx.E]),
     });
     const near = (got: ArrayLike<number>, want: number[], what: string) => nearScaled(got, want, what, 1e-8);
     near(r[loss.total.name].data as Float32Array, [ccFx.value], 'cc');

@@ -36,7 +36,10 @@ function build(term: LossTerm, K: number) {
   const loss = distillationLoss([term], { student, teacher: {}, labels: y });
   return { g, zs, loss };
 }
-const feeds = (K: number) => ({ y: labels(), ...Object.fromEntries(Array.from({ length: K }, (_, k) => [`peer${k}/logits`, T(fx.logits[k], [N, C])])) });
+const feeds = (K: number) => ({
+  y: labels(),
+  ...Object.fromEntries(Array.from({ length: K }, (_, k) => [`peer${k}/logits`, T(fx.logits[k], [N, C])])),
+});
 
 describe('online methods match PyTorch (values and gradients w.r.t. every peer)', () => {
   for (const c of fx.cases) {
@@ -53,7 +56,13 @@ describe('online methods match PyTorch (values and gradients w.r.t. every peer)'
   }
 
   it('need no teacher, default to every peer present, and read only `peers` when given', async () => {
-    assert.deepEqual(teacherOutputsOf([{ method: 'dml', weight: 1 }, { method: 'peer_ensemble', weight: 1 }]), []);
+    assert.deepEqual(
+      teacherOutputsOf([
+        { method: 'dml', weight: 1 },
+        { method: 'peer_ensemble', weight: 1 },
+      ]),
+      [],
+    );
     assert.deepEqual(resolveTerms([{ method: 'dml', weight: 1 }])[0].options, { withCe: true, temperature: 1 });
     assert.deepEqual(resolveTerms([{ method: 'peer_ensemble', weight: 1 }])[0].options, { withCe: true, temperature: 3, ensemble: 'mean' });
     // Three peers fed, two read: the value is the two-peer case's.
@@ -61,16 +70,27 @@ describe('online methods match PyTorch (values and gradients w.r.t. every peer)'
     g.output(loss.total);
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const r = await sess.run(feeds(3));
-    nearScaled(r[loss.total.name].data as Float32Array, [fx.cases.find((c: { method: string; peers: number }) => c.method === 'dml' && c.peers === 2).value], 'loss');
+    nearScaled(
+      r[loss.total.name].data as Float32Array,
+      [fx.cases.find((c: { method: string; peers: number }) => c.method === 'dml' && c.peers === 2).value],
+      'loss',
+    );
     await sess.release();
   });
 
   it('refuse a student that is not a cohort, or one with fewer peers than asked', () => {
     const g = new Graph('m');
-    const z = g.input('logits', 'float32', ['N', C]), y = g.input('y', 'int64', ['N']);
+    const z = g.input('logits', 'float32', ['N', C]),
+      y = g.input('y', 'int64', ['N']);
     const bad = /dml reads the logits of at least 2 peers .* the student has 0; train a cohort/;
-    assert.throws(() => distillationLoss([{ method: 'dml', weight: 1 }], { student: { logits: z }, teacher: {}, labels: y }), (e: unknown) => e instanceof KdError && e.code === 'BAD_LOSS' && bad.test(e.message));
-    assert.throws(() => build({ method: 'peer_ensemble', weight: 1, options: { peers: 3 } }, 2), /peer_ensemble reads the logits of 3 peers .* the student has 2/);
+    assert.throws(
+      () => distillationLoss([{ method: 'dml', weight: 1 }], { student: { logits: z }, teacher: {}, labels: y }),
+      (e: unknown) => e instanceof KdError && e.code === 'BAD_LOSS' && bad.test(e.message),
+    );
+    assert.throws(
+      () => build({ method: 'peer_ensemble', weight: 1, options: { peers: 3 } }, 2),
+      /peer_ensemble reads the logits of 3 peers .* the student has 2/,
+    );
   });
 
   for (const method of ['dml', 'peer_ensemble']) {
@@ -83,8 +103,14 @@ describe('online methods match PyTorch (values and gradients w.r.t. every peer)'
       const r = await sess.run(feeds(2));
       assert.ok((r[kl0.name].data as Float32Array)[0] > 1e-3, 'the KL term is not zero');
       const [d0, d1] = zs.map((z) => Array.from(r[grads.get(z.name)!.name].data as Float32Array));
-      assert.ok(d0.some((v) => Math.abs(v) > 1e-4), 'peer 0 learns from its KL term');
-      assert.ok(d1.every((v) => v === 0), `peer 1 gets no gradient from peer 0's term: ${d1}`);
+      assert.ok(
+        d0.some((v) => Math.abs(v) > 1e-4),
+        'peer 0 learns from its KL term',
+      );
+      assert.ok(
+        d1.every((v) => v === 0),
+        `peer 1 gets no gradient from peer 0's term: ${d1}`,
+      );
       await sess.release();
     });
   }
@@ -95,10 +121,19 @@ describe('cohort models', () => {
     const m = new Model(cohort([cnn([4, 8]), mlp([784, 16, 10], { inputShape: [1, 28, 28] })]), 3);
     const names = [...m.specs.keys()];
     assert.ok(names.includes('peer0/block1/conv/weight') && names.includes('peer1/fc1/weight'));
-    assert.ok(names.every((n) => n.startsWith('peer0/') || n.startsWith('peer1/')), names.join(', '));
+    assert.ok(
+      names.every((n) => n.startsWith('peer0/') || n.startsWith('peer1/')),
+      names.join(', '),
+    );
     assert.deepEqual(Object.keys(m.build('eval').outputs), ['logits', 'peer0/logits', 'peer1/logits']);
-    assert.equal(m.parameterCount(), new Model(cnn([4, 8])).parameterCount() + new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] })).parameterCount());
-    assert.throws(() => cohort([cnn([4]), mlp([784, 10])]), (e: unknown) => e instanceof KdError && e.code === 'SHAPE_MISMATCH' && /peer 1 \('mlp-784-10'\) takes inputs/.test(e.message));
+    assert.equal(
+      m.parameterCount(),
+      new Model(cnn([4, 8])).parameterCount() + new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] })).parameterCount(),
+    );
+    assert.throws(
+      () => cohort([cnn([4]), mlp([784, 10])]),
+      (e: unknown) => e instanceof KdError && e.code === 'SHAPE_MISMATCH' && /peer 1 \('mlp-784-10'\) takes inputs/.test(e.message),
+    );
     assert.throws(() => cohort([cnn([4])]), /at least two peers/);
     assert.throws(() => peerModel(new Model(cnn([4])), 0), /is not a cohort/);
     assert.throws(() => peerModel(m, 2), /has peers 0\.\.1, not 2/);
@@ -108,7 +143,8 @@ describe('cohort models', () => {
   });
 
   it('a cohort of two zoo models trains with dml; DML updates every peer; each exported peer equals its cohort output', async () => {
-    const train = take(loadMnist('train'), 256), test = take(loadMnist('test'), 200);
+    const train = take(loadMnist('train'), 256),
+      test = take(loadMnist('test'), 200);
     const m = new Model(cohort([cnn([4, 8]), mlp([784, 16, 10], { inputShape: [1, 28, 28] })]), 5);
     const before = new Map([...m.values].map(([k, v]) => [k, Float32Array.from(v)]));
     const { losses } = await fitClassifier(m, train, { epochs: 1, batchSize: 64, threads: 1, loss: [{ method: 'dml', weight: 1 }] });
@@ -126,7 +162,10 @@ describe('cohort models', () => {
     }
     await whole.release();
     // The cohort evaluates as peer 0.
-    assert.equal((await evaluateClassifier(m, test, { threads: 1 })).accuracy, (await evaluateClassifier(peerModel(m, 0), test, { threads: 1 })).accuracy);
+    assert.equal(
+      (await evaluateClassifier(m, test, { threads: 1 })).accuracy,
+      (await evaluateClassifier(peerModel(m, 0), test, { threads: 1 })).accuracy,
+    );
   });
 
   for (const method of ['dml', 'peer_ensemble']) {
@@ -136,10 +175,23 @@ describe('cohort models', () => {
       const m = new Model(cohort([def, def]), 7);
       const before = new Map([...m.values].map(([k, v]) => [k, Float32Array.from(v)]));
       const steps: Record<string, number>[] = [];
-      await fitClassifier(m, train, { epochs: 1, batchSize: 64, threads: 1, stepsPerRun: 1, loss: [{ method, weight: 1, options: { withCe: false } }], onStep: (_, o) => steps.push(o) });
-      assert.ok(steps.every((s) => s[method] > 1e-4), `the ${method} term is non-zero: ${steps.map((s) => s[method])}`);
+      await fitClassifier(m, train, {
+        epochs: 1,
+        batchSize: 64,
+        threads: 1,
+        stepsPerRun: 1,
+        loss: [{ method, weight: 1, options: { withCe: false } }],
+        onStep: (_, o) => steps.push(o),
+      });
+      assert.ok(
+        steps.every((s) => s[method] > 1e-4),
+        `the ${method} term is non-zero: ${steps.map((s) => s[method])}`,
+      );
       for (const k of [0, 1]) {
-        const changed = m.trainableNames().filter((n) => n.startsWith(`peer${k}/`)).every((n) => m.values.get(n)!.some((v, i) => v !== before.get(n)![i]));
+        const changed = m
+          .trainableNames()
+          .filter((n) => n.startsWith(`peer${k}/`))
+          .every((n) => m.values.get(n)!.some((v, i) => v !== before.get(n)![i]));
         assert.ok(changed, `every parameter of peer ${k} moved under the KL alone`);
       }
     });

@@ -30,7 +30,8 @@ async function logits(bytes: Uint8Array): Promise<{ all: Float32Array; one: read
   const x = Float32Array.from(test.x as Uint8Array, (v) => v / 255);
   const run = async (n: number) => (await p.run(new ort.Tensor('float32', x.subarray(0, n * 784), [n, 1, 28, 28]), ['logits'])).logits;
   const all = (await run(test.n)).data as Float32Array;
-  const one = (await run(1)).dims, five = (await run(5)).dims;
+  const one = (await run(1)).dims,
+    five = (await run(5)).dims;
   await p.release();
   return { all, one, five };
 }
@@ -50,7 +51,11 @@ const weightBytes = (b: Uint8Array) => parseOnnx(b).graph!.initializer.reduce((s
 /** Ops of the graph ONNX Runtime actually runs after its optimisations (saved by the session). */
 async function optimizedOps(bytes: Uint8Array): Promise<string[]> {
   const path = join(mkdtempSync(join(tmpdir(), 'kd-q-')), 'opt.onnx');
-  const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'extended', optimizedModelFilePath: path, intraOpNumThreads: 1 });
+  const s = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'extended',
+    optimizedModelFilePath: path,
+    intraOpNumThreads: 1,
+  });
   await s.release();
   return parseOnnx(readFileSync(path)).graph!.node.map((n) => n.opType);
 }
@@ -71,7 +76,16 @@ describe('float16 and int8 export', () => {
   });
 
   it('float16 rounds to nearest even, overflows to Inf and keeps subnormals', () => {
-    for (const [v, want] of [[1, 1], [-2.5, -2.5], [65504, 65504], [70000, Infinity], [1 + 2 ** -11, 1], [1 + 3 * 2 ** -11, 1 + 2 ** -9], [2 ** -24, 2 ** -24], [2 ** -26, 0]]) {
+    for (const [v, want] of [
+      [1, 1],
+      [-2.5, -2.5],
+      [65504, 65504],
+      [70000, Infinity],
+      [1 + 2 ** -11, 1],
+      [1 + 3 * 2 ** -11, 1 + 2 ** -9],
+      [2 ** -24, 2 ** -24],
+      [2 ** -26, 0],
+    ]) {
       assert.equal(fromHalf(toHalf(v)), want, `${v}`);
     }
   });
@@ -83,10 +97,19 @@ describe('float16 and int8 export', () => {
       assert.ok(weightBytes(f16) <= weightBytes(f32) / 2, `${weightBytes(f16)} vs ${weightBytes(f32)}`);
       assert.ok(f16.length < 0.7 * f32.length, `file ${f16.length} vs ${f32.length}`);
       const [a, b] = [await logits(f32), await logits(f16)];
-      assert.deepEqual([b.one, b.five], [[1, 10], [5, 10]]);
+      assert.deepEqual(
+        [b.one, b.five],
+        [
+          [1, 10],
+          [5, 10],
+        ],
+      );
       assert.ok(agreement(a.all, b.all) >= 0.99, `agreement ${agreement(a.all, b.all)}`);
-      t.diagnostic(`fp16: weights ${weightBytes(f16)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, max |Δlogit| ${Math.max(...a.all.map((v, i) => Math.abs(v - b.all[i]))).toFixed(4)}`);
-      for (let i = 0; i < a.all.length; i++) assert.ok(Math.abs(a.all[i] - b.all[i]) <= 0.02 + 0.01 * Math.abs(a.all[i]), `logit ${i}: ${a.all[i]} vs ${b.all[i]}`);
+      t.diagnostic(
+        `fp16: weights ${weightBytes(f16)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, max |Δlogit| ${Math.max(...a.all.map((v, i) => Math.abs(v - b.all[i]))).toFixed(4)}`,
+      );
+      for (let i = 0; i < a.all.length; i++)
+        assert.ok(Math.abs(a.all[i] - b.all[i]) <= 0.02 + 0.01 * Math.abs(a.all[i]), `logit ${i}: ${a.all[i]} vs ${b.all[i]}`);
     });
 
     it(`${name}: int8 QDQ is ~¼ of the weights, runs at batch 1 and 5, and predicts as fp32 (≥ 95%, mean |Δlogit| ≤ 5% of mean |logit|)`, async (t) => {
@@ -95,11 +118,20 @@ describe('float16 and int8 export', () => {
       assert.ok(weightBytes(q) <= 0.3 * weightBytes(f32), `${weightBytes(q)} vs ${weightBytes(f32)}`);
       assert.ok(q.length < toFloat16(f32).length, 'int8 file should be smaller than the fp16 one');
       const [a, b] = [await logits(f32), await logits(q)];
-      assert.deepEqual([b.one, b.five], [[1, 10], [5, 10]]);
+      assert.deepEqual(
+        [b.one, b.five],
+        [
+          [1, 10],
+          [5, 10],
+        ],
+      );
       assert.ok(agreement(a.all, b.all) >= 0.95, `agreement ${agreement(a.all, b.all)}`);
-      let diff = 0, mag = 0;
+      let diff = 0,
+        mag = 0;
       for (let i = 0; i < a.all.length; i++) [diff, mag] = [diff + Math.abs(a.all[i] - b.all[i]), mag + Math.abs(a.all[i])];
-      t.diagnostic(`int8: weights ${weightBytes(q)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, mean |Δlogit| ${(diff / a.all.length).toFixed(4)}, mean |logit| ${(mag / a.all.length).toFixed(3)}`);
+      t.diagnostic(
+        `int8: weights ${weightBytes(q)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, mean |Δlogit| ${(diff / a.all.length).toFixed(4)}, mean |logit| ${(mag / a.all.length).toFixed(3)}`,
+      );
       assert.ok(diff <= 0.05 * mag, `mean |Δlogit| ${diff / a.all.length} vs mean |logit| ${mag / a.all.length}`);
       const m = parseOnnx(q);
       assert.equal(Number(m.opsetImport[0].version), 18);
@@ -117,9 +149,11 @@ describe('float16 and int8 export', () => {
     const b = exportOnnx(new Model(resnet({ depth: 8, inputShape: [1, 28, 28], width: 4 }), 1));
     const q = await quantizeInt8(b, calibration(train, 64), { threads: 2 });
     const ops = await optimizedOps(q);
-    for (const w of ['QLinearConv', 'QLinearAdd', 'QLinearGlobalAveragePool', 'QGemm']) assert.ok(ops.includes(w), `${w} missing: ${ops.join(' ')}`);
+    for (const w of ['QLinearConv', 'QLinearAdd', 'QLinearGlobalAveragePool', 'QGemm'])
+      assert.ok(ops.includes(w), `${w} missing: ${ops.join(' ')}`);
     const [a, c] = [await logits(b), await logits(q)];
-    let diff = 0, mag = 0;
+    let diff = 0,
+      mag = 0;
     for (let i = 0; i < a.all.length; i++) [diff, mag] = [diff + Math.abs(a.all[i] - c.all[i]), mag + Math.abs(a.all[i])];
     assert.ok(diff <= 0.05 * mag, `mean |Δlogit| ${diff / a.all.length} vs mean |logit| ${mag / a.all.length}`);
   });
@@ -139,14 +173,25 @@ describe('float16 and int8 export', () => {
 
   it('exportReport: teacher and student at fp32/fp16/int8 side by side', async () => {
     const { report, student } = await exportReport({
-      teacher: trained.mlp, student: trained.cnn, variants: { fp16: true, int8: true },
-      calibration: calibration(train, 128), test, threads: 1, latencyRuns: 5,
+      teacher: trained.mlp,
+      student: trained.cnn,
+      variants: { fp16: true, int8: true },
+      calibration: calibration(train, 128),
+      test,
+      threads: 1,
+      latencyRuns: 5,
     });
-    assert.deepEqual(report.rows.map((r) => `${r.role}.${r.precision}`), ['teacher.fp32', 'student.fp32', 'student.fp16', 'student.int8']);
+    assert.deepEqual(
+      report.rows.map((r) => `${r.role}.${r.precision}`),
+      ['teacher.fp32', 'student.fp32', 'student.fp16', 'student.int8'],
+    );
     assert.ok(student.int8 && student.fp16);
     assert.equal(report.calibrationSamples, 128);
     for (const r of report.rows) {
-      assert.deepEqual(r.latencyMs.map((l) => l.batch), [1, 32]);
+      assert.deepEqual(
+        r.latencyMs.map((l) => l.batch),
+        [1, 32],
+      );
       assert.ok(r.latencyMs.every((l) => l.p95 >= l.p50 && l.p50 > 0));
       assert.ok(r.accuracy > 0.7 && r.agreementWithTeacher! > 0.7, JSON.stringify(r));
     }
@@ -163,15 +208,26 @@ describe('float16 and int8 export', () => {
     writeFileSync(join(dir, 'student.onnx'), trained.cnn);
     writeFileSync(join(dir, 'teacher.onnx'), trained.mlp);
     writeFileSync(join(dir, 'config.resolved.yaml'), 'name: t\ndataset:\n  name: mnist\n');
-    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 180_000 });
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, ...args], {
+        encoding: 'utf8',
+        timeout: 180_000,
+      });
     const r = cli('export', dir, '--fp16', '--int8', '--calibrate', '64', '--threads', '1');
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ['student.fp16.onnx', 'student.int8.onnx', 'export-report.json', 'export-report.md']) assert.ok(existsSync(join(dir, f)), f);
+    for (const f of ['student.fp16.onnx', 'student.int8.onnx', 'export-report.json', 'export-report.md'])
+      assert.ok(existsSync(join(dir, f)), f);
     const rep = JSON.parse(readFileSync(join(dir, 'export-report.json'), 'utf8'));
-    assert.deepEqual(rep.rows.map((x: { file: string }) => x.file), ['teacher.onnx', 'student.onnx', 'student.fp16.onnx', 'student.int8.onnx']);
+    assert.deepEqual(
+      rep.rows.map((x: { file: string }) => x.file),
+      ['teacher.onnx', 'student.onnx', 'student.fp16.onnx', 'student.int8.onnx'],
+    );
     assert.equal(rep.testSamples, 10000);
     assert.match(r.stdout, /student\.int8\.onnx \| int8/);
-    for (const [args, msg] of [[['--calibrate', '0'], /--calibrate must be a positive integer/], [['--dataset', 'cifar'], /bundled datasets/]] as const) {
+    for (const [args, msg] of [
+      [['--calibrate', '0'], /--calibrate must be a positive integer/],
+      [['--dataset', 'cifar'], /bundled datasets/],
+    ] as const) {
       const bad = cli('export', join(dir, 'student.onnx'), ...args);
       assert.equal(bad.status, 2, bad.stderr);
       assert.match(bad.stderr, msg);

@@ -23,18 +23,32 @@ function writeCsv(file: string): void {
 /** Teacher, baseline and distilled student, one thread (bit-reproducible), a checkpoint every 7 steps. */
 function writeConfig(name: string): string {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, [
-    'name: crash', 'seed: 5', 'threads: 1', `outDir: ${join(dir, name)}`,
-    `dataset: { name: csv, path: ${join(dir, 'blobs.csv')}, validation: { fraction: 0.1 } }`,
-    'teacher: { model: mlp-8-32-3, train: { epochs: 3 } }', 'student: { model: mlp-8-4-3 }',
-    'loss:', '  - { method: ce, weight: 0.5 }', '  - { method: kd, weight: 0.5 }',
-    'epochs: 4', 'batchSize: 16', 'checkpointEvery: 7', 'keepCheckpoints: 2',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: crash',
+      'seed: 5',
+      'threads: 1',
+      `outDir: ${join(dir, name)}`,
+      `dataset: { name: csv, path: ${join(dir, 'blobs.csv')}, validation: { fraction: 0.1 } }`,
+      'teacher: { model: mlp-8-32-3, train: { epochs: 3 } }',
+      'student: { model: mlp-8-4-3 }',
+      'loss:',
+      '  - { method: ce, weight: 0.5 }',
+      '  - { method: kd, weight: 0.5 }',
+      'epochs: 4',
+      'batchSize: 16',
+      'checkpointEvery: 7',
+      'keepCheckpoints: 2',
+    ].join('\n'),
+  );
   return file;
 }
 
-const run = (args: string[]) => spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', env: { ...process.env, KDISTILL_NO_PROGRESS: '1' } });
-const lines = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').length - 1 : 0);
+const run = (args: string[]) =>
+  spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', env: { ...process.env, KDISTILL_NO_PROGRESS: '1' } });
+const lines = (out: string) =>
+  existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').length - 1 : 0;
 
 /** Starts a run and SIGKILLs it once its metrics log has grown past `after` lines; resolves to whether it was killed. */
 function killAfter(args: string[], out: string, after: number): Promise<boolean> {
@@ -61,7 +75,8 @@ describe('kill and resume', () => {
     assert.equal(whole.status, 0, whole.stderr);
     const total = lines(join(dir, 'whole'));
 
-    const cfg = writeConfig('killed'), out = join(dir, 'killed');
+    const cfg = writeConfig('killed'),
+      out = join(dir, 'killed');
     const rng = new Rng(7);
     let kills = 0;
     // Kill points spread over teacher, baseline and distilled training (the log grows by one line a step).
@@ -77,7 +92,8 @@ describe('kill and resume', () => {
 
     for (const f of ['teacher.onnx', 'baseline.onnx', 'student.onnx'])
       assert.ok(readFileSync(join(dir, 'whole', f)).equals(readFileSync(join(out, f))), `${f} differs from the uninterrupted run's`);
-    const metrics = (s: string) => JSON.parse(s).rows.map((r: Record<string, unknown>) => [r.role, r.testAccuracy, r.testLoss, r.agreement]);
+    const metrics = (s: string) =>
+      JSON.parse(s).rows.map((r: Record<string, unknown>) => [r.role, r.testAccuracy, r.testLoss, r.agreement]);
     assert.deepEqual(metrics(last.stdout), metrics(whole.stdout));
   });
 

@@ -32,7 +32,10 @@ describe('training on an MNIST subset', () => {
     assert.ok(after.accuracy > 0.9, `trained accuracy ${after.accuracy}`);
     // BatchNorm running statistics moved away from their initial values during training.
     const rv = model.values.get('block1/bn/running_var')!;
-    assert.ok(rv.some((v) => Math.abs(v - 1) > 1e-3), 'running variance was never updated');
+    assert.ok(
+      rv.some((v) => Math.abs(v - 1) > 1e-3),
+      'running variance was never updated',
+    );
   });
 });
 
@@ -54,10 +57,17 @@ describe('checkpoints', () => {
   it('a training run resumed from a checkpoint continues exactly (params, Adam state, dropout masks, data order)', async () => {
     const def = () => mlp([784, 64, 10], { inputShape: [1, 28, 28], dropout: 0.3 });
     const small = take(train, 640);
-    const runSteps = async (session: NonNullable<Awaited<ReturnType<typeof fitClassifier>>['session']>, it: ReturnType<typeof batches>, n: number) => {
+    const runSteps = async (
+      session: NonNullable<Awaited<ReturnType<typeof fitClassifier>>['session']>,
+      it: ReturnType<typeof batches>,
+      n: number,
+    ) => {
       for (let i = 0; i < n; i++) {
         const b = it.nextBatch();
-        await session.run({ x: { dtype: 'float32', shape: b.shape, data: b.x }, labels: { dtype: 'int64', shape: [b.size], data: b.y } }, 1e-3);
+        await session.run(
+          { x: { dtype: 'float32', shape: b.shape, data: b.x }, labels: { dtype: 'int64', shape: [b.size], data: b.y } },
+          1e-3,
+        );
       }
     };
     // Uninterrupted: 12 steps.
@@ -96,7 +106,18 @@ describe('distillation from a teacher', () => {
       const student = new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 22);
       const agree: number[] = [];
       // 1000 samples / 64 per batch: the last batch of each epoch is short, which the pipeline must handle.
-      const r = await fitClassifier(student, small, { epochs: 2, batchSize: 64, seed: 22, threads: 1, teacher, loss: [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: 4 } }], onStep: (_s, out) => agree.push(out.agree) });
+      const r = await fitClassifier(student, small, {
+        epochs: 2,
+        batchSize: 64,
+        seed: 22,
+        threads: 1,
+        teacher,
+        loss: [
+          { method: 'ce', weight: 0.5 },
+          { method: 'kd', weight: 0.5, options: { temperature: 4 } },
+        ],
+        onStep: (_s, out) => agree.push(out.agree),
+      });
       return { losses: r.losses, agree };
     };
     const inProc = await Predictor.fromBytes(bytes, { threads: 1 });
@@ -107,7 +128,10 @@ describe('distillation from a teacher', () => {
     await worker.release();
     assert.equal(a.losses.length, 32);
     assert.deepEqual(b.losses, a.losses);
-    assert.ok(mean(a.agree.slice(-5)) > mean(a.agree.slice(0, 3)), `student should come to agree with the teacher more: ${a.agree.slice(0, 3)} → ${a.agree.slice(-5)}`);
+    assert.ok(
+      mean(a.agree.slice(-5)) > mean(a.agree.slice(0, 3)),
+      `student should come to agree with the teacher more: ${a.agree.slice(0, 3)} → ${a.agree.slice(-5)}`,
+    );
   });
 });
 
@@ -117,20 +141,34 @@ describe('multi-step runs (ONNX Loop)', () => {
     const { crossEntropy } = await import('../src/nn/losses.js');
     const { TrainSession } = await import('../src/runtime/train-session.js');
     const { ort } = await import('../src/runtime/ort.js');
-    for (const def of [() => mlp([784, 32, 10], { dropout: 0.3, inputShape: [1, 28, 28] }), () => cnn([4, 8], { hidden: 8, dropout: 0.2 })]) {
-      const spec = (m: Model) => ({ model: m, optimizer: adam(), extraInputs: { labels: { dtype: 'int64' as const, shape: ['N'] } }, loss: (o: Record<string, never>, i: Record<string, never>) => ({ total: crossEntropy(o.logits, i.labels) }) });
-      const a = new Model(def(), 1), b = new Model(def(), 1);
+    for (const def of [
+      () => mlp([784, 32, 10], { dropout: 0.3, inputShape: [1, 28, 28] }),
+      () => cnn([4, 8], { hidden: 8, dropout: 0.2 }),
+    ]) {
+      const spec = (m: Model) => ({
+        model: m,
+        optimizer: adam(),
+        extraInputs: { labels: { dtype: 'int64' as const, shape: ['N'] } },
+        loss: (o: Record<string, never>, i: Record<string, never>) => ({ total: crossEntropy(o.logits, i.labels) }),
+      });
+      const a = new Model(def(), 1),
+        b = new Model(def(), 1);
       const single = await TrainSession.create(spec(a), { threads: 1 });
       const multi = await TrainSession.create(spec(b), { threads: 1, multiStep: true });
       const it = batches(take(train, 200), { batchSize: 16, seed: 4 });
       const data = Array.from({ length: 7 }, () => {
         const bt = it.nextBatch();
-        return { x: new ort.Tensor('float32', Float32Array.from(bt.x), bt.shape as number[]), labels: new ort.Tensor('int64', BigInt64Array.from(bt.y), [bt.size]) };
+        return {
+          x: new ort.Tensor('float32', Float32Array.from(bt.x), bt.shape as number[]),
+          labels: new ort.Tensor('int64', BigInt64Array.from(bt.y), [bt.size]),
+        };
       });
       const lrs = data.map((_, k) => 1e-3 * (1 + k));
       const la: number[] = [];
       for (let k = 0; k < data.length; k++) la.push((await single.run(data[k], lrs[k])).loss);
-      const lb = [...(await multi.runMany(data.slice(0, 4), lrs.slice(0, 4))), ...(await multi.runMany(data.slice(4), lrs.slice(4)))].map((o) => o.loss);
+      const lb = [...(await multi.runMany(data.slice(0, 4), lrs.slice(0, 4))), ...(await multi.runMany(data.slice(4), lrs.slice(4)))].map(
+        (o) => o.loss,
+      );
       assert.deepEqual(lb, la);
       assert.equal(multi.step, single.step);
       for (const s of single.tg.state) assert.deepEqual(multi.tensor(s.name), single.tensor(s.name), s.name);
@@ -155,10 +193,27 @@ describe('numerical guard', () => {
     const op = await import('../src/graph/ops.js');
     const { z } = await import('zod');
     // sqrt(|0·logits|): the value is 0, its gradient 0.5/sqrt(0)·sign(0)·0 = NaN.
-    registerMethod({ name: 'test_nan_grad', kind: 'label', description: 'test only', options: z.object({}).strict(), teacherOutputs: () => [], loss: ({ student }) => op.reduceMean(op.sqrt(op.abs(op.scale(student.logits, 0)))) });
+    registerMethod({
+      name: 'test_nan_grad',
+      kind: 'label',
+      description: 'test only',
+      options: z.object({}).strict(),
+      teacherOutputs: () => [],
+      loss: ({ student }) => op.reduceMean(op.sqrt(op.abs(op.scale(student.logits, 0)))),
+    });
     const model = new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 1);
     await assert.rejects(
-      fitClassifier(model, take(train, 128), { epochs: 1, batchSize: 64, seed: 1, threads: 1, stepsPerRun: 1, loss: [{ method: 'ce', weight: 1 }, { method: 'test_nan_grad', weight: 1 }] }),
+      fitClassifier(model, take(train, 128), {
+        epochs: 1,
+        batchSize: 64,
+        seed: 1,
+        threads: 1,
+        stepsPerRun: 1,
+        loss: [
+          { method: 'ce', weight: 1 },
+          { method: 'test_nan_grad', weight: 1 },
+        ],
+      }),
       (e: unknown) => e instanceof Error && /stopped at step 1: grad_norm is NaN/.test(e.message),
     );
   });
@@ -167,7 +222,18 @@ describe('numerical guard', () => {
     const model = new Model(mlp([784, 8, 10], { inputShape: [1, 28, 28] }), 1);
     const before = [...model.values.values()].map((v) => Float32Array.from(v));
     const norms: number[] = [];
-    await fitClassifier(model, take(train, 64), { epochs: 1, batchSize: 64, seed: 1, threads: 1, stepsPerRun: 1, lr: 1, optimizer: sgd(), schedule: { kind: 'constant' }, clipGradNorm: 0.01, onStep: (_s, out) => norms.push(out.grad_norm) });
+    await fitClassifier(model, take(train, 64), {
+      epochs: 1,
+      batchSize: 64,
+      seed: 1,
+      threads: 1,
+      stepsPerRun: 1,
+      lr: 1,
+      optimizer: sgd(),
+      schedule: { kind: 'constant' },
+      clipGradNorm: 0.01,
+      onStep: (_s, out) => norms.push(out.grad_norm),
+    });
     let sq = 0;
     [...model.values.values()].forEach((v, k) => v.forEach((x, i) => (sq += (x - before[k][i]) ** 2)));
     assert.ok(norms[0] > 0.1, `the unclipped norm is reported: ${norms[0]}`);

@@ -23,7 +23,26 @@ export type GradRule = (ctx: GradContext, dy: readonly (Value | undefined)[]) =>
 
 const registry = new Map<string, GradRule>();
 /** Ops whose outputs carry no gradient (indices, shapes, comparisons). */
-const nonDifferentiable = new Set(['Shape', 'Size', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'ArgMax', 'ArgMin', 'ConstantOfShape', 'Constant', 'Sign', 'Floor', 'OneHot', 'EyeLike']);
+const nonDifferentiable = new Set([
+  'Shape',
+  'Size',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'ArgMax',
+  'ArgMin',
+  'ConstantOfShape',
+  'Constant',
+  'Sign',
+  'Floor',
+  'OneHot',
+  'EyeLike',
+]);
 
 /** Registers the rule for an op type (one line per op in each rules file). */
 export function registerGrad(opType: string, rule: GradRule): void {
@@ -41,7 +60,8 @@ export function isNonDifferentiable(opType: string): boolean {
  * (reduce over the axes broadcasting added or stretched).
  */
 export function unbroadcast(dy: Value, target: Value): Value {
-  const ds = dy.shape, ts = target.shape;
+  const ds = dy.shape,
+    ts = target.shape;
   if (ds.length === ts.length && ds.every((d, i) => d === ts[i])) return dy;
   const lead = ds.length - ts.length;
   const axes: number[] = [];

@@ -28,12 +28,18 @@ export interface KdStepResult {
   loss: number;
 }
 
-
 /**
  * Times the full KD step of a reference pair exactly as the PyTorch peer does: teacher forward in
  * eval mode (its own session, BN folded) + student forward/backward + Adam, loss 0.5·CE + 0.5·T²·KL, T = 4.
  */
-export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 32, batch = 128, mode: 'sequential' | 'pipelined' = 'sequential', stepsPerRun = 8): Promise<KdStepResult> {
+export async function benchKdStep(
+  pair: 'mlp' | 'cnn',
+  threads: number,
+  steps = 32,
+  batch = 128,
+  mode: 'sequential' | 'pipelined' = 'sequential',
+  stepsPerRun = 8,
+): Promise<KdStepResult> {
   const ref = referencePairs[pair];
   const teacher = new Model(ref.teacher(), 1);
   const student = new Model(ref.student(), 2);
@@ -51,7 +57,10 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
       extraInputs: { labels: { dtype: 'int64', shape: ['N'] }, teacher_logits: { dtype: 'float32', shape: ['N', 10] } },
       loss: (out, inp) => ({
         ...distillationLoss(
-          [{ method: 'ce', weight: 0.5 }, { method: 'kd', weight: 0.5, options: { temperature: T } }],
+          [
+            { method: 'ce', weight: 0.5 },
+            { method: 'kd', weight: 0.5, options: { temperature: T } },
+          ],
           { student: out, teacher: { logits: inp.teacher_logits }, labels: inp.labels },
         ),
         metrics: { acc: accuracy(out.logits, inp.labels) },
@@ -61,8 +70,16 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];
-  const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
-  const labels = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    shape,
+  );
+  const labels = new ort.Tensor(
+    'int64',
+    BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))),
+    [batch],
+  );
   const lrs = new Array(K).fill(1e-3);
   // One group = K steps: the teacher answers each of the K batches, then one run trains on all of them.
   const teacherGroup = async () => {
@@ -94,7 +111,8 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
   }
   const tcache = (await tp.run(x, ['logits'])).logits;
   const cached = Array.from({ length: K }, () => ({ x, labels, teacher_logits: tcache }));
-  const tOnly: number[] = [], sOnly: number[] = [];
+  const tOnly: number[] = [],
+    sOnly: number[] = [];
   for (let i = 0; i < 3; i++) {
     let t0 = performance.now();
     await tp.run(x, ['logits']);
@@ -111,7 +129,12 @@ export async function benchKdStep(pair: 'mlp' | 'cnn', threads: number, steps = 
   const ms = median(full);
   return {
     engine: `kdistill (onnxruntime-node ${ort.env.versions.common})`,
-    mode, stepsPerRun: K, pair, threads, batch, steps,
+    mode,
+    stepsPerRun: K,
+    pair,
+    threads,
+    batch,
+    steps,
     stepMsMedian: +ms.toFixed(2),
     imgPerSec: Math.round((batch / ms) * 1000),
     teacherFwdMs: +median(tOnly).toFixed(2),

@@ -32,7 +32,7 @@ export function registerCache(program: Command): void {
   const cache = program.command('cache').description('the on-disk cache of teacher outputs');
   cache
     .command('fill <teacher.onnx>')
-    .description('precompute a dataset\'s teacher outputs into the cache (unaugmented samples, as training without augmentation reads them)')
+    .description("precompute a dataset's teacher outputs into the cache (unaugmented samples, as training without augmentation reads them)")
     .option('--dataset <name>', 'mnist | fashion-mnist', 'mnist')
     .option('--split <split>', 'train | test', 'train')
     .option('--workers <n>', 'teacher worker threads (default: all cores)')
@@ -48,11 +48,17 @@ export function registerCache(program: Command): void {
 
 /** What `cache fill` does, callable in-process; returns the samples found cached and computed. */
 export async function fillCache(file: string, o: FillOptions): Promise<{ hits: number; misses: number }> {
-  if (o.dataset !== 'mnist' && o.dataset !== 'fashion-mnist') throw new KdError('UNKNOWN_DATASET', `--dataset: unknown dataset '${o.dataset}'; choose 'mnist' or 'fashion-mnist'`);
+  if (o.dataset !== 'mnist' && o.dataset !== 'fashion-mnist')
+    throw new KdError('UNKNOWN_DATASET', `--dataset: unknown dataset '${o.dataset}'; choose 'mnist' or 'fashion-mnist'`);
   if (o.split !== 'train' && o.split !== 'test') throw new KdError('BAD_OPTION', `--split must be 'train' or 'test', got '${o.split}'`);
-  if (o.dtype !== 'float32' && o.dtype !== 'float16') throw new KdError('BAD_OPTION', `--dtype must be 'float32' or 'float16', got '${o.dtype}'`);
-  const workers = o.workers ? positive(o.workers, 'workers') : defaultThreads(), batch = positive(o.batch, 'batch');
-  const names = o.outputs.split(',').map((s) => s.trim()).filter(Boolean);
+  if (o.dtype !== 'float32' && o.dtype !== 'float16')
+    throw new KdError('BAD_OPTION', `--dtype must be 'float32' or 'float16', got '${o.dtype}'`);
+  const workers = o.workers ? positive(o.workers, 'workers') : defaultThreads(),
+    batch = positive(o.batch, 'batch');
+  const names = o.outputs
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bytes = readInput(file, 'teacher');
   const ds = loadDataset(o.dataset as DatasetName, o.split as Split);
   const members = await Promise.all(Array.from({ length: workers }, () => WorkerTeacher.start(bytes, 1)));
@@ -61,11 +67,19 @@ export async function fillCache(file: string, o: FillOptions): Promise<{ hits: n
     await Promise.all(members.map((m) => m.release()));
     throw new KdError('BAD_OPTION', `${file} has no output named '${missing}' (its outputs: ${members[0].outputs.join(', ')})`);
   }
-  const teacher = new TeacherCache(new PoolTeacher(members), { key: onnxKey(bytes), dir: o.dir, dtype: o.dtype, topk: o.topk ? positive(o.topk, 'topk') : undefined });
-  const t0 = Date.now(), tty = !!process.stderr.isTTY;
-  let done = 0, lastShown = -1;
+  const teacher = new TeacherCache(new PoolTeacher(members), {
+    key: onnxKey(bytes),
+    dir: o.dir,
+    dtype: o.dtype,
+    topk: o.topk ? positive(o.topk, 'topk') : undefined,
+  });
+  const t0 = Date.now(),
+    tty = !!process.stderr.isTTY;
+  let done = 0,
+    lastShown = -1;
   const show = (end = false) => {
-    const pct = Math.floor((100 * done) / ds.n), s = teacher.stats();
+    const pct = Math.floor((100 * done) / ds.n),
+      s = teacher.stats();
     if (o.quiet || (!end && (tty ? pct === lastShown : pct < lastShown + 10))) return;
     lastShown = pct;
     const line = `cache fill ${o.dataset}/${o.split}: ${done}/${ds.n} (${pct}%) hits ${s.hits} misses ${s.misses} ${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -89,7 +103,10 @@ export async function fillCache(file: string, o: FillOptions): Promise<{ hits: n
     await Promise.all(inFlight);
     show(true);
     const s = teacher.stats();
-    if (!o.quiet) console.log(`${file} → ${s.dir}: ${ds.n} ${o.dataset}/${o.split} samples, ${s.hits} already cached, ${s.misses} computed with ${workers} worker(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (!o.quiet)
+      console.log(
+        `${file} → ${s.dir}: ${ds.n} ${o.dataset}/${o.split} samples, ${s.hits} already cached, ${s.misses} computed with ${workers} worker(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     return { hits: s.hits, misses: s.misses };
   } finally {
     await teacher.release();

@@ -25,7 +25,8 @@ function locate(target: string): { student: string; teacher?: string; dataset?: 
   if (!existsSync(target)) throw new KdError('MISSING_FILE', `${target}: no such run directory or ONNX file`);
   if (!statSync(target).isDirectory()) return { student: target };
   const student = join(target, 'student.onnx');
-  if (!existsSync(student)) throw new KdError('MISSING_FILE', `${target} has no student.onnx; is it a finished run directory? (or name the student's ONNX file)`);
+  if (!existsSync(student))
+    throw new KdError('MISSING_FILE', `${target} has no student.onnx; is it a finished run directory? (or name the student's ONNX file)`);
   const teacher = existsSync(join(target, 'teacher.onnx')) ? join(target, 'teacher.onnx') : undefined;
   const cfg = join(target, 'config.resolved.yaml');
   const dataset = existsSync(cfg) ? (parseYaml(readFileSync(cfg, 'utf8')) as { dataset?: { name?: string } })?.dataset?.name : undefined;
@@ -59,7 +60,9 @@ function positiveInt(v: string, flag: string): number {
 export function registerExport(program: Command): void {
   program
     .command('export <run-dir|student.onnx>')
-    .description('write student.fp16.onnx / student.int8.onnx next to the student and a report (export-report.md/.json): parameters, file size, latency p50/p95 at batch 1 and 32, test accuracy and agreement, teacher and student side by side')
+    .description(
+      'write student.fp16.onnx / student.int8.onnx next to the student and a report (export-report.md/.json): parameters, file size, latency p50/p95 at batch 1 and 32, test accuracy and agreement, teacher and student side by side',
+    )
     .option('--teacher <teacher.onnx>', "the teacher to compare with (default: the run directory's teacher.onnx)")
     .option('--fp16', 'also write float16 weights (half the file; computes in float32)')
     .option('--int8', 'also write a static int8 QDQ model calibrated on training images')
@@ -71,7 +74,10 @@ export function registerExport(program: Command): void {
       const loc = locate(target);
       const name = o.dataset ?? loc.dataset ?? 'mnist';
       if (!BUNDLED.includes(name)) {
-        throw new KdError('UNSUPPORTED_DATASET', `kdistill export evaluates on the bundled datasets (mnist, fashion-mnist); ${o.dataset ? `'${name}' is not one` : `${target} was trained on '${name}'`}. Use the library's exportReport with your own test data.`);
+        throw new KdError(
+          'UNSUPPORTED_DATASET',
+          `kdistill export evaluates on the bundled datasets (mnist, fashion-mnist); ${o.dataset ? `'${name}' is not one` : `${target} was trained on '${name}'`}. Use the library's exportReport with your own test data.`,
+        );
       }
       const calibrate = positiveInt(o.calibrate, 'calibrate');
       const threads = o.threads ? positiveInt(o.threads, 'threads') : undefined;
@@ -108,6 +114,8 @@ export function registerExport(program: Command): void {
       writeAtomic(join(dir, 'export-report.md'), [`${md}\n`], { what: 'report' });
       if (o.json) return console.log(JSON.stringify(report, null, 2));
       console.log(md);
-      console.log(`wrote ${[student.fp16 && files['student.fp16'], student.int8 && files['student.int8'], 'export-report.json', 'export-report.md'].filter(Boolean).join(', ')} in ${dir}`);
+      console.log(
+        `wrote ${[student.fp16 && files['student.fp16'], student.int8 && files['student.int8'], 'export-report.json', 'export-report.md'].filter(Boolean).join(', ')} in ${dir}`,
+      );
     });
 }

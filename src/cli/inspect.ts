@@ -19,7 +19,11 @@ export function registerInspect(program: Command): void {
       console.log(`${file}: opset ${info.opset}, producer ${info.producer || '?'}, ${info.nodes} nodes, ${info.parameters} parameters`);
       for (const i of info.inputs) console.log(`  input  ${i.name}: ${i.dtype}[${i.shape.join(', ')}]`);
       for (const x of info.outputs) console.log(`  output ${x.name}: ${x.dtype}[${x.shape.join(', ')}]`);
-      console.log(`  ops: ${Object.entries(info.opCounts).map(([k, v]) => `${k}×${v}`).join(' ')}`);
+      console.log(
+        `  ops: ${Object.entries(info.opCounts)
+          .map(([k, v]) => `${k}×${v}`)
+          .join(' ')}`,
+      );
       console.log('  tappable nodes (shape at batch 1):');
       for (const t of info.taps) console.log(`    ${t.node.padEnd(40)} ${t.op.padEnd(20)} [${t.shape.join(', ')}]`);
     });
@@ -37,9 +41,18 @@ export function registerInspect(program: Command): void {
       const ev = await evaluateClassifier(p, test);
       const latency = await measureLatency(p, test.sampleShape);
       await p.release();
-      const res = { model: file, dataset: o.dataset, accuracy: ev.accuracy, loss: +ev.loss.toFixed(5), fileBytes: statSync(file).size, latencyMs: latency };
+      const res = {
+        model: file,
+        dataset: o.dataset,
+        accuracy: ev.accuracy,
+        loss: +ev.loss.toFixed(5),
+        fileBytes: statSync(file).size,
+        latencyMs: latency,
+      };
       if (o.json) return console.log(JSON.stringify(res, null, 2));
-      console.log(`${file} on ${o.dataset} test: accuracy ${(ev.accuracy * 100).toFixed(2)}%, loss ${res.loss}, ${(res.fileBytes / 1024).toFixed(0)} KiB`);
+      console.log(
+        `${file} on ${o.dataset} test: accuracy ${(ev.accuracy * 100).toFixed(2)}%, loss ${res.loss}, ${(res.fileBytes / 1024).toFixed(0)} KiB`,
+      );
       for (const l of latency) console.log(`  latency batch ${l.batch}: p50 ${l.p50} ms, p95 ${l.p95} ms`);
     });
 }

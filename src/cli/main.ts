@@ -11,7 +11,10 @@ import { registerTrain } from './train.js';
 export const EXIT = { ok: 0, usage: 1, input: 2, internal: 70 } as const;
 
 const program = new Command();
-program.name('kdistill').description('Knowledge distillation on ONNX Runtime: train, distill, inspect, evaluate, benchmark.').option('--debug', 'show stack traces');
+program
+  .name('kdistill')
+  .description('Knowledge distillation on ONNX Runtime: train, distill, inspect, evaluate, benchmark.')
+  .option('--debug', 'show stack traces');
 registerRun(program);
 registerTrain(program);
 registerInspect(program);
@@ -28,6 +31,8 @@ try {
     process.exit(EXIT.input);
   }
   // Anything else is kdistill's fault (or ONNX Runtime's): say so briefly; --debug shows the trace.
-  console.error(`kdistill: internal error: ${(e as Error).message ?? e}\n(run again with --debug for the stack trace, and please report it)`);
+  console.error(
+    `kdistill: internal error: ${(e as Error).message ?? e}\n(run again with --debug for the stack trace, and please report it)`,
+  );
   process.exit(EXIT.internal);
 }

@@ -10,7 +10,21 @@ export function configRegistry(): ConfigRegistry {
   return {
     methods: methodRegistry(),
     models: isZooModelName,
-    modelExamples: ['mlp-784-800-800-10', 'mlp-784-30-30-10', 'cnn-32-64-128', 'cnn-8-16', 'cnn-4-8', 'lenet5', 'lenet5-half', 'resnet8', 'resnet20', 'resnet32', 'text-meanpool', 'text-conv', 'transformer'],
+    modelExamples: [
+      'mlp-784-800-800-10',
+      'mlp-784-30-30-10',
+      'cnn-32-64-128',
+      'cnn-8-16',
+      'cnn-4-8',
+      'lenet5',
+      'lenet5-half',
+      'resnet8',
+      'resnet20',
+      'resnet32',
+      'text-meanpool',
+      'text-conv',
+      'transformer',
+    ],
   };
 }
 
@@ -18,9 +32,14 @@ export function configRegistry(): ConfigRegistry {
 export function registerRun(program: Command): void {
   program
     .command('run <config>')
-    .description('run an experiment from a YAML config: train the teacher if the config names a zoo model, then the baseline and the distilled student; print the comparison')
+    .description(
+      'run an experiment from a YAML config: train the teacher if the config names a zoo model, then the baseline and the distilled student; print the comparison',
+    )
     .option('--json', 'print the final summary as JSON on stdout')
-    .option('--resume', "continue an interrupted run in the config's run directory: finished stages are reused, the interrupted one continues from its latest checkpoint")
+    .option(
+      '--resume',
+      "continue an interrupted run in the config's run directory: finished stages are reused, the interrupted one continues from its latest checkpoint",
+    )
     .action(async (file: string, o: { json?: boolean; resume?: boolean }) => {
       const cfg = loadConfig(file, configRegistry());
       const rd = new RunDir(cfg.outDir);
@@ -39,12 +58,22 @@ export function registerRun(program: Command): void {
       // Methods that compare features have required options (the node names), so defaults are what parses.
       const defaultsOf = (m: { options: { safeParse(v: unknown): { success: boolean; data?: unknown } } }) => {
         const r = m.options.safeParse({});
-        return r.success ? r.data : m.options.safeParse({ teacherNode: '<teacher node>', studentNode: '<student node>' }).data ?? m.options.safeParse({ teacherNodes: ['<lower>', '<upper>'], studentNodes: ['<lower>', '<upper>'] }).data
-          // Other required options (byot's nodes): the defaults of the optional ones.
-          ?? (m.options as { partial?: () => { safeParse(v: unknown): { data?: unknown } } }).partial?.().safeParse({}).data ?? {};
+        return r.success
+          ? r.data
+          : (m.options.safeParse({ teacherNode: '<teacher node>', studentNode: '<student node>' }).data ??
+              m.options.safeParse({ teacherNodes: ['<lower>', '<upper>'], studentNodes: ['<lower>', '<upper>'] }).data ??
+              // Other required options (byot's nodes): the defaults of the optional ones.
+              (m.options as { partial?: () => { safeParse(v: unknown): { data?: unknown } } }).partial?.().safeParse({}).data ??
+              {});
       };
-      const rows = [...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: defaultsOf(m), description: m.description }));
+      const rows = [...methodRegistry().values()].map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        defaults: defaultsOf(m),
+        description: m.description,
+      }));
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
-      for (const r of rows) console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
+      for (const r of rows)
+        console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
     });
 }

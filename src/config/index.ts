@@ -7,9 +7,30 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Schedule } from '../optim/schedule.js';
 import { ConfigError, formatPath, parseConfigText, readConfigFile, type ConfigProblem, type SourcePositions } from './load.js';
-import type { Config, ConfigRegistry, DatasetConfig, LossTermConfig, OptimizerConfig, OptimizerInput, ResolvedConfig, ScheduleConfig, ScheduleInput, StageConfig, TeacherConfig, TrainConfig } from './schema.js';
+import type {
+  Config,
+  ConfigRegistry,
+  DatasetConfig,
+  LossTermConfig,
+  OptimizerConfig,
+  OptimizerInput,
+  ResolvedConfig,
+  ScheduleConfig,
+  ScheduleInput,
+  StageConfig,
+  TeacherConfig,
+  TrainConfig,
+} from './schema.js';
 
-export { ConfigError, formatPath, parseConfigText, readConfigFile, SourcePositions, type ConfigProblem, type ParsedConfig } from './load.js';
+export {
+  ConfigError,
+  formatPath,
+  parseConfigText,
+  readConfigFile,
+  SourcePositions,
+  type ConfigProblem,
+  type ParsedConfig,
+} from './load.js';
 export { configToYaml } from './to-yaml.js';
 export { configSchema, DATASET_NAMES } from './schema.js';
 export type * from './schema.js';
@@ -40,7 +61,15 @@ const ADAM = { betas: [0.9, 0.999] as const, eps: 1e-8, lr: 1e-3 };
 
 function resolveOptimizer(o: OptimizerInput | undefined): OptimizerConfig {
   if (!o) return { name: 'adam', lr: ADAM.lr, betas: ADAM.betas, eps: ADAM.eps, weightDecay: 0 };
-  if (o.name === 'sgd') return { name: 'sgd', lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, nesterov: o.nesterov ?? false, weightDecay: o.weightDecay ?? 0 };
+  if (o.name === 'sgd')
+    return {
+      name: 'sgd',
+      lr: o.lr,
+      momentum: o.momentum ?? 0,
+      dampening: o.dampening ?? 0,
+      nesterov: o.nesterov ?? false,
+      weightDecay: o.weightDecay ?? 0,
+    };
   // AdamW's decoupled decay defaults to 0.01 as in PyTorch (and optim/adam.ts).
   const weightDecay = o.weightDecay ?? (o.name === 'adamw' ? 0.01 : 0);
   return { name: o.name, lr: o.lr ?? ADAM.lr, betas: o.betas ? [o.betas[0], o.betas[1]] : ADAM.betas, eps: o.eps ?? ADAM.eps, weightDecay };
@@ -68,7 +97,12 @@ function resolveDataset(d: Config['dataset'], dir: string): DatasetConfig {
   const a = d.augment;
   const common = {
     validation: v ? (v.perClass !== undefined ? { perClass: v.perClass } : { fraction: v.fraction! }) : null,
-    augment: { crop: { padding: a?.crop?.padding ?? 0 }, flip: a?.flip ?? false, jitter: { pixels: a?.jitter?.pixels ?? 0 }, noise: { std: a?.noise?.std ?? 0 } },
+    augment: {
+      crop: { padding: a?.crop?.padding ?? 0 },
+      flip: a?.flip ?? false,
+      jitter: { pixels: a?.jitter?.pixels ?? 0 },
+      noise: { std: a?.noise?.std ?? 0 },
+    },
     trainPerClass: d.trainPerClass ?? null,
   };
   switch (d.name) {
@@ -77,16 +111,35 @@ function resolveDataset(d: Config['dataset'], dir: string): DatasetConfig {
       return { name: d.name, ...common, options: {} };
     case 'image-folder': {
       const { size, channels } = d.options ?? {};
-      const options = { ...(size !== undefined && { size: typeof size === 'number' ? ([size, size] as const) : ([size[0], size[1]] as const) }), ...(channels !== undefined && { channels }) };
+      const options = {
+        ...(size !== undefined && { size: typeof size === 'number' ? ([size, size] as const) : ([size[0], size[1]] as const) }),
+        ...(channels !== undefined && { channels }),
+      };
       return { name: d.name, path: path.resolve(dir, d.path), ...common, options };
     }
     case 'csv': {
       const o = d.options ?? {};
-      return { name: d.name, path: path.resolve(dir, d.path), ...common, options: { ...(o.label !== undefined && { label: o.label }), features: o.features ?? null, delimiter: o.delimiter ?? ',', header: o.header ?? true } };
+      return {
+        name: d.name,
+        path: path.resolve(dir, d.path),
+        ...common,
+        options: {
+          ...(o.label !== undefined && { label: o.label }),
+          features: o.features ?? null,
+          delimiter: o.delimiter ?? ',',
+          header: o.header ?? true,
+        },
+      };
     }
     case 'jsonl': {
       const o = d.options ?? {};
-      const options = { textField: o.textField ?? 'text', labelField: o.labelField ?? 'label', seqLen: o.seqLen ?? 64, tokenizer: o.tokenizer ?? 'word', vocab: o.vocab ?? 4096 };
+      const options = {
+        textField: o.textField ?? 'text',
+        labelField: o.labelField ?? 'label',
+        seqLen: o.seqLen ?? 64,
+        tokenizer: o.tokenizer ?? 'word',
+        vocab: o.vocab ?? 4096,
+      };
       return { name: d.name, path: path.resolve(dir, d.path), ...common, options };
     }
   }
@@ -125,13 +178,20 @@ export function resolveConfig(raw: Config, file: string, options: Pick<LoadOptio
     clipGradNorm: r?.clipGradNorm !== undefined ? r.clipGradNorm : run.clipGradNorm,
   });
   const t = raw.teacher;
-  const teacher: TeacherConfig | null = !t ? null : t.file !== undefined ? { file: path.resolve(dir, t.file) } : { model: t.model!, train: recipeOf(t.train) };
+  const teacher: TeacherConfig | null = !t
+    ? null
+    : t.file !== undefined
+      ? { file: path.resolve(dir, t.file) }
+      : { model: t.model!, train: recipeOf(t.train) };
   const loss = (raw.loss ?? []).map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options }));
-  const baseline = raw.stages ? false : raw.baseline ?? true;
-  const stages = raw.stages ? raw.stages.map((st) => resolveStage(st, dir, seed, recipeOf)) : classicStages(teacher!, raw.student!.model, loss, baseline, seed, run);
+  const baseline = raw.stages ? false : (raw.baseline ?? true);
+  const stages = raw.stages
+    ? raw.stages.map((st) => resolveStage(st, dir, seed, recipeOf))
+    : classicStages(teacher!, raw.student!.model, loss, baseline, seed, run);
   const subsets: Record<string, readonly number[]> = { ...(raw.report?.subsets ?? {}) };
   // Stages trained on a class subset are also measured on it, unless the config names that subset already.
-  for (const st of stages) if (st.classes && !Object.values(subsets).some((c) => c.join() === st.classes!.join())) subsets[`${st.name}-classes`] = st.classes;
+  for (const st of stages)
+    if (st.classes && !Object.values(subsets).some((c) => c.join() === st.classes!.join())) subsets[`${st.name}-classes`] = st.classes;
   return deepFreeze<ResolvedConfig>({
     name,
     seed,
@@ -166,7 +226,15 @@ function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: R
     teachers: (st.teachers ?? []).map((x) =>
       typeof x === 'string'
         ? { stage: x, file: null, http: null, weight: 1, classes: null, cache: false }
-        : { stage: x.stage ?? null, file: x.file !== undefined ? path.resolve(dir, x.file) : null, http: x.http ?? null, weight: x.weight ?? 1, classes: x.classes ?? null, cache: x.cache ?? x.http !== undefined }),
+        : {
+            stage: x.stage ?? null,
+            file: x.file !== undefined ? path.resolve(dir, x.file) : null,
+            http: x.http ?? null,
+            weight: x.weight ?? 1,
+            classes: x.classes ?? null,
+            cache: x.cache ?? x.http !== undefined,
+          },
+    ),
     combine: st.combine ?? 'mean',
     loss: (st.loss ?? [{ method: 'ce', options: {} }]).map((l) => ({ method: l.method, weight: l.weight ?? 1, options: l.options })),
     classes: st.classes ?? null,
@@ -176,16 +244,61 @@ function resolveStage(st: StageInput, dir: string, seed: number, recipeOf: (r: R
 }
 
 /** The pipeline of a classic config: the teacher (trained first unless it is a file), the student alone, the student distilled. */
-function classicStages(teacher: TeacherConfig, student: string, loss: LossTermConfig[], baseline: boolean, seed: number, run: TrainConfig): StageConfig[] {
+function classicStages(
+  teacher: TeacherConfig,
+  student: string,
+  loss: LossTermConfig[],
+  baseline: boolean,
+  seed: number,
+  run: TrainConfig,
+): StageConfig[] {
   const common = { init: null, combine: 'mean' as const, classes: null };
   const ce = [{ method: 'ce', weight: 1, options: {} }];
-  const first: StageConfig = 'file' in teacher
-    ? { name: 'teacher', model: null, cohort: null, refreshEvery: null, file: teacher.file, teachers: [], loss: [], seed, ...common, ...run }
-    : { name: 'teacher', model: teacher.model, cohort: null, refreshEvery: null, file: null, teachers: [], loss: ce, seed: seed + 1000, ...common, ...teacher.train };
+  const first: StageConfig =
+    'file' in teacher
+      ? {
+          name: 'teacher',
+          model: null,
+          cohort: null,
+          refreshEvery: null,
+          file: teacher.file,
+          teachers: [],
+          loss: [],
+          seed,
+          ...common,
+          ...run,
+        }
+      : {
+          name: 'teacher',
+          model: teacher.model,
+          cohort: null,
+          refreshEvery: null,
+          file: null,
+          teachers: [],
+          loss: ce,
+          seed: seed + 1000,
+          ...common,
+          ...teacher.train,
+        };
   const taught = [{ stage: 'teacher', file: null, http: null, weight: 1, classes: null, cache: false }];
   return [
     first,
-    ...(baseline ? [{ name: 'baseline', model: student, cohort: null, refreshEvery: null, file: null, teachers: [], loss: ce, seed, ...common, ...run }] : []),
+    ...(baseline
+      ? [
+          {
+            name: 'baseline',
+            model: student,
+            cohort: null,
+            refreshEvery: null,
+            file: null,
+            teachers: [],
+            loss: ce,
+            seed,
+            ...common,
+            ...run,
+          },
+        ]
+      : []),
     { name: 'distilled', model: student, cohort: null, refreshEvery: null, file: null, teachers: taught, loss, seed, ...common, ...run },
   ];
 }

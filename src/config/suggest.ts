@@ -5,7 +5,8 @@
 
 /** Edit distance counting insertions, deletions, substitutions and swaps of neighbours (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1, cols = b.length + 1;
+  const rows = a.length + 1,
+    cols = b.length + 1;
   const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
@@ -27,7 +28,8 @@ const fold = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
  */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
   const w = fold(word);
-  let best: string | undefined, bestD = Infinity;
+  let best: string | undefined,
+    bestD = Infinity;
   for (const c of candidates) {
     const f = fold(c);
     if (c === word) continue;

@@ -3,7 +3,11 @@ import type { ResolvedConfig } from './schema.js';
 
 /** A stage as written: keys left at null (not given) or empty lists are left out. */
 function dropNulls(o: object): object {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && !(Array.isArray(v) && v.length === 0)).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? dropNulls(x) : x)) : v]));
+  return Object.fromEntries(
+    Object.entries(o)
+      .filter(([, v]) => v !== null && !(Array.isArray(v) && v.length === 0))
+      .map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? dropNulls(x) : x)) : v]),
+  );
 }
 
 /** The resolved config as YAML for `config.resolved.yaml`: complete, absolute, and loadable as a config again. */

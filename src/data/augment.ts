@@ -56,7 +56,8 @@ export function sampleKey(epochKey: number, position: number): number {
 export function normaliseAugment(o: AugmentOptions): AugmentOptions {
   const bad = (what: string) => new KdError('BAD_ARGUMENT', `augment: ${what}.`);
   if (typeof o !== 'object' || o === null) throw bad('expected an object');
-  for (const k of Object.keys(o)) if (!['crop', 'flip', 'jitter', 'noise'].includes(k)) throw bad(`unknown option '${k}' (use crop, flip, jitter, noise)`);
+  for (const k of Object.keys(o))
+    if (!['crop', 'flip', 'jitter', 'noise'].includes(k)) throw bad(`unknown option '${k}' (use crop, flip, jitter, noise)`);
   const count = (v: unknown, what: string) => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`${what} must be a non-negative integer, got ${String(v)}`);
     return v;
@@ -122,7 +123,14 @@ export class Augmenter {
     let v = this.views.get(m);
     if (!v) {
       const p = this.params;
-      v = { key: p.key.subarray(0, m), cropY: p.cropY.subarray(0, m), cropX: p.cropX.subarray(0, m), flip: p.flip.subarray(0, m), shiftY: p.shiftY.subarray(0, m), shiftX: p.shiftX.subarray(0, m) };
+      v = {
+        key: p.key.subarray(0, m),
+        cropY: p.cropY.subarray(0, m),
+        cropX: p.cropX.subarray(0, m),
+        flip: p.flip.subarray(0, m),
+        shiftY: p.shiftY.subarray(0, m),
+        shiftX: p.shiftX.subarray(0, m),
+      };
       this.views.set(m, v);
     }
     return v;
@@ -132,7 +140,16 @@ export class Augmenter {
    * Augments one sample: reads raw values at `src[si..]`, draws its parameters from `key` into slot
    * `k`, and writes `(value + noise) * scale[j] + offset[j]` to `dst[di..]`.
    */
-  apply(k: number, key: number, src: Uint8Array | Float32Array, si: number, dst: Float32Array, di: number, scale: Float64Array, offset: Float64Array): void {
+  apply(
+    k: number,
+    key: number,
+    src: Uint8Array | Float32Array,
+    si: number,
+    dst: Float32Array,
+    di: number,
+    scale: Float64Array,
+    offset: Float64Array,
+  ): void {
     const { c: C, h: H, w: W, pad, jit, rows, cols, params: p } = this;
     this.ctr = key;
     // Every draw is made even when its augmentation is off, so a sample's noise does not depend on the other options.

@@ -125,10 +125,17 @@ export class BatchIterator implements Iterable<Batch> {
     this.shuffle = opts.shuffle ?? true;
     this.size = sampleSize(ds);
     this.stepsPerEpoch = opts.dropLast ? Math.floor(ds.n / b) : Math.ceil(ds.n / b);
-    if (ds.n === 0) throw new KdError('EMPTY_DATASET', `dataset '${ds.name}' is empty (0 samples): nothing to batch; check its path, filters and split fractions.`);
+    if (ds.n === 0)
+      throw new KdError(
+        'EMPTY_DATASET',
+        `dataset '${ds.name}' is empty (0 samples): nothing to batch; check its path, filters and split fractions.`,
+      );
     if (this.stepsPerEpoch === 0) {
       // Otherwise nextBatch() would roll over empty epochs forever.
-      throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.n} samples: no ${opts.dropLast ? 'full ' : ''}batch of ${b} fits in an epoch.`);
+      throw new KdError(
+        'BAD_ARGUMENT',
+        `'${ds.name}' has ${ds.n} samples: no ${opts.dropLast ? 'full ' : ''}batch of ${b} fits in an epoch.`,
+      );
     }
     this.end = opts.dropLast ? this.stepsPerEpoch * b : ds.n;
     this.dropLast = !!opts.dropLast;
@@ -142,21 +149,30 @@ export class BatchIterator implements Iterable<Batch> {
     this.fullShape = [cap, ...ds.sampleShape];
     this.perm = new Int32Array(ds.n);
     if (ds.ids) {
-      if (ds.ids.length !== ds.n * this.size) throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.ids.length} token ids, expected ${ds.n} x ${this.size}.`);
+      if (ds.ids.length !== ds.n * this.size)
+        throw new KdError('BAD_ARGUMENT', `'${ds.name}' has ${ds.ids.length} token ids, expected ${ds.n} x ${this.size}.`);
       this.idsBuf = new BigInt64Array(cap * this.size);
       this.idsLo = new Int32Array(this.idsBuf.buffer);
     }
     if (opts.augment) {
-      if (ds.kind === 'text' || ds.kind === 'tabular') throw new KdError('BAD_ARGUMENT', `augment applies to images, but '${ds.name}' is ${ds.kind} data.`);
+      if (ds.kind === 'text' || ds.kind === 'tabular')
+        throw new KdError('BAD_ARGUMENT', `augment applies to images, but '${ds.name}' is ${ds.kind} data.`);
       this.augmenter = new Augmenter(opts.augment, ds.sampleShape, cap, ds.x instanceof Uint8Array ? 1 / 255 : 1);
     }
     if (state) {
       checkState(state, ds, this.shuffle);
       if ((state.batchSize !== undefined && state.batchSize !== this.batchSize) || !!state.dropLast !== !!opts.dropLast)
-        throw new KdError('BAD_STATE', `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`);
-      if (!!state.pairs !== !!opts.pairs) throw new KdError('BAD_STATE', `Batch iterator state was saved with pairs=${!!state.pairs}, resuming with pairs=${!!opts.pairs}.`);
+        throw new KdError(
+          'BAD_STATE',
+          `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`,
+        );
+      if (!!state.pairs !== !!opts.pairs)
+        throw new KdError('BAD_STATE', `Batch iterator state was saved with pairs=${!!state.pairs}, resuming with pairs=${!!opts.pairs}.`);
       if (augmentSignature(state.augment) !== augmentSignature(this.augmenter?.options)) {
-        throw new KdError('BAD_STATE', `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, resuming with ${augmentSignature(this.augmenter?.options)}.`);
+        throw new KdError(
+          'BAD_STATE',
+          `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, resuming with ${augmentSignature(this.augmenter?.options)}.`,
+        );
       }
       this.rng = new Rng(Uint32Array.from(state.rng));
       this.epochStart = this.rng.state();
@@ -215,7 +231,12 @@ export class BatchIterator implements Iterable<Batch> {
     if (m < this.fullShape[0]) {
       // The short batch is the same size every epoch, so its views are made once.
       if (!this.tail || this.tail.shape[0] !== m) {
-        this.tail = { x: this.xBuf.subarray(0, m * this.size), y: this.yBuf.subarray(0, m), shape: [m, ...this.ds.sampleShape], xIds: this.idsBuf?.subarray(0, m * this.size) };
+        this.tail = {
+          x: this.xBuf.subarray(0, m * this.size),
+          y: this.yBuf.subarray(0, m),
+          shape: [m, ...this.ds.sampleShape],
+          xIds: this.idsBuf?.subarray(0, m * this.size),
+        };
       }
       ({ x, y, shape, xIds } = this.tail);
     }
@@ -285,14 +306,17 @@ function classIndex(ds: Dataset): ClassIndex {
   for (let i = 0; i < ds.n; i++) start[ds.y[i] + 1]++;
   for (let c = 0; c < k; c++) start[c + 1] += start[c];
   // Members of class c are order[start[c] .. start[c+1]); rank[i] is i's place among them.
-  const order = new Int32Array(ds.n), rank = new Int32Array(ds.n), fill = start.slice(0, k);
+  const order = new Int32Array(ds.n),
+    rank = new Int32Array(ds.n),
+    fill = start.slice(0, k);
   for (let i = 0; i < ds.n; i++) {
     rank[i] = fill[ds.y[i]] - start[ds.y[i]];
     order[fill[ds.y[i]]++] = i;
   }
   return {
     partner(i, r) {
-      const c = ds.y[i], size = start[c + 1] - start[c];
+      const c = ds.y[i],
+        size = start[c + 1] - start[c];
       if (size < 2) return i;
       const j = r % (size - 1);
       return order[start[c] + (j < rank[i] ? j : j + 1)];
@@ -311,12 +335,14 @@ function affine(ds: Dataset, size: number, opts: BatchOptions): [Float64Array, F
   const perChannel = (v: number | readonly number[] | undefined, dflt: number, what: string): number[] => {
     if (v === undefined) return new Array<number>(channels).fill(dflt);
     if (typeof v === 'number') return new Array<number>(channels).fill(v);
-    if (v.length !== channels) throw new KdError('BAD_ARGUMENT', `${what} has ${v.length} values but '${ds.name}' has ${channels} channels.`);
+    if (v.length !== channels)
+      throw new KdError('BAD_ARGUMENT', `${what} has ${v.length} values but '${ds.name}' has ${channels} channels.`);
     return [...v];
   };
   const mean = perChannel(opts.mean, 0, 'mean');
   const std = perChannel(opts.std, 1, 'std');
-  if (std.some((s) => !(s > 0) || !Number.isFinite(s))) throw new KdError('BAD_ARGUMENT', `std must be positive and finite, got [${std.join(', ')}].`);
+  if (std.some((s) => !(s > 0) || !Number.isFinite(s)))
+    throw new KdError('BAD_ARGUMENT', `std must be positive and finite, got [${std.join(', ')}].`);
   const pixel = ds.x instanceof Uint8Array ? 1 / 255 : 1;
   const scale = new Float64Array(size);
   const offset = new Float64Array(size);
@@ -332,10 +358,16 @@ function affine(ds: Dataset, size: number, opts: BatchOptions): [Float64Array, F
 function checkState(s: BatchState, ds: Dataset, shuffle: boolean): void {
   const ok =
     s.version === 1 &&
-    Number.isInteger(s.epoch) && s.epoch >= 0 &&
-    Number.isInteger(s.position) && s.position >= 0 && s.position <= ds.n &&
-    Array.isArray(s.rng) && s.rng.length === 4 && s.rng.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff);
+    Number.isInteger(s.epoch) &&
+    s.epoch >= 0 &&
+    Number.isInteger(s.position) &&
+    s.position >= 0 &&
+    s.position <= ds.n &&
+    Array.isArray(s.rng) &&
+    s.rng.length === 4 &&
+    s.rng.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff);
   if (!ok) throw new KdError('BAD_STATE', 'Batch iterator state is malformed (expected version 1 with epoch, position and 4 RNG words).');
   if (s.n !== ds.n) throw new KdError('BAD_STATE', `Batch iterator state was saved for ${s.n} samples but '${ds.name}' has ${ds.n}.`);
-  if (s.shuffle !== shuffle) throw new KdError('BAD_STATE', `Batch iterator state was saved with shuffle=${s.shuffle}, resuming with shuffle=${shuffle}.`);
+  if (s.shuffle !== shuffle)
+    throw new KdError('BAD_STATE', `Batch iterator state was saved with shuffle=${s.shuffle}, resuming with shuffle=${shuffle}.`);
 }

@@ -101,7 +101,11 @@ function parseRecords(text: string, delim: string, file: string): Row[] {
  * otherwise labels that are all non-negative integers are used as they are (classes 0..max), and
  * any other labels become classes in sorted (code-unit) order. `where(i)` names the i-th label's place for errors.
  */
-export function encodeLabels(raw: readonly string[], where: (i: number) => string, classNames?: readonly string[]): { y: Int32Array; classNames: string[] } {
+export function encodeLabels(
+  raw: readonly string[],
+  where: (i: number) => string,
+  classNames?: readonly string[],
+): { y: Int32Array; classNames: string[] } {
   const y = new Int32Array(raw.length);
   let names: string[];
   if (classNames) {
@@ -117,7 +121,8 @@ export function encodeLabels(raw: readonly string[], where: (i: number) => strin
   for (let i = 0; i < raw.length; i++) {
     // Integer labels with an implicit class list may have leading zeros ("07"), hence the Number fallback.
     const k = index.get(raw[i]) ?? (classNames ? undefined : index.get(String(Number(raw[i]))));
-    if (k === undefined) throw new KdError('DATASET_INVALID', `${where(i)}: label '${raw[i]}' is not one of the classes [${names.join(', ')}].`);
+    if (k === undefined)
+      throw new KdError('DATASET_INVALID', `${where(i)}: label '${raw[i]}' is not one of the classes [${names.join(', ')}].`);
     y[i] = k;
   }
   return { y, classNames: names };
@@ -158,16 +163,25 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
   // A column is named by its header or given by its 0-based index.
   const col = (name: string | number, what: string) => {
     if (typeof name === 'number') {
-      if (!Number.isInteger(name) || name < 0 || name >= columns.length) throw new KdError('BAD_ARGUMENT', `${file} line ${headLine}: no ${what} column ${name}; there are ${columns.length} columns (0-based).`);
+      if (!Number.isInteger(name) || name < 0 || name >= columns.length)
+        throw new KdError(
+          'BAD_ARGUMENT',
+          `${file} line ${headLine}: no ${what} column ${name}; there are ${columns.length} columns (0-based).`,
+        );
       return name;
     }
     const k = columns.indexOf(name);
-    if (k < 0) throw new KdError('BAD_ARGUMENT', `${file} line ${headLine}: no ${what} column '${name}'; the columns are ${columns.map((c) => `'${c}'`).join(', ')}.`);
+    if (k < 0)
+      throw new KdError(
+        'BAD_ARGUMENT',
+        `${file} line ${headLine}: no ${what} column '${name}'; the columns are ${columns.map((c) => `'${c}'`).join(', ')}.`,
+      );
     return k;
   };
   const labelCol = opts.label !== undefined ? col(opts.label, 'label') : columns.length - 1;
   const featCols = opts.features ? opts.features.map((f) => col(f, 'feature')) : columns.map((_, k) => k).filter((k) => k !== labelCol);
-  if (featCols.includes(labelCol)) throw new KdError('BAD_ARGUMENT', `${file}: column '${columns[labelCol]}' cannot be both the label and a feature.`);
+  if (featCols.includes(labelCol))
+    throw new KdError('BAD_ARGUMENT', `${file}: column '${columns[labelCol]}' cannot be both the label and a feature.`);
   if (featCols.length === 0) throw new KdError('BAD_ARGUMENT', `${file}: no feature columns besides the label '${columns[labelCol]}'.`);
   const F = featCols.length;
   const n = rows.length;
@@ -177,7 +191,10 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
   for (let i = 0; i < n; i++) {
     const r = rows[i];
     if (r.fields.length !== columns.length) {
-      throw new KdError('DATASET_INVALID', `${file} line ${r.line}: ${r.fields.length} columns, expected ${columns.length}${head ? ' as in the header' : ' as in the first row'}.`);
+      throw new KdError(
+        'DATASET_INVALID',
+        `${file} line ${r.line}: ${r.fields.length} columns, expected ${columns.length}${head ? ' as in the header' : ' as in the first row'}.`,
+      );
     }
     for (let j = 0; j < F; j++) {
       const k = featCols[j];
@@ -194,8 +211,10 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
   const stats = featureStats(x, F);
   const s = opts.standardize === true ? stats : opts.standardize || undefined;
   if (s) {
-    if (s.mean.length !== F || s.std.length !== F) throw new KdError('BAD_ARGUMENT', `${file}: standardize stats are for ${s.mean.length} features, the data has ${F}.`);
-    if (!s.std.every((v) => v > 0 && Number.isFinite(v))) throw new KdError('BAD_ARGUMENT', `${file}: standardize std values must be positive and finite.`);
+    if (s.mean.length !== F || s.std.length !== F)
+      throw new KdError('BAD_ARGUMENT', `${file}: standardize stats are for ${s.mean.length} features, the data has ${F}.`);
+    if (!s.std.every((v) => v > 0 && Number.isFinite(v)))
+      throw new KdError('BAD_ARGUMENT', `${file}: standardize std values must be positive and finite.`);
     for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) x[i * F + j] = (x[i * F + j] - s.mean[j]) / s.std[j];
   }
   return {

@@ -44,9 +44,13 @@ export function sampleSize(ds: Pick<Dataset, 'sampleShape'>): number {
  * go on quietly wrong. Throws EMPTY_DATASET or BAD_LABELS naming the dataset, the first bad sample and value.
  */
 export function checkLabels(ds: Pick<Dataset, 'name' | 'n' | 'y'>, classes: number): void {
-  if (ds.n === 0) throw new KdError('EMPTY_DATASET', `dataset '${ds.name}' is empty (0 samples); check its path, filters and split fractions.`);
+  if (ds.n === 0)
+    throw new KdError('EMPTY_DATASET', `dataset '${ds.name}' is empty (0 samples); check its path, filters and split fractions.`);
   const y = ds.y;
-  let first = -1, bad = 0, max = -Infinity, min = Infinity;
+  let first = -1,
+    bad = 0,
+    max = -Infinity,
+    min = Infinity;
   for (let i = 0; i < ds.n; i++) {
     const v = y[i];
     if (v > max) max = v;
@@ -58,7 +62,10 @@ export function checkLabels(ds: Pick<Dataset, 'name' | 'n' | 'y'>, classes: numb
   }
   if (first < 0) return;
   const fix = min < 0 ? 'labels must be class indices from 0; fix the labels' : `use a model with ${max + 1} classes or fix the labels`;
-  throw new KdError('BAD_LABELS', `dataset '${ds.name}': sample ${first} has label ${y[first]}, outside the model's classes 0 to ${classes - 1} (${bad} of ${ds.n} samples out of range); ${fix}.`);
+  throw new KdError(
+    'BAD_LABELS',
+    `dataset '${ds.name}': sample ${first} has label ${y[first]}, outside the model's classes 0 to ${classes - 1} (${bad} of ${ds.n} samples out of range); ${fix}.`,
+  );
 }
 
 /** Samples per class, indexed by label. */
@@ -145,7 +152,10 @@ export function stratifiedSplit(ds: Dataset, opts: SplitOptions): { train: Datas
     const idx = byClass[c];
     const k = valFraction !== undefined ? Math.round(valFraction * idx.length) : valPerClass!;
     if (!Number.isInteger(k) || k < 0 || k > idx.length) {
-      throw new KdError('BAD_ARGUMENT', `stratifiedSplit of '${ds.name}': class ${c} has ${idx.length} samples, cannot take ${k} for validation.`);
+      throw new KdError(
+        'BAD_ARGUMENT',
+        `stratifiedSplit of '${ds.name}': class ${c} has ${idx.length} samples, cannot take ${k} for validation.`,
+      );
     }
     rng.shuffle(idx);
     for (let j = 0; j < k; j++) isVal[idx[j]] = 1;

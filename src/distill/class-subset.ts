@@ -11,8 +11,13 @@ export function pickClasses(logits: Value, classes: readonly number[] | null, me
   if (!classes) return logits;
   const C = logits.shape[logits.rank - 1] as number;
   const bad = classes.find((c) => c >= C);
-  if (bad !== undefined) throw new KdError('BAD_CLASSES', `${method}: class ${bad} is not an output of a model with ${C} classes (classes: [${classes.join(', ')}])`);
-  if (new Set(classes).size !== classes.length) throw new KdError('BAD_CLASSES', `${method}: classes [${classes.join(', ')}] lists a class twice`);
+  if (bad !== undefined)
+    throw new KdError(
+      'BAD_CLASSES',
+      `${method}: class ${bad} is not an output of a model with ${C} classes (classes: [${classes.join(', ')}])`,
+    );
+  if (new Set(classes).size !== classes.length)
+    throw new KdError('BAD_CLASSES', `${method}: classes [${classes.join(', ')}] lists a class twice`);
   return op.gather(logits, op.ints(logits.graph, [...classes]), 1);
 }
 

@@ -25,12 +25,20 @@ export function combineTeachers(ts: readonly TeacherLogits[], mode: Combine, C: 
   if (ts.length === 1 && mode !== 'concat') return ts[0].logits;
   const g = labels.graph;
   if (mode === 'concat') return concatByClass(ts, C);
-  for (const t of ts) if (t.logits.shape[1] !== C) throw new KdError('SHAPE_MISMATCH', `teacher '${t.name}' predicts ${t.logits.shape[1]} classes and the student ${C}; averaging needs the same classes (use combine: concat for teachers of different class subsets)`);
+  for (const t of ts)
+    if (t.logits.shape[1] !== C)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `teacher '${t.name}' predicts ${t.logits.shape[1]} classes and the student ${C}; averaging needs the same classes (use combine: concat for teachers of different class subsets)`,
+      );
   const probs = ts.map((t) => op.softmax(t.logits, -1));
   let mix: Value;
   if (mode === 'confidence') {
     // Per sample and teacher: −CE with the label, [N, K]; a softmax over K gives the weights.
-    const negCe = op.concat(ts.map((t) => op.unsqueeze(op.reduceSum(op.mul(op.oneHot(labels, C), op.logSoftmax(t.logits, -1)), [-1]), [1])), 1);
+    const negCe = op.concat(
+      ts.map((t) => op.unsqueeze(op.reduceSum(op.mul(op.oneHot(labels, C), op.logSoftmax(t.logits, -1)), [-1]), [1])),
+      1,
+    );
     const w = op.softmax(negCe, -1);
     mix = probs.map((p, k) => op.mul(p, op.gather(w, op.ints(g, [k]), 1))).reduce((a, b) => op.add(a, b));
   } else {
@@ -50,18 +58,34 @@ function concatByClass(ts: readonly TeacherLogits[], C: number): Value {
     const classes = t.classes ?? Array.from({ length: C }, (_, i) => i);
     const width = t.logits.shape[1] as number;
     if (width !== C && width !== classes.length)
-      throw new KdError('SHAPE_MISMATCH', `teacher '${t.name}' has ${width} outputs: expected ${C} (all classes) or ${classes.length} (one per class it knows: [${classes.join(', ')}])`);
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `teacher '${t.name}' has ${width} outputs: expected ${C} (all classes) or ${classes.length} (one per class it knows: [${classes.join(', ')}])`,
+      );
     for (const c of classes) {
       if (c >= C) throw new KdError('BAD_CLASSES', `teacher '${t.name}': class ${c} is beyond the student's ${C} classes`);
-      if (owner[c] >= 0) throw new KdError('BAD_CLASSES', `class ${c} is claimed by teachers '${ts[owner[c]].name}' and '${t.name}'; with combine: concat each class comes from exactly one teacher`);
+      if (owner[c] >= 0)
+        throw new KdError(
+          'BAD_CLASSES',
+          `class ${c} is claimed by teachers '${ts[owner[c]].name}' and '${t.name}'; with combine: concat each class comes from exactly one teacher`,
+        );
       owner[c] = k;
     }
     cols.push(width === C ? op.gather(t.logits, op.ints(t.logits.graph, classes), 1) : t.logits);
     order.push(...classes);
   });
   const missing = owner.flatMap((o, c) => (o < 0 ? [c] : []));
-  if (missing.length) throw new KdError('BAD_CLASSES', `with combine: concat every class needs a teacher; none knows class ${missing.join(', ')}`);
+  if (missing.length)
+    throw new KdError('BAD_CLASSES', `with combine: concat every class needs a teacher; none knows class ${missing.join(', ')}`);
   const all = op.concat(cols, 1);
   // Columns are in teacher order; put them in class order.
-  return op.gather(all, op.ints(all.graph, Array.from({ length: C }, (_, c) => order.indexOf(c))), 1, 'teacher_concat');
+  return op.gather(
+    all,
+    op.ints(
+      all.graph,
+      Array.from({ length: C }, (_, c) => order.indexOf(c)),
+    ),
+    1,
+    'teacher_concat',
+  );
 }

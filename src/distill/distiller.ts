@@ -55,7 +55,15 @@ export class Distiller {
     this.norm = { mean: opts.mean, std: opts.std };
     const worker = needs ? await WorkerTeacher.start(t.bytes, 1) : undefined;
     try {
-      const r = await fitClassifier(this.student, train, { ...opts, loss: this.loss, teacher: worker, teacherShapes: t.shapes, optimizer: this.o.optimizer, schedule: this.o.schedule, threads: opts.threads ?? this.o.threads });
+      const r = await fitClassifier(this.student, train, {
+        ...opts,
+        loss: this.loss,
+        teacher: worker,
+        teacherShapes: t.shapes,
+        optimizer: this.o.optimizer,
+        schedule: this.o.schedule,
+        threads: opts.threads ?? this.o.threads,
+      });
       return r.losses;
     } finally {
       await worker?.release();

@@ -17,7 +17,11 @@ export function resolveTerms(terms: readonly LossTerm[]): Required<LossTerm>[] {
   return terms.map((t, i) => {
     const m = getMethod(t.method);
     const parsed = m.options.safeParse(t.options ?? {});
-    if (!parsed.success) throw new KdError('BAD_LOSS', `loss[${i}] (${t.method}): ${parsed.error.issues.map((x) => `${x.path.join('.') || 'options'}: ${x.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new KdError(
+        'BAD_LOSS',
+        `loss[${i}] (${t.method}): ${parsed.error.issues.map((x) => `${x.path.join('.') || 'options'}: ${x.message}`).join('; ')}`,
+      );
     return { method: t.method, weight: t.weight, options: parsed.data as Record<string, unknown> };
   });
 }
@@ -56,7 +60,9 @@ export function batchPairsOf(terms: readonly LossTerm[]): boolean {
  * longest of their epoch counts; the student trains in it if any of them trains the student.
  */
 export function pretrainOf(terms: readonly LossTerm[]): { epochs: number; trains: 'adapters' | 'student'; methods: string[] } | undefined {
-  const phases = resolveTerms(terms).map((t) => ({ method: t.method, p: getMethod(t.method).pretrain?.(t.options) })).filter((x) => x.p && x.p.epochs > 0);
+  const phases = resolveTerms(terms)
+    .map((t) => ({ method: t.method, p: getMethod(t.method).pretrain?.(t.options) }))
+    .filter((x) => x.p && x.p.epochs > 0);
   if (!phases.length) return undefined;
   return {
     epochs: Math.max(...phases.map((x) => x.p!.epochs)),

@@ -9,10 +9,21 @@ import { teacherOutputsOf, type LossTerm } from './loss.js';
  * and their per-sample shapes (logits included) are probed, so the student's step graph can take them
  * as inputs. `classes`, when given, must be the teacher's output width.
  */
-export async function prepareTeacher(bytes: Uint8Array, terms: readonly LossTerm[], source = 'teacher', sampleShape?: readonly number[], classes?: number, only?: readonly string[]): Promise<{ bytes: Uint8Array; shapes: Record<string, number[]> }> {
+export async function prepareTeacher(
+  bytes: Uint8Array,
+  terms: readonly LossTerm[],
+  source = 'teacher',
+  sampleShape?: readonly number[],
+  classes?: number,
+  only?: readonly string[],
+): Promise<{ bytes: Uint8Array; shapes: Record<string, number[]> }> {
   const model = parseOnnx(bytes, source);
   const outputs = model.graph!.output.map((o) => o.name);
-  if (!outputs.includes('logits')) throw new KdError('NO_LOGITS', `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); export the teacher with its class scores named 'logits'`);
+  if (!outputs.includes('logits'))
+    throw new KdError(
+      'NO_LOGITS',
+      `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); export the teacher with its class scores named 'logits'`,
+    );
   if (sampleShape) checkTeacherInput(model, source, sampleShape);
   // `only`: the features this teacher serves when several teachers share the terms.
   const features = (only ?? teacherOutputsOf(terms)).filter((n) => n !== 'logits');
@@ -28,7 +39,10 @@ export async function prepareTeacher(bytes: Uint8Array, terms: readonly LossTerm
   }
   // The logits feed the student's loss directly, so their width must be the student's class count.
   if (classes !== undefined && shapes.logits[shapes.logits.length - 1] !== classes)
-    throw new KdError('SHAPE_MISMATCH', `${source} predicts ${shapes.logits[shapes.logits.length - 1]} classes (logits [${shapes.logits.join(', ')}]) but the student and data have ${classes}`);
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `${source} predicts ${shapes.logits[shapes.logits.length - 1]} classes (logits [${shapes.logits.join(', ')}]) but the student and data have ${classes}`,
+    );
   return { bytes: exposed, shapes: Object.fromEntries(['logits', ...features].map((k) => [k, shapes[k].slice(1)])) };
 }
 
@@ -38,17 +52,24 @@ export async function prepareTeacher(bytes: Uint8Array, terms: readonly LossTerm
  */
 function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, sampleShape: readonly number[]): void {
   const inputs = declaredInputs(model);
-  if (inputs.length !== 1) throw new KdError('BAD_MODEL', `${source} must take exactly one input (the samples); it takes ${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}`);
+  if (inputs.length !== 1)
+    throw new KdError(
+      'BAD_MODEL',
+      `${source} must take exactly one input (the samples); it takes ${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}`,
+    );
   const dims = inputs[0].dims;
   if (!dims) return;
   const per = dims.slice(1);
   const fits = per.length === sampleShape.length && per.every((d, k) => typeof d !== 'number' || d === sampleShape[k]);
   if (fits) return;
-  const size = (s: readonly (number | string)[]) => (s.every((d) => typeof d === 'number') ? (s as number[]).reduce((a, b) => a * b, 1) : undefined);
+  const size = (s: readonly (number | string)[]) =>
+    s.every((d) => typeof d === 'number') ? (s as number[]).reduce((a, b) => a * b, 1) : undefined;
   const same = size(per) !== undefined && size(per) === size(sampleShape);
   throw new KdError(
     'SHAPE_MISMATCH',
     `${source} does not run on one sample of shape [1, ${sampleShape.join(', ')}]: it takes input '${inputs[0].name}' as ${describeInput(inputs[0])}, i.e. samples of [${per.join(', ')}], but the data's samples are [${sampleShape.join(', ')}]; ` +
-      (same ? 'the sizes agree but the layouts differ: export the teacher with an input of the data\'s shape (or a Reshape at its input)' : 'use a teacher trained on this data'),
+      (same
+        ? "the sizes agree but the layouts differ: export the teacher with an input of the data's shape (or a Reshape at its input)"
+        : 'use a teacher trained on this data'),
   );
 }

@@ -19,7 +19,8 @@ export function foldBatchNorm(g: Graph): number {
     const prod = g.nodes[prodIdx];
     if (consumers.get(prod.outputs[0]) !== 1) continue;
     const isConv = prod.opType === 'Conv';
-    const isGemm = prod.opType === 'Gemm' && prod.attrs.transB?.value !== 1 && prod.attrs.alpha === undefined && prod.attrs.beta === undefined;
+    const isGemm =
+      prod.opType === 'Gemm' && prod.attrs.transB?.value !== 1 && prod.attrs.alpha === undefined && prod.attrs.beta === undefined;
     if (!isConv && !isGemm) continue;
     const w = g.constant(prod.inputs[1]);
     const [gamma, beta, mean, vr] = bn.inputs.slice(1).map((n) => g.constant(n));
@@ -38,7 +39,8 @@ export function foldBatchNorm(g: Graph): number {
       for (let i = 0; i < wd.length; i++) wd[i] *= s[i % C]; // Gemm weights are [in, out]
     }
     const bd = new Float32Array(C);
-    for (let c = 0; c < C; c++) bd[c] = ((bias ? (bias.data as Float32Array)[c] : 0) - (mean.data as Float32Array)[c]) * s[c] + (beta.data as Float32Array)[c];
+    for (let c = 0; c < C; c++)
+      bd[c] = ((bias ? (bias.data as Float32Array)[c] : 0) - (mean.data as Float32Array)[c]) * s[c] + (beta.data as Float32Array)[c];
     const wv = g.initializer(`${prod.inputs[1]}_folded`, { dtype: 'float32', shape: w.shape, data: wd } as TensorData);
     const bv = g.initializer(`${prod.name}/bias_folded`, { dtype: 'float32', shape: [C], data: bd });
     const fused: Node = { ...prod, inputs: [prod.inputs[0], wv.name, bv.name], outputs: [bn.outputs[0]] };

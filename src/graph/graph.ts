@@ -117,14 +117,23 @@ export class Graph {
    * Appends a node and infers its outputs' types. `name` becomes the node name (scoped, unique);
    * outputs are named `<node>:<i>` unless `outNames` says otherwise.
    */
-  node(opType: string, inputs: readonly (Value | string)[], attrs: Attrs = {}, opts: { name?: string; nOut?: number; outNames?: string[]; domain?: string } = {}): Value[] {
+  node(
+    opType: string,
+    inputs: readonly (Value | string)[],
+    attrs: Attrs = {},
+    opts: { name?: string; nOut?: number; outNames?: string[]; domain?: string } = {},
+  ): Value[] {
     const inNames = inputs.map((v) => (typeof v === 'string' ? v : v.name));
     for (const n of inNames) {
       if (n !== '' && !this.info.has(n)) throw new KdError('UNKNOWN_VALUE', `node ${opType}: input '${n}' is not in graph '${this.name}'`);
     }
     const name = this.uniqueName(opts.name ?? opType);
     const nOut = opts.outNames?.length ?? opts.nOut ?? 1;
-    const outs = opts.outNames ? opts.outNames.map((o) => this.uniqueName(o, true)) : nOut === 1 ? [name] : Array.from({ length: nOut }, (_, i) => this.uniqueName(`${name}:${i}`, true));
+    const outs = opts.outNames
+      ? opts.outNames.map((o) => this.uniqueName(o, true))
+      : nOut === 1
+        ? [name]
+        : Array.from({ length: nOut }, (_, i) => this.uniqueName(`${name}:${i}`, true));
     const node: Node = { name, opType, inputs: inNames, outputs: outs, attrs, domain: opts.domain };
     const inInfo = inNames.map((n) => (n === '' ? undefined : this.info.get(n)));
     const outInfo = inferShapes(this, node, inInfo);

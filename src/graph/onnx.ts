@@ -35,7 +35,12 @@ function bytesOf(t: TensorData): Uint8Array {
 }
 
 export function tensorProto(name: string, t: TensorData): TensorProto {
-  return create(TensorProtoSchema, { name, dims: t.shape.map((d) => BigInt(d)), dataType: DTYPE_CODE[t.dtype], rawData: bytesOf(t) as Uint8Array<ArrayBuffer> });
+  return create(TensorProtoSchema, {
+    name,
+    dims: t.shape.map((d) => BigInt(d)),
+    dataType: DTYPE_CODE[t.dtype],
+    rawData: bytesOf(t) as Uint8Array<ArrayBuffer>,
+  });
 }
 
 /** Decodes a TensorProto (raw or typed fields) into a TensorData. */
@@ -47,19 +52,29 @@ export function tensorFromProto(p: TensorProto): TensorData {
   if (p.rawData.length) {
     const buf = p.rawData.slice().buffer;
     switch (dtype) {
-      case 'float32': return { dtype, shape, data: new Float32Array(buf, 0, n) };
-      case 'float64': return { dtype, shape, data: new Float64Array(buf, 0, n) };
-      case 'int64': return { dtype, shape, data: new BigInt64Array(buf, 0, n) };
-      case 'int32': return { dtype, shape, data: new Int32Array(buf, 0, n) };
-      case 'bool': return { dtype, shape, data: new Uint8Array(buf, 0, n) };
+      case 'float32':
+        return { dtype, shape, data: new Float32Array(buf, 0, n) };
+      case 'float64':
+        return { dtype, shape, data: new Float64Array(buf, 0, n) };
+      case 'int64':
+        return { dtype, shape, data: new BigInt64Array(buf, 0, n) };
+      case 'int32':
+        return { dtype, shape, data: new Int32Array(buf, 0, n) };
+      case 'bool':
+        return { dtype, shape, data: new Uint8Array(buf, 0, n) };
     }
   }
   switch (dtype) {
-    case 'float32': return { dtype, shape, data: Float32Array.from(p.floatData) };
-    case 'float64': return { dtype, shape, data: Float64Array.from(p.doubleData) };
-    case 'int64': return { dtype, shape, data: BigInt64Array.from(p.int64Data) };
-    case 'int32': return { dtype, shape, data: Int32Array.from(p.int32Data) };
-    case 'bool': return { dtype, shape, data: Uint8Array.from(p.int32Data) };
+    case 'float32':
+      return { dtype, shape, data: Float32Array.from(p.floatData) };
+    case 'float64':
+      return { dtype, shape, data: Float64Array.from(p.doubleData) };
+    case 'int64':
+      return { dtype, shape, data: BigInt64Array.from(p.int64Data) };
+    case 'int32':
+      return { dtype, shape, data: Int32Array.from(p.int32Data) };
+    case 'bool':
+      return { dtype, shape, data: Uint8Array.from(p.int32Data) };
   }
 }
 
@@ -72,7 +87,11 @@ function valueInfo(name: string, v: ValueInfo) {
         value: create(TypeProto_TensorSchema, {
           elemType: DTYPE_CODE[v.dtype],
           shape: create(TensorShapeProtoSchema, {
-            dim: v.shape.map((d) => create(TensorShape_Dim, { value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d } })),
+            dim: v.shape.map((d) =>
+              create(TensorShape_Dim, {
+                value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
+              }),
+            ),
           }),
         }),
       },
@@ -83,13 +102,20 @@ const TensorShape_Dim = TensorShapeProto_DimensionSchema;
 
 function attrProto(name: string, a: Attr): AttributeProto {
   switch (a.kind) {
-    case 'int': return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(Math.trunc(a.value)) });
-    case 'float': return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: a.value });
-    case 'ints': return create(AttributeProtoSchema, { name, type: AT.INTS, ints: a.value.map((v) => BigInt(v)) });
-    case 'floats': return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: [...a.value] });
-    case 'string': return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.value) as Uint8Array<ArrayBuffer> });
-    case 'tensor': return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: tensorProto('', a.value) });
-    case 'graph': return create(AttributeProtoSchema, { name, type: AT.GRAPH, g: graphProto(a.value.graph as Graph) });
+    case 'int':
+      return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(Math.trunc(a.value)) });
+    case 'float':
+      return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: a.value });
+    case 'ints':
+      return create(AttributeProtoSchema, { name, type: AT.INTS, ints: a.value.map((v) => BigInt(v)) });
+    case 'floats':
+      return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: [...a.value] });
+    case 'string':
+      return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.value) as Uint8Array<ArrayBuffer> });
+    case 'tensor':
+      return create(AttributeProtoSchema, { name, type: AT.TENSOR, t: tensorProto('', a.value) });
+    case 'graph':
+      return create(AttributeProtoSchema, { name, type: AT.GRAPH, g: graphProto(a.value.graph as Graph) });
   }
 }
 
@@ -133,7 +159,11 @@ export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
     producerVersion: '0.1.0',
     docString: opts.docString ?? '',
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(OPSET) })],
-    metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ $typeName: 'onnx.StringStringEntryProto' as const, key, value })),
+    metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({
+      $typeName: 'onnx.StringStringEntryProto' as const,
+      key,
+      value,
+    })),
     graph,
   });
 }
@@ -146,7 +176,8 @@ export function toOnnx(g: Graph, opts: ExportOptions = {}): Uint8Array {
 /** Parses ONNX bytes; a truncated or non-ONNX file is reported as such. */
 export function parseOnnx(bytes: Uint8Array, source = 'model'): ModelProto {
   // An empty file decodes as an empty message; saying "empty" points at the failed download or copy.
-  if (bytes.length === 0) throw new KdError('BAD_ONNX', `${source} is empty (0 bytes); is it an ONNX model file that was not fully written or downloaded?`);
+  if (bytes.length === 0)
+    throw new KdError('BAD_ONNX', `${source} is empty (0 bytes); is it an ONNX model file that was not fully written or downloaded?`);
   let m: ModelProto;
   try {
     m = fromBinary(ModelProtoSchema, bytes);

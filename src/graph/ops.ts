@@ -22,8 +22,14 @@ export function ints(g: Graph, v: readonly number[], name = 'ints'): Value {
   return g.initializer(name, i64(v));
 }
 
-const un = (op: string) => (x: Value, name?: string, attrs: Attrs = {}): Value => x.graph.node(op, [x], attrs, { name })[0];
-const bin = (op: string) => (a: Value, b: Value, name?: string): Value => a.graph.node(op, [a, b], {}, { name })[0];
+const un =
+  (op: string) =>
+  (x: Value, name?: string, attrs: Attrs = {}): Value =>
+    x.graph.node(op, [x], attrs, { name })[0];
+const bin =
+  (op: string) =>
+  (a: Value, b: Value, name?: string): Value =>
+    a.graph.node(op, [a, b], {}, { name })[0];
 
 export const relu = un('Relu');
 export const sigmoid = un('Sigmoid');
@@ -67,7 +73,12 @@ export function cast(x: Value, to: 'float32' | 'int64' | 'bool' | 'int32', name?
   const code = { float32: 1, int64: 7, bool: 9, int32: 6 }[to];
   return x.graph.node('Cast', [x], { to: A.i(code) }, { name })[0];
 }
-export function gemm(a: Value, b: Value, c?: Value, opts: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number; name?: string } = {}): Value {
+export function gemm(
+  a: Value,
+  b: Value,
+  c?: Value,
+  opts: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number; name?: string } = {},
+): Value {
   const attrs: Attrs = {};
   if (opts.transA) attrs.transA = A.i(1);
   if (opts.transB) attrs.transB = A.i(1);
@@ -94,13 +105,13 @@ function convAttrs(o: ConvOpts, sp: number): Attrs {
 export function conv(x: Value, w: Value, b?: Value, o: ConvOpts = {}): Value {
   const sp = x.rank - 2;
   const attrs = convAttrs(o, sp);
-  attrs.kernel_shape = A.ints((w.shape.slice(2) as number[]));
+  attrs.kernel_shape = A.ints(w.shape.slice(2) as number[]);
   return x.graph.node('Conv', b ? [x, w, b] : [x, w], attrs, { name: o.name })[0];
 }
 export function convTranspose(x: Value, w: Value, o: ConvOpts & { outputPadding?: number[] } = {}): Value {
   const sp = x.rank - 2;
   const attrs = convAttrs(o, sp);
-  attrs.kernel_shape = A.ints((w.shape.slice(2) as number[]));
+  attrs.kernel_shape = A.ints(w.shape.slice(2) as number[]);
   if (o.outputPadding) attrs.output_padding = A.ints(o.outputPadding);
   return x.graph.node('ConvTranspose', [x, w], attrs, { name: o.name })[0];
 }
@@ -114,12 +125,21 @@ export interface PoolOpts {
 }
 export function maxPool(x: Value, o: PoolOpts, withIndices = false): Value[] {
   const sp = x.rank - 2;
-  const attrs: Attrs = { kernel_shape: A.ints(o.kernel), strides: A.ints(o.strides ?? o.kernel), pads: A.ints(o.pads ?? Array(2 * sp).fill(0)) };
+  const attrs: Attrs = {
+    kernel_shape: A.ints(o.kernel),
+    strides: A.ints(o.strides ?? o.kernel),
+    pads: A.ints(o.pads ?? Array(2 * sp).fill(0)),
+  };
   return x.graph.node('MaxPool', [x], attrs, { name: o.name, nOut: withIndices ? 2 : 1 });
 }
 export function avgPool(x: Value, o: PoolOpts): Value {
   const sp = x.rank - 2;
-  const attrs: Attrs = { kernel_shape: A.ints(o.kernel), strides: A.ints(o.strides ?? o.kernel), pads: A.ints(o.pads ?? Array(2 * sp).fill(0)), count_include_pad: A.i(o.countIncludePad ? 1 : 0) };
+  const attrs: Attrs = {
+    kernel_shape: A.ints(o.kernel),
+    strides: A.ints(o.strides ?? o.kernel),
+    pads: A.ints(o.pads ?? Array(2 * sp).fill(0)),
+    count_include_pad: A.i(o.countIncludePad ? 1 : 0),
+  };
   return x.graph.node('AveragePool', [x], attrs, { name: o.name })[0];
 }
 export const globalAvgPool = un('GlobalAveragePool');
@@ -224,5 +244,9 @@ export type { Dim };
  * a KL between peers, an ensemble teacher built from the students themselves.
  */
 export function stopGradient(x: Value, name?: string): Value {
-  return x.graph.customGradient([x], () => identity(x, name), () => [undefined]);
+  return x.graph.customGradient(
+    [x],
+    () => identity(x, name),
+    () => [undefined],
+  );
 }

@@ -85,16 +85,62 @@ function same(i = 0): Infer {
   return (_g, n, ins) => [req(n, ins, i)];
 }
 function withType(dtype: DType): Infer {
-  return (_g, n, ins) => [{ dtype, shape: broadcastShapes(n, ins.filter((x): x is ValueInfo => !!x).map((x) => x.shape)) }];
+  return (_g, n, ins) => [
+    {
+      dtype,
+      shape: broadcastShapes(
+        n,
+        ins.filter((x): x is ValueInfo => !!x).map((x) => x.shape),
+      ),
+    },
+  ];
 }
-const broadcast: Infer = (_g, n, ins) => [{ dtype: req(n, ins, 0).dtype, shape: broadcastShapes(n, ins.map((_x, i) => req(n, ins, i).shape)) }];
+const broadcast: Infer = (_g, n, ins) => [
+  {
+    dtype: req(n, ins, 0).dtype,
+    shape: broadcastShapes(
+      n,
+      ins.map((_x, i) => req(n, ins, i).shape),
+    ),
+  },
+];
 
-for (const op of ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Sqrt', 'Abs', 'Erf', 'Identity', 'Reciprocal', 'Softplus', 'Floor', 'Sign', 'Softmax', 'LogSoftmax', 'LeakyRelu', 'Gelu', 'Clip', 'Sin', 'Cos'])
+for (const op of [
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Exp',
+  'Log',
+  'Neg',
+  'Sqrt',
+  'Abs',
+  'Erf',
+  'Identity',
+  'Reciprocal',
+  'Softplus',
+  'Floor',
+  'Sign',
+  'Softmax',
+  'LogSoftmax',
+  'LeakyRelu',
+  'Gelu',
+  'Clip',
+  'Sin',
+  'Cos',
+])
   rules.set(op, same());
 for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min']) rules.set(op, broadcast);
 for (const op of ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or']) rules.set(op, withType('bool'));
 rules.set('Not', same());
-rules.set('Where', (_g, n, ins) => [{ dtype: req(n, ins, 1).dtype, shape: broadcastShapes(n, [0, 1, 2].map((i) => req(n, ins, i).shape)) }]);
+rules.set('Where', (_g, n, ins) => [
+  {
+    dtype: req(n, ins, 1).dtype,
+    shape: broadcastShapes(
+      n,
+      [0, 1, 2].map((i) => req(n, ins, i).shape),
+    ),
+  },
+]);
 rules.set('Cast', (_g, n, ins) => {
   const to = attrInt(n, 'to', 1);
   const map: Record<number, DType> = { 1: 'float32', 7: 'int64', 9: 'bool', 6: 'int32', 11: 'float64' };
@@ -102,45 +148,61 @@ rules.set('Cast', (_g, n, ins) => {
 });
 
 rules.set('MatMul', (_g, n, ins) => {
-  const a = req(n, ins, 0).shape, b = req(n, ins, 1).shape;
+  const a = req(n, ins, 0).shape,
+    b = req(n, ins, 1).shape;
   if (a.length < 2 || b.length < 2) fail(n, `MatMul needs rank ≥ 2 operands, got ${shapeToString(a)} and ${shapeToString(b)}`);
-  const k1 = a[a.length - 1], k2 = b[b.length - 2];
+  const k1 = a[a.length - 1],
+    k2 = b[b.length - 2];
   if (k1 !== k2) fail(n, `inner dimensions differ: ${shapeToString(a)} × ${shapeToString(b)}`);
   const batch = broadcastShapes(n, [a.slice(0, -2), b.slice(0, -2)]);
   return [{ dtype: ins[0]!.dtype, shape: [...batch, a[a.length - 2], b[b.length - 1]] }];
 });
 rules.set('Gemm', (_g, n, ins) => {
-  const a = req(n, ins, 0).shape, b = req(n, ins, 1).shape;
-  const ta = attrInt(n, 'transA', 0), tb = attrInt(n, 'transB', 0);
-  const m = ta ? a[1] : a[0], k1 = ta ? a[0] : a[1], k2 = tb ? b[1] : b[0], nn = tb ? b[0] : b[1];
+  const a = req(n, ins, 0).shape,
+    b = req(n, ins, 1).shape;
+  const ta = attrInt(n, 'transA', 0),
+    tb = attrInt(n, 'transB', 0);
+  const m = ta ? a[1] : a[0],
+    k1 = ta ? a[0] : a[1],
+    k2 = tb ? b[1] : b[0],
+    nn = tb ? b[0] : b[1];
   if (k1 !== k2) fail(n, `inner dimensions differ: ${shapeToString(a)} × ${shapeToString(b)} (transA=${ta}, transB=${tb})`);
   return [{ dtype: ins[0]!.dtype, shape: [m, nn] }];
 });
 
-
 rules.set('Conv', (_g, n, ins) => {
-  const x = req(n, ins, 0).shape, w = req(n, ins, 1).shape;
+  const x = req(n, ins, 0).shape,
+    w = req(n, ins, 1).shape;
   const sp = x.length - 2;
   const group = attrInt(n, 'group', 1);
   if (typeof x[1] === 'number' && typeof w[1] === 'number' && x[1] !== (w[1] as number) * group)
     fail(n, `input has ${x[1]} channels but weight ${shapeToString(w)} with group=${group} expects ${(w[1] as number) * group}`);
   const ks = w.slice(2) as number[];
-  const st = attrInts(n, 'strides', Array(sp).fill(1)), dl = attrInts(n, 'dilations', Array(sp).fill(1)), pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
+  const st = attrInts(n, 'strides', Array(sp).fill(1)),
+    dl = attrInts(n, 'dilations', Array(sp).fill(1)),
+    pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
   const out: Dim[] = [x[0], w[0]];
   for (let i = 0; i < sp; i++) out.push(windowOut(x[2 + i], ks[i], st[i], dl[i], pd[i], pd[i + sp]));
   return [{ dtype: ins[0]!.dtype, shape: out }];
 });
 rules.set('ConvTranspose', (_g, n, ins) => {
-  const x = req(n, ins, 0).shape, w = req(n, ins, 1).shape;
+  const x = req(n, ins, 0).shape,
+    w = req(n, ins, 1).shape;
   const sp = x.length - 2;
   const group = attrInt(n, 'group', 1);
   const ks = w.slice(2) as number[];
-  const st = attrInts(n, 'strides', Array(sp).fill(1)), dl = attrInts(n, 'dilations', Array(sp).fill(1)), pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
+  const st = attrInts(n, 'strides', Array(sp).fill(1)),
+    dl = attrInts(n, 'dilations', Array(sp).fill(1)),
+    pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
   const op = attrInts(n, 'output_padding', Array(sp).fill(0));
   const out: Dim[] = [x[0], (w[1] as number) * group];
   for (let i = 0; i < sp; i++) {
     const xi = x[2 + i];
-    out.push(typeof xi === 'number' ? st[i] * (xi - 1) + op[i] + (ks[i] - 1) * dl[i] + 1 - pd[i] - pd[i + sp] : `${xi}_t${ks[i]}s${st[i]}d${dl[i]}p${pd[i]}.${pd[i + sp]}o${op[i]}`);
+    out.push(
+      typeof xi === 'number'
+        ? st[i] * (xi - 1) + op[i] + (ks[i] - 1) * dl[i] + 1 - pd[i] - pd[i + sp]
+        : `${xi}_t${ks[i]}s${st[i]}d${dl[i]}p${pd[i]}.${pd[i + sp]}o${op[i]}`,
+    );
   }
   return [{ dtype: ins[0]!.dtype, shape: out }];
 });
@@ -148,7 +210,9 @@ const pool: Infer = (_g, n, ins) => {
   const x = req(n, ins, 0).shape;
   const sp = x.length - 2;
   const ks = attrInts(n, 'kernel_shape', []);
-  const st = attrInts(n, 'strides', Array(sp).fill(1)), dl = attrInts(n, 'dilations', Array(sp).fill(1)), pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
+  const st = attrInts(n, 'strides', Array(sp).fill(1)),
+    dl = attrInts(n, 'dilations', Array(sp).fill(1)),
+    pd = attrInts(n, 'pads', Array(2 * sp).fill(0));
   const ceil = attrInt(n, 'ceil_mode', 0) === 1;
   const out: Dim[] = [x[0], x[1]];
   for (let i = 0; i < sp; i++) out.push(windowOut(x[2 + i], ks[i], st[i], dl[i], pd[i], pd[i + sp], ceil));
@@ -163,7 +227,11 @@ for (const op of ['GlobalAveragePool', 'GlobalMaxPool'])
     const x = req(n, ins, 0).shape;
     return [{ dtype: ins[0]!.dtype, shape: [x[0], x[1], ...x.slice(2).map(() => 1)] }];
   });
-rules.set('BatchNormalization', (_g, n, ins) => { const x = req(n, ins, 0); const c = req(n, ins, 1); return n.outputs.map((_, i) => (i === 0 ? x : c)); });
+rules.set('BatchNormalization', (_g, n, ins) => {
+  const x = req(n, ins, 0);
+  const c = req(n, ins, 1);
+  return n.outputs.map((_, i) => (i === 0 ? x : c));
+});
 rules.set('LayerNormalization', (_g, n, ins) => [req(n, ins, 0)]);
 
 function reduceShape(x: Shape, axes: readonly number[] | undefined, keep: boolean): Dim[] {
@@ -196,19 +264,24 @@ rules.set('Reshape', (g, n, ins) => {
   const neg = out.indexOf(-1);
   const total = (ds: readonly Dim[]) => (ds.every((d) => typeof d === 'number') ? (ds as number[]).reduce((a, b) => a * b, 1) : undefined);
   if (neg < 0) {
-    const a = total(x), b = total(out);
-    if (a !== undefined && b !== undefined && a !== b) fail(n, `cannot reshape ${shapeToString(x)} (${a} elements) to ${shapeToString(out)} (${b} elements)`);
+    const a = total(x),
+      b = total(out);
+    if (a !== undefined && b !== undefined && a !== b)
+      fail(n, `cannot reshape ${shapeToString(x)} (${a} elements) to ${shapeToString(out)} (${b} elements)`);
   } else {
     const known = out.filter((_d, i) => i !== neg);
     if (x.every((d) => typeof d === 'number') && known.every((d) => typeof d === 'number')) {
       const q = total(x)! / total(known)!;
-      if (!Number.isInteger(q)) fail(n, `cannot reshape ${shapeToString(x)} to ${shapeToString(t)}: ${total(x)} elements do not divide into ${total(known)}`);
+      if (!Number.isInteger(q))
+        fail(n, `cannot reshape ${shapeToString(x)} to ${shapeToString(t)}: ${total(x)} elements do not divide into ${total(known)}`);
       out[neg] = q;
     } else {
       // Divide symbolically: drop the symbolic dims that appear on both sides, the rest must be numbers.
       // Products such as 'N*3' count as their factors, so [N*3, 4] → [-1, 12] resolves to N.
-      const factors = (ds: readonly Dim[]): Dim[] => ds.flatMap((d) => (typeof d === 'string' ? d.split('*').map((f) => (/^\d+$/.test(f) ? Number(f) : f)) : [d]));
-      const xs = factors(x), ks = factors(known);
+      const factors = (ds: readonly Dim[]): Dim[] =>
+        ds.flatMap((d) => (typeof d === 'string' ? d.split('*').map((f) => (/^\d+$/.test(f) ? Number(f) : f)) : [d]));
+      const xs = factors(x),
+        ks = factors(known);
       for (let i = ks.length - 1; i >= 0; i--) {
         if (typeof ks[i] === 'string') {
           const j = xs.indexOf(ks[i]);
@@ -218,7 +291,8 @@ rules.set('Reshape', (g, n, ins) => {
         }
       }
       if (!ks.every((d) => typeof d === 'number')) fail(n, `cannot resolve -1 in ${shapeToString(t)} for input ${shapeToString(x)}`);
-      const num = (xs.filter((d) => typeof d === 'number') as number[]).reduce((a, b) => a * b, 1) / (ks as number[]).reduce((a, b) => a * b, 1);
+      const num =
+        (xs.filter((d) => typeof d === 'number') as number[]).reduce((a, b) => a * b, 1) / (ks as number[]).reduce((a, b) => a * b, 1);
       const sym = xs.filter((d) => typeof d === 'string');
       if (!Number.isInteger(num)) fail(n, `cannot resolve -1 in ${shapeToString(t)} for input ${shapeToString(x)}`);
       // A dim left symbolic (e.g. 'N*12' when folding batch and sequence) stays a named product.
@@ -230,12 +304,17 @@ rules.set('Reshape', (g, n, ins) => {
 rules.set('Flatten', (_g, n, ins) => {
   const x = req(n, ins, 0).shape;
   const axis = normAxis(attrInt(n, 'axis', 1), x.length);
-  const prod = (ds: Shape): Dim => (ds.every((d) => typeof d === 'number') ? (ds as number[]).reduce((a, b) => a * b, 1) : ds.length === 1 ? ds[0] : ds.join('*'));
+  const prod = (ds: Shape): Dim =>
+    ds.every((d) => typeof d === 'number') ? (ds as number[]).reduce((a, b) => a * b, 1) : ds.length === 1 ? ds[0] : ds.join('*');
   return [{ dtype: ins[0]!.dtype, shape: [prod(x.slice(0, axis)), prod(x.slice(axis))] }];
 });
 rules.set('Transpose', (_g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const perm = attrInts(n, 'perm', x.map((_, i) => x.length - 1 - i));
+  const perm = attrInts(
+    n,
+    'perm',
+    x.map((_, i) => x.length - 1 - i),
+  );
   return [{ dtype: ins[0]!.dtype, shape: perm.map((p) => x[p]) }];
 });
 rules.set('Concat', (_g, n, ins) => {
@@ -265,10 +344,11 @@ rules.set('Split', (g, n, ins) => {
 });
 rules.set('Slice', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const starts = shapeInput(g, n.inputs[1]) as number[] | undefined, ends = shapeInput(g, n.inputs[2]) as number[] | undefined;
+  const starts = shapeInput(g, n.inputs[1]) as number[] | undefined,
+    ends = shapeInput(g, n.inputs[2]) as number[] | undefined;
   if (!starts || !ends) fail(n, 'starts/ends must be constants');
-  const axes = (n.inputs[3] ? constInts(g, n, 3, 'axes') : starts.map((_, i) => i));
-  const steps = (n.inputs[4] ? constInts(g, n, 4, 'steps') : starts.map(() => 1));
+  const axes = n.inputs[3] ? constInts(g, n, 3, 'axes') : starts.map((_, i) => i);
+  const steps = n.inputs[4] ? constInts(g, n, 4, 'steps') : starts.map(() => 1);
   const out = [...x];
   axes.forEach((a0, i) => {
     const a = normAxis(a0, x.length);
@@ -305,7 +385,9 @@ rules.set('Unsqueeze', (g, n, ins) => {
 });
 rules.set('Squeeze', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
-  const axes = n.inputs[1] ? constInts(g, n, 1, 'axes').map((a) => normAxis(a, x.length)) : x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
+  const axes = n.inputs[1]
+    ? constInts(g, n, 1, 'axes').map((a) => normAxis(a, x.length))
+    : x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
   return [{ dtype: ins[0]!.dtype, shape: x.filter((_, i) => !axes.includes(i)) }];
 });
 rules.set('Expand', (g, n, ins) => {
@@ -331,7 +413,18 @@ rules.set('Resize', (g, n, ins) => {
   const x = req(n, ins, 0).shape;
   const sc = n.inputs[2] ? g.constant(n.inputs[2]) : undefined;
   if (!sc) fail(n, 'only constant scales are supported');
-  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (typeof d === 'number' ? Math.floor(d * (sc.data as Float32Array)[i]) : (sc.data as Float32Array)[i] === 1 ? d : `${d}_r${(sc.data as Float32Array)[i]}`)) }];
+  return [
+    {
+      dtype: ins[0]!.dtype,
+      shape: x.map((d, i) =>
+        typeof d === 'number'
+          ? Math.floor(d * (sc.data as Float32Array)[i])
+          : (sc.data as Float32Array)[i] === 1
+            ? d
+            : `${d}_r${(sc.data as Float32Array)[i]}`,
+      ),
+    },
+  ];
 });
 rules.set('Constant', (_g, n) => {
   const v = n.attrs.value;
@@ -339,7 +432,8 @@ rules.set('Constant', (_g, n) => {
   return [{ dtype: v.value.dtype, shape: v.value.shape }];
 });
 rules.set('Gather', (_g, n, ins) => {
-  const x = req(n, ins, 0).shape, idx = req(n, ins, 1).shape;
+  const x = req(n, ins, 0).shape,
+    idx = req(n, ins, 1).shape;
   const axis = normAxis(attrInt(n, 'axis', 0), x.length);
   return [{ dtype: ins[0]!.dtype, shape: [...x.slice(0, axis), ...idx, ...x.slice(axis + 1)] }];
 });
@@ -360,7 +454,14 @@ rules.set('Pad', (g, n, ins) => {
   const pads = shapeInput(g, n.inputs[1]) as number[] | undefined;
   if (!pads) fail(n, 'pads must be a constant');
   const r = x.length;
-  return [{ dtype: ins[0]!.dtype, shape: x.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : padSymbol(d, pads[i] + pads[i + r]))) }];
+  return [
+    {
+      dtype: ins[0]!.dtype,
+      shape: x.map((d, i) =>
+        pads[i] === 0 && pads[i + r] === 0 ? d : typeof d === 'number' ? d + pads[i] + pads[i + r] : padSymbol(d, pads[i] + pads[i + r]),
+      ),
+    },
+  ];
 });
 rules.set('MaxUnpool', (g, n, ins) => {
   const t = n.inputs[2] ? shapeInput(g, n.inputs[2]) : undefined;

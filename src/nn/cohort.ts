@@ -30,7 +30,11 @@ export function cohort(defs: readonly ModelDef[], name?: string): CohortDef {
   const inputs = defs[0].inputs;
   const sig = (d: ModelDef) => JSON.stringify(Object.entries(d.inputs).map(([k, s]) => [k, s.dtype, s.shape]));
   defs.forEach((d, k) => {
-    if (sig(d) !== sig(defs[0])) throw new KdError('SHAPE_MISMATCH', `cohort peer ${k} ('${d.name}') takes inputs ${sig(d)}, peer 0 ('${defs[0].name}') takes ${sig(defs[0])}; peers read the same input`);
+    if (sig(d) !== sig(defs[0]))
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `cohort peer ${k} ('${d.name}') takes inputs ${sig(d)}, peer 0 ('${defs[0].name}') takes ${sig(defs[0])}; peers read the same input`,
+      );
   });
   return {
     name: name ?? `cohort(${defs.map((d) => d.name).join(',')})`,
@@ -76,9 +80,13 @@ export function codistillationCohort(defs: readonly ModelDef[], opts: { refreshE
       const out = live.forward(ctx, ins);
       if (!ctx.training) return out;
       const view = staleView(ctx, refreshNow(ctx, N));
-      ctx.scope(STALE, () => defs.forEach((d, k) => view.scope(peerScope(k), () => {
-        for (const [key, v] of Object.entries(d.forward(view, ins))) out[`${STALE}/${peerScope(k)}/${key}`] = op.stopGradient(v);
-      })));
+      ctx.scope(STALE, () =>
+        defs.forEach((d, k) =>
+          view.scope(peerScope(k), () => {
+            for (const [key, v] of Object.entries(d.forward(view, ins))) out[`${STALE}/${peerScope(k)}/${key}`] = op.stopGradient(v);
+          }),
+        ),
+      );
       return out;
     },
   };
@@ -114,7 +122,8 @@ function staleView(ctx: BuildContext, refresh: Value | undefined): BuildContext 
     if (!refresh) return stored;
     const liveName = name.slice(STALE.length + 1);
     const liveValue = ctx.paramValues.get(liveName);
-    if (!liveValue) throw new KdError('BAD_MODEL', `stale copy '${name}' has no live '${liveName}': the peer declared a parameter only in eval mode`);
+    if (!liveValue)
+      throw new KdError('BAD_MODEL', `stale copy '${name}' has no live '${liveName}': the peer declared a parameter only in eval mode`);
     const v = op.where(refresh, liveValue, stored, `${local}_stale`);
     ctx.bufferUpdates.set(name, v);
     used.set(name, v);
@@ -137,7 +146,8 @@ export function isCohort(def: ModelDef): def is CohortDef {
 export function peerModel(cohortModel: Model, k: number): Model {
   const def = cohortModel.def;
   if (!isCohort(def)) throw new KdError('BAD_MODEL', `model '${cohortModel.name}' is not a cohort`);
-  if (!Number.isInteger(k) || k < 0 || k >= def.peers.length) throw new KdError('BAD_MODEL', `cohort '${cohortModel.name}' has peers 0..${def.peers.length - 1}, not ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k >= def.peers.length)
+    throw new KdError('BAD_MODEL', `cohort '${cohortModel.name}' has peers 0..${def.peers.length - 1}, not ${k}`);
   const peer = new Model(def.peers[k], cohortModel.seed);
   const prefix = `${peerScope(k)}/`;
   const values = new Map<string, Float32Array>();

@@ -107,13 +107,16 @@ export class BuildContext {
     if (this.g.has(name)) {
       v = this.g.value(name);
       if (!this.g.inputs.includes(name) || v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i]))
-        throw new KdError('DUPLICATE_NAME', `parameter '${name}' [${shape.join(', ')}] clashes with an existing value ${v.toString()} in graph '${this.g.name}'`);
-    }
-    else if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
+        throw new KdError(
+          'DUPLICATE_NAME',
+          `parameter '${name}' [${shape.join(', ')}] clashes with an existing value ${v.toString()} in graph '${this.g.name}'`,
+        );
+    } else if (this.source.kind === 'inputs') v = this.g.input(name, 'float32', shape);
     else {
       const data = this.source.values.get(name);
       if (!data) throw new KdError('MISSING_PARAM', `no value for parameter '${name}'`);
-      if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new KdError('SHAPE_MISMATCH', `parameter '${name}' has ${data.length} values, expected shape [${shape.join(', ')}]`);
+      if (data.length !== shape.reduce((a, b) => a * b, 1))
+        throw new KdError('SHAPE_MISMATCH', `parameter '${name}' has ${data.length} values, expected shape [${shape.join(', ')}]`);
       const t: TensorData = { dtype: 'float32', shape, data };
       v = this.g.initializer(name, t, true);
     }

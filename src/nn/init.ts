@@ -17,11 +17,18 @@ export function initialize(init: Init, n: number, seed: number, name: string): F
   const out = new Float32Array(n);
   const rng = new Rng(`${seed}:${name}`);
   switch (init.kind) {
-    case 'zeros': return out;
-    case 'ones': return out.fill(1);
-    case 'constant': return out.fill(init.value);
-    case 'normal': for (let i = 0; i < n; i++) out[i] = rng.normal() * init.std; return out;
-    case 'uniform': for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * init.limit; return out;
+    case 'zeros':
+      return out;
+    case 'ones':
+      return out.fill(1);
+    case 'constant':
+      return out.fill(init.value);
+    case 'normal':
+      for (let i = 0; i < n; i++) out[i] = rng.normal() * init.std;
+      return out;
+    case 'uniform':
+      for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * init.limit;
+      return out;
     case 'he': {
       const std = Math.sqrt(2 / init.fanIn);
       for (let i = 0; i < n; i++) out[i] = rng.normal() * std;

@@ -20,7 +20,13 @@ export interface BuiltModel {
 }
 
 /** Emits `def` into graph `g` (which may already hold other models, e.g. a training step). */
-export function emitModel(def: ModelDef, g: Graph, mode: Mode, source: ParamSource = { kind: 'inputs' }, makeInput?: BuildContext['makeInput']): BuiltModel {
+export function emitModel(
+  def: ModelDef,
+  g: Graph,
+  mode: Mode,
+  source: ParamSource = { kind: 'inputs' },
+  makeInput?: BuildContext['makeInput'],
+): BuiltModel {
   const ctx = new BuildContext(g, mode, source, makeInput);
   const ins = Object.fromEntries(Object.entries(def.inputs).map(([k, s]) => [k, ctx.makeInput(k, s.dtype, s.shape)]));
   const outputs = def.forward(ctx, ins);
@@ -35,10 +41,22 @@ export class Model {
   readonly specs: ReadonlyMap<string, ParamSpec>;
   readonly values = new Map<string, Float32Array>();
 
-  constructor(readonly def: ModelDef, readonly seed = 0) {
+  constructor(
+    readonly def: ModelDef,
+    readonly seed = 0,
+  ) {
     const probe = emitModel(def, new Graph(def.name), 'train');
     this.specs = probe.ctx.params;
-    for (const s of this.specs.values()) this.values.set(s.name, initialize(s.init, s.shape.reduce((a, b) => a * b, 1), seed, s.name));
+    for (const s of this.specs.values())
+      this.values.set(
+        s.name,
+        initialize(
+          s.init,
+          s.shape.reduce((a, b) => a * b, 1),
+          seed,
+          s.name,
+        ),
+      );
   }
 
   get name(): string {
@@ -72,7 +90,11 @@ export class Model {
       const v = values.get(name);
       if (!v) throw new KdError('MISSING_PARAM', `${source} has no value for parameter '${name}' of model '${this.name}'`);
       const n = spec.shape.reduce((a, b) => a * b, 1);
-      if (v.length !== n) throw new KdError('SHAPE_MISMATCH', `${source}: parameter '${name}' has ${v.length} values, model '${this.name}' expects [${spec.shape.join(', ')}]`);
+      if (v.length !== n)
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `${source}: parameter '${name}' has ${v.length} values, model '${this.name}' expects [${spec.shape.join(', ')}]`,
+        );
       this.values.get(name)!.set(v);
     }
   }

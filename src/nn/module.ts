@@ -18,7 +18,10 @@ export abstract class Module {
 
 /** A module from a function, for stateless steps (activations, reshapes) and quick compositions. */
 export class Fn extends Module {
-  constructor(name: string, private readonly fn: (ctx: BuildContext, x: Value) => Value) {
+  constructor(
+    name: string,
+    private readonly fn: (ctx: BuildContext, x: Value) => Value,
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
@@ -28,7 +31,10 @@ export class Fn extends Module {
 
 /** Modules applied in order; each child's output node is tapped under `<name>/<child>`. */
 export class Sequential extends Module {
-  constructor(name: string, readonly layers: readonly Module[]) {
+  constructor(
+    name: string,
+    readonly layers: readonly Module[],
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {

@@ -11,7 +11,10 @@ export interface AdamOptions {
 }
 
 function make(decoupled: boolean, o: AdamOptions): Optimizer {
-  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? (decoupled ? 0.01 : 0);
+  const b1 = o.beta1 ?? 0.9,
+    b2 = o.beta2 ?? 0.999,
+    eps = o.eps ?? 1e-8,
+    wd = o.weightDecay ?? (decoupled ? 0.01 : 0);
   const name = decoupled ? 'adamw' : 'adam';
   return {
     name,
@@ -19,7 +22,8 @@ function make(decoupled: boolean, o: AdamOptions): Optimizer {
     describe: () => ({ name, beta1: b1, beta2: b2, eps, weightDecay: wd }),
     update(p0: Value, grad: Value, [m0, v0]: readonly Value[], s: StepInputs) {
       const g = p0.graph;
-      let p = p0, gr = grad;
+      let p = p0,
+        gr = grad;
       if (wd && decoupled) p = op.mul(p0, op.sub(op.scalar(g, 1), op.scale(s.lr, wd)));
       else if (wd) gr = op.add(grad, op.scale(p0, wd));
       const m = op.add(op.scale(m0, b1), op.scale(gr, 1 - b1));

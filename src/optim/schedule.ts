@@ -13,8 +13,10 @@ export type Schedule =
 /** Learning rate for the step with 0-based index `step`. */
 export function lrAt(s: Schedule, base: number, step: number): number {
   switch (s.kind) {
-    case 'constant': return base;
-    case 'step': return base * s.gamma ** Math.floor(step / s.stepSize);
+    case 'constant':
+      return base;
+    case 'step':
+      return base * s.gamma ** Math.floor(step / s.stepSize);
     case 'cosine': {
       const min = s.min ?? 0;
       const t = Math.min(step, s.total);

@@ -12,7 +12,9 @@ export interface SgdOptions {
 
 /** SGD with optional momentum, dampening, Nesterov momentum and weight decay; matches torch.optim.SGD step for step. */
 export function sgd(o: SgdOptions = {}): Optimizer {
-  const mom = o.momentum ?? 0, damp = o.dampening ?? 0, wd = o.weightDecay ?? 0;
+  const mom = o.momentum ?? 0,
+    damp = o.dampening ?? 0,
+    wd = o.weightDecay ?? 0;
   return {
     name: 'sgd',
     slots: mom ? ['momentum'] : [],

@@ -65,7 +65,8 @@ export interface ExportResult {
 /** Initializer elements and their stored bytes. */
 function weights(bytes: Uint8Array): { parameters: number; weightBytes: number } {
   const g = parseOnnx(bytes).graph!;
-  let parameters = 0, weightBytes = 0;
+  let parameters = 0,
+    weightBytes = 0;
   for (const t of g.initializer) {
     parameters += t.dims.reduce((a, d) => a * Number(d), 1);
     weightBytes += t.rawData.length || 4 * (t.floatData.length + t.int32Data.length) + 8 * (t.int64Data.length + t.doubleData.length);
@@ -85,7 +86,8 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
   if (v.fp16) student.fp16 = v.fp16 instanceof Uint8Array ? v.fp16 : toFloat16(student.fp32);
   if (v.int8 instanceof Uint8Array) student.int8 = v.int8;
   else if (v.int8) {
-    if (!o.calibration?.length) throw new KdError('BAD_ARGUMENT', 'exportReport: int8 needs calibration batches (training samples) to measure activation ranges');
+    if (!o.calibration?.length)
+      throw new KdError('BAD_ARGUMENT', 'exportReport: int8 needs calibration batches (training samples) to measure activation ranges');
     student.int8 = await quantizeInt8(student.fp32, o.calibration, { threads: o.threads, sampleShape: o.test.sampleShape });
   }
   const models: { role: 'teacher' | 'student'; precision: Precision; bytes: Uint8Array; float: Uint8Array }[] = [];
@@ -93,7 +95,8 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
     const t = bytesOf(o.teacher);
     models.push({ role: 'teacher', precision: 'fp32', bytes: t, float: t });
   }
-  for (const p of ['fp32', 'fp16', 'int8'] as const) if (student[p]) models.push({ role: 'student', precision: p, bytes: student[p]!, float: student.fp32 });
+  for (const p of ['fp32', 'fp16', 'int8'] as const)
+    if (student[p]) models.push({ role: 'student', precision: p, bytes: student[p]!, float: student.fp32 });
 
   const rows: ExportRow[] = [];
   const preds = new Map<string, Int32Array>();
@@ -120,8 +123,20 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
       await pr.release();
     }
   }
-  const calibrationSamples = student.int8 && o.calibration ? o.calibration.reduce((a, b) => a + b.length, 0) / o.test.sampleShape.reduce((a, b) => a * b, 1) : undefined;
-  return { report: { dataset: o.test.name, testSamples: o.test.n, ...(calibrationSamples ? { calibrationSamples } : {}), ...(o.threads ? { threads: o.threads } : {}), rows }, student };
+  const calibrationSamples =
+    student.int8 && o.calibration
+      ? o.calibration.reduce((a, b) => a + b.length, 0) / o.test.sampleShape.reduce((a, b) => a * b, 1)
+      : undefined;
+  return {
+    report: {
+      dataset: o.test.name,
+      testSamples: o.test.n,
+      ...(calibrationSamples ? { calibrationSamples } : {}),
+      ...(o.threads ? { threads: o.threads } : {}),
+      rows,
+    },
+    student,
+  };
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
@@ -130,13 +145,28 @@ const kib = (b: number) => (b / 1024).toFixed(1);
 /** The report as a Markdown table (also readable as plain text). */
 export function formatExportReport(r: ExportReport): string {
   const batches = r.rows[0]?.latencyMs.map((l) => l.batch) ?? [];
-  const head = ['model', 'precision', 'params', 'file KiB', 'weights KiB', ...batches.map((b) => `p50 / p95 ms (b=${b})`), 'test acc', 'agree teacher', 'agree fp32'];
+  const head = [
+    'model',
+    'precision',
+    'params',
+    'file KiB',
+    'weights KiB',
+    ...batches.map((b) => `p50 / p95 ms (b=${b})`),
+    'test acc',
+    'agree teacher',
+    'agree fp32',
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const x of r.rows) {
     const lat = x.latencyMs.map((l) => `${l.p50.toFixed(2)} / ${l.p95.toFixed(2)}`);
-    lines.push(`| ${[x.file ?? x.role, x.precision, x.parameters, kib(x.fileBytes), kib(x.weightBytes), ...lat, pct(x.accuracy), pct(x.agreementWithTeacher), pct(x.agreementWithFp32)].join(' | ')} |`);
+    lines.push(
+      `| ${[x.file ?? x.role, x.precision, x.parameters, kib(x.fileBytes), kib(x.weightBytes), ...lat, pct(x.accuracy), pct(x.agreementWithTeacher), pct(x.agreementWithFp32)].join(' | ')} |`,
+    );
   }
   const cal = r.calibrationSamples ? `; int8 calibrated on ${r.calibrationSamples} training samples` : '';
-  lines.push('', `${r.dataset}: ${r.testSamples} test samples${cal}; latency on onnxruntime-node CPU${r.threads ? ` with ${r.threads} threads` : ''}.`);
+  lines.push(
+    '',
+    `${r.dataset}: ${r.testSamples} test samples${cal}; latency on onnxruntime-node CPU${r.threads ? ` with ${r.threads} threads` : ''}.`,
+  );
   return lines.join('\n');
 }

@@ -10,7 +10,12 @@ export interface Latency {
 }
 
 /** Measures a predictor's latency on zero inputs of `sampleShape` (after warm-up), `runs` calls per batch size. */
-export async function measureLatency(p: Predictor, sampleShape: readonly number[], batches: readonly number[] = [1, 32], runs = 50): Promise<Latency[]> {
+export async function measureLatency(
+  p: Predictor,
+  sampleShape: readonly number[],
+  batches: readonly number[] = [1, 32],
+  runs = 50,
+): Promise<Latency[]> {
   const out: Latency[] = [];
   for (const b of batches) {
     const shape = [b, ...sampleShape];

@@ -15,13 +15,31 @@ export interface ModelInfo {
   taps: { node: string; op: string; shape: number[] }[];
 }
 
-const TAPPABLE = new Set(['Relu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Flatten', 'Gemm', 'MatMul', 'Conv', 'BatchNormalization', 'Concat', 'Gelu', 'Sigmoid', 'Tanh', 'LayerNormalization']);
+const TAPPABLE = new Set([
+  'Relu',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Add',
+  'Flatten',
+  'Gemm',
+  'MatMul',
+  'Conv',
+  'BatchNormalization',
+  'Concat',
+  'Gelu',
+  'Sigmoid',
+  'Tanh',
+  'LayerNormalization',
+]);
 
 function dims(vi: ValueInfoProto): { dtype: string; shape: (number | string)[] } {
   const t = vi.type?.value.case === 'tensorType' ? vi.type.value.value : undefined;
   return {
     dtype: DT[t?.elemType ?? 0]?.toLowerCase() ?? 'unknown',
-    shape: (t?.shape?.dim ?? []).map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?')),
+    shape: (t?.shape?.dim ?? []).map((d) =>
+      d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?',
+    ),
   };
 }
 
@@ -46,5 +64,14 @@ export async function inspectModel(bytes: Uint8Array, source = 'model'): Promise
     const shapes = await probeOutputShapes(exposeOutputs(bytes, names, source), names, source);
     for (const n of candidates) taps.push({ node: n.output[0], op: n.opType, shape: shapes[n.output[0]] });
   }
-  return { opset: Number(m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0), producer: `${m.producerName} ${m.producerVersion}`.trim(), inputs, outputs, parameters, nodes: g.node.length, opCounts, taps };
+  return {
+    opset: Number(m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0),
+    producer: `${m.producerName} ${m.producerVersion}`.trim(),
+    inputs,
+    outputs,
+    parameters,
+    nodes: g.node.length,
+    opCounts,
+    taps,
+  };
 }

@@ -33,13 +33,17 @@ export function saveCheckpoint(path: string, ck: Checkpoint, opts: { io?: Partia
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(header.length, MAGIC.length);
   header.copy(head, MAGIC.length + 4);
-  writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))], { what: 'checkpoint', io: opts.io });
+  writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))], {
+    what: 'checkpoint',
+    io: opts.io,
+  });
 }
 
 /** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */
 export function loadCheckpoint(path: string): Checkpoint {
   const buf = readInput(path, 'checkpoint');
-  if (buf.length < MAGIC.length + 4 || buf.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new KdError('BAD_CHECKPOINT', `${path} is not a kdistill checkpoint`);
+  if (buf.length < MAGIC.length + 4 || buf.toString('latin1', 0, MAGIC.length) !== MAGIC)
+    throw new KdError('BAD_CHECKPOINT', `${path} is not a kdistill checkpoint`);
   const hl = buf.readUInt32LE(MAGIC.length);
   let header: Header;
   try {
@@ -52,7 +56,11 @@ export function loadCheckpoint(path: string): Checkpoint {
   const pre = MAGIC.length + 4 + hl;
   const start = pre + ((4 - (pre % 4)) % 4);
   const total = header.tensors.reduce((a, t) => a + t.length, 0);
-  if (buf.length !== start + total * 4) throw new KdError('BAD_CHECKPOINT', `${path}: expected ${start + total * 4} bytes, found ${buf.length} (truncated or corrupt checkpoint)`);
+  if (buf.length !== start + total * 4)
+    throw new KdError(
+      'BAD_CHECKPOINT',
+      `${path}: expected ${start + total * 4} bytes, found ${buf.length} (truncated or corrupt checkpoint)`,
+    );
   const data = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + total * 4));
   const tensors = new Map<string, Float32Array>();
   const bad = header.tensors.find((t) => t.offset + t.length > total);
@@ -65,5 +73,14 @@ function isHeader(h: unknown): h is Header {
   if (typeof h !== 'object' || h === null) return false;
   const { meta, tensors } = h as Partial<Header>;
   if (typeof meta !== 'object' || meta === null || !Array.isArray(tensors)) return false;
-  return tensors.every((t) => typeof t === 'object' && t !== null && typeof t.name === 'string' && Number.isInteger(t.offset) && Number.isInteger(t.length) && t.offset >= 0 && t.length >= 0);
+  return tensors.every(
+    (t) =>
+      typeof t === 'object' &&
+      t !== null &&
+      typeof t.name === 'string' &&
+      Number.isInteger(t.offset) &&
+      Number.isInteger(t.length) &&
+      t.offset >= 0 &&
+      t.length >= 0,
+  );
 }

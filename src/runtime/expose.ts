@@ -17,14 +17,28 @@ export function exposeOutputs(bytes: Uint8Array, names: readonly string[], sourc
   if (missing.length) {
     // Suggest names sharing the last path segment (PyTorch exports start with '/', so prefixes say little).
     const tail = (x: string) => x.split('/').filter(Boolean).pop() ?? x;
-    const near = [...produced].filter((p) => missing.some((x) => tail(p) === tail(x) || tail(p).startsWith(tail(x).replace(/_\d+$/, '')))).slice(0, 8);
-    throw new KdError('UNKNOWN_NODE', `${source} has no node output named ${missing.map((x) => `'${x}'`).join(', ')}${near.length ? `; similar: ${near.join(', ')}` : ''} (\`kdistill inspect\` lists them)`);
+    const near = [...produced]
+      .filter((p) => missing.some((x) => tail(p) === tail(x) || tail(p).startsWith(tail(x).replace(/_\d+$/, ''))))
+      .slice(0, 8);
+    throw new KdError(
+      'UNKNOWN_NODE',
+      `${source} has no node output named ${missing.map((x) => `'${x}'`).join(', ')}${near.length ? `; similar: ${near.join(', ')}` : ''} (\`kdistill inspect\` lists them)`,
+    );
   }
   const add = names.filter((n) => !have.has(n));
   if (!add.length) return bytes;
   // Keep a known element type (shape arithmetic yields int64 values); unknown ones are left for ORT to infer.
   const known = new Map(g.valueInfo.map((v) => [v.name, v.type]));
-  const out = create(ModelProtoSchema, { ...m, graph: { ...g, output: [...g.output, ...add.map((name) => create(ValueInfoProtoSchema, { name, ...(known.get(name) ? { type: known.get(name) } : {}) }))] } });
+  const out = create(ModelProtoSchema, {
+    ...m,
+    graph: {
+      ...g,
+      output: [
+        ...g.output,
+        ...add.map((name) => create(ValueInfoProtoSchema, { name, ...(known.get(name) ? { type: known.get(name) } : {}) })),
+      ],
+    },
+  });
   return toBinary(ModelProtoSchema, out);
 }
 
@@ -32,7 +46,12 @@ export function exposeOutputs(bytes: Uint8Array, names: readonly string[], sourc
  * Shapes of the named outputs for one sample, found by running the model once on zeros of shape
  * [1, ...sampleShape] (the data's shape, so models with symbolic height/width are probed at the real size).
  */
-export async function probeOutputShapes(bytes: Uint8Array, outputs: readonly string[], source = 'model', sampleShape?: readonly number[]): Promise<Record<string, number[]>> {
+export async function probeOutputShapes(
+  bytes: Uint8Array,
+  outputs: readonly string[],
+  source = 'model',
+  sampleShape?: readonly number[],
+): Promise<Record<string, number[]>> {
   const m = parseOnnx(bytes, source);
   const g = m.graph!;
   const init = new Set(g.initializer.map((t) => t.name));
@@ -42,16 +61,26 @@ export async function probeOutputShapes(bytes: Uint8Array, outputs: readonly str
     const inputs = g.input.filter((x) => !init.has(x.name));
     for (const i of inputs) {
       const t = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
-      const declared = (t?.shape?.dim ?? []).map((d) => (d.value.case === 'dimValue' && Number(d.value.value) > 0 ? Number(d.value.value) : 1));
+      const declared = (t?.shape?.dim ?? []).map((d) =>
+        d.value.case === 'dimValue' && Number(d.value.value) > 0 ? Number(d.value.value) : 1,
+      );
       const shape = sampleShape && inputs.length === 1 ? [1, ...sampleShape] : declared;
       const n = shape.reduce((a, b) => a * b, 1);
-      feeds[i.name] = t?.elemType === DT.INT64 ? new ort.Tensor('int64', new BigInt64Array(n), shape) : new ort.Tensor('float32', new Float32Array(n), shape);
+      feeds[i.name] =
+        t?.elemType === DT.INT64
+          ? new ort.Tensor('int64', new BigInt64Array(n), shape)
+          : new ort.Tensor('float32', new Float32Array(n), shape);
     }
     let r: Record<string, ort.Tensor>;
     try {
       r = (await s.run(feeds, [...outputs])) as Record<string, ort.Tensor>;
     } catch (e) {
-      throw new KdError('SHAPE_MISMATCH', `${source} does not run on one sample of shape [${Object.values(feeds).map((f) => f.dims.join(', ')).join('], [')}]: ${(e as Error).message.split('\n')[0]}`);
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `${source} does not run on one sample of shape [${Object.values(feeds)
+          .map((f) => f.dims.join(', '))
+          .join('], [')}]: ${(e as Error).message.split('\n')[0]}`,
+      );
     }
     return Object.fromEntries(outputs.map((o) => [o, [...r[o].dims]]));
   } finally {

@@ -23,13 +23,20 @@ export interface ExportOptions {
 export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
   const b = model.build('eval');
   const g = b.graph;
-  const outs = o.outputs ? o.outputs.map((k) => {
-    const v = b.outputs[k];
-    if (!v) throw new KdError('UNKNOWN_OUTPUT', `model '${model.name}' has no output '${k}' (it has ${Object.keys(b.outputs).join(', ')})`);
-    return v.name;
-  }) : Object.values(b.outputs).map((v) => v.name);
+  const outs = o.outputs
+    ? o.outputs.map((k) => {
+        const v = b.outputs[k];
+        if (!v)
+          throw new KdError('UNKNOWN_OUTPUT', `model '${model.name}' has no output '${k}' (it has ${Object.keys(b.outputs).join(', ')})`);
+        return v.name;
+      })
+    : Object.values(b.outputs).map((v) => v.name);
   for (const t of o.taps ?? []) {
-    if (!g.has(t)) throw new KdError('UNKNOWN_NODE', `model '${model.name}' has no node '${t}'; \`kdistill inspect <model.onnx>\` lists the tappable nodes`);
+    if (!g.has(t))
+      throw new KdError(
+        'UNKNOWN_NODE',
+        `model '${model.name}' has no node '${t}'; \`kdistill inspect <model.onnx>\` lists the tappable nodes`,
+      );
     outs.push(t);
   }
   g.outputs.length = 0;
@@ -46,17 +53,31 @@ export interface DeclaredInput {
   readonly dims?: readonly (number | string)[];
 }
 
-const ELEM: Record<number, string> = { [DT.FLOAT]: 'float32', [DT.INT64]: 'int64', [DT.INT32]: 'int32', [DT.DOUBLE]: 'float64', [DT.BOOL]: 'bool', [DT.UINT8]: 'uint8', [DT.FLOAT16]: 'float16' };
+const ELEM: Record<number, string> = {
+  [DT.FLOAT]: 'float32',
+  [DT.INT64]: 'int64',
+  [DT.INT32]: 'int32',
+  [DT.DOUBLE]: 'float64',
+  [DT.BOOL]: 'bool',
+  [DT.UINT8]: 'uint8',
+  [DT.FLOAT16]: 'float16',
+};
 
 /** The inputs a model takes at run time (graph inputs that are not initializers), as declared. */
 export function declaredInputs(m: ModelProto): DeclaredInput[] {
   const g = m.graph!;
   const init = new Set(g.initializer.map((t) => t.name));
-  return g.input.filter((i) => !init.has(i.name)).map((i) => {
-    const t = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
-    const dims = t?.shape ? t.shape.dim.map((d) => (d.value.case === 'dimValue' && d.value.value > 0n ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?')) : undefined;
-    return { name: i.name, dtype: t ? ELEM[t.elemType] : undefined, dims };
-  });
+  return g.input
+    .filter((i) => !init.has(i.name))
+    .map((i) => {
+      const t = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
+      const dims = t?.shape
+        ? t.shape.dim.map((d) =>
+            d.value.case === 'dimValue' && d.value.value > 0n ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?',
+          )
+        : undefined;
+      return { name: i.name, dtype: t ? ELEM[t.elemType] : undefined, dims };
+    });
 }
 
 /** `float32[N, 4]`-style text for messages. */
@@ -95,7 +116,11 @@ export class Predictor {
     const name = source ?? 'model';
     const m = parseOnnx(bytes, name);
     const inputs = declaredInputs(m);
-    if (inputs.length !== 1) throw new KdError('BAD_MODEL', `Predictor needs a model with one input, ${name} has ${inputs.length ? inputs.map((i) => `'${i.name}'`).join(', ') : 'none'}`);
+    if (inputs.length !== 1)
+      throw new KdError(
+        'BAD_MODEL',
+        `Predictor needs a model with one input, ${name} has ${inputs.length ? inputs.map((i) => `'${i.name}'`).join(', ') : 'none'}`,
+      );
     let session: ort.InferenceSession;
     try {
       session = await createSession(bytes, opts);
@@ -117,7 +142,11 @@ export class Predictor {
   /** Runs one batch; returns every output by name. */
   async run(x: ort.Tensor, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
     const why = inputMismatch(this.input, x.type, x.dims);
-    if (why) throw new KdError('SHAPE_MISMATCH', `${this.source} ${why}; the data does not fit this model (samples of [${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`);
+    if (why)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `${this.source} ${why}; the data does not fit this model (samples of [${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`,
+      );
     const feeds = { [this.inputName]: x };
     return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;
   }
@@ -129,5 +158,7 @@ export class Predictor {
 
 /** The first line of an error's message (ONNX Runtime appends multi-line detail). */
 export function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0].trim();
+  return String((e as Error)?.message ?? e)
+    .split('\n')[0]
+    .trim();
 }

@@ -45,7 +45,11 @@ export class WorkerTeacher {
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
 
-  private constructor(private readonly worker: Worker, readonly inputName: string, readonly outputNames: string[]) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputName: string,
+    readonly outputNames: string[],
+  ) {
     worker.on('message', (m: Reply) => {
       const w = m.id === undefined ? undefined : this.waiting.get(m.id);
       if (!w) return;

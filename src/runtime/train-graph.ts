@@ -79,21 +79,31 @@ interface Step {
 }
 
 /** Forward pass, loss, gradients (our reverse-mode autodiff) and optimizer update, emitted into `g`. */
-function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype: DType, shape: Shape) => Value, lr: Value, step: Value): Step {
+function emitStep(
+  g: Graph,
+  spec: TrainStepSpec,
+  makeInput: (name: string, dtype: DType, shape: Shape) => Value,
+  lr: Value,
+  step: Value,
+): Step {
   const { model, optimizer } = spec;
   for (const k of [...Object.keys(model.def.inputs), ...Object.keys(spec.extraInputs ?? {})])
-    if (RESERVED_INPUTS.includes(k)) throw new KdError('DUPLICATE_NAME', `input name '${k}' is reserved by the training step (${RESERVED_INPUTS.join(', ')}); rename it`);
+    if (RESERVED_INPUTS.includes(k))
+      throw new KdError('DUPLICATE_NAME', `input name '${k}' is reserved by the training step (${RESERVED_INPUTS.join(', ')}); rename it`);
   const built = emitModel(model.def, g, 'train', { kind: 'inputs' }, makeInput);
   const extras: Record<string, Value> = {};
   for (const [k, s] of Object.entries(spec.extraInputs ?? {})) extras[k] = makeInput(k, s.dtype, s.shape);
   const aux = new BuildContext(g, 'train', { kind: 'inputs' }, makeInput);
   const loss = g.scoped('loss', () => aux.scope('aux', () => spec.loss(built.outputs, { ...built.inputs, ...extras }, aux)));
   const auxSpecs = [...aux.params.values()];
-  for (const a of auxSpecs) if (model.specs.has(a.name)) throw new KdError('DUPLICATE_NAME', `auxiliary parameter '${a.name}' clashes with a model parameter`);
+  for (const a of auxSpecs)
+    if (model.specs.has(a.name)) throw new KdError('DUPLICATE_NAME', `auxiliary parameter '${a.name}' clashes with a model parameter`);
 
   const trainable = new Set(model.trainableNames());
   const frozen = frozenSet(spec.frozen, trainable, loss.total, model.name);
-  const params = [...model.trainableNames().filter((n) => !frozen.has(n)), ...auxSpecs.filter((a) => a.trainable).map((a) => a.name)].map((n) => g.value(n));
+  const params = [...model.trainableNames().filter((n) => !frozen.has(n)), ...auxSpecs.filter((a) => a.trainable).map((a) => a.name)].map(
+    (n) => g.value(n),
+  );
   const grads = gradients(loss.total, params);
   const norm = spec.gradNorm && params.length ? g.scoped('grad_norm', () => gradNormOf(grads, params, spec.gradNorm)) : undefined;
 
@@ -106,7 +116,8 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
       slots.forEach((sv, i) => state.push({ name: sv.name, next: upd.slots[i], shape: p.shape as number[], kind: 'slot' }));
     }
   });
-  for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates]) state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
+  for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates])
+    state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
   const updated = new Set(state.map((s) => s.name));
   const constants = [...model.specs.keys(), ...aux.params.keys()].filter((n) => !updated.has(n) && g.has(n));
   const scalars: Record<string, Value> = { loss: loss.total, ...(norm ? { grad_norm: norm } : {}) };
@@ -122,7 +133,10 @@ function emitStep(g: Graph, spec: TrainStepSpec, makeInput: (name: string, dtype
 /** The gradient's global L2 norm; with a numeric limit, the gradients in `grads` are replaced by their clipped values. */
 function gradNormOf(grads: Map<string, Value>, params: Value[], limit: boolean | number | undefined): Value {
   const squares = params.map((p) => op.reduceSumSquare(grads.get(p.name)!));
-  const norm = op.sqrt(squares.reduce((a, b) => op.add(a, b)), 'value');
+  const norm = op.sqrt(
+    squares.reduce((a, b) => op.add(a, b)),
+    'value',
+  );
   if (typeof limit === 'number') {
     const factor = op.min(op.div(op.scalar(norm.graph, limit), op.addScalar(norm, 1e-6)), op.scalar(norm.graph, 1), 'clip_factor');
     for (const p of params) grads.set(p.name, op.mul(grads.get(p.name)!, factor));
@@ -137,7 +151,12 @@ function frozenSet(f: TrainStepSpec['frozen'], trainable: Set<string>, loss: Val
     const reached = ancestors(loss);
     return new Set([...trainable].filter((n) => !reached.has(n)));
   }
-  for (const n of f ?? []) if (!trainable.has(n)) throw new KdError('UNKNOWN_PARAM', `cannot freeze '${n}': model '${model}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`);
+  for (const n of f ?? [])
+    if (!trainable.has(n))
+      throw new KdError(
+        'UNKNOWN_PARAM',
+        `cannot freeze '${n}': model '${model}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`,
+      );
   return new Set(f ?? []);
 }
 
@@ -147,7 +166,11 @@ function ancestors(v: Value): Set<string> {
   const stack = [v.name];
   while (stack.length) {
     const node = v.graph.producer(stack.pop()!);
-    for (const i of node?.inputs ?? []) if (i && !seen.has(i)) { seen.add(i); stack.push(i); }
+    for (const i of node?.inputs ?? [])
+      if (i && !seen.has(i)) {
+        seen.add(i);
+        stack.push(i);
+      }
   }
   return seen;
 }
@@ -171,7 +194,13 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
     const scalars = Object.fromEntries(Object.entries(s.scalars).map(([k, v]) => [k, v.name]));
     g.output(...Object.values(s.scalars), ...s.state.map((x) => x.next));
     return {
-      graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, scalars, multiStep: false, aux: s.aux,
+      graph: g,
+      dataInputs: s.dataInputs,
+      constants: s.constants,
+      noise: s.noise,
+      scalars,
+      multiStep: false,
+      aux: s.aux,
       state: s.state.map((x) => ({ name: x.name, feed: x.name, next: x.next.name, shape: x.shape, kind: x.kind })),
     };
   }
@@ -206,10 +235,20 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
   const inits = s.state.map((x) => g.input(`${x.name}@init`, 'float32', x.shape));
   for (const c of s.constants) g.input(c, 'float32', body.info.get(c)!.shape);
   const always = g.initializer('always', { dtype: 'bool', shape: [], data: Uint8Array.of(1) });
-  const outs = g.node('Loop', [trips, always, ...inits], { body: A.g(body) }, { name: 'steps_loop', outNames: [...s.state.map((x) => `${x.name}@next`), ...scalarKeys.map((k) => `${k}@steps`)] });
+  const outs = g.node(
+    'Loop',
+    [trips, always, ...inits],
+    { body: A.g(body) },
+    { name: 'steps_loop', outNames: [...s.state.map((x) => `${x.name}@next`), ...scalarKeys.map((k) => `${k}@steps`)] },
+  );
   g.output(...outs);
   return {
-    graph: g, dataInputs: s.dataInputs, constants: s.constants, noise: s.noise, multiStep: true, aux: s.aux,
+    graph: g,
+    dataInputs: s.dataInputs,
+    constants: s.constants,
+    noise: s.noise,
+    multiStep: true,
+    aux: s.aux,
     scalars: Object.fromEntries(scalarKeys.map((k) => [k, `${k}@steps`])),
     state: s.state.map((x) => ({ name: x.name, feed: `${x.name}@init`, next: `${x.name}@next`, shape: x.shape, kind: x.kind })),
   };

@@ -41,11 +41,18 @@ export class TrainSession {
     this.nxt = new Map();
     // Auxiliary parameters (adapters) live only in the session: drawn from their initialisers here,
     // unless an earlier phase trained them.
-    const auxValues = new Map(tg.aux.map((a) => {
-      const n = a.shape.reduce((p, q) => p * q, 1), given = initial?.get(a.name);
-      if (given && given.length !== n) throw new KdError('SHAPE_MISMATCH', `initial value of auxiliary parameter '${a.name}' has ${given.length} values, its shape [${a.shape.join(', ')}] needs ${n}`);
-      return [a.name, given ? Float32Array.from(given) : initialize(a.init, n, seed, a.name)];
-    }));
+    const auxValues = new Map(
+      tg.aux.map((a) => {
+        const n = a.shape.reduce((p, q) => p * q, 1),
+          given = initial?.get(a.name);
+        if (given && given.length !== n)
+          throw new KdError(
+            'SHAPE_MISMATCH',
+            `initial value of auxiliary parameter '${a.name}' has ${given.length} values, its shape [${a.shape.join(', ')}] needs ${n}`,
+          );
+        return [a.name, given ? Float32Array.from(given) : initialize(a.init, n, seed, a.name)];
+      }),
+    );
     const initialValue = (name: string) => model.values.get(name) ?? auxValues.get(name)!;
     for (const s of tg.state) {
       const n = s.shape.reduce((a, b) => a * b, 1);
@@ -65,7 +72,10 @@ export class TrainSession {
    * ORT run executes a whole group of steps ({@link runMany}); see {@link buildTrainGraph}. `initial`
    * gives auxiliary parameters values from an earlier phase (by name) instead of their initialisers.
    */
-  static async create(spec: TrainStepSpec, opts: SessionOptions & { seed?: number; multiStep?: boolean; initial?: ReadonlyMap<string, Float32Array> } = {}): Promise<TrainSession> {
+  static async create(
+    spec: TrainStepSpec,
+    opts: SessionOptions & { seed?: number; multiStep?: boolean; initial?: ReadonlyMap<string, Float32Array> } = {},
+  ): Promise<TrainSession> {
     const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
     const session = await createSession(toOnnx(tg.graph), opts);
     return new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
@@ -99,7 +109,8 @@ export class TrainSession {
     for (const name of this.tg.dataInputs) {
       const parts = batches.map((b) => asOrt(b, name));
       const per = parts[0].size;
-      if (parts.some((p) => p.size !== per || p.type !== parts[0].type)) throw new KdError('SHAPE_MISMATCH', `runMany: batches differ in the size or type of '${name}'; group steps by batch size`);
+      if (parts.some((p) => p.size !== per || p.type !== parts[0].type))
+        throw new KdError('SHAPE_MISMATCH', `runMany: batches differ in the size or type of '${name}'; group steps by batch size`);
       const stacked = this.staging(name, parts[0], K * per);
       parts.forEach((p, k) => stacked.set(p.data as never, k * per));
       feeds[name] = new ort.Tensor(parts[0].type as 'float32', stacked as never, [K, ...parts[0].dims]);
@@ -155,7 +166,8 @@ export class TrainSession {
     let m = this.scalarBufs.get(K);
     if (!m) {
       m = new Map();
-      for (const name of new Set(Object.values(this.tg.scalars))) m.set(name, new ort.Tensor('float32', new Float32Array(K), this.tg.multiStep ? [K] : []));
+      for (const name of new Set(Object.values(this.tg.scalars)))
+        m.set(name, new ort.Tensor('float32', new Float32Array(K), this.tg.multiStep ? [K] : []));
       this.scalarBufs.set(K, m);
     }
     return m;
@@ -210,7 +222,11 @@ export class TrainSession {
   /** Restores a checkpoint written by {@link saveCheckpoint}; returns its `meta`. */
   restoreCheckpoint(path: string): Record<string, unknown> {
     const ck = loadCheckpoint(path);
-    if (typeof ck.meta.step !== 'number' || !Array.isArray(ck.meta.rng)) throw new KdError('BAD_CHECKPOINT', `${path} is a model checkpoint without training state (step, RNG); it can initialise a model but not resume training`);
+    if (typeof ck.meta.step !== 'number' || !Array.isArray(ck.meta.rng))
+      throw new KdError(
+        'BAD_CHECKPOINT',
+        `${path} is a model checkpoint without training state (step, RNG); it can initialise a model but not resume training`,
+      );
     this.loadState({ step: ck.meta.step, rng: ck.meta.rng as number[], tensors: ck.tensors });
     return ck.meta;
   }
@@ -221,7 +237,8 @@ export class TrainSession {
       const v = st.tensors.get(s.name);
       if (!v) throw new KdError('BAD_CHECKPOINT', `checkpoint lacks training tensor '${s.name}'`);
       const dst = this.cur.get(s.name)!.data as Float32Array;
-      if (v.length !== dst.length) throw new KdError('BAD_CHECKPOINT', `checkpoint tensor '${s.name}' has ${v.length} values, the model expects ${dst.length}`);
+      if (v.length !== dst.length)
+        throw new KdError('BAD_CHECKPOINT', `checkpoint tensor '${s.name}' has ${v.length} values, the model expects ${dst.length}`);
       dst.set(v);
     }
     for (const name of this.frozenAux()) {
@@ -258,7 +275,11 @@ function resolveDim(d: number | string, batch: number, input: string): number {
   for (const f of d.split('*')) {
     if (f === 'N') size *= batch;
     else if (/^\d+$/.test(f)) size *= Number(f);
-    else throw new KdError('UNSUPPORTED_SHAPE', `cannot size the per-step input '${input}': its dimension '${d}' is not the batch N or a multiple of it`);
+    else
+      throw new KdError(
+        'UNSUPPORTED_SHAPE',
+        `cannot size the per-step input '${input}': its dimension '${d}' is not the batch N or a multiple of it`,
+      );
   }
   return size;
 }

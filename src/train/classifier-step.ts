@@ -1,5 +1,14 @@
 import { combineTeachers, type Combine } from '../distill/combine.js';
-import { distillationLoss, pretrainLoss, pretrainOf, studentNodesOf, teacherOutputsOf, teacherRef, usesSampleIndex, type LossTerm } from '../distill/loss.js';
+import {
+  distillationLoss,
+  pretrainLoss,
+  pretrainOf,
+  studentNodesOf,
+  teacherOutputsOf,
+  teacherRef,
+  usesSampleIndex,
+  type LossTerm,
+} from '../distill/loss.js';
 import type { Value } from '../graph/graph.js';
 import type { Dim } from '../graph/types.js';
 import type { InputSpec } from '../nn/context.js';
@@ -23,13 +32,26 @@ export interface TeacherSlot {
 
 export function classesOf(model: Model): number {
   const out = model.build('eval').outputs;
-  if (!out.logits) throw new KdError('NO_LOGITS', `model '${model.name}' has no 'logits' output (it has ${Object.keys(out).join(', ')}); classifiers must return { logits }`);
+  if (!out.logits)
+    throw new KdError(
+      'NO_LOGITS',
+      `model '${model.name}' has no 'logits' output (it has ${Object.keys(out).join(', ')}); classifiers must return { logits }`,
+    );
   return out.logits.shape[1] as number;
 }
 
 /** Names of a built model's layer outputs worth tapping: named nodes, not the ops inside a layer (`bn/Mul_3`). */
 function tappable(g: Value['graph']): string[] {
-  return g.nodes.map((x) => x.outputs[0]).filter((n) => !n.includes('@') && n !== 'step' && !/^(grad|loss|optim)\b/.test(n) && !/(^|\/)[A-Z][A-Za-z]*(_\d+)?$/.test(n) && !/\/(mean|var|const|shape|axes)(_\d+)?$/.test(n));
+  return g.nodes
+    .map((x) => x.outputs[0])
+    .filter(
+      (n) =>
+        !n.includes('@') &&
+        n !== 'step' &&
+        !/^(grad|loss|optim)\b/.test(n) &&
+        !/(^|\/)[A-Z][A-Za-z]*(_\d+)?$/.test(n) &&
+        !/\/(mean|var|const|shape|axes)(_\d+)?$/.test(n),
+    );
 }
 
 /**
@@ -38,14 +60,19 @@ function tappable(g: Value['graph']): string[] {
  */
 function routeTeachers(terms: readonly LossTerm[], slots: readonly TeacherSlot[]) {
   const single = slots.length === 1;
-  const inputOf = (k: number, node: string) => (single ? (node === 'logits' ? 'teacher_logits' : `teacher:${node}`) : `teacher${k}${node === 'logits' ? '_logits' : `:${node}`}`);
+  const inputOf = (k: number, node: string) =>
+    single ? (node === 'logits' ? 'teacher_logits' : `teacher:${node}`) : `teacher${k}${node === 'logits' ? '_logits' : `:${node}`}`;
   const nodes = slots.map(() => new Set(['logits']));
   const refs: { ref: string; k: number; node: string }[] = [];
   for (const ref of teacherOutputsOf(terms)) {
     if (ref === 'logits') continue;
     const r = teacherRef(ref);
     const k = r.teacher === undefined ? 0 : slots.findIndex((s) => s.name === r.teacher);
-    if (k < 0) throw new KdError('UNKNOWN_TEACHER', `the loss reads '${ref}', but no teacher is named '${r.teacher}' (teachers: ${slots.map((s) => s.name).join(', ')})`);
+    if (k < 0)
+      throw new KdError(
+        'UNKNOWN_TEACHER',
+        `the loss reads '${ref}', but no teacher is named '${r.teacher}' (teachers: ${slots.map((s) => s.name).join(', ')})`,
+      );
     nodes[k].add(r.node);
     refs.push({ ref, k, node: r.node });
   }
@@ -58,15 +85,29 @@ function routeTeachers(terms: readonly LossTerm[], slots: readonly TeacherSlot[]
  * by name, and the batch's dataset indices enter as 'sample_index' when a term keeps per-sample memory. In
  * the `pretrain` phase the loss is the terms' pre-training losses instead.
  */
-export function classifierStep(model: Model, terms: readonly LossTerm[], slots: readonly TeacherSlot[], combine: Combine, optimizer: Optimizer, numSamples?: number, phase: 'main' | 'pretrain' = 'main') {
+export function classifierStep(
+  model: Model,
+  terms: readonly LossTerm[],
+  slots: readonly TeacherSlot[],
+  combine: Combine,
+  optimizer: Optimizer,
+  numSamples?: number,
+  phase: 'main' | 'pretrain' = 'main',
+) {
   const classes = classesOf(model);
   const { inputOf, nodes, refs } = routeTeachers(terms, slots);
-  const shapes = slots.map((s, k) => nodes[k].map((n): Dim[] => {
-    if (n === 'logits') return ['N', ...(s.shapes?.logits ?? [classes])];
-    const sh = s.shapes?.[n];
-    if (!sh) throw new KdError('NO_TEACHER_FEATURE', `the loss reads feature '${n}' of teacher '${s.name}'; pass its per-sample shape (the Distiller and \`kdistill run\` probe it)`);
-    return ['N', ...sh];
-  }));
+  const shapes = slots.map((s, k) =>
+    nodes[k].map((n): Dim[] => {
+      if (n === 'logits') return ['N', ...(s.shapes?.logits ?? [classes])];
+      const sh = s.shapes?.[n];
+      if (!sh)
+        throw new KdError(
+          'NO_TEACHER_FEATURE',
+          `the loss reads feature '${n}' of teacher '${s.name}'; pass its per-sample shape (the Distiller and \`kdistill run\` probe it)`,
+        );
+      return ['N', ...sh];
+    }),
+  );
   const sNodes = studentNodesOf(terms);
   const withIndex = usesSampleIndex(terms);
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
@@ -80,12 +121,21 @@ export function classifierStep(model: Model, terms: readonly LossTerm[], slots: 
       const g = out.logits.graph;
       const student: Record<string, Value> = { ...out };
       for (const n of sNodes) {
-        if (!g.has(n)) throw new KdError('UNKNOWN_NODE', `student '${model.name}' has no node '${n}'; its tappable nodes include ${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`);
+        if (!g.has(n))
+          throw new KdError(
+            'UNKNOWN_NODE',
+            `student '${model.name}' has no node '${n}'; its tappable nodes include ${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`,
+          );
         student[n] = g.value(n);
       }
       const teacher: Record<string, Value> = {};
       if (slots.length) {
-        const tl = slots.map((s, k) => ({ logits: inp[inputOf(k, 'logits')], weight: s.weight ?? 1, classes: s.classes ?? null, name: s.name }));
+        const tl = slots.map((s, k) => ({
+          logits: inp[inputOf(k, 'logits')],
+          weight: s.weight ?? 1,
+          classes: s.classes ?? null,
+          name: s.name,
+        }));
         teacher.logits = g.scoped('teachers', () => combineTeachers(tl, combine, classes, inp.labels));
         for (const r of refs) teacher[r.ref] = inp[inputOf(r.k, r.node)];
       }
@@ -108,8 +158,15 @@ export function classifierStep(model: Model, terms: readonly LossTerm[], slots: 
  * Builds (without running) the training step a run will use, so a wrong node name, a feature pair that
  * cannot be compared or a method option fails before hours of teacher training rather than after.
  */
-export function checkClassifierStep(model: Model, terms: readonly LossTerm[], slots: readonly TeacherSlot[] = [], combine: Combine = 'mean', numSamples = 1): void {
+export function checkClassifierStep(
+  model: Model,
+  terms: readonly LossTerm[],
+  slots: readonly TeacherSlot[] = [],
+  combine: Combine = 'mean',
+  numSamples = 1,
+): void {
   const used = teacherOutputsOf(terms).length > 0 ? slots : [];
   buildTrainGraph(classifierStep(model, terms, used, combine, adam(), numSamples).spec, { multiStep: false });
-  if (pretrainOf(terms)) buildTrainGraph(classifierStep(model, terms, used, combine, adam(), numSamples, 'pretrain').spec, { multiStep: false });
+  if (pretrainOf(terms))
+    buildTrainGraph(classifierStep(model, terms, used, combine, adam(), numSamples, 'pretrain').spec, { multiStep: false });
 }

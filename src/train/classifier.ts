@@ -77,18 +77,34 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
   const needs = teacherOutputsOf(terms).length > 0;
   const given = o.teachers ?? (o.teacher ? [{ teacher: o.teacher, shapes: o.teacherShapes, name: 'teacher' }] : []);
-  if (needs && !given.length) throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
+  if (needs && !given.length)
+    throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
   const teachers = needs ? given : [];
   const combine = o.combine ?? 'mean';
   const optimizer = o.optimizer ?? adam();
   const { spec: bare, io, classes } = classifierStep(model, terms, teachers, combine, optimizer, ds.n);
-  if (ds.numClasses > classes) throw new KdError('SHAPE_MISMATCH', `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`);
+  if (ds.numClasses > classes)
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`,
+    );
   checkLabels(ds, classes);
   // The norm is a reported scalar, so a non-finite gradient stops training like a non-finite loss.
   const spec = { ...bare, gradNorm: o.clipGradNorm ?? true };
   const loop: LoopOptions = {
-    epochs: o.epochs, maxSteps: o.maxSteps, batchSize: o.batchSize ?? 128, seed: o.seed ?? 0, lr: o.lr ?? 1e-3, schedule: o.schedule ?? { kind: 'constant' },
-    stepsPerRun: o.stepsPerRun ?? 8, mean: o.mean, std: o.std, augment: o.augment, teachers: teachers.map((t) => t.teacher), onStep: o.onStep, onRun: o.onRun,
+    epochs: o.epochs,
+    maxSteps: o.maxSteps,
+    batchSize: o.batchSize ?? 128,
+    seed: o.seed ?? 0,
+    lr: o.lr ?? 1e-3,
+    schedule: o.schedule ?? { kind: 'constant' },
+    stepsPerRun: o.stepsPerRun ?? 8,
+    mean: o.mean,
+    std: o.std,
+    augment: o.augment,
+    teachers: teachers.map((t) => t.teacher),
+    onStep: o.onStep,
+    onRun: o.onRun,
     pairs: batchPairsOf(terms),
   };
   const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1 };
@@ -98,9 +114,18 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     const p = classifierStep(model, terms, teachers, combine, optimizer, ds.n, 'pretrain');
     // An adapters-only phase leaves the student as it is; a student phase trains only what reaches its loss
     // (FitNets: the layers up to the hint), as the paper's first stage does.
-    const ps = await TrainSession.create({ ...p.spec, gradNorm: o.clipGradNorm ?? true, frozen: pre.trains === 'adapters' ? 'all' : 'unreached' }, sessionOpts);
+    const ps = await TrainSession.create(
+      { ...p.spec, gradNorm: o.clipGradNorm ?? true, frozen: pre.trains === 'adapters' ? 'all' : 'unreached' },
+      sessionOpts,
+    );
     try {
-      await trainLoop(ps, `${model.name} (pre-training for ${pre.methods.join(', ')})`, ds, p.io, { ...loop, epochs: pre.epochs, schedule: { kind: 'constant' }, onStep: o.onPretrainStep, onRun: undefined });
+      await trainLoop(ps, `${model.name} (pre-training for ${pre.methods.join(', ')})`, ds, p.io, {
+        ...loop,
+        epochs: pre.epochs,
+        schedule: { kind: 'constant' },
+        onStep: o.onPretrainStep,
+        onRun: undefined,
+      });
       if (pre.trains === 'student') ps.syncToModel();
       initial = new Map(ps.tg.aux.map((a) => [a.name, Float32Array.from(ps.tensor(a.name))]));
     } finally {
@@ -112,7 +137,11 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   try {
     if (o.resume) {
       const meta = session.restoreCheckpoint(o.resume);
-      if (!meta.batches) throw new KdError('BAD_CHECKPOINT', `${o.resume} has no data-stream position (meta.batches); it was not written during training, so training cannot resume from it`);
+      if (!meta.batches)
+        throw new KdError(
+          'BAD_CHECKPOINT',
+          `${o.resume} has no data-stream position (meta.batches); it was not written during training, so training cannot resume from it`,
+        );
       loop.resumeAt = meta.batches as BatchState;
     }
     losses = await trainLoop(session, model.name, ds, io, loop);
@@ -149,8 +178,16 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<
   const predictions = new Int32Array(ds.n);
   let k = 0;
   const it = batches(ds, { batchSize: 1000, shuffle: false, mean: o.mean, std: o.std });
-  let correct = 0, loss = 0;
-  const scored = Object.entries(o.subsets ?? {}).map(([name, classes]) => ({ name, classes, members: new Set(classes), n: 0, correct: 0, task: 0 }));
+  let correct = 0,
+    loss = 0;
+  const scored = Object.entries(o.subsets ?? {}).map(([name, classes]) => ({
+    name,
+    classes,
+    members: new Set(classes),
+    n: 0,
+    correct: 0,
+    task: 0,
+  }));
   for (const b of it) {
     const input = b.xIds ? new ort.Tensor('int64', b.xIds, b.shape as number[]) : new ort.Tensor('float32', b.x, b.shape as number[]);
     const logits = (await p.run(input, ['logits'])).logits.data as Float32Array;
@@ -159,8 +196,13 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<
     if (k === 0) checkLabels(ds, C);
     for (let i = 0; i < b.size; i++) {
       const row = logits.subarray(i * C, (i + 1) * C);
-      let arg = 0, mx = -Infinity;
-      for (let c = 0; c < C; c++) if (row[c] > mx) { mx = row[c]; arg = c; }
+      let arg = 0,
+        mx = -Infinity;
+      for (let c = 0; c < C; c++)
+        if (row[c] > mx) {
+          mx = row[c];
+          arg = c;
+        }
       let se = 0;
       for (let c = 0; c < C; c++) se += Math.exp(row[c] - mx);
       const label = Number(b.y[i]);
@@ -177,7 +219,14 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<
       loss += Math.log(se) + mx - row[label];
     }
   }
-  const subsets = scored.length ? Object.fromEntries(scored.map((sc) => [sc.name, { accuracy: +(sc.correct / Math.max(1, sc.n)).toFixed(4), taskAccuracy: +(sc.task / Math.max(1, sc.n)).toFixed(4) }])) : undefined;
+  const subsets = scored.length
+    ? Object.fromEntries(
+        scored.map((sc) => [
+          sc.name,
+          { accuracy: +(sc.correct / Math.max(1, sc.n)).toFixed(4), taskAccuracy: +(sc.task / Math.max(1, sc.n)).toFixed(4) },
+        ]),
+      )
+    : undefined;
   return { accuracy: correct / ds.n, loss: loss / ds.n, predictions, ...(subsets ? { subsets } : {}) };
 }
 
@@ -196,4 +245,3 @@ export function agreementRate(a: Int32Array, b: Int32Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
   return same / a.length;
 }
-

@@ -11,7 +11,11 @@ import type { TeacherSource } from '../distill/teachers/source.js';
 export interface StepInputs {
   readonly input: string;
   /** Per teacher: the outputs to fetch (`logits`, feature node names), the step inputs receiving them and their shapes ([N, ...]). */
-  readonly teachers: readonly { readonly names: readonly string[]; readonly inputs: readonly string[]; readonly shapes: readonly (readonly Dim[])[] }[];
+  readonly teachers: readonly {
+    readonly names: readonly string[];
+    readonly inputs: readonly string[];
+    readonly shapes: readonly (readonly Dim[])[];
+  }[];
   /** Whether the step takes the batch's dataset indices as 'sample_index'. */
   readonly sampleIndex: boolean;
 }
@@ -53,7 +57,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const per = sampleSize(ds);
   const teachers = io.teachers.map((t, k) => {
     const rt = o.teachers?.[k];
-    if (!rt) throw new KdError('NO_TEACHER', `training '${name}' needs ${io.teachers.length} teacher(s) and got ${o.teachers?.length ?? 0}`);
+    if (!rt)
+      throw new KdError('NO_TEACHER', `training '${name}' needs ${io.teachers.length} teacher(s) and got ${o.teachers?.length ?? 0}`);
     return { ...t, rt };
   });
   // Text datasets feed token ids (int64), everything else float pixels/features.
@@ -67,7 +72,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   }));
   type Slot = (typeof slots)[number];
   // A resumed session has done `step` steps already: the budget, the schedule and step numbers continue from there.
-  let done = o.resumeAt ? session.step : 0, loaded = done;
+  let done = o.resumeAt ? session.step : 0,
+    loaded = done;
   /** Next up to K batches of equal size (an epoch's short last batch starts a group of its own). */
   const loadGroup = (half: number) => {
     const group: Slot[] = [];
@@ -75,7 +81,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     while (group.length < K && loaded < total) {
       // A group never spans an epoch boundary, so epoch-end evaluations and checkpoints land on it.
       if (group.length > 0 && (it.peekSize() !== group[0].size || it.epoch !== epoch)) break;
-      const b = it.nextBatch(), sl = slots[half * K + group.length];
+      const b = it.nextBatch(),
+        sl = slots[half * K + group.length];
       epoch = b.epoch;
       if (text) (sl.x as BigInt64Array).set(b.xIds!);
       else (sl.x as Float32Array).set(b.x);
@@ -89,17 +96,30 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     return group;
   };
   const xTensor = (sl: Slot) =>
-    text ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape) : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
+    text
+      ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape)
+      : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
   // Worker teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains.
-  const ask = (g: Slot[]) => teachers.map((t) => (t.rt instanceof Predictor ? undefined : g.map((sl) => (t.rt as TeacherSource).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names))));
+  const ask = (g: Slot[]) =>
+    teachers.map((t) =>
+      t.rt instanceof Predictor
+        ? undefined
+        : g.map((sl) => (t.rt as TeacherSource).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
+    );
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
-    Promise.all(teachers.map(async (t, k) => {
-      const data = asked[k] ? await Promise.all(asked[k]!) : await Promise.all(g.map(async (sl) => {
-        const r = await (t.rt as Predictor).run(xTensor(sl), t.names as string[]);
-        return t.names.map((n) => r[n].data as Float32Array);
-      }));
-      return data.map((ds, j) => ds.map((d, i) => new ort.Tensor('float32', d, [g[j].size, ...(t.shapes[i].slice(1) as number[])])));
-    }));
+    Promise.all(
+      teachers.map(async (t, k) => {
+        const data = asked[k]
+          ? await Promise.all(asked[k]!)
+          : await Promise.all(
+              g.map(async (sl) => {
+                const r = await (t.rt as Predictor).run(xTensor(sl), t.names as string[]);
+                return t.names.map((n) => r[n].data as Float32Array);
+              }),
+            );
+        return data.map((ds, j) => ds.map((d, i) => new ort.Tensor('float32', d, [g[j].size, ...(t.shapes[i].slice(1) as number[])])));
+      }),
+    );
   let half = 0;
   let group = loadGroup(half);
   let pending = ask(group);
@@ -111,7 +131,10 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     const next = loadGroup(half ^ 1);
     pending = ask(next);
     const feeds = group.map((sl, k) => {
-      const f: Record<string, ort.Tensor> = { [io.input]: xTensor(sl), labels: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]) };
+      const f: Record<string, ort.Tensor> = {
+        [io.input]: xTensor(sl),
+        labels: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
+      };
       if (sl.idx) f.sample_index = new ort.Tensor('int64', sl.idx.subarray(0, sl.size), [sl.size]);
       teachers.forEach((t, j) => t.inputs.forEach((input, i) => (f[input] = tl[j][k][i])));
       return f;
@@ -121,7 +144,11 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     for (const out of outs) {
       // A non-finite loss term poisons every weight it touches: stop before anything is saved from it.
       const bad = Object.entries(out).find(([, v]) => !Number.isFinite(v));
-      if (bad) throw new KdError('NON_FINITE_LOSS', `training '${name}' stopped at step ${done + 1}: ${bad[0]} is ${bad[1]} (the last checkpoint written before it is kept); lower the learning rate or check the inputs for NaN/Inf`);
+      if (bad)
+        throw new KdError(
+          'NON_FINITE_LOSS',
+          `training '${name}' stopped at step ${done + 1}: ${bad[0]} is ${bad[1]} (the last checkpoint written before it is kept); lower the learning rate or check the inputs for NaN/Inf`,
+        );
       losses.push(out.loss);
       o.onStep?.(done++, out);
     }

@@ -7,7 +7,13 @@ export class Progress {
   private t0 = Date.now();
   private seen = 0;
 
-  constructor(private readonly stage: string, private readonly totalSteps: number, private readonly batchSize: number, private readonly every = 50, stream: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly stage: string,
+    private readonly totalSteps: number,
+    private readonly batchSize: number,
+    private readonly every = 50,
+    stream: NodeJS.WriteStream = process.stderr,
+  ) {
     this.tty = !!stream.isTTY;
     this.stream = stream;
   }
@@ -24,15 +30,25 @@ export class Progress {
       return;
     }
     if (step % 5 !== 0 && !last) return;
-    const width = 24, done = Math.round(((step + 1) / this.totalSteps) * width);
-    const terms = Object.entries(round(out)).map(([k, v]) => `${k} ${v}`).join('  ');
-    this.stream.write(`\r\x1b[2K${this.stage} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step + 1}/${this.totalSteps}  ${terms}  ${rate} img/s`);
+    const width = 24,
+      done = Math.round(((step + 1) / this.totalSteps) * width);
+    const terms = Object.entries(round(out))
+      .map(([k, v]) => `${k} ${v}`)
+      .join('  ');
+    this.stream.write(
+      `\r\x1b[2K${this.stage} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step + 1}/${this.totalSteps}  ${terms}  ${rate} img/s`,
+    );
     if (last) this.stream.write('\n');
   }
 
   /** A free-form line (epoch evaluations), kept apart from the progress line. */
   note(event: Record<string, unknown>): void {
-    if (this.tty) this.stream.write(`\r\x1b[2K${this.stage}: ${Object.entries(event).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+    if (this.tty)
+      this.stream.write(
+        `\r\x1b[2K${this.stage}: ${Object.entries(event)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}\n`,
+      );
     else this.stream.write(`${JSON.stringify({ stage: this.stage, ...event })}\n`);
   }
 }

@@ -1,5 +1,16 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { featureStats, loadCsv, loadDataset, loadImageFolder, loadJsonl, stratifiedSplit, subset, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
+import {
+  featureStats,
+  loadCsv,
+  loadDataset,
+  loadImageFolder,
+  loadJsonl,
+  stratifiedSplit,
+  subset,
+  tokenizerSize,
+  type AugmentOptions,
+  type Dataset,
+} from '../data/index.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
 const OWN_TEST_FRACTION = 0.2;
@@ -30,10 +41,21 @@ export function loadData(cfg: ResolvedConfig): RunData {
       full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });
       break;
     case 'csv':
-      full = loadCsv(d.path, { label: d.options.label, features: d.options.features ?? undefined, delimiter: d.options.delimiter, header: d.options.header });
+      full = loadCsv(d.path, {
+        label: d.options.label,
+        features: d.options.features ?? undefined,
+        delimiter: d.options.delimiter,
+        header: d.options.header,
+      });
       break;
     case 'jsonl': {
-      const t = loadJsonl(d.path, { textField: d.options.textField, labelField: d.options.labelField, seqLen: d.options.seqLen, tokenizer: d.options.tokenizer, vocab: d.options.vocab });
+      const t = loadJsonl(d.path, {
+        textField: d.options.textField,
+        labelField: d.options.labelField,
+        seqLen: d.options.seqLen,
+        tokenizer: d.options.tokenizer,
+        vocab: d.options.vocab,
+      });
       vocab = tokenizerSize(t.tokenizer);
       full = t;
       break;
@@ -45,10 +67,14 @@ export function loadData(cfg: ResolvedConfig): RunData {
     full = s.train;
     test = s.val;
   }
-  let train = full, val: Dataset | undefined;
+  let train = full,
+    val: Dataset | undefined;
   if (d.validation) {
     const v = d.validation;
-    const split = stratifiedSplit(full, 'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction });
+    const split = stratifiedSplit(
+      full,
+      'perClass' in v ? { seed: cfg.seed, valPerClass: v.perClass } : { seed: cfg.seed, valFraction: v.fraction },
+    );
     train = split.train;
     val = split.val;
   }

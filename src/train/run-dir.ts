@@ -50,7 +50,9 @@ export class RunDir {
     if (info.resolvedText !== undefined) writeFileSync(this.path('config.resolved.yaml'), info.resolvedText);
     // A new run in the same folder starts a fresh metrics log instead of appending to the old one.
     writeFileSync(this.metricsPath, '');
-    writeAtomic(this.path('run.json'), [`${JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2)}\n`]);
+    writeAtomic(this.path('run.json'), [
+      `${JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2)}\n`,
+    ]);
   }
 
   /**
@@ -59,9 +61,16 @@ export class RunDir {
    */
   resume(resolvedText: string, command: string[]): void {
     const saved = this.path('config.resolved.yaml');
-    if (!existsSync(saved)) throw new KdError('NOTHING_TO_RESUME', `nothing to resume in ${this.dir}: it holds no config.resolved.yaml (start the run without --resume)`);
+    if (!existsSync(saved))
+      throw new KdError(
+        'NOTHING_TO_RESUME',
+        `nothing to resume in ${this.dir}: it holds no config.resolved.yaml (start the run without --resume)`,
+      );
     if (readFileSync(saved, 'utf8') !== resolvedText)
-      throw new KdError('CONFIG_CHANGED', `cannot resume ${this.dir}: the config differs from the one the run was started with (${saved}); restore it, or start a new run under another name or outDir`);
+      throw new KdError(
+        'CONFIG_CHANGED',
+        `cannot resume ${this.dir}: the config differs from the one the run was started with (${saved}); restore it, or start a new run under another name or outDir`,
+      );
     this.log({ event: 'resume', command });
   }
 

@@ -65,7 +65,12 @@ export function buildOptimizer(o: OptimizerConfig): Optimizer {
  * validation split; test is only reported. With `resume`, finished stages (recorded in `stages.json`) are
  * reused and an interrupted one continues from its latest checkpoint exactly as if it had not stopped.
  */
-export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line: string) => void = () => {}, opts: { resume?: boolean } = {}): Promise<RunSummary> {
+export async function runExperiment(
+  cfg: ResolvedConfig,
+  rd: RunDir,
+  log: (line: string) => void = () => {},
+  opts: { resume?: boolean } = {},
+): Promise<RunSummary> {
   const t0 = Date.now();
   const { train, val, test, mean, std, vocab } = loadData(cfg);
   const augment = augmentOf(cfg);
@@ -86,7 +91,16 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const initSources = new Set(cfg.stages.map((s) => s.init).filter((x): x is string => !!x));
 
   /** Trains one model with its recipe, loss and teachers, logging every step and each epoch's evaluation; checkpoints as it goes. */
-  const trainStage = async (stage: string, model: Model, recipe: TrainConfig, loss: LossTerm[], data: { train: Dataset; val: Dataset }, teachers: (TeacherSlot & { teacher: TeacherSource })[], combine: StageConfig['combine'], studentThreads: number) => {
+  const trainStage = async (
+    stage: string,
+    model: Model,
+    recipe: TrainConfig,
+    loss: LossTerm[],
+    data: { train: Dataset; val: Dataset },
+    teachers: (TeacherSlot & { teacher: TeacherSource })[],
+    combine: StageConfig['combine'],
+    studentThreads: number,
+  ) => {
     const spe = Math.ceil(data.train.n / recipe.batchSize);
     const total = spe * recipe.epochs;
     const evalName = val ? 'val' : 'test';
@@ -101,8 +115,19 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
     const bestFile = `${rd.checkpoints}/${stage}-best.json`;
     let best = resume ? bestSoFar(bestFile) : -Infinity;
     await fitClassifier(model, data.train, {
-      epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.optimizer.lr, optimizer: buildOptimizer(recipe.optimizer), clipGradNorm: recipe.clipGradNorm,
-      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }), seed: cfg.seed, threads: studentThreads, loss, teachers, combine, augment, ...norm,
+      epochs: recipe.epochs,
+      batchSize: recipe.batchSize,
+      lr: recipe.optimizer.lr,
+      optimizer: buildOptimizer(recipe.optimizer),
+      clipGradNorm: recipe.clipGradNorm,
+      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }),
+      seed: cfg.seed,
+      threads: studentThreads,
+      loss,
+      teachers,
+      combine,
+      augment,
+      ...norm,
       resume: resume?.path,
       onStep: (step, out) => {
         rd.log({ stage, step, ...out });
@@ -114,7 +139,8 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       },
       onRun: async (session, stepsDone, n, position) => {
         const epochEnded = Math.floor(stepsDone / spe) > Math.floor((stepsDone - n) / spe);
-        const every = cfg.checkpointEvery > 0 && Math.floor(stepsDone / cfg.checkpointEvery) > Math.floor((stepsDone - n) / cfg.checkpointEvery);
+        const every =
+          cfg.checkpointEvery > 0 && Math.floor(stepsDone / cfg.checkpointEvery) > Math.floor((stepsDone - n) / cfg.checkpointEvery);
         if (!epochEnded && !every) return;
         const meta = { stage, epoch: stepsDone / spe, batches: position };
         session.saveCheckpoint(`${rd.checkpoints}/${stage}-step${stepsDone}.ckpt`, meta);
@@ -122,7 +148,11 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
         if (!epochEnded) return;
         session.syncToModel();
         const ev = await evaluateClassifier(model, data.val, { threads, ...norm }); // validation split if configured, else test
-        const event = { epoch: Math.floor(stepsDone / spe), [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4), [`${evalName}Loss`]: +ev.loss.toFixed(4) };
+        const event = {
+          epoch: Math.floor(stepsDone / spe),
+          [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4),
+          [`${evalName}Loss`]: +ev.loss.toFixed(4),
+        };
         rd.log({ stage, event: 'epoch', ...event });
         progress.note(event);
         if (ev.accuracy > best) {
@@ -140,14 +170,29 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const probeBytes = new Map<string, Uint8Array>();
   for (const st of cfg.stages) {
     // What later stages will see of this one: the file, the model, or a cohort's peer 0.
-    probeBytes.set(st.name, st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(st.cohort ? peerModel(stageModel(st), 0) : stageModel(st)));
+    probeBytes.set(
+      st.name,
+      st.file ? new Uint8Array(readFileSync(st.file)) : exportOnnx(st.cohort ? peerModel(stageModel(st), 0) : stageModel(st)),
+    );
     if (st.file) continue;
     const cached = st.teachers.find((t) => t.cache);
-    if (cached && augment) throw new KdError('BAD_CONFIG', `stage '${st.name}': teacher '${teacherName(cached)}' is cached, but the dataset is augmented, so every sample is new and no answer would ever be reused; set cache: false or turn augmentation off`);
+    if (cached && augment)
+      throw new KdError(
+        'BAD_CONFIG',
+        `stage '${st.name}': teacher '${teacherName(cached)}' is cached, but the dataset is augmented, so every sample is new and no answer would ever be reused; set cache: false or turn augmentation off`,
+      );
     const student = stageModel(st);
     if (st.init) checkInit(st, stageOf.get(st.init)!, student, stageModel);
-    const slots = teacherOutputsOf(st.loss).length ? await Promise.all(st.teachers.map(async (_, k) => (await teacherSlot(st, k, (n) => probeBytes.get(n)!, train.sampleShape, train.numClasses)).slot)) : [];
-    if (teacherOutputsOf(st.loss).length && !slots.length) throw new KdError('NO_TEACHER', `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) reads a teacher, and the stage names none (teachers: [...])`);
+    const slots = teacherOutputsOf(st.loss).length
+      ? await Promise.all(
+          st.teachers.map(async (_, k) => (await teacherSlot(st, k, (n) => probeBytes.get(n)!, train.sampleShape, train.numClasses)).slot),
+        )
+      : [];
+    if (teacherOutputsOf(st.loss).length && !slots.length)
+      throw new KdError(
+        'NO_TEACHER',
+        `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) reads a teacher, and the stage names none (teachers: [...])`,
+      );
     checkClassifierStep(student, st.loss, slots, st.combine, ofClasses(train, st.classes).n);
   }
 
@@ -156,13 +201,27 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   const trainedValues = new Map<string, Map<string, Float32Array>>();
   const predictionsOf = new Map<string, Int32Array>();
   const rows: SummaryRow[] = [];
-  const evaluate = async (st: StageConfig, p: Predictor, file: string, params: number | undefined, agreeWith: string | undefined): Promise<Evaluation> => {
+  const evaluate = async (
+    st: StageConfig,
+    p: Predictor,
+    file: string,
+    params: number | undefined,
+    agreeWith: string | undefined,
+  ): Promise<Evaluation> => {
     const ev = await evaluateClassifier(p, test, { ...norm, subsets: cfg.report.subsets });
     predictionsOf.set(st.name, ev.predictions);
     const ref = agreeWith ? predictionsOf.get(agreeWith) : undefined;
     rows.push({
-      role: st.name, model: st.model ?? st.cohort?.join(' + ') ?? st.file!, testAccuracy: +ev.accuracy.toFixed(4), testLoss: +ev.loss.toFixed(4), agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4), agreeWith: agreeWith ?? st.name,
-      parameters: params, fileBytes: statSync(rd.path(file)).size, latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30), file,
+      role: st.name,
+      model: st.model ?? st.cohort?.join(' + ') ?? st.file!,
+      testAccuracy: +ev.accuracy.toFixed(4),
+      testLoss: +ev.loss.toFixed(4),
+      agreement: +(ref ? agreementRate(ev.predictions, ref) : 1).toFixed(4),
+      agreeWith: agreeWith ?? st.name,
+      parameters: params,
+      fileBytes: statSync(rd.path(file)).size,
+      latencyMs: train.kind === 'text' ? [] : await measureLatency(p, train.sampleShape, [1, 32], 30),
+      file,
       ...(ev.subsets ? { subsets: ev.subsets } : {}),
       ...(cacheStats.has(st.name) ? { teacherCache: cacheStats.get(st.name) } : {}),
     });
@@ -170,19 +229,21 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   };
 
   // File teachers that are not stages are evaluated once, before any stage, so the stages they teach report agreement with them.
-  for (const t of cfg.stages.flatMap((s) => s.teachers)) if (t.file && !predictionsOf.has(teacherName(t))) {
-    const tp = await Predictor.fromBytes(new Uint8Array(readFileSync(t.file)), { threads }, t.file);
-    try {
-      predictionsOf.set(teacherName(t), (await evaluateClassifier(tp, test, norm)).predictions);
-    } finally {
-      await tp.release();
+  for (const t of cfg.stages.flatMap((s) => s.teachers))
+    if (t.file && !predictionsOf.has(teacherName(t))) {
+      const tp = await Predictor.fromBytes(new Uint8Array(readFileSync(t.file)), { threads }, t.file);
+      try {
+        predictionsOf.set(teacherName(t), (await evaluateClassifier(tp, test, norm)).predictions);
+      } finally {
+        await tp.release();
+      }
     }
-  }
   for (const st of cfg.stages) {
     const file = stageFile(st.name);
     const firstTeacher = st.teachers[0] ? teacherName(st.teachers[0]) : undefined;
     // Agreement is measured against the stage's first teacher, or else against the run's first stage.
-    const agreeWith = firstTeacher && predictionsOf.has(firstTeacher) ? firstTeacher : st.name === cfg.stages[0].name ? undefined : cfg.stages[0].name;
+    const agreeWith =
+      firstTeacher && predictionsOf.has(firstTeacher) ? firstTeacher : st.name === cfg.stages[0].name ? undefined : cfg.stages[0].name;
     let bytes: Uint8Array, params: number | undefined;
     // A cohort's stage file is peer 0 (what later stages learn from); the other peers are rows of their own.
     const peers: { name: string; file: string; bytes: Uint8Array; params?: number }[] = [];
@@ -192,7 +253,12 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       bytes = new Uint8Array(readFileSync(rd.path(file)));
       params = done[st.name].parameters as number | undefined;
       if (initSources.has(st.name)) trainedValues.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
-      for (let k = 1; k < (st.cohort?.length ?? 0); k++) peers.push({ name: `${st.name}.peer${k}`, file: `${st.name}.peer${k}.onnx`, bytes: new Uint8Array(readFileSync(rd.path(`${st.name}.peer${k}.onnx`))) });
+      for (let k = 1; k < (st.cohort?.length ?? 0); k++)
+        peers.push({
+          name: `${st.name}.peer${k}`,
+          file: `${st.name}.peer${k}.onnx`,
+          bytes: new Uint8Array(readFileSync(rd.path(`${st.name}.peer${k}.onnx`))),
+        });
       log(`${st.name}: trained before the interruption, reusing ${file}`);
     } else {
       const model = stageModel(st);
@@ -208,7 +274,16 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
             const opened = await openTeacher(t, slot, tb, key, cfg.cacheDir);
             teachers.push({ ...slot, teacher: opened.source, stats: opened.stats });
           }
-        await trainStage(st.name, model, st, st.loss as LossTerm[], data, teachers, st.combine, Math.max(1, threads - teachers.filter((t) => !st.teachers.find((c) => teacherName(c) === t.name)?.http).length));
+        await trainStage(
+          st.name,
+          model,
+          st,
+          st.loss as LossTerm[],
+          data,
+          teachers,
+          st.combine,
+          Math.max(1, threads - teachers.filter((t) => !st.teachers.find((c) => teacherName(c) === t.name)?.http).length),
+        );
         const cached = teachers.filter((t) => t.stats).map((t) => ({ teacher: t.name, ...t.stats!() }));
         if (cached.length) {
           cacheStats.set(st.name, cached);
@@ -222,7 +297,12 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
       params = main.parameterCount();
       for (let k = 1; k < (st.cohort?.length ?? 0); k++) {
         const pk = peerModel(model, k);
-        peers.push({ name: `${st.name}.peer${k}`, file: `${st.name}.peer${k}.onnx`, bytes: exportOnnx(pk, { metadata: { 'kdistill.role': `${st.name}.peer${k}` } }), params: pk.parameterCount() });
+        peers.push({
+          name: `${st.name}.peer${k}`,
+          file: `${st.name}.peer${k}.onnx`,
+          bytes: exportOnnx(pk, { metadata: { 'kdistill.role': `${st.name}.peer${k}` } }),
+          params: pk.parameterCount(),
+        });
       }
       if (initSources.has(st.name)) {
         saveCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`, { meta: { stage: st.name, final: true }, tensors: model.values });
@@ -244,7 +324,13 @@ export async function runExperiment(cfg: ResolvedConfig, rd: RunDir, log: (line:
   }
 
   const summary: RunSummary = {
-    name: cfg.name, seed: cfg.seed, dataset: cfg.dataset.name, trainSamples: train.n, validationSamples: val?.n ?? 0, testSamples: test.n, rows,
+    name: cfg.name,
+    seed: cfg.seed,
+    dataset: cfg.dataset.name,
+    trainSamples: train.n,
+    validationSamples: val?.n ?? 0,
+    testSamples: test.n,
+    rows,
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   rd.write('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
@@ -263,12 +349,19 @@ function bestSoFar(file: string): number {
 
 /** A stage that starts from another's weights needs the same parameters, name for name and shape for shape. */
 function checkInit(st: StageConfig, from: StageConfig, student: Model, build: (s: StageConfig) => Model): void {
-  if (!from.model) throw new KdError('BAD_INIT', `stage '${st.name}' starts from '${from.name}', which is an ONNX file; init needs a stage kdistill trained`);
+  if (!from.model)
+    throw new KdError(
+      'BAD_INIT',
+      `stage '${st.name}' starts from '${from.name}', which is an ONNX file; init needs a stage kdistill trained`,
+    );
   const src = build(from);
   for (const [name, spec] of student.specs) {
     const s = src.specs.get(name);
     if (!s || s.shape.join() !== spec.shape.join())
-      throw new KdError('BAD_INIT', `stage '${st.name}' (${st.model}) starts from '${from.name}' (${from.model}), but its parameter '${name}' [${spec.shape.join(', ')}] ${s ? `is [${s.shape.join(', ')}] there` : 'does not exist there'}; init needs the same architecture`);
+      throw new KdError(
+        'BAD_INIT',
+        `stage '${st.name}' (${st.model}) starts from '${from.name}' (${from.model}), but its parameter '${name}' [${spec.shape.join(', ')}] ${s ? `is [${s.shape.join(', ')}] there` : 'does not exist there'}; init needs the same architecture`,
+      );
   }
 }
 
@@ -278,7 +371,20 @@ export function formatSummary(s: RunSummary): string {
   const subsets = Object.keys(s.rows[0]?.subsets ?? {});
   const head = `${'role'.padEnd(w)} model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)${subsets.map((n) => `   ${n}: acc / task`).join('')}`;
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-  const lines = s.rows.map((r) => `${r.role.padEnd(w)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreement * 100).toFixed(1).padStart(5)}%  ${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ${r.latencyMs.map((l) => l.p50.toFixed(2)).join(' / ').padEnd(13)}${subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join('')}`);
+  const lines = s.rows.map(
+    (r) =>
+      `${r.role.padEnd(w)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${(r.agreement * 100).toFixed(1).padStart(5)}%  ${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ${r.latencyMs
+        .map((l) => l.p50.toFixed(2))
+        .join(' / ')
+        .padEnd(
+          13,
+        )}${subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join('')}`,
+  );
   const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
-  return [head, ...lines, `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`, ...notes].join('\n');
+  return [
+    head,
+    ...lines,
+    `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`,
+    ...notes,
+  ].join('\n');
 }

@@ -9,7 +9,10 @@ export function readStages(rd: RunDir): Record<string, Record<string, unknown>> 
   try {
     return JSON.parse(readFileSync(rd.path('stages.json'), 'utf8'));
   } catch (e) {
-    throw new KdError('BAD_RUN_DIR', `cannot resume from ${rd.dir}: stages.json is unreadable (${(e as Error).message}); delete it to redo every stage from its checkpoints`);
+    throw new KdError(
+      'BAD_RUN_DIR',
+      `cannot resume from ${rd.dir}: stages.json is unreadable (${(e as Error).message}); delete it to redo every stage from its checkpoints`,
+    );
   }
 }
 
@@ -17,13 +20,20 @@ const stepCkpt = (stage: string) => new RegExp(`^${stage.replace(/[.]/g, '\\.')}
 
 /** The stage's checkpoint with the most steps, if any. */
 export function latestCheckpoint(dir: string, stage: string): { path: string; file: string; step: number } | undefined {
-  const found = readdirSync(dir).map((f) => ({ f, m: stepCkpt(stage).exec(f) })).filter((x) => x.m).map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
+  const found = readdirSync(dir)
+    .map((f) => ({ f, m: stepCkpt(stage).exec(f) }))
+    .filter((x) => x.m)
+    .map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
   return found.sort((a, b) => b.step - a.step)[0];
 }
 
 /** Keeps the stage's newest `keep` step checkpoints (the best one is a separate file). */
 export function pruneCheckpoints(dir: string, stage: string, keep: number): void {
-  const steps = readdirSync(dir).map((f) => stepCkpt(stage).exec(f)).filter((m) => m).map((m) => Number(m![1])).sort((a, b) => b - a);
+  const steps = readdirSync(dir)
+    .map((f) => stepCkpt(stage).exec(f))
+    .filter((m) => m)
+    .map((m) => Number(m![1]))
+    .sort((a, b) => b - a);
   for (const s of steps.slice(keep)) rmSync(join(dir, `${stage}-step${s}.ckpt`), { force: true });
 }
 

@@ -63,11 +63,17 @@ function writeError(e: unknown, path: string, what: string): unknown {
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new KdError('DISK_FULL', `cannot write ${what} ${path}: the disk is full (${code}); ${kept}. Free some space or write to another disk.`);
+      return new KdError(
+        'DISK_FULL',
+        `cannot write ${what} ${path}: the disk is full (${code}); ${kept}. Free some space or write to another disk.`,
+      );
     case 'EROFS':
     case 'EACCES':
     case 'EPERM':
-      return new KdError('NOT_WRITABLE', `cannot write ${what} ${path}: the location is not writable (${code}); ${kept}. Check the permissions or choose another output directory.`);
+      return new KdError(
+        'NOT_WRITABLE',
+        `cannot write ${what} ${path}: the location is not writable (${code}); ${kept}. Check the permissions or choose another output directory.`,
+      );
     case 'ENOENT':
     case 'ENOTDIR':
       return new KdError('NOT_WRITABLE', `cannot write ${what} ${path}: its directory does not exist (${code}).`);
@@ -81,6 +87,9 @@ export function readInput(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new KdError('MISSING_FILE', `cannot read ${what ? `${what} ` : ''}${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new KdError(
+      'MISSING_FILE',
+      `cannot read ${what ? `${what} ` : ''}${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }

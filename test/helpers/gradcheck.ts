@@ -43,15 +43,26 @@ export async function gradCheck(c: GradCase): Promise<number> {
   }
   const y = c.build(g, vals);
   assert.ok(isStatic(y.shape), `test output must have a static shape, got ${y.shape}`);
-  const r = g.initializer('R', op.f32(Array.from({ length: (y.shape as number[]).reduce((a, b) => a * b, 1) }, () => rng.normal()), y.shape as number[]));
+  const r = g.initializer(
+    'R',
+    op.f32(
+      Array.from({ length: (y.shape as number[]).reduce((a, b) => a * b, 1) }, () => rng.normal()),
+      y.shape as number[],
+    ),
+  );
   const loss = op.reduceSum(op.mul(y, r), undefined, false, 'loss');
   const wrt = c.wrt ?? Object.keys(c.inputs).filter((k) => !c.inputs[k].int);
-  const grads = gradients(loss, wrt.map((k) => vals[k]));
+  const grads = gradients(
+    loss,
+    wrt.map((k) => vals[k]),
+  );
   g.output(loss, ...wrt.map((k) => grads.get(vals[k].name)!));
   const sess = await createSession(toOnnx(g), { threads: 1, optimization: 'disabled' });
   const ortFeeds = () => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toOrt(t)]));
   const out = await sess.run(ortFeeds());
-  const eps = c.eps ?? 1e-2, rtol = c.rtol ?? 2e-2, atol = c.atol ?? 2e-3;
+  const eps = c.eps ?? 1e-2,
+    rtol = c.rtol ?? 2e-2,
+    atol = c.atol ?? 2e-3;
   let worst = 0;
   for (const k of wrt) {
     const analytic = out[grads.get(vals[k].name)!.name].data as Float32Array;
@@ -69,7 +80,10 @@ export async function gradCheck(c: GradCase): Promise<number> {
       const err = Math.abs(fd - analytic[i]);
       const tol = atol + rtol * Math.max(Math.abs(fd), Math.abs(analytic[i]));
       worst = Math.max(worst, err / tol);
-      assert.ok(err <= tol, `d loss/d ${k}[${i}]: autodiff ${analytic[i]} vs finite difference ${fd} (|err| ${err.toExponential(2)} > tol ${tol.toExponential(2)})`);
+      assert.ok(
+        err <= tol,
+        `d loss/d ${k}[${i}]: autodiff ${analytic[i]} vs finite difference ${fd} (|err| ${err.toExponential(2)} > tol ${tol.toExponential(2)})`,
+      );
     }
   }
   await sess.release();

@@ -53,9 +53,14 @@ export function sameShape(a: Value, b: Value): boolean {
  * sizes `inSize` to `outSize`: output_padding restores the trailing rows a floor-mode window never
  * reaches (they get zero gradient), extra end padding crops the overhang of a ceil-mode window.
  */
-export function adjointWindow(w: Window, inSize: readonly number[], outSize: readonly number[]): { pads: number[]; outputPadding?: number[] } {
+export function adjointWindow(
+  w: Window,
+  inSize: readonly number[],
+  outSize: readonly number[],
+): { pads: number[]; outputPadding?: number[] } {
   const sp = inSize.length;
-  const pads = [...w.pads], outputPadding: number[] = Array(sp).fill(0);
+  const pads = [...w.pads],
+    outputPadding: number[] = Array(sp).fill(0);
   for (let i = 0; i < sp; i++) {
     const reach = w.strides[i] * (outSize[i] - 1) + w.dilations[i] * (w.kernel[i] - 1) + 1 - w.pads[i] - w.pads[i + sp];
     if (reach <= inSize[i]) outputPadding[i] = inSize[i] - reach;
@@ -80,15 +85,17 @@ function inputGrad(node: Node, dy: Value, w: Value, x: Value, win: Window, group
  * apart, so the two swap roles.
  */
 export function weightGrad(node: Node, inp: Value, gout: Value, win: Window, group: number): Value {
-  const S = spatial(node, inp), So = spatial(node, gout), sp = S.length;
+  const S = spatial(node, inp),
+    So = spatial(node, gout),
+    sp = S.length;
   const sAx = range(2, 2 + sp);
   const C = inp.shape[1];
   if (typeof C !== 'number') noGrad(node, `gradient needs a fixed channel count, got ${inp.toString()}`);
   if (group === 1) return weightGradIm2col(inp, gout, win, S, So, C);
   const cg = C / group;
   // A grouped conv splits channels into contiguous blocks, so the merged axis must be group-major:
-    // [N, g, Cg, S] → [g, N, Cg, S] → [g·N, Cg, S] → [Cg, g·N, S]. Flatten merges g and N even when N is
-    // symbolic, where a Reshape with -1 could not be shape-inferred.
+  // [N, g, Cg, S] → [g, N, Cg, S] → [g·N, Cg, S] → [Cg, g·N, S]. Flatten merges g and N even when N is
+  // symbolic, where a Reshape with -1 could not be shape-inferred.
   const byGroup = op.transpose(op.reshape(inp, [0, group, cg, ...S]), [1, 0, ...range(2, 3 + sp)]);
   const xt = op.transpose(op.reshape(op.flatten(byGroup, 2), [0, cg, ...S]), [1, 0, ...sAx]);
   const wt = op.transpose(gout, [1, 0, ...sAx]);
@@ -105,10 +112,12 @@ export function weightGrad(node: Node, inp: Value, gout: Value, win: Window, gro
  * which MLAS runs an order of magnitude below GEMM speed on large layers.
  */
 function weightGradIm2col(inp: Value, gout: Value, win: Window, S: number[], So: number[], C: number): Value {
-  const sp = S.length, sAx = range(2, 2 + sp);
+  const sp = S.length,
+    sAx = range(2, 2 + sp);
   const Co = gout.shape[1] as number;
   let xt = op.transpose(inp, [1, 0, ...sAx]); // [C, N, S]
-  if (win.pads.some((p) => p > 0)) xt = xt.graph.node('Pad', [xt, op.ints(xt.graph, [0, 0, ...win.pads.slice(0, sp), 0, 0, ...win.pads.slice(sp)])], {})[0];
+  if (win.pads.some((p) => p > 0))
+    xt = xt.graph.node('Pad', [xt, op.ints(xt.graph, [0, 0, ...win.pads.slice(0, sp), 0, 0, ...win.pads.slice(sp)])], {})[0];
   const taps: number[][] = [[]];
   for (const k of win.kernel) taps.splice(0, taps.length, ...taps.flatMap((t) => range(0, k).map((i) => [...t, i])));
   const cols = taps.map((t) => {
@@ -126,7 +135,9 @@ function biasGrad(dy: Value): Value {
 }
 
 registerGrad('Conv', (c, [dy]) => {
-  const x = c.x(0), w = c.x(1), node = c.node;
+  const x = c.x(0),
+    w = c.x(1),
+    node = c.node;
   const group = attrInt(node, 'group', 1);
   const win = windowOf(node, spatial(node, w));
   return [
@@ -139,7 +150,9 @@ registerGrad('Conv', (c, [dy]) => {
 // ConvTranspose(x, W) is the adjoint of Conv(·, W) with the same attributes, so its gradients are
 // Conv's with the roles of input and output swapped.
 registerGrad('ConvTranspose', (c, [dy]) => {
-  const x = c.x(0), w = c.x(1), node = c.node;
+  const x = c.x(0),
+    w = c.x(1),
+    node = c.node;
   if (node.attrs.output_shape) noGrad(node, 'gradient needs explicit pads and output_padding, not output_shape');
   const group = attrInt(node, 'group', 1);
   const win = windowOf(node, spatial(node, w));

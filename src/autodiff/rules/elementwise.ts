@@ -4,7 +4,10 @@ import { registerGrad, unbroadcast, type GradContext } from '../rule.js';
 
 // Binary ops broadcast, so every operand gradient is summed back to the operand's shape.
 registerGrad('Add', (c, [dy]) => [c.needs[0] ? unbroadcast(dy!, c.x(0)) : undefined, c.needs[1] ? unbroadcast(dy!, c.x(1)) : undefined]);
-registerGrad('Sub', (c, [dy]) => [c.needs[0] ? unbroadcast(dy!, c.x(0)) : undefined, c.needs[1] ? unbroadcast(op.neg(dy!), c.x(1)) : undefined]);
+registerGrad('Sub', (c, [dy]) => [
+  c.needs[0] ? unbroadcast(dy!, c.x(0)) : undefined,
+  c.needs[1] ? unbroadcast(op.neg(dy!), c.x(1)) : undefined,
+]);
 registerGrad('Mul', (c, [dy]) => [
   c.needs[0] ? unbroadcast(op.mul(dy!, c.x(1)), c.x(0)) : undefined,
   c.needs[1] ? unbroadcast(op.mul(dy!, c.x(0)), c.x(1)) : undefined,
@@ -18,7 +21,8 @@ registerGrad('Div', (c, [dy]) => {
   ];
 });
 registerGrad('Pow', (c, [dy]) => {
-  const a = c.x(0), b = c.x(1);
+  const a = c.x(0),
+    b = c.x(1);
   return [
     c.needs[0] ? unbroadcast(op.mul(dy!, op.mul(b, op.pow(a, op.addScalar(b, -1)))), a) : undefined,
     c.needs[1] ? unbroadcast(op.mul(dy!, op.mul(c.y(0), op.log(a))), b) : undefined,
@@ -28,7 +32,8 @@ registerGrad('Max', (c, [dy]) => minMax(c, dy!, 'Max'));
 registerGrad('Min', (c, [dy]) => minMax(c, dy!, 'Min'));
 
 function minMax(c: GradContext, dy: Value, kind: 'Max' | 'Min') {
-  const a = c.x(0), b = c.x(1);
+  const a = c.x(0),
+    b = c.x(1);
   // Ties send the gradient to the first operand, as PyTorch's maximum does for its first argument's side.
   const takeA = op.cast(kind === 'Max' ? op.not(op.less(a, b)) : op.not(op.greater(a, b)), 'float32');
   return [
@@ -64,7 +69,8 @@ registerGrad('Erf', (c, [dy]) => {
   return [op.mul(dy!, op.scale(op.exp(op.neg(op.mul(x, x))), 2 / Math.sqrt(Math.PI)))];
 });
 registerGrad('Where', (c, [dy]) => {
-  const cond = c.x(0), zero = op.scalar(c.g, 0);
+  const cond = c.x(0),
+    zero = op.scalar(c.g, 0);
   return [
     undefined,
     c.needs[1] ? unbroadcast(op.where(cond, dy!, zero), c.x(1)) : undefined,

@@ -7,11 +7,14 @@ import { noGrad, range } from './conv.js';
 // Inference form only: y = scale·(x − mean)/√(var + ε) + B with fixed statistics, which is how a
 // frozen eval-mode teacher appears; training-mode BN is built from primitives instead.
 registerGrad('BatchNormalization', (c, [dy]) => {
-  const node = c.node, x = c.x(0);
+  const node = c.node,
+    x = c.x(0);
   if (attrInt(node, 'training_mode', 0) !== 0 || node.outputs.length > 1)
     noGrad(node, 'gradient supports the inference form only (one output, training_mode=0)');
   const eps = attrInt(node, 'epsilon', 1e-5);
-  const scale = c.x(1), mean = c.x(3), variance = c.x(4);
+  const scale = c.x(1),
+    mean = c.x(3),
+    variance = c.x(4);
   const C = scale.shape[0];
   if (typeof C !== 'number') noGrad(node, 'gradient needs a fixed channel count');
   // Per-channel [C] vectors broadcast against [N, C, …] as [C, 1, …].
@@ -33,10 +36,11 @@ registerGrad('BatchNormalization', (c, [dy]) => {
 });
 
 registerGrad('LayerNormalization', (c, dys) => {
-  const node = c.node, x = c.x(0), scale = c.x(1);
+  const node = c.node,
+    x = c.x(0),
+    scale = c.x(1);
   const dy = dys[0];
-  if (!dy || dys.slice(1).some((d) => d))
-    noGrad(node, 'gradient flows through output 0 (Y) only, not Mean or InvStdDev');
+  if (!dy || dys.slice(1).some((d) => d)) noGrad(node, 'gradient flows through output 0 (Y) only, not Mean or InvStdDev');
   const axes = range(normAxis(attrInt(node, 'axis', -1), x.rank), x.rank);
   const eps = attrInt(node, 'epsilon', 1e-5);
   const mean = (v: Value) => op.reduceMean(v, axes, true);

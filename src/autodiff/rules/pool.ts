@@ -24,7 +24,9 @@ function poolWindow(node: Node): Window {
  */
 function tiling(node: Node, w: Window, S: number[] | undefined): number[] | undefined {
   if (!S || attrInt(node, 'ceil_mode', 0) !== 0) return undefined;
-  const ok = S.every((d, i) => w.kernel[i] === w.strides[i] && w.dilations[i] === 1 && w.pads[i] === 0 && w.pads[i + S.length] === 0 && d >= w.kernel[i]);
+  const ok = S.every(
+    (d, i) => w.kernel[i] === w.strides[i] && w.dilations[i] === 1 && w.pads[i] === 0 && w.pads[i + S.length] === 0 && d >= w.kernel[i],
+  );
   return ok ? S.map((d, i) => Math.floor(d / w.kernel[i])) : undefined;
 }
 
@@ -33,23 +35,40 @@ const blocked = (o: number[], inner: number[]) => [0, 0, ...o.flatMap((d, i) => 
 
 registerGrad('MaxPool', (c, [dy]) => {
   if (!dy) return [undefined];
-  const x = c.x(0), node = c.node;
+  const x = c.x(0),
+    node = c.node;
   const w = poolWindow(node);
   const S = staticSpatial(x);
   const o = tiling(node, w, S);
   if (S && o) {
     // Windows tile the input: upsample the pooled max and compare, so argmax positions are found in a
     // few streaming passes (MaxPool's Indices output is an order of magnitude slower in ORT).
-    const up = (v: Value) => c.g.node('Resize', [v, '', c.g.initializer('scales', op.f32([1, 1, ...w.kernel]))], {
-      mode: A.s('nearest'), coordinate_transformation_mode: A.s('asymmetric'), nearest_mode: A.s('floor'),
-    })[0];
+    const up = (v: Value) =>
+      c.g.node('Resize', [v, '', c.g.initializer('scales', op.f32([1, 1, ...w.kernel]))], {
+        mode: A.s('nearest'),
+        coordinate_transformation_mode: A.s('asymmetric'),
+        nearest_mode: A.s('floor'),
+      })[0];
     // Rows past the last whole window get no gradient: work on the covered part, then pad with zeros.
     const covered = o.map((n, i) => n * w.kernel[i]);
     const cropped = covered.some((d, i) => d !== S[i]);
-    const xs = cropped ? op.slice(x, covered.map(() => 0), covered, covered.map((_, i) => i + 2)) : x;
+    const xs = cropped
+      ? op.slice(
+          x,
+          covered.map(() => 0),
+          covered,
+          covered.map((_, i) => i + 2),
+        )
+      : x;
     const mask = op.equal(xs, up(c.y(0)));
     const ties = c.g.node('AveragePool', [op.cast(mask, 'float32')], { kernel_shape: A.ints(w.kernel), strides: A.ints(w.kernel) })[0];
-    const share = op.div(dy, op.scale(ties, w.kernel.reduce((a, b) => a * b, 1)));
+    const share = op.div(
+      dy,
+      op.scale(
+        ties,
+        w.kernel.reduce((a, b) => a * b, 1),
+      ),
+    );
     const dx = op.where(mask, up(share), op.scalar(c.g, 0));
     if (!cropped) return [dx];
     const pads = [0, 0, ...covered.map(() => 0), 0, 0, ...covered.map((d, i) => S[i] - d)];
@@ -67,15 +86,27 @@ registerGrad('MaxPool', (c, [dy]) => {
 });
 
 registerGrad('AveragePool', (c, [dy]) => {
-  const x = c.x(0), node = c.node, g = c.g;
+  const x = c.x(0),
+    node = c.node,
+    g = c.g;
   const w = poolWindow(node);
-  const S = spatial(node, x), So = spatial(node, c.y(0));
+  const S = spatial(node, x),
+    So = spatial(node, c.y(0));
   const t = tiling(node, w, S);
   // The Expand fast path needs windows that cover the input exactly.
   const o = t?.every((n, i) => n * w.kernel[i] === S[i]) ? t : undefined;
   const kn = w.kernel.reduce((a, b) => a * b, 1);
   if (o) {
-    const spread = op.expand(op.reshape(op.scale(dy!, 1 / kn), blocked(o, o.map(() => 1))), [1, 1, ...o.flatMap((d, i) => [d, w.kernel[i]])]);
+    const spread = op.expand(
+      op.reshape(
+        op.scale(dy!, 1 / kn),
+        blocked(
+          o,
+          o.map(() => 1),
+        ),
+      ),
+      [1, 1, ...o.flatMap((d, i) => [d, w.kernel[i]])],
+    );
     return [op.reshape(spread, [0, 0, ...S])];
   }
   const C = x.shape[1];
@@ -87,17 +118,25 @@ registerGrad('AveragePool', (c, [dy]) => {
   const perOut = op.div(pooledOnes, g.initializer('valid_taps', op.f32(validTaps(w, S, So), [1, 1, ...So])));
   // The adjoint of a window sum is a depthwise ConvTranspose with an all-ones kernel.
   const adj = adjointWindow(w, S, So);
-  const dx = op.convTranspose(op.mul(dy!, perOut), ones([C, 1, ...w.kernel]), { strides: w.strides, dilations: w.dilations, group: C, ...adj });
+  const dx = op.convTranspose(op.mul(dy!, perOut), ones([C, 1, ...w.kernel]), {
+    strides: w.strides,
+    dilations: w.dilations,
+    group: C,
+    ...adj,
+  });
   return [dx];
 });
 
 /** Taps of each window that fall inside the unpadded input (at least 1, so an all-padding window divides 0 by 1). */
 function validTaps(w: Window, S: number[], So: number[]): Float32Array {
   const perAxis = S.map((size, a) =>
-    range(0, So[a]).map((i) => range(0, w.kernel[a]).filter((t) => {
-      const p = i * w.strides[a] - w.pads[a] + t * w.dilations[a];
-      return p >= 0 && p < size;
-    }).length),
+    range(0, So[a]).map(
+      (i) =>
+        range(0, w.kernel[a]).filter((t) => {
+          const p = i * w.strides[a] - w.pads[a] + t * w.dilations[a];
+          return p >= 0 && p < size;
+        }).length,
+    ),
   );
   let counts = [1];
   for (const axis of perAxis) counts = counts.flatMap((n) => axis.map((m) => n * m));
@@ -105,8 +144,14 @@ function validTaps(w: Window, S: number[], So: number[]): Float32Array {
 }
 
 registerGrad('GlobalAveragePool', (c, [dy]) => {
-  const x = c.x(0), S = staticSpatial(x);
-  const n = S ? op.scalar(c.g, S.reduce((a, b) => a * b, 1)) : op.div(op.cast(c.g.node('Size', [x])[0], 'float32'), op.cast(c.g.node('Size', [c.y(0)])[0], 'float32'));
+  const x = c.x(0),
+    S = staticSpatial(x);
+  const n = S
+    ? op.scalar(
+        c.g,
+        S.reduce((a, b) => a * b, 1),
+      )
+    : op.div(op.cast(c.g.node('Size', [x])[0], 'float32'), op.cast(c.g.node('Size', [c.y(0)])[0], 'float32'));
   return [op.expandLike(op.div(dy!, n), x)];
 });
 

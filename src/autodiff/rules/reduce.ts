@@ -21,7 +21,11 @@ function spread(c: GradContext, dy: Value): Value {
 function count(c: GradContext): Value {
   const x = c.x(0);
   const dims = reducedAxes(c).map((a) => x.shape[a]);
-  if (dims.every((d) => typeof d === 'number')) return op.scalar(c.g, (dims as number[]).reduce((p, q) => p * q, 1));
+  if (dims.every((d) => typeof d === 'number'))
+    return op.scalar(
+      c.g,
+      (dims as number[]).reduce((p, q) => p * q, 1),
+    );
   return op.div(op.cast(c.g.node('Size', [x])[0], 'float32'), op.cast(c.g.node('Size', [c.y(0)])[0], 'float32'));
 }
 

@@ -14,7 +14,8 @@ const str = (node: Node, key: string, def: string): string => {
  * ⌊i/k⌋; half_pixel maps it to ⌊i/k⌋ + (r + ½)/k − ½ with |…| < ½, which only round-to-nearest does.
  */
 function replicatesBlocks(node: Node): boolean {
-  const ct = str(node, 'coordinate_transformation_mode', 'half_pixel'), nm = str(node, 'nearest_mode', 'round_prefer_floor');
+  const ct = str(node, 'coordinate_transformation_mode', 'half_pixel'),
+    nm = str(node, 'nearest_mode', 'round_prefer_floor');
   if (ct === 'asymmetric') return nm === 'floor';
   return (ct === 'half_pixel' || ct === 'pytorch_half_pixel') && nm.startsWith('round_prefer_');
 }
@@ -27,7 +28,8 @@ function replicatesBlocks(node: Node): boolean {
  * Other modes, fractional or downscaling factors, and `sizes`-driven resizes are refused by name.
  */
 registerGrad('Resize', (c, [dy]) => {
-  const node = c.node, x = c.x(0);
+  const node = c.node,
+    x = c.x(0);
   const mode = str(node, 'mode', 'nearest');
   if (mode !== 'nearest') noGrad(node, `gradient is implemented for mode 'nearest' only, got '${mode}'`);
   if (node.attrs.axes) noGrad(node, "gradient needs scales for every axis (no 'axes' attribute)");
@@ -38,7 +40,10 @@ registerGrad('Resize', (c, [dy]) => {
     noGrad(node, `gradient needs one integer scale ≥ 1 per axis, got [${k.join(', ')}]`);
   if (k.every((s) => s === 1)) return [dy];
   if (!replicatesBlocks(node))
-    noGrad(node, `with integer scales the gradient needs coordinate_transformation_mode 'asymmetric' + nearest_mode 'floor' or 'half_pixel' + 'round_prefer_*', got '${str(node, 'coordinate_transformation_mode', 'half_pixel')}' + '${str(node, 'nearest_mode', 'round_prefer_floor')}'`);
+    noGrad(
+      node,
+      `with integer scales the gradient needs coordinate_transformation_mode 'asymmetric' + nearest_mode 'floor' or 'half_pixel' + 'round_prefer_*', got '${str(node, 'coordinate_transformation_mode', 'half_pixel')}' + '${str(node, 'nearest_mode', 'round_prefer_floor')}'`,
+    );
   // Axes before the first scaled one are copied (Reshape's 0, so a symbolic batch passes); from there on
   // sizes must be fixed because the split shifts later axes.
   const first = k.findIndex((s) => s !== 1);
@@ -46,7 +51,8 @@ registerGrad('Resize', (c, [dy]) => {
   const sumAxes: number[] = [];
   for (let i = first; i < x.rank; i++) {
     const d = x.shape[i];
-    if (typeof d !== 'number') noGrad(node, `gradient needs a fixed size on axis ${i} (at or after the first scaled axis), got ${x.toString()}`);
+    if (typeof d !== 'number')
+      noGrad(node, `gradient needs a fixed size on axis ${i} (at or after the first scaled axis), got ${x.toString()}`);
     target.push(d);
     if (k[i] !== 1) {
       sumAxes.push(target.length);

@@ -5,11 +5,14 @@ import type { Value } from '../../graph/graph.js';
 import { registerGrad, unbroadcast } from '../rule.js';
 
 // Pure re-layouts: the gradient is the incoming one, laid out like the input.
-for (const kind of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze'])
-  registerGrad(kind, (c, [dy]) => [op.reshapeLike(dy!, c.x(0))]);
+for (const kind of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']) registerGrad(kind, (c, [dy]) => [op.reshapeLike(dy!, c.x(0))]);
 
 registerGrad('Transpose', (c, [dy]) => {
-  const perm = attrInts(c.node, 'perm', c.x(0).shape.map((_, i, a) => a.length - 1 - i));
+  const perm = attrInts(
+    c.node,
+    'perm',
+    c.x(0).shape.map((_, i, a) => a.length - 1 - i),
+  );
   const inv = perm.map((_, i) => perm.indexOf(i));
   return [op.transpose(dy!, inv)];
 });
@@ -22,7 +25,8 @@ registerGrad('Concat', (c, [dy]) => {
   let start = 0;
   return xs.map((x, i) => {
     const len = x.shape[axis];
-    if (typeof len !== 'number') throw new KdError('NO_GRADIENT', `Concat '${c.node.name}': gradient needs a fixed size on axis ${axis}, input ${i} has '${len}'`);
+    if (typeof len !== 'number')
+      throw new KdError('NO_GRADIENT', `Concat '${c.node.name}': gradient needs a fixed size on axis ${axis}, input ${i} has '${len}'`);
     const part = c.needs[i] ? op.slice(dy!, [start], [start + len], [axis]) : undefined;
     start += len;
     return part;
@@ -50,11 +54,17 @@ registerGrad('Slice', (c, [dy]) => {
   const pads = new Array(2 * x.rank).fill(0);
   axes.forEach((a0, i) => {
     const a = normAxis(a0, x.rank);
-    const d = x.shape[a], o = c.y(0).shape[a];
+    const d = x.shape[a],
+      o = c.y(0).shape[a];
     if (typeof d !== 'number' || typeof o !== 'number') {
       // A symbolic axis (the batch) is fine when the slice drops fixed counts at its ends: [k:] or [k:-m].
-      const st = starts[i], en = ends[i];
-      if (st < 0 || !(en >= 2 ** 62 || en < 0)) throw new KdError('NO_GRADIENT', `Slice '${c.node.name}': gradient needs fixed sizes on sliced axis ${a}, or a slice [k:] / [k:-m] of it`);
+      const st = starts[i],
+        en = ends[i];
+      if (st < 0 || !(en >= 2 ** 62 || en < 0))
+        throw new KdError(
+          'NO_GRADIENT',
+          `Slice '${c.node.name}': gradient needs fixed sizes on sliced axis ${a}, or a slice [k:] / [k:-m] of it`,
+        );
       pads[a] = st;
       pads[a + x.rank] = en < 0 ? -en : 0;
       return;
@@ -67,23 +77,32 @@ registerGrad('Slice', (c, [dy]) => {
 });
 
 registerGrad('Gather', (c, [dy]) => {
-  const data = c.x(0), idx = c.x(1);
+  const data = c.x(0),
+    idx = c.x(1);
   if (!c.needs[0]) return [undefined, undefined];
   const axis = normAxis(attrInt(c.node, 'axis', 0), data.rank);
   // Rows gathered several times receive the sum of their gradients (ScatterND with add).
   const idx64: Value = idx.dtype === 'int64' ? idx : op.cast(idx, 'int64');
   if (axis === 0) return [op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(idx64, [-1]), dy!), undefined];
   // Another axis: move it to the front (and the index dims of dy with it), scatter there, move it back.
-  const r = idx.rank, rest = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
+  const r = idx.rank,
+    rest = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
   const perm = [axis, ...rest(axis, 0), ...rest(data.rank - axis - 1, axis + 1)];
   const dyPerm = [...rest(r, axis), ...rest(axis, 0), ...rest(data.rank - axis - 1, axis + r)];
   const front = op.scatterNDAdd(op.zerosLike(op.transpose(data, perm)), op.unsqueeze(idx64, [-1]), op.transpose(dy!, dyPerm));
-  return [op.transpose(front, perm.map((_, i) => perm.indexOf(i))), undefined];
+  return [
+    op.transpose(
+      front,
+      perm.map((_, i) => perm.indexOf(i)),
+    ),
+    undefined,
+  ];
 });
 
 registerGrad('GatherElements', (c, [dy]) => {
   if (!c.needs[0]) return [undefined, undefined];
-  const data = c.x(0), idx = c.x(1);
+  const data = c.x(0),
+    idx = c.x(1);
   // An element picked several times (indices drawn with replacement) receives the sum of its gradients.
   return [op.scatterElementsAdd(op.zerosLike(data), idx, dy!, normAxis(attrInt(c.node, 'axis', 0), data.rank)), undefined];
 });

@@ -44,10 +44,18 @@ export class TeacherCache implements TeacherSource, Keyed {
   private hits = 0;
   private misses = 0;
 
-  constructor(private readonly source: TeacherSource & Keyed, private readonly o: TeacherCacheOptions = {}) {
+  constructor(
+    private readonly source: TeacherSource & Keyed,
+    private readonly o: TeacherCacheOptions = {},
+  ) {
     const key = o.key ?? source.cacheKey;
-    if (!key) throw new KdError('BAD_OPTION', 'a teacher cache needs the teacher\'s content key: pass `key` (onnxKey(bytes) for an ONNX teacher), or give an HTTP teacher a `version`');
-    if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1)) throw new KdError('BAD_OPTION', `teacher cache: topk must be a positive integer, got ${o.topk}`);
+    if (!key)
+      throw new KdError(
+        'BAD_OPTION',
+        "a teacher cache needs the teacher's content key: pass `key` (onnxKey(bytes) for an ONNX teacher), or give an HTTP teacher a `version`",
+      );
+    if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
+      throw new KdError('BAD_OPTION', `teacher cache: topk must be a positive integer, got ${o.topk}`);
     this.cacheKey = key;
     this.root = join(o.dir ?? DEFAULT_CACHE_DIR, key.slice(0, 32));
   }
@@ -57,10 +65,13 @@ export class TeacherCache implements TeacherSource, Keyed {
   }
 
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
-    const n = shape[0], per = shape.slice(1).reduce((a, b) => a * b, 1), stores = names.map((name) => this.store(name));
+    const n = shape[0],
+      per = shape.slice(1).reduce((a, b) => a * b, 1),
+      stores = names.map((name) => this.store(name));
     // Hashes (and the copy of missed samples below) are taken before the first await: the caller may reuse `x`.
     // One-shot `hash` costs a third of a createHash() chain per sample, which shows in a warm epoch.
-    const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength), bps = x.BYTES_PER_ELEMENT * per;
+    const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength),
+      bps = x.BYTES_PER_ELEMENT * per;
     const keys = Array.from({ length: n }, (_, i) => hash('sha256', bytes.subarray(i * bps, (i + 1) * bps), 'base64'));
     const sizes = stores.map((s) => s.size);
     let outs = sizes.every((s) => s !== undefined) ? sizes.map((s) => new Float32Array(n * s!)) : undefined;
@@ -77,13 +88,24 @@ export class TeacherCache implements TeacherSource, Keyed {
     missed.forEach((i, j) => sub.set(x.subarray(i * per, (i + 1) * per) as never, j * per));
     const ans = await this.source.predictMany(sub, [m, ...shape.slice(1)], names);
     const odd = ans.findIndex((a) => a.length % m !== 0);
-    if (odd >= 0) throw new KdError('SHAPE_MISMATCH', `the cached teacher answered ${ans[odd].length} values for '${names[odd]}' of ${m} samples, not a whole number per sample`);
+    if (odd >= 0)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `the cached teacher answered ${ans[odd].length} values for '${names[odd]}' of ${m} samples, not a whole number per sample`,
+      );
     outs ??= ans.map((a) => new Float32Array((a.length / m) * n));
     stores.forEach((store, k) => {
       const size = outs![k].length / n;
-      if (ans[k].length !== m * size) throw new KdError('SHAPE_MISMATCH', `the cached teacher answered ${ans[k].length / m} values per sample for '${names[k]}', expected ${size}`);
+      if (ans[k].length !== m * size)
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `the cached teacher answered ${ans[k].length / m} values per sample for '${names[k]}', expected ${size}`,
+        );
       const rows = missed.map((_, j) => ans[k].subarray(j * size, (j + 1) * size));
-      store.put(missed.map((i) => keys[i]), rows);
+      store.put(
+        missed.map((i) => keys[i]),
+        rows,
+      );
       // A lossy format returns what a later hit will return, so a run sees the same values cached or not.
       const lossy = store.format.topk !== undefined || store.format.dtype === 'float16';
       missed.forEach((i, j) => {

@@ -21,10 +21,13 @@ export function encode(v: Float32Array, f: StoreFormat): Uint8Array {
   const out = new Uint8Array(recordBytes(f, v.length));
   const dv = new DataView(out.buffer);
   if (f.topk) {
-    let mx = -Infinity, s = 0;
+    let mx = -Infinity,
+      s = 0;
     for (const x of v) mx = Math.max(mx, x);
     for (const x of v) s += Math.exp(x - mx);
-    const order = Array.from(v.keys()).sort((a, b) => v[b] - v[a]).slice(0, f.topk);
+    const order = Array.from(v.keys())
+      .sort((a, b) => v[b] - v[a])
+      .slice(0, f.topk);
     // With fewer classes than k the unused slots say so (class 2^32 − 1), keeping records one size.
     for (let j = 0; j < f.topk; j++) {
       dv.setUint32(8 * j, j < order.length ? order[j] : NONE, true);
@@ -45,7 +48,8 @@ export function decode(b: Uint8Array, f: StoreFormat, out: Float32Array): void {
   }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (f.topk) {
-    const idx: number[] = [], prob: number[] = [];
+    const idx: number[] = [],
+      prob: number[] = [];
     for (let j = 0; j < f.topk && dv.getUint32(8 * j, true) !== NONE; j++) {
       idx.push(dv.getUint32(8 * j, true));
       prob.push(dv.getFloat32(8 * j + 4, true));
@@ -57,12 +61,15 @@ export function decode(b: Uint8Array, f: StoreFormat, out: Float32Array): void {
   }
 }
 
-const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+const f32 = new Float32Array(1),
+  u32 = new Uint32Array(f32.buffer);
 
 /** IEEE half-precision bits of `v`, rounded to nearest even (overflow → ±Inf, tiny → subnormal or 0). */
 export function toHalf(v: number): number {
   f32[0] = v;
-  const x = u32[0], sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff;
+  const x = u32[0],
+    sign = (x >>> 16) & 0x8000,
+    exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
   const e = exp - 112;
@@ -70,7 +77,9 @@ export function toHalf(v: number): number {
   if (e <= 0) {
     if (e < -10) return sign;
     mant |= 0x800000;
-    const shift = 14 - e, rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    const shift = 14 - e,
+      rem = mant & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
     let h = mant >>> shift;
     if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
@@ -84,7 +93,9 @@ export function toHalf(v: number): number {
 
 /** The number a half-precision bit pattern stands for. */
 export function fromHalf(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >>> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 0x1f) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);

@@ -26,16 +26,26 @@ export class EnsembleTeacher implements TeacherSource {
     const total = ms.reduce((s, m) => s + (m.weight ?? 1), 0);
     this.members = ms.map((m) => ({ source: m.source, logw: Math.log((m.weight ?? 1) / total) }));
     const keys = ms.map((m) => m.source.cacheKey);
-    if (keys.every((k): k is string => k !== undefined)) this.cacheKey = ensembleKey(keys.map((key, i) => ({ key, weight: ms[i].weight ?? 1 })));
+    if (keys.every((k): k is string => k !== undefined))
+      this.cacheKey = ensembleKey(keys.map((key, i) => ({ key, weight: ms[i].weight ?? 1 })));
   }
 
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
     const other = names.find((n) => n !== 'logits');
-    if (other !== undefined) throw new KdError('BAD_OPTION', `an ensemble teacher answers only 'logits', and '${other}' was asked for; give feature terms a single teacher`);
+    if (other !== undefined)
+      throw new KdError(
+        'BAD_OPTION',
+        `an ensemble teacher answers only 'logits', and '${other}' was asked for; give feature terms a single teacher`,
+      );
     const answers = await Promise.all(this.members.map((m) => m.source.predictMany(x, shape, ['logits']).then((r) => r[0])));
-    const n = shape[0], C = answers[0].length / n;
+    const n = shape[0],
+      C = answers[0].length / n;
     answers.forEach((a, k) => {
-      if (a.length !== n * C) throw new KdError('SHAPE_MISMATCH', `ensemble member ${k} answered ${a.length / n} logits per sample, member 0 answered ${C}; the members must share their classes`);
+      if (a.length !== n * C)
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `ensemble member ${k} answered ${a.length / n} logits per sample, member 0 answered ${C}; the members must share their classes`,
+        );
     });
     const out = new Float32Array(n * C);
     const terms = new Float64Array(this.members.length);
@@ -63,7 +73,8 @@ export class EnsembleTeacher implements TeacherSource {
 }
 
 function logSumExp(row: Float32Array): number {
-  let mx = -Infinity, s = 0;
+  let mx = -Infinity,
+    s = 0;
   for (const v of row) mx = Math.max(mx, v);
   for (const v of row) s += Math.exp(v - mx);
   return mx + Math.log(s);

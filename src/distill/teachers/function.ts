@@ -26,15 +26,25 @@ export interface FunctionTeacherOptions {
 export class FunctionTeacher implements TeacherSource {
   readonly cacheKey: string;
 
-  constructor(private readonly fn: (batch: FunctionBatch) => Answer | Promise<Answer>, private readonly o: FunctionTeacherOptions) {
-    if (!Number.isInteger(o.classes) || o.classes < 1) throw new KdError('BAD_OPTION', `function teacher '${o.id}': classes must be a positive integer, got ${o.classes}`);
+  constructor(
+    private readonly fn: (batch: FunctionBatch) => Answer | Promise<Answer>,
+    private readonly o: FunctionTeacherOptions,
+  ) {
+    if (!Number.isInteger(o.classes) || o.classes < 1)
+      throw new KdError('BAD_OPTION', `function teacher '${o.id}': classes must be a positive integer, got ${o.classes}`);
     this.cacheKey = functionKey(o.id);
   }
 
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
     const who = `function teacher '${this.o.id}'`;
     // A copy, so the function may keep or change it while the caller reuses its buffer.
-    const batch = { x: x.slice(0, shape.reduce((a, b) => a * b, 1)), shape: [...shape] };
+    const batch = {
+      x: x.slice(
+        0,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+      shape: [...shape],
+    };
     let answer: unknown;
     try {
       answer = await this.fn(batch);

@@ -34,7 +34,10 @@ export class TokenBucket {
   private last = performance.now();
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(readonly rate: number, readonly burst = 1) {
+  constructor(
+    readonly rate: number,
+    readonly burst = 1,
+  ) {
     this.tokens = burst;
   }
 

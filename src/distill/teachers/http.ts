@@ -62,10 +62,15 @@ export class HttpTeacher implements TeacherSource {
     }
     // Userinfo and query strings can hold secrets: messages show only where the endpoint is.
     this.where = `${u.origin}${u.pathname}`;
-    if (!Number.isInteger(o.classes) || o.classes < 1) throw new KdError('BAD_OPTION', `HTTP teacher ${this.where}: classes must be a positive integer, got ${o.classes}`);
+    if (!Number.isInteger(o.classes) || o.classes < 1)
+      throw new KdError('BAD_OPTION', `HTTP teacher ${this.where}: classes must be a positive integer, got ${o.classes}`);
     if (o.authEnv) {
       this.#token = process.env[o.authEnv];
-      if (!this.#token) throw new KdError('MISSING_CREDENTIALS', `HTTP teacher ${this.where}: the environment variable ${o.authEnv} (authEnv) is not set; export the token there`);
+      if (!this.#token)
+        throw new KdError(
+          'MISSING_CREDENTIALS',
+          `HTTP teacher ${this.where}: the environment variable ${o.authEnv} (authEnv) is not set; export the token there`,
+        );
     }
     this.cacheKey = o.version === undefined ? undefined : httpKey(o.url, o.version);
     this.sem = new Semaphore(Math.max(1, o.concurrency ?? 4));
@@ -73,7 +78,9 @@ export class HttpTeacher implements TeacherSource {
   }
 
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
-    const n = shape[0], per = shape.slice(1).reduce((a, b) => a * b, 1), max = Math.max(1, this.o.maxBatch ?? 64);
+    const n = shape[0],
+      per = shape.slice(1).reduce((a, b) => a * b, 1),
+      max = Math.max(1, this.o.maxBatch ?? 64);
     const chunks: Promise<Float32Array[]>[] = [];
     for (let s = 0; s < n; s += max) {
       const m = Math.min(max, n - s);
@@ -107,7 +114,10 @@ export class HttpTeacher implements TeacherSource {
         await this.bucket.take();
         const max = this.o.maxCalls ?? Infinity;
         if (this.calls >= max)
-          throw new KdError('TEACHER_BUDGET', `HTTP teacher ${this.where}: its budget of ${max} calls is spent (${this.calls} calls made${last ? `; the last failed: ${last}` : ''}); raise maxCalls, or fill a teacher cache so that later runs need no calls`);
+          throw new KdError(
+            'TEACHER_BUDGET',
+            `HTTP teacher ${this.where}: its budget of ${max} calls is spent (${this.calls} calls made${last ? `; the last failed: ${last}` : ''}); raise maxCalls, or fill a teacher cache so that later runs need no calls`,
+          );
         this.calls++;
         const r = await this.send(body);
         if ('fail' in r) last = r.fail;
@@ -115,11 +125,16 @@ export class HttpTeacher implements TeacherSource {
         else if (r.status === 408 || r.status === 429 || r.status >= 500) {
           last = `HTTP ${r.status}${r.text ? ` (${this.redact(r.text.slice(0, 120))})` : ''}`;
           wait = retryAfterMs(r.retryAfter);
-        } else throw new KdError('TEACHER_FAILED', `HTTP teacher ${this.where} answered HTTP ${r.status}: ${this.redact(r.text.slice(0, 200)) || '(no body)'}`);
+        } else
+          throw new KdError(
+            'TEACHER_FAILED',
+            `HTTP teacher ${this.where} answered HTTP ${r.status}: ${this.redact(r.text.slice(0, 200)) || '(no body)'}`,
+          );
       } finally {
         this.sem.release();
       }
-      if (attempt >= retries) throw new KdError('TEACHER_FAILED', `HTTP teacher ${this.where}: ${attempt + 1} attempts failed, the last with ${last}`);
+      if (attempt >= retries)
+        throw new KdError('TEACHER_FAILED', `HTTP teacher ${this.where}: ${attempt + 1} attempts failed, the last with ${last}`);
       await sleep(wait ?? backoffMs(attempt, this.o.backoffMs ?? 500, this.o.maxBackoffMs ?? 30_000, this.o.random));
     }
   }
@@ -148,10 +163,16 @@ export class HttpTeacher implements TeacherSource {
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new KdError('BAD_TEACHER_ANSWER', `HTTP teacher ${this.where}: the answer is not valid JSON (${(e as Error).message}); it starts with ${JSON.stringify(this.redact(text.slice(0, 80)))}`);
+      throw new KdError(
+        'BAD_TEACHER_ANSWER',
+        `HTTP teacher ${this.where}: the answer is not valid JSON (${(e as Error).message}); it starts with ${JSON.stringify(this.redact(text.slice(0, 80)))}`,
+      );
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json))
-      throw new KdError('BAD_TEACHER_ANSWER', `HTTP teacher ${this.where}: the answer must be a JSON object with 'logits', 'topk' or 'label', got ${Array.isArray(json) ? 'an array' : String(json)}`);
+      throw new KdError(
+        'BAD_TEACHER_ANSWER',
+        `HTTP teacher ${this.where}: the answer must be a JSON object with 'logits', 'topk' or 'label', got ${Array.isArray(json) ? 'an array' : String(json)}`,
+      );
     return readAnswer(json, n, names, this.o.classes, this.o.partial ?? {}, `HTTP teacher ${this.where}`);
   }
 

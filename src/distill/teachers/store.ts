@@ -47,12 +47,21 @@ export class ShardStore {
   private meta?: Meta;
 
   /** `memoryBytes`: how much record data is held in memory; lookups beyond it read the file (a syscall each). */
-  constructor(readonly dir: string, readonly name: string, readonly format: StoreFormat, private readonly maxShardBytes = 1 << 30, memoryBytes = 1 << 30) {
+  constructor(
+    readonly dir: string,
+    readonly name: string,
+    readonly format: StoreFormat,
+    private readonly maxShardBytes = 1 << 30,
+    memoryBytes = 1 << 30,
+  ) {
     this.memoryLeft = memoryBytes;
     mkdirSync(dir, { recursive: true });
     const metaPath = join(dir, 'meta.json');
     if (existsSync(metaPath)) this.meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Meta;
-    for (const f of readdirSync(dir).filter((f) => f.endsWith('.idx')).sort()) this.load(f.slice(0, -4));
+    for (const f of readdirSync(dir)
+      .filter((f) => f.endsWith('.idx'))
+      .sort())
+      this.load(f.slice(0, -4));
   }
 
   /** Values per sample, once anything was stored. */
@@ -115,10 +124,14 @@ export class ShardStore {
       this.meta = { version: 1, name: this.name, size, format: this.format };
       writeAtomic(join(this.dir, 'meta.json'), [JSON.stringify(this.meta, null, 1)], { what: 'teacher cache metadata' });
     } else if (size !== this.meta.size)
-      throw new KdError('CACHE_MISMATCH', `teacher cache ${this.dir}: the teacher answered ${size} values per sample for '${this.name}', the cache holds ${this.meta.size}; the teacher changed without its key changing (bump its version or id)`);
+      throw new KdError(
+        'CACHE_MISMATCH',
+        `teacher cache ${this.dir}: the teacher answered ${size} values per sample for '${this.name}', the cache holds ${this.meta.size}; the teacher changed without its key changing (bump its version or id)`,
+      );
     const w = this.writerFor();
     const recLen = recordBytes(this.format, size);
-    const recs = Buffer.allocUnsafe(recLen * keys.length), idx = Buffer.alloc(ENTRY * keys.length);
+    const recs = Buffer.allocUnsafe(recLen * keys.length),
+      idx = Buffer.alloc(ENTRY * keys.length);
     // What this process writes stays in memory too (within the budget), so its next epoch reads no file.
     const keep = recs.length <= this.memoryLeft;
     if (keep) this.memoryLeft -= recs.length;
@@ -126,7 +139,13 @@ export class ShardStore {
       const rec = encode(values[i], this.format);
       recs.set(rec, i * recLen);
       const e = idx.subarray(i * ENTRY, (i + 1) * ENTRY);
-      const loc = { shard: w.shard, offset: w.offset + i * recLen, length: recLen, crc: crc32(rec), ...(keep ? { buf: recs, at: i * recLen } : {}) };
+      const loc = {
+        shard: w.shard,
+        offset: w.offset + i * recLen,
+        length: recLen,
+        crc: crc32(rec),
+        ...(keep ? { buf: recs, at: i * recLen } : {}),
+      };
       e.write(key, 0, 32, 'base64');
       e.writeDoubleLE(loc.offset, 32);
       e.writeUInt32LE(loc.length, 40);
@@ -141,7 +160,10 @@ export class ShardStore {
       // A failed append leaves at most a torn tail, which readers skip; later writes go to a fresh shard.
       this.closeWriter();
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new KdError('CACHE_WRITE', `cannot write the teacher cache in ${this.dir} (${code}); what it held is kept. Free some space or pass another cache directory.`);
+      throw new KdError(
+        'CACHE_WRITE',
+        `cannot write the teacher cache in ${this.dir} (${code}); what it held is kept. Free some space or pass another cache directory.`,
+      );
     }
     w.offset += recs.length;
     keys.forEach((key, i) => this.map.set(key, locs[i]));
@@ -181,7 +203,8 @@ export class ShardStore {
     } catch {
       return;
     }
-    const shard = this.shards.push(id) - 1, keys: string[] = [];
+    const shard = this.shards.push(id) - 1,
+      keys: string[] = [];
     this.shardKeys.push(keys);
     this.inMemory.push(false);
     for (let p = 0; p + ENTRY <= idx.length; p += ENTRY) {

@@ -17,19 +17,32 @@ export interface Conv2dOptions {
 
 /** 2-D convolution over NCHW inputs with He-normal weights [out, in/groups, kh, kw]. */
 export class Conv2d extends Module {
-  constructor(name: string, readonly inChannels: number, readonly outChannels: number, readonly opts: Conv2dOptions) {
+  constructor(
+    name: string,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly opts: Conv2dOptions,
+  ) {
     super(name);
     const g = opts.groups ?? 1;
-    if (inChannels % g || outChannels % g) throw new KdError('BAD_LAYER', `Conv2d '${name}': ${inChannels} in / ${outChannels} out channels are not divisible by groups=${g}`);
+    if (inChannels % g || outChannels % g)
+      throw new KdError('BAD_LAYER', `Conv2d '${name}': ${inChannels} in / ${outChannels} out channels are not divisible by groups=${g}`);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
     if (x.rank !== 4 || x.shape[1] !== this.inChannels)
-      throw new KdError('SHAPE_MISMATCH', `Conv2d '${ctx.fullName('')}' expects [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `Conv2d '${ctx.fullName('')}' expects [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`,
+      );
     const [kh, kw] = typeof this.opts.kernel === 'number' ? [this.opts.kernel, this.opts.kernel] : this.opts.kernel;
-    const d = this.opts.dilation ?? 1, groups = this.opts.groups ?? 1;
+    const d = this.opts.dilation ?? 1,
+      groups = this.opts.groups ?? 1;
     const p = this.opts.padding ?? 0;
-    if (p === 'same' && ((kh - 1) * d % 2 || (kw - 1) * d % 2 || (this.opts.stride ?? 1) !== 1))
-      throw new KdError('BAD_LAYER', `Conv2d '${this.name}': padding 'same' needs an odd (dilated) kernel and stride 1; give the padding as a number instead`);
+    if (p === 'same' && (((kh - 1) * d) % 2 || ((kw - 1) * d) % 2 || (this.opts.stride ?? 1) !== 1))
+      throw new KdError(
+        'BAD_LAYER',
+        `Conv2d '${this.name}': padding 'same' needs an odd (dilated) kernel and stride 1; give the padding as a number instead`,
+      );
     const [ph, pw] = p === 'same' ? [((kh - 1) * d) >> 1, ((kw - 1) * d) >> 1] : [p, p];
     const fanIn = (this.inChannels / groups) * kh * kw;
     const w = ctx.param('weight', [this.outChannels, this.inChannels / groups, kh, kw], { kind: 'he', fanIn });

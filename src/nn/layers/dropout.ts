@@ -9,7 +9,10 @@ import { Module } from '../module.js';
  * Eval mode is the identity (and vanishes from exported models).
  */
 export class Dropout extends Module {
-  constructor(name: string, readonly rate: number) {
+  constructor(
+    name: string,
+    readonly rate: number,
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {

@@ -6,7 +6,11 @@ import { Module } from '../module.js';
 
 /** Token embedding: int64 ids [N, L] → [N, L, dim], weights N(0, 1) as in PyTorch. */
 export class Embedding extends Module {
-  constructor(name: string, readonly vocab: number, readonly dim: number) {
+  constructor(
+    name: string,
+    readonly vocab: number,
+    readonly dim: number,
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, ids: Value): Value {

@@ -13,13 +13,25 @@ export interface LinearOptions {
 
 /** Dense layer y = x·W + b with W stored [in, out]; inputs of rank > 2 apply it to the last axis. */
 export class Linear extends Module {
-  constructor(name: string, readonly inFeatures: number, readonly outFeatures: number, readonly opts: LinearOptions = {}) {
+  constructor(
+    name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    readonly opts: LinearOptions = {},
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
     const last = x.shape[x.rank - 1];
-    if (last !== this.inFeatures) throw new KdError('SHAPE_MISMATCH', `Linear '${ctx.fullName('')}' expects ${this.inFeatures} input features, got shape [${x.shape.join(', ')}]`);
-    const winit: Init = this.opts.init === 'he' ? { kind: 'he', fanIn: this.inFeatures } : { kind: 'glorot', fanIn: this.inFeatures, fanOut: this.outFeatures };
+    if (last !== this.inFeatures)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `Linear '${ctx.fullName('')}' expects ${this.inFeatures} input features, got shape [${x.shape.join(', ')}]`,
+      );
+    const winit: Init =
+      this.opts.init === 'he'
+        ? { kind: 'he', fanIn: this.inFeatures }
+        : { kind: 'glorot', fanIn: this.inFeatures, fanOut: this.outFeatures };
     const w = ctx.param('weight', [this.inFeatures, this.outFeatures], winit);
     if (this.opts.bias === false) return op.matmul(x, w, 'out');
     const b = ctx.param('bias', [this.outFeatures], { kind: 'zeros' });

@@ -16,17 +16,28 @@ export interface BatchNormOptions {
  * through the BatchNormalization op, which exporters fold into the preceding conv/linear.
  */
 export class BatchNorm extends Module {
-  constructor(name: string, readonly channels: number, readonly opts: BatchNormOptions = {}) {
+  constructor(
+    name: string,
+    readonly channels: number,
+    readonly opts: BatchNormOptions = {},
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
-    if (x.shape[1] !== this.channels) throw new KdError('SHAPE_MISMATCH', `BatchNorm '${ctx.fullName('')}' expects ${this.channels} channels on axis 1, got [${x.shape.join(', ')}]`);
-    const C = this.channels, eps = this.opts.eps ?? 1e-5, m = this.opts.momentum ?? 0.1;
+    if (x.shape[1] !== this.channels)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `BatchNorm '${ctx.fullName('')}' expects ${this.channels} channels on axis 1, got [${x.shape.join(', ')}]`,
+      );
+    const C = this.channels,
+      eps = this.opts.eps ?? 1e-5,
+      m = this.opts.momentum ?? 0.1;
     const gamma = ctx.param('weight', [C], { kind: 'ones' });
     const beta = ctx.param('bias', [C], { kind: 'zeros' });
     const rm = ctx.buffer('running_mean', [C], { kind: 'zeros' });
     const rv = ctx.buffer('running_var', [C], { kind: 'ones' });
-    if (!ctx.training) return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: 'out' })[0];
+    if (!ctx.training)
+      return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: 'out' })[0];
 
     const g = x.graph;
     const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
@@ -60,7 +71,8 @@ export class BatchNorm extends Module {
 
     // Running variance is unbiased (n/(n-1)).
     const unbias = op.div(n, op.addScalar(n, -1));
-    const meanC = op.reshape(mean, [C]), varC = op.reshape(varB, [C]);
+    const meanC = op.reshape(mean, [C]),
+      varC = op.reshape(varB, [C]);
     ctx.updateBuffer('running_mean', op.add(op.scale(rm, 1 - m), op.scale(meanC, m)));
     ctx.updateBuffer('running_var', op.add(op.scale(rv, 1 - m), op.mul(op.scale(varC, m), unbias)));
     return y;
@@ -69,16 +81,30 @@ export class BatchNorm extends Module {
 
 /** Layer normalisation over the trailing `shape` axes, with learnable scale and bias. */
 export class LayerNorm extends Module {
-  constructor(name: string, readonly normalizedShape: number[], readonly eps = 1e-5) {
+  constructor(
+    name: string,
+    readonly normalizedShape: number[],
+    readonly eps = 1e-5,
+  ) {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
     const k = this.normalizedShape.length;
     const tail = x.shape.slice(x.rank - k);
-    if (tail.some((d, i) => d !== this.normalizedShape[i])) throw new KdError('SHAPE_MISMATCH', `LayerNorm '${ctx.fullName('')}' normalises [${this.normalizedShape}], got input [${x.shape.join(', ')}]`);
+    if (tail.some((d, i) => d !== this.normalizedShape[i]))
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `LayerNorm '${ctx.fullName('')}' normalises [${this.normalizedShape}], got input [${x.shape.join(', ')}]`,
+      );
     const gamma = ctx.param('weight', this.normalizedShape, { kind: 'ones' });
     const beta = ctx.param('bias', this.normalizedShape, { kind: 'zeros' });
-    if (!ctx.training) return x.graph.node('LayerNormalization', [x, gamma, beta], { axis: { kind: 'int', value: -k }, epsilon: { kind: 'float', value: this.eps } }, { name: 'out' })[0];
+    if (!ctx.training)
+      return x.graph.node(
+        'LayerNormalization',
+        [x, gamma, beta],
+        { axis: { kind: 'int', value: -k }, epsilon: { kind: 'float', value: this.eps } },
+        { name: 'out' },
+      )[0];
     // Train mode uses primitives so the autodiff needs no fused LayerNorm rule on the hot path.
     const axes = this.normalizedShape.map((_, i) => x.rank - k + i);
     const mean = op.reduceMean(x, axes, true);

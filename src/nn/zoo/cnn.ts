@@ -26,7 +26,10 @@ export function cnn(channels: number[], o: CnnOptions = {}): ModelDef {
     name: o.name ?? `cnn-${channels.join('-')}`,
     inputs: { x: { dtype: 'float32', shape: ['N', cin, H, W] } },
     forward(ctx, { x }) {
-      let h = x, c = cin, hh = H, ww = W;
+      let h = x,
+        c = cin,
+        hh = H,
+        ww = W;
       channels.forEach((co, i) => {
         h = ctx.scope(`block${i + 1}`, () => {
           let z = new Conv2d('conv', c, co, { kernel: 3, padding: 1, bias: false }).apply(ctx, h);
@@ -54,7 +57,10 @@ export function cnn(channels: number[], o: CnnOptions = {}): ModelDef {
 export function lenet5(o: { half?: boolean; classes?: number; inputShape?: [number, number, number] } = {}): ModelDef {
   const k = o.half ? 0.5 : 1;
   const [cin, H] = o.inputShape ?? [1, 28, 28];
-  const c1 = 6 * k, c2 = 16 * k, f1 = 120 * k, f2 = 84 * k;
+  const c1 = 6 * k,
+    c2 = 16 * k,
+    f1 = 120 * k,
+    f2 = 84 * k;
   const s = Math.floor((Math.floor(H / 2) - 4) / 2);
   return {
     name: o.half ? 'lenet5-half' : 'lenet5',

@@ -19,29 +19,42 @@ export const referencePairs = {
  */
 export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 28], classes = 10, vocab?: number): ModelDef {
   if (name === 'text-meanpool' || name === 'text-conv' || name === 'transformer') {
-    if (!vocab || inputShape.length !== 1) throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text (jsonl) dataset`);
+    if (!vocab || inputShape.length !== 1)
+      throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text (jsonl) dataset`);
     if (name === 'transformer') return transformerClassifier({ vocab, seqLen: inputShape[0], classes });
     return textClassifier({ vocab, seqLen: inputShape[0], classes, kind: name === 'text-conv' ? 'conv' : 'meanpool' });
   }
   const m = /^(mlp|cnn)-(\d+(?:-\d+)*)$/.exec(name);
-  if (m?.[2].split('-').some((w) => Number(w) < 1)) throw new KdError('UNKNOWN_MODEL', `model '${name}': every width must be a positive integer`);
+  if (m?.[2].split('-').some((w) => Number(w) < 1))
+    throw new KdError('UNKNOWN_MODEL', `model '${name}': every width must be a positive integer`);
   if (m) {
     const nums = m[2].split('-').map(Number);
     if (m[1] === 'mlp') {
       const inputs = inputShape.reduce((a, b) => a * b, 1);
       if (nums[0] !== inputs || nums[nums.length - 1] !== classes)
-        throw new KdError('SHAPE_MISMATCH', `model '${name}' maps ${nums[0]} inputs to ${nums[nums.length - 1]} classes, but the data has ${inputs} inputs per sample and ${classes} classes; try mlp-${inputs}-${nums.slice(1, -1).join('-') || '64'}-${classes}`);
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `model '${name}' maps ${nums[0]} inputs to ${nums[nums.length - 1]} classes, but the data has ${inputs} inputs per sample and ${classes} classes; try mlp-${inputs}-${nums.slice(1, -1).join('-') || '64'}-${classes}`,
+        );
       return mlp(nums, { inputShape: [...inputShape] });
     }
     return cnn(nums, { inputShape: inputShape as [number, number, number], classes });
   }
-  if (name === 'lenet5' || name === 'lenet5-half') return lenet5({ half: name.endsWith('half'), classes, inputShape: inputShape as [number, number, number] });
+  if (name === 'lenet5' || name === 'lenet5-half')
+    return lenet5({ half: name.endsWith('half'), classes, inputShape: inputShape as [number, number, number] });
   const r = /^resnet(\d+)$/.exec(name);
   if (r) return resnet({ depth: Number(r[1]), inputShape: inputShape as [number, number, number], classes });
-  throw new KdError('UNKNOWN_MODEL', `unknown model '${name}'; try mlp-784-800-800-10, cnn-8-16, lenet5, lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer`);
+  throw new KdError(
+    'UNKNOWN_MODEL',
+    `unknown model '${name}'; try mlp-784-800-800-10, cnn-8-16, lenet5, lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer`,
+  );
 }
 
 /** Whether `name` names a zoo model (syntax only: whether it fits a dataset is checked when it is built). */
 export function isZooModelName(name: string): boolean {
-  return /^(mlp|cnn)-[1-9]\d*(-[1-9]\d*)*$/.test(name) || /^resnet\d+$/.test(name) || ['lenet5', 'lenet5-half', 'text-meanpool', 'text-conv', 'transformer'].includes(name);
+  return (
+    /^(mlp|cnn)-[1-9]\d*(-[1-9]\d*)*$/.test(name) ||
+    /^resnet\d+$/.test(name) ||
+    ['lenet5', 'lenet5-half', 'text-meanpool', 'text-conv', 'transformer'].includes(name)
+  );
 }

@@ -49,7 +49,10 @@ export interface TransformerOptions extends Omit<TextOptions, 'kind' | 'channels
 
 /** One pre-norm transformer encoder block (multi-head self-attention + GELU MLP) with a mean-pooled classifier. */
 export function transformerClassifier(o: TransformerOptions): ModelDef {
-  const dim = o.dim ?? 32, heads = o.heads ?? 4, ffn = o.ffn ?? dim * 4, L = o.seqLen;
+  const dim = o.dim ?? 32,
+    heads = o.heads ?? 4,
+    ffn = o.ffn ?? dim * 4,
+    L = o.seqLen;
   if (dim % heads) throw new KdError('BAD_MODEL', `transformer dim ${dim} is not divisible by heads ${heads}`);
   const hd = dim / heads;
   return {

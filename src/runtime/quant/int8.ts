@@ -21,7 +21,11 @@ export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Floa
   const m = cloneModel(parseOnnx(bytes, source));
   const opset = Number(m.opsetImport.find((x) => x.domain === '' || x.domain === 'ai.onnx')?.version ?? 0);
   // Per-channel DequantizeLinear (the `axis` attribute) exists from opset 13; raising the opset could change other ops.
-  if (opset < 13) throw new KdError('UNSUPPORTED_MODEL', `${source} is opset ${opset}; int8 quantization writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13 or later (re-export the model with a newer opset)`);
+  if (opset < 13)
+    throw new KdError(
+      'UNSUPPORTED_MODEL',
+      `${source} is opset ${opset}; int8 quantization writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13 or later (re-export the model with a newer opset)`,
+    );
   const g = m.graph!;
   const plan = planQdq(g, o);
   const roots = [...plan.tensors].filter((t) => !plan.shared.has(t));
@@ -80,6 +84,8 @@ export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Floa
   g.input = g.input.filter((i) => !wasInit.has(i.name) || kept.has(i.name));
   const per = floatInput(bytes, o).sampleShape.reduce((a, b) => a * b, 1);
   const samples = calibration.reduce((a, b) => a + b.length, 0) / per;
-  setMetadata(m, { 'kdistill.quantization': `int8 static QDQ: uint8 asymmetric activations (min/max over ${samples} calibration samples), int8 symmetric per-channel weights, int32 bias` });
+  setMetadata(m, {
+    'kdistill.quantization': `int8 static QDQ: uint8 asymmetric activations (min/max over ${samples} calibration samples), int8 symmetric per-channel weights, int32 bias`,
+  });
   return serialise(m);
 }

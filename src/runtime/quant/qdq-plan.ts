@@ -77,7 +77,10 @@ export function planQdq(g: GraphProto, o: PlanOptions = {}): QdqPlan {
     const act = COMPUTE[n.opType];
     // Add with a constant is a bias add after MatMul: left in float, as quantizing a lone Add gains nothing.
     if (act && !(n.opType === 'Add' && n.input.some((i) => consts.has(i)))) {
-      read(n, act.filter((p) => n.input[p] && !consts.has(n.input[p])));
+      read(
+        n,
+        act.filter((p) => n.input[p] && !consts.has(n.input[p])),
+      );
       intNodes.add(n);
       inInt.add(n.output[0]);
     } else if (FOLLOW.has(n.opType) && inInt.has(n.input[0])) {

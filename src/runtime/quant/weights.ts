@@ -9,7 +9,8 @@ export function rint(v: number): number {
 
 /** Scale and zero point of a uint8 asymmetric activation whose range includes 0 (so 0 is exact). */
 export function activationParams(min: number, max: number): { scale: number; zeroPoint: number } {
-  const lo = Math.min(0, min), hi = Math.max(0, max);
+  const lo = Math.min(0, min),
+    hi = Math.max(0, max);
   if (!(hi > lo) || !Number.isFinite(hi - lo)) return { scale: 1, zeroPoint: 0 };
   const scale = Math.fround((hi - lo) / 255);
   return { scale, zeroPoint: Math.max(0, Math.min(255, rint(-lo / scale))) };
@@ -45,7 +46,11 @@ export function quantizeWeight(w: TensorProto, axis: number, sink: WeightSink): 
     sink.init.set(`${w.name}_quantized`, tensor(`${w.name}_quantized`, DT.INT8, dims, q));
     sink.init.set(`${w.name}_scale`, tensor(`${w.name}_scale`, DT.FLOAT, [C], scales));
     sink.init.set(`${w.name}_zero_point`, tensor(`${w.name}_zero_point`, DT.INT8, [C], new Int8Array(C)));
-    sink.head.push(node('DequantizeLinear', [`${w.name}_quantized`, `${w.name}_scale`, `${w.name}_zero_point`], [name], `${w.name}/DequantizeLinear`, { axis }));
+    sink.head.push(
+      node('DequantizeLinear', [`${w.name}_quantized`, `${w.name}_scale`, `${w.name}_zero_point`], [name], `${w.name}/DequantizeLinear`, {
+        axis,
+      }),
+    );
   }
   return { name, scales };
 }
@@ -54,7 +59,13 @@ export function quantizeWeight(w: TensorProto, axis: number, sink: WeightSink): 
  * A bias as int32 with scale input_scale × weight_scale[c] and zero point 0: the form QLinearConv and
  * QGemm add to their int32 accumulators, so ORT only fuses a Conv/Gemm whose bias arrives this way.
  */
-export function quantizeBias(b: TensorProto, inputScale: number, wScales: Float32Array, owner: string, sink: WeightSink): string | undefined {
+export function quantizeBias(
+  b: TensorProto,
+  inputScale: number,
+  wScales: Float32Array,
+  owner: string,
+  sink: WeightSink,
+): string | undefined {
   const data = floatsOf(b);
   if (b.dims.length !== 1 || data.length !== wScales.length) return undefined;
   const scales = Float32Array.from(wScales, (s) => Math.fround(inputScale * s));
@@ -65,12 +76,23 @@ export function quantizeBias(b: TensorProto, inputScale: number, wScales: Float3
   sink.init.set(`${base}_quantized`, tensor(`${base}_quantized`, DT.INT32, [data.length], q));
   sink.init.set(`${base}_scale`, tensor(`${base}_scale`, DT.FLOAT, [data.length], scales));
   sink.init.set(`${base}_zero_point`, tensor(`${base}_zero_point`, DT.INT32, [data.length], new Int32Array(data.length)));
-  sink.head.push(node('DequantizeLinear', [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`], [`${base}_dequantized`], `${base}/DequantizeLinear`, { axis: 0 }));
+  sink.head.push(
+    node(
+      'DequantizeLinear',
+      [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`],
+      [`${base}_dequantized`],
+      `${base}/DequantizeLinear`,
+      { axis: 0 },
+    ),
+  );
   return `${base}_dequantized`;
 }
 
 /** The weight input, its channel axis and the bias input of a Conv/Gemm/MatMul whose weight ORT can take per channel. */
-export function weightOf(n: NodeProto, init: ReadonlyMap<string, TensorProto>): { w: TensorProto; axis: number; bias?: TensorProto } | undefined {
+export function weightOf(
+  n: NodeProto,
+  init: ReadonlyMap<string, TensorProto>,
+): { w: TensorProto; axis: number; bias?: TensorProto } | undefined {
   const w = init.get(n.input[1]);
   if (!w || w.dataType !== DT.FLOAT) return undefined;
   const b = n.input[2] ? init.get(n.input[2]) : undefined;

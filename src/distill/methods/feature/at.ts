@@ -22,7 +22,8 @@ export const at = pairMethod<z.infer<typeof options>>({
   description: 'Zagoruyko & Komodakis 2017: attention transfer between feature maps of equal resolution',
   options,
   loss({ student, teacher }, o) {
-    const s = student[o.studentNode], t = teacher[o.teacherNode];
+    const s = student[o.studentNode],
+      t = teacher[o.teacherNode];
     requireSameSpatial('at', o, s, t);
     const d = op.sub(attention(s, o.p), attention(t, o.p));
     return op.reduceMean(op.mul(d, d), undefined, false, 'at');

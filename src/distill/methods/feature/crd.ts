@@ -8,17 +8,19 @@ import { l2Normalize } from '../../../nn/losses.js';
 import { KdError } from '../../../util/errors.js';
 import { nodePair, pairMethod, requireAux } from './node-options.js';
 
-const options = z.object({
-  ...nodePair,
-  /** Size of the shared embedding space (RepDistiller's feat_dim). */
-  featDim: z.number().int().positive().default(128),
-  /** Negatives drawn from the memory bank per sample (nce_k). */
-  negatives: z.number().int().positive().default(16384),
-  /** Temperature of the critic exp(a·b/τ) (nce_t); from 0.025 so that e^(2/τ) stays finite in float32. */
-  temperature: z.number().min(0.025, 'crd temperature must be at least 0.025: exp(2/τ) overflows float32 below').default(0.07),
-  /** Weight of a memory row's old value in its update (nce_m). */
-  momentum: z.number().min(0).lt(1).default(0.5),
-}).strict();
+const options = z
+  .object({
+    ...nodePair,
+    /** Size of the shared embedding space (RepDistiller's feat_dim). */
+    featDim: z.number().int().positive().default(128),
+    /** Negatives drawn from the memory bank per sample (nce_k). */
+    negatives: z.number().int().positive().default(16384),
+    /** Temperature of the critic exp(a·b/τ) (nce_t); from 0.025 so that e^(2/τ) stays finite in float32. */
+    temperature: z.number().min(0.025, 'crd temperature must be at least 0.025: exp(2/τ) overflows float32 below').default(0.07),
+    /** Weight of a memory row's old value in its update (nce_m). */
+    momentum: z.number().min(0).lt(1).default(0.5),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 /** RepDistiller's ContrastLoss eps, added to every denominator. */
@@ -26,7 +28,11 @@ const EPS = 1e-7;
 
 /** The value of `x` with no gradient flowing back through it (PyTorch's `.item()` / `.detach()`). */
 function stopGradient(x: Value): Value {
-  return x.graph.customGradient([x], () => op.identity(x), () => [undefined]);
+  return x.graph.customGradient(
+    [x],
+    () => op.identity(x),
+    () => [undefined],
+  );
 }
 
 const softplus = (x: Value): Value => x.graph.node('Softplus', [x])[0];
@@ -73,7 +79,8 @@ function logZ(aux: BuildContext, local: string, own: Value, neg: Value, K: numbe
  * τ in the options. Mean over the batch of the per-sample sums.
  */
 function contrastLoss(own: Value, neg: Value, lz: Value, K: number, numSamples: number): Value {
-  const mPn = K / numSamples, c = mPn + EPS;
+  const mPn = K / numSamples,
+    c = mPn + EPS;
   const l1 = softplus(op.sub(op.addScalar(lz, Math.log(c)), own));
   const l0 = op.reduceSum(log1pExp(op.sub(neg, op.addScalar(lz, Math.log(c)))), [1], true);
   return op.addScalar(op.reduceMean(op.add(l1, l0)), K * Math.log(c / mPn));
@@ -109,18 +116,27 @@ function updateBank(aux: BuildContext, local: string, bank: Value, sampleIndex: 
 export const crd = pairMethod<Options>({
   name: 'crd',
   kind: 'feature',
-  description: "Tian et al. 2020: contrastive representation distillation (RepDistiller's CRDLoss: embeddings, NCE over per-sample momentum memory banks)",
+  description:
+    "Tian et al. 2020: contrastive representation distillation (RepDistiller's CRDLoss: embeddings, NCE over per-sample momentum memory banks)",
   options,
   usesSampleIndex: () => true,
   loss({ student, teacher, aux: maybeAux, sampleIndex, numSamples }, o) {
     const aux = requireAux('crd', 'embeddings', maybeAux);
     if (!sampleIndex || numSamples === undefined)
-      throw new KdError('NO_SAMPLE_INDEX', "crd keeps a memory-bank row per training sample: it needs the batch's dataset indices (`sampleIndex`, int64 [N]) and the training-set size (`numSamples`) in the method inputs. A training step over a dataset provides both; in a step of your own, pass them yourself");
-    if (!Number.isInteger(numSamples) || numSamples < 1) throw new KdError('BAD_LOSS', `crd: numSamples must be a positive integer (the training-set size), got ${numSamples}`);
-    const g = sampleIndex.graph, M = numSamples, K = o.negatives, D = o.featDim;
+      throw new KdError(
+        'NO_SAMPLE_INDEX',
+        "crd keeps a memory-bank row per training sample: it needs the batch's dataset indices (`sampleIndex`, int64 [N]) and the training-set size (`numSamples`) in the method inputs. A training step over a dataset provides both; in a step of your own, pass them yourself",
+      );
+    if (!Number.isInteger(numSamples) || numSamples < 1)
+      throw new KdError('BAD_LOSS', `crd: numSamples must be a positive integer (the training-set size), got ${numSamples}`);
+    const g = sampleIndex.graph,
+      M = numSamples,
+      K = o.negatives,
+      D = o.featDim;
     const index = sampleIndex.dtype === 'int64' ? sampleIndex : op.cast(sampleIndex, 'int64');
 
-    const s = op.flatten(student[o.studentNode], 1), t = op.flatten(teacher[o.teacherNode], 1);
+    const s = op.flatten(student[o.studentNode], 1),
+      t = op.flatten(teacher[o.teacherNode], 1);
     const fs = l2Normalize(new Linear('embed_s', s.shape[1] as number, D).apply(aux, s), 1);
     const ft = l2Normalize(new Linear('embed_t', t.shape[1] as number, D).apply(aux, t), 1);
 
@@ -136,7 +152,8 @@ export const crd = pairMethod<Options>({
 
     const [ownS, negS] = logits(fs, memT, index, drawn, o.temperature);
     const [ownT, negT] = logits(ft, memS, index, drawn, o.temperature);
-    const lzS = logZ(aux, 'z_s', ownS, negS, K, M), lzT = logZ(aux, 'z_t', ownT, negT, K, M);
+    const lzS = logZ(aux, 'z_s', ownS, negS, K, M),
+      lzT = logZ(aux, 'z_t', ownT, negT, K, M);
     updateBank(aux, 'memory_s', memS, index, fs, o.momentum);
     updateBank(aux, 'memory_t', memT, index, ft, o.momentum);
     return op.add(contrastLoss(ownS, negS, lzS, K, M), contrastLoss(ownT, negT, lzT, K, M), 'crd');

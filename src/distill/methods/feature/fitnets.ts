@@ -5,16 +5,19 @@ import type { MethodInputs } from '../../method.js';
 import { convReg } from './conv-reg.js';
 import { nodePair, requireAux, stagedPairMethod } from './node-options.js';
 
-const options = z.object({
-  ...nodePair,
-  /** Epochs of the paper's first stage (hint training only); 0 (default) trains the hint as one term beside the others. */
-  hintEpochs: z.number().int().min(0).default(0),
-}).strict();
+const options = z
+  .object({
+    ...nodePair,
+    /** Epochs of the paper's first stage (hint training only); 0 (default) trains the hint as one term beside the others. */
+    hintEpochs: z.number().int().min(0).default(0),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 /** Mean squared error between the regressed student hint and the teacher's guided layer. */
 function hint({ student, teacher, aux }: MethodInputs, o: Options): Value {
-  const s = student[o.studentNode], t = teacher[o.teacherNode];
+  const s = student[o.studentNode],
+    t = teacher[o.teacherNode];
   const r = convReg('fitnets', requireAux('fitnets', 'a regressor', aux), s, t, o, true);
   const d = op.sub(r, t);
   return op.reduceMean(op.mul(d, d), undefined, false, 'fitnets');
@@ -31,7 +34,8 @@ function hint({ student, teacher, aux }: MethodInputs, o: Options): Value {
 export const fitnets = stagedPairMethod<Options>({
   name: 'fitnets',
   kind: 'feature',
-  description: 'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export); hintEpochs > 0 for the two-stage schedule',
+  description:
+    'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export); hintEpochs > 0 for the two-stage schedule',
   options,
   epochs: (o) => o.hintEpochs,
   term: hint,

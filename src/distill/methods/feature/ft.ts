@@ -9,16 +9,18 @@ import { l2Normalize } from '../../../nn/losses.js';
 import type { MethodInputs } from '../../method.js';
 import { nodePair, pairMethod, requireAux, requireSameSpatial } from './node-options.js';
 
-const options = z.object({
-  ...nodePair,
-  /** Factor channels as a fraction of the teacher's (the paper's and RepDistiller's k = 0.5). */
-  rate: z.number().positive().max(4).default(0.5),
-  /** Epochs of paraphraser pre-training on teacher features (RepDistiller: 30 of 240); 0 leaves it at its initialisation. */
-  paraphraserEpochs: z.number().int().min(0).default(1),
-  /** Exponent of the factor's channel pooling (p1) and of the factor distance (p2: 1 = L1, the paper's). */
-  p1: z.number().positive().default(2),
-  p2: z.union([z.literal(1), z.literal(2)]).default(1),
-}).strict();
+const options = z
+  .object({
+    ...nodePair,
+    /** Factor channels as a fraction of the teacher's (the paper's and RepDistiller's k = 0.5). */
+    rate: z.number().positive().max(4).default(0.5),
+    /** Epochs of paraphraser pre-training on teacher features (RepDistiller: 30 of 240); 0 leaves it at its initialisation. */
+    paraphraserEpochs: z.number().int().min(0).default(1),
+    /** Exponent of the factor's channel pooling (p1) and of the factor distance (p2: 1 = L1, the paper's). */
+    p1: z.number().positive().default(2),
+    p2: z.union([z.literal(1), z.literal(2)]).default(1),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 const leaky = (x: Value) => x.graph.node('LeakyRelu', [x], { alpha: A.f(0.1) })[0];
@@ -36,7 +38,11 @@ function convT(ctx: BuildContext, name: string, cin: number, cout: number, x: Va
 /** A 3×3 conv with bias; frozen weights are declared as buffers, so they keep a pre-trained value and get no update. */
 function conv(ctx: BuildContext, name: string, cin: number, cout: number, x: Value, frozen: boolean): Value {
   if (!frozen) return new Conv2d(name, cin, cout, { kernel: 3, padding: 1 }).apply(ctx, x);
-  return ctx.scope(name, () => op.conv(x, ctx.buffer('weight', [cout, cin, 3, 3], { kind: 'he', fanIn: cin * 9 }), ctx.buffer('bias', [cout], { kind: 'zeros' }), { pads: [1, 1, 1, 1] }));
+  return ctx.scope(name, () =>
+    op.conv(x, ctx.buffer('weight', [cout, cin, 3, 3], { kind: 'he', fanIn: cin * 9 }), ctx.buffer('bias', [cout], { kind: 'zeros' }), {
+      pads: [1, 1, 1, 1],
+    }),
+  );
 }
 
 /** RepDistiller's Paraphraser encoder (no BatchNorm): teacher feature → factor. */
@@ -54,7 +60,9 @@ const factorChannels = (t: Value, o: Options) => Math.max(1, Math.floor((t.shape
 /** Paraphraser pre-training: reconstruct the teacher feature through the factor bottleneck (MSE). */
 function reconstruction({ teacher, aux }: MethodInputs, o: Options): Value {
   const a = requireAux('ft', 'a paraphraser and a translator', aux);
-  const t = teacher[o.teacherNode], ct = t.shape[1] as number, cf = factorChannels(t, o);
+  const t = teacher[o.teacherNode],
+    ct = t.shape[1] as number,
+    cf = factorChannels(t, o);
   const f = encode(a, t, cf, false);
   const rec = a.scope('paraphraser', () => {
     let h = leaky(convT(a, 'dec1', cf, cf, f, false));
@@ -86,12 +94,15 @@ export const ft = pairMethod<Options>({
   options,
   loss({ student, teacher, aux: maybeAux }, o) {
     const aux = requireAux('ft', 'a paraphraser and a translator', maybeAux);
-    const s = student[o.studentNode], t = teacher[o.teacherNode];
+    const s = student[o.studentNode],
+      t = teacher[o.teacherNode];
     requireSameSpatial('ft', o, s, t);
-    const cs = s.shape[1] as number, cf = factorChannels(t, o);
+    const cs = s.shape[1] as number,
+      cf = factorChannels(t, o);
     const ft_ = encode(aux, t, cf, true);
     const fs = aux.scope('translator', () => {
-      const block = (name: string, cin: number, cout: number, x: Value) => leaky(new BatchNorm(`${name}_bn`, cout).apply(aux, conv(aux, name, cin, cout, x, false)));
+      const block = (name: string, cin: number, cout: number, x: Value) =>
+        leaky(new BatchNorm(`${name}_bn`, cout).apply(aux, conv(aux, name, cin, cout, x, false)));
       return block('enc3', cf, cf, block('enc2', cs, cf, block('enc1', cs, cs, s)));
     });
     const d = op.sub(factor(fs, o.p1), factor(ft_, o.p1));

@@ -23,9 +23,11 @@ export const nst = pairMethod<z.infer<typeof options>>({
   description: 'Huang & Wang 2017: neuron selectivity transfer, polynomial-kernel MMD of channel activations',
   options,
   loss({ student, teacher }, o) {
-    const s0 = student[o.studentNode], t0 = teacher[o.teacherNode];
+    const s0 = student[o.studentNode],
+      t0 = teacher[o.teacherNode];
     requireSameSpatial('nst', o, s0, t0);
-    const s = l2Normalize(op.reshape(s0, [0, 0, -1]), 2), t = l2Normalize(op.reshape(t0, [0, 0, -1]), 2);
+    const s = l2Normalize(op.reshape(s0, [0, 0, -1]), 2),
+      t = l2Normalize(op.reshape(t0, [0, 0, -1]), 2);
     return op.sub(op.add(polyKernelMean(t, t), polyKernelMean(s, s)), op.scale(polyKernelMean(s, t), 2), 'nst');
   },
 });

@@ -8,19 +8,26 @@ import type { DistillMethod } from '../../method.js';
 import { requireAux } from './node-options.js';
 
 const nodes = z.array(z.string().min(1)).min(1);
-const options = z.object({
-  /** Student stage features, shallow → deep; a flat [N, C] node (a pooled feature) is read as a 1×1 map. */
-  studentNodes: nodes,
-  /** Teacher features the stages are matched to, same order and count (the code reads pre-ReLU ones). */
-  teacherNodes: nodes,
-  /** Channels of the fused features; absent: min(512, the deepest student stage's channels), as in the code. */
-  midChannels: z.number().int().positive().optional(),
-  /** HCL pyramid: each feature pair is also compared after adaptive average pooling to l×l, for l < H. */
-  hclLevels: z.array(z.number().int().positive()).default([4, 2, 1]),
-}).strict().superRefine((o, ctx) => {
-  if (o.studentNodes.length !== o.teacherNodes.length)
-    ctx.addIssue({ code: 'custom', path: ['teacherNodes'], message: `reviewkd pairs stages one to one: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]` });
-});
+const options = z
+  .object({
+    /** Student stage features, shallow → deep; a flat [N, C] node (a pooled feature) is read as a 1×1 map. */
+    studentNodes: nodes,
+    /** Teacher features the stages are matched to, same order and count (the code reads pre-ReLU ones). */
+    teacherNodes: nodes,
+    /** Channels of the fused features; absent: min(512, the deepest student stage's channels), as in the code. */
+    midChannels: z.number().int().positive().optional(),
+    /** HCL pyramid: each feature pair is also compared after adaptive average pooling to l×l, for l < H. */
+    hclLevels: z.array(z.number().int().positive()).default([4, 2, 1]),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.studentNodes.length !== o.teacherNodes.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['teacherNodes'],
+        message: `reviewkd pairs stages one to one: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]`,
+      });
+  });
 type Options = z.infer<typeof options>;
 
 const dims = (v: Value) => `[${v.shape.join(', ')}]`;
@@ -30,7 +37,10 @@ function asMap(who: string, node: string, v: Value | undefined): Value {
   if (!v) throw new KdError('MISSING_FEATURE', `reviewkd: ${who} node '${node}' is not among the ${who}'s tapped values`);
   const m = v.rank === 2 ? op.reshape(v, [0, 0, 1, 1]) : v;
   if (m.rank !== 4 || m.shape.slice(1).some((d) => typeof d !== 'number'))
-    throw new KdError('SHAPE_MISMATCH', `reviewkd: ${who} node '${node}' is ${dims(v)}; stages must be feature maps [N, C, H, W] or flat [N, C] with fixed C, H, W`);
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `reviewkd: ${who} node '${node}' is ${dims(v)}; stages must be feature maps [N, C, H, W] or flat [N, C] with fixed C, H, W`,
+    );
   return m;
 }
 const hw = (v: Value) => v.shape.slice(2) as number[];
@@ -49,7 +59,8 @@ const upsample = (v: Value, k: number[]) => (k.every((f) => f === 1) ? v : op.re
  */
 function conv(ctx: BuildContext, name: string, x: Value, cin: number, cout: number, kernel: 1 | 3, a: number, bias: boolean): Value {
   return ctx.scope(name, () => {
-    const fanIn = cin * kernel * kernel, limit = Math.sqrt(6 / ((1 + a * a) * fanIn));
+    const fanIn = cin * kernel * kernel,
+      limit = Math.sqrt(6 / ((1 + a * a) * fanIn));
     const w = ctx.param('weight', [cout, cin, kernel, kernel], { kind: 'uniform', limit });
     const b = bias ? ctx.param('bias', [cout], { kind: 'uniform', limit: 1 / Math.sqrt(fanIn) }) : undefined;
     const p = (kernel - 1) / 2;
@@ -57,30 +68,51 @@ function conv(ctx: BuildContext, name: string, x: Value, cin: number, cout: numb
   });
 }
 
-interface Stage { s: Value; t: Value; cin: number; cout: number; up: number[]; toTeacher: number[] }
+interface Stage {
+  s: Value;
+  t: Value;
+  cin: number;
+  cout: number;
+  up: number[];
+  toTeacher: number[];
+}
 
 /** Checks every stage can be fused before any adapter is declared, naming the nodes and shapes that cannot. */
 function plan(o: Options, student: Readonly<Record<string, Value>>, teacher: Readonly<Record<string, Value>>): Stage[] {
   if (o.studentNodes.length !== o.teacherNodes.length)
-    throw new KdError('SHAPE_MISMATCH', `reviewkd: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]; stages pair one to one`);
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `reviewkd: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]; stages pair one to one`,
+    );
   const n = o.studentNodes.length;
   const s = o.studentNodes.map((name) => asMap('student', name, student[name]));
   const t = o.teacherNodes.map((name) => asMap('teacher', name, teacher[name]));
   return s.map((si, i) => {
-    const sn = o.studentNodes[i], tn = o.teacherNodes[i];
+    const sn = o.studentNodes[i],
+      tn = o.teacherNodes[i];
     const toTeacher = upFactor(hw(si), hw(t[i]));
     if (!toTeacher)
-      throw new KdError('SHAPE_MISMATCH', `reviewkd: student node '${sn}' ${dims(student[sn])} cannot be brought to teacher node '${tn}' ${dims(teacher[tn])} by nearest upsampling with integer factors; pick a teacher feature of the same or an integer-multiple resolution`);
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `reviewkd: student node '${sn}' ${dims(student[sn])} cannot be brought to teacher node '${tn}' ${dims(teacher[tn])} by nearest upsampling with integer factors; pick a teacher feature of the same or an integer-multiple resolution`,
+      );
     const [h, w] = hw(t[i]);
     const l = o.hclLevels.find((l) => l < h && (h % l || w % l));
     if (l !== undefined)
-      throw new KdError('SHAPE_MISMATCH', `reviewkd: teacher node '${tn}' is ${h}×${w}, which HCL level ${l} does not divide (adaptive pooling to ${l}×${l} is done with whole windows only); choose hclLevels that divide every stage's size`);
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `reviewkd: teacher node '${tn}' is ${h}×${w}, which HCL level ${l} does not divide (adaptive pooling to ${l}×${l} is done with whole windows only); choose hclLevels that divide every stage's size`,
+      );
     let up = [1, 1];
     if (i < n - 1) {
       // The deeper stage's residual sits at its teacher's resolution (the code resizes before passing it on).
-      const deeper = hw(t[i + 1]), k = upFactor(deeper, hw(si));
+      const deeper = hw(t[i + 1]),
+        k = upFactor(deeper, hw(si));
       if (!k)
-        throw new KdError('SHAPE_MISMATCH', `reviewkd: the residual of stage ${i + 2} (at teacher node '${o.teacherNodes[i + 1]}' ${deeper.join('×')}) cannot be upsampled by an integer factor to student node '${sn}' ${hw(si).join('×')}; list nodes shallow → deep, each resolution an integer multiple of the next`);
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `reviewkd: the residual of stage ${i + 2} (at teacher node '${o.teacherNodes[i + 1]}' ${deeper.join('×')}) cannot be upsampled by an integer factor to student node '${sn}' ${hw(si).join('×')}; list nodes shallow → deep, each resolution an integer multiple of the next`,
+        );
       up = k;
     }
     return { s: si, t: t[i], cin: si.shape[1] as number, cout: t[i].shape[1] as number, up, toTeacher };
@@ -118,7 +150,9 @@ const mse = (a: Value, b: Value) => {
  */
 function hcl(fs: Value, ft: Value, levels: readonly number[]): Value {
   const [h, w] = hw(ft);
-  let loss = mse(fs, ft), cnt = 1, tot = 1;
+  let loss = mse(fs, ft),
+    cnt = 1,
+    tot = 1;
   for (const l of levels) {
     if (l >= h) continue;
     const pool = (v: Value) => (l === 1 ? op.globalAvgPool(v) : op.avgPool(v, { kernel: [h / l, w / l] }));

@@ -20,7 +20,12 @@ export const ce: DistillMethod<z.infer<typeof options>> = {
   loss({ student, labels }, o) {
     const logits = pickClasses(student.logits, o.classes, 'ce');
     const hard = o.classes
-      ? op.neg(op.reduceMean(op.reduceSum(op.mul(pickTargets(labels, student.logits.shape[1] as number, o.classes), op.logSoftmax(logits, -1)), [-1])), 'ce_hard')
+      ? op.neg(
+          op.reduceMean(
+            op.reduceSum(op.mul(pickTargets(labels, student.logits.shape[1] as number, o.classes), op.logSoftmax(logits, -1)), [-1]),
+          ),
+          'ce_hard',
+        )
       : crossEntropy(logits, labels, 'ce_hard');
     if (!o.labelSmoothing) return hard;
     // Smoothing mixes in the uniform target: (1 − ε)·CE + ε·mean over classes of −log p.

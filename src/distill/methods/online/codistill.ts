@@ -28,7 +28,8 @@ const options = z.object({ ...peerOptions, temperature: z.number().positive().de
 export const codistill: DistillMethod<z.infer<typeof options>> = {
   name: 'codistill',
   kind: 'online',
-  description: 'Anil et al. 2018 (codistillation): DML with stale peers, Σ_k CE + 1/(K−1)·Σ_{l≠k} KL(p_l^stale ‖ p_k), copies refreshed every N steps',
+  description:
+    'Anil et al. 2018 (codistillation): DML with stale peers, Σ_k CE + 1/(K−1)·Σ_{l≠k} KL(p_l^stale ‖ p_k), copies refreshed every N steps',
   options,
   teacherOutputs: () => [],
   loss({ student, labels }, o) {
@@ -36,7 +37,10 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
     const T = o.temperature;
     const stale = zs.map((_, l) => student[`${STALE}/${peerScope(l)}/logits`]);
     if (stale.some((v) => !v))
-      throw new KdError('BAD_LOSS', `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in nn/cohort.ts)`);
+      throw new KdError(
+        'BAD_LOSS',
+        `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in nn/cohort.ts)`,
+      );
     const lp = zs.map((zk) => logSoftmaxT(zk, T));
     // The cohort already detaches the stale pass; stopping here too keeps the term right for any student.
     const target = stale.map((zl) => op.stopGradient(logSoftmaxT(zl, T)));

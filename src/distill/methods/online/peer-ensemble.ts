@@ -4,12 +4,14 @@ import * as op from '../../../graph/ops.js';
 import type { DistillMethod } from '../../method.js';
 import { klRows, logSoftmaxT, peerLogits, peerOptions, sumPerPeer } from './peers.js';
 
-const options = z.object({
-  ...peerOptions,
-  temperature: z.number().positive().default(3),
-  /** `mean`: the average of the peers' logits; `best`: per sample, the logits of the peer with the lowest CE (KDCL-Naive). */
-  ensemble: z.enum(['mean', 'best']).default('mean'),
-}).strict();
+const options = z
+  .object({
+    ...peerOptions,
+    temperature: z.number().positive().default(3),
+    /** `mean`: the average of the peers' logits; `best`: per sample, the logits of the peer with the lowest CE (KDCL-Naive). */
+    ensemble: z.enum(['mean', 'best']).default('mean'),
+  })
+  .strict();
 
 /** Per sample, the logits of the peer whose cross-entropy with the label is lowest (first on ties, as argmin). */
 function bestPeer(zs: Value[], labels: Value): Value {
@@ -31,13 +33,20 @@ function bestPeer(zs: Value[], labels: Value): Value {
 export const peerEnsemble: DistillMethod<z.infer<typeof options>> = {
   name: 'peer_ensemble',
   kind: 'online',
-  description: 'ONE / KDCL: the detached ensemble of a cohort\'s peers (mean logits, or the best peer per sample) teaches each peer, Σ_k CE + T²·KL',
+  description:
+    "ONE / KDCL: the detached ensemble of a cohort's peers (mean logits, or the best peer per sample) teaches each peer, Σ_k CE + T²·KL",
   options,
   teacherOutputs: () => [],
   loss({ student, labels }, o) {
     const zs = peerLogits(student, o.peers, 'peer_ensemble');
     const T = o.temperature;
-    const ens = o.ensemble === 'best' ? bestPeer(zs, labels) : op.scale(zs.reduce((a, b) => op.add(a, b)), 1 / zs.length);
+    const ens =
+      o.ensemble === 'best'
+        ? bestPeer(zs, labels)
+        : op.scale(
+            zs.reduce((a, b) => op.add(a, b)),
+            1 / zs.length,
+          );
     const target = op.stopGradient(logSoftmaxT(ens, T), 'ensemble_logp');
     const kl = zs.map((zk) => op.scale(klRows(target, logSoftmaxT(zk, T)), T * T));
     return sumPerPeer(kl, zs, labels, o.withCe, 'peer_ensemble');

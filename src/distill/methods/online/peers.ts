@@ -21,7 +21,10 @@ export function peerLogits(student: Readonly<Record<string, Value>>, peers: numb
   const found = peerCount(student);
   const K = peers ?? found;
   if (K < 2 || found < K)
-    throw new KdError('BAD_LOSS', `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, …), the student has ${found}; train a cohort (nn/cohort.ts) of that many models`);
+    throw new KdError(
+      'BAD_LOSS',
+      `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, …), the student has ${found}; train a cohort (nn/cohort.ts) of that many models`,
+    );
   return Array.from({ length: K }, (_, k) => student[`${peerScope(k)}/logits`]);
 }
 

@@ -19,7 +19,8 @@ export const cc = pairMethod<z.infer<typeof options>>({
   options,
   loss({ student, teacher, aux: maybeAux }, o) {
     const aux = requireAux('cc', 'embeddings', maybeAux);
-    const s = op.flatten(student[o.studentNode], 1), t = op.flatten(teacher[o.teacherNode], 1);
+    const s = op.flatten(student[o.studentNode], 1),
+      t = op.flatten(teacher[o.teacherNode], 1);
     const fs = l2Normalize(new Linear('embed_s', s.shape[1] as number, o.embedDim).apply(aux, s), 1);
     const ft = l2Normalize(new Linear('embed_t', t.shape[1] as number, o.embedDim).apply(aux, t), 1);
     const delta = op.abs(op.sub(fs, ft));

@@ -24,7 +24,8 @@ export const pkt = pairMethod<z.infer<typeof options>>({
   description: 'Passalis & Tefas 2018: probabilistic transfer of cosine-similarity distributions',
   options,
   loss({ student, teacher }, o) {
-    const ps = conditional(student[o.studentNode], o.eps), pt = conditional(teacher[o.teacherNode], o.eps);
+    const ps = conditional(student[o.studentNode], o.eps),
+      pt = conditional(teacher[o.teacherNode], o.eps);
     return op.reduceMean(op.mul(pt, op.log(op.div(op.addScalar(pt, o.eps), op.addScalar(ps, o.eps)))), undefined, false, 'pkt');
   },
 });

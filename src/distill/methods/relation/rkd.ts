@@ -4,13 +4,15 @@ import * as op from '../../../graph/ops.js';
 import { l2Normalize } from '../../../nn/losses.js';
 import { nodePair, pairMethod } from '../feature/node-options.js';
 
-const options = z.object({
-  ...nodePair,
-  /** Weight of the distance-wise term (the paper's 25). */
-  distanceWeight: z.number().min(0).default(25),
-  /** Weight of the angle-wise term (the paper's 50). */
-  angleWeight: z.number().min(0).default(50),
-}).strict();
+const options = z
+  .object({
+    ...nodePair,
+    /** Weight of the distance-wise term (the paper's 25). */
+    distanceWeight: z.number().min(0).default(25),
+    /** Weight of the angle-wise term (the paper's 50). */
+    angleWeight: z.number().min(0).default(50),
+  })
+  .strict();
 
 /** Huber loss with threshold 1, averaged (PyTorch's smooth_l1_loss). */
 function smoothL1(a: Value, b: Value): Value {
@@ -50,7 +52,8 @@ export const rkd = pairMethod<z.infer<typeof options>>({
   description: 'Park et al. 2019: relational KD, distance-wise and angle-wise potentials',
   options,
   loss({ student, teacher }, o) {
-    const s = op.flatten(student[o.studentNode], 1), t = op.flatten(teacher[o.teacherNode], 1);
+    const s = op.flatten(student[o.studentNode], 1),
+      t = op.flatten(teacher[o.teacherNode], 1);
     const dist = smoothL1(normalisedDistances(s), normalisedDistances(t));
     const angle = smoothL1(angles(s), angles(t));
     return op.add(op.scale(dist, o.distanceWeight), op.scale(angle, o.angleWeight), 'rkd');

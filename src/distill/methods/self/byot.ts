@@ -12,17 +12,19 @@ import { requireAux } from '../feature/node-options.js';
 
 // Defaults are the reference code's (luanyunteng/pytorch-be-your-own-teacher train.py: --temperature 3,
 // --alpha 0.1, --beta 1e-6); the paper leaves them loosely stated.
-const options = z.object({
-  /** Shallow student nodes, feature maps [N, C, H, W], each given an exit (bottleneck, pooling, classifier). */
-  nodes: z.array(z.string().min(1)).min(1),
-  /** The deepest feature map (before the student's classifier); its pooled value is the feature target. */
-  deepNode: z.string().min(1),
-  temperature: z.number().positive().default(3),
-  /** Weight of the distillation part; the exits' cross-entropy gets 1 − α. */
-  alpha: z.number().min(0).max(1).default(0.1),
-  /** λ, weight of the squared feature distance (the reference's β). */
-  featureWeight: z.number().min(0).default(1e-6),
-}).strict();
+const options = z
+  .object({
+    /** Shallow student nodes, feature maps [N, C, H, W], each given an exit (bottleneck, pooling, classifier). */
+    nodes: z.array(z.string().min(1)).min(1),
+    /** The deepest feature map (before the student's classifier); its pooled value is the feature target. */
+    deepNode: z.string().min(1),
+    temperature: z.number().positive().default(3),
+    /** Weight of the distillation part; the exits' cross-entropy gets 1 − α. */
+    alpha: z.number().min(0).max(1).default(0.1),
+    /** λ, weight of the squared feature distance (the reference's β). */
+    featureWeight: z.number().min(0).default(1e-6),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 /**
@@ -35,8 +37,12 @@ function exit(aux: BuildContext, x: Value, deep: Value, classes: number, names: 
   const [hs, ws, hd, wd] = [x.shape[2], x.shape[3], deep.shape[2], deep.shape[3]] as number[];
   const k = hs / hd;
   if (x.rank !== 4 || !Number.isInteger(k) || k < 1 || ws / wd !== k)
-    throw new KdError('SHAPE_MISMATCH', `byot: node '${names[0]}' [${x.shape.join(', ')}] needs an exit down to deepNode '${names[1]}' [${deep.shape.join(', ')}]; both must be feature maps [N, C, H, W] with the shallow size a whole multiple of the deep one (the exit's stride-k conv)`);
-  const c = deep.shape[1] as number, mid = Math.max(1, Math.floor(c / 4));
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `byot: node '${names[0]}' [${x.shape.join(', ')}] needs an exit down to deepNode '${names[1]}' [${deep.shape.join(', ')}]; both must be feature maps [N, C, H, W] with the shallow size a whole multiple of the deep one (the exit's stride-k conv)`,
+    );
+  const c = deep.shape[1] as number,
+    mid = Math.max(1, Math.floor(c / 4));
   const stage = (i: number, cin: number, cout: number, kernel: number, h: Value) => {
     const y = new Conv2d(`conv${i}`, cin, cout, { kernel, stride: kernel }).apply(aux, h);
     return op.relu(new BatchNorm(`bn${i}`, cout).apply(aux, y));
@@ -60,14 +66,21 @@ function exit(aux: BuildContext, x: Value, deep: Value, classes: number, names: 
 export const byot: DistillMethod<Options> = {
   name: 'byot',
   kind: 'self',
-  description: 'Zhang et al. 2019 (BYOT): exits on shallow nodes (adapters, dropped at export) learn from labels, the deepest classifier and the deepest feature; needs no teacher',
+  description:
+    'Zhang et al. 2019 (BYOT): exits on shallow nodes (adapters, dropped at export) learn from labels, the deepest classifier and the deepest feature; needs no teacher',
   options,
   teacherOutputs: () => [],
   studentNodes: (o) => [...o.nodes, o.deepNode],
   loss({ student, labels, aux }, o) {
     const ctx = requireAux('byot', 'its exits', aux);
-    const deep = student[o.deepNode], z = student.logits, T = o.temperature;
-    if (deep.rank !== 4) throw new KdError('SHAPE_MISMATCH', `byot: deepNode '${o.deepNode}' is [${deep.shape.join(', ')}]; it must be a feature map [N, C, H, W] (the last one before the classifier)`);
+    const deep = student[o.deepNode],
+      z = student.logits,
+      T = o.temperature;
+    if (deep.rank !== 4)
+      throw new KdError(
+        'SHAPE_MISMATCH',
+        `byot: deepNode '${o.deepNode}' is [${deep.shape.join(', ')}]; it must be a feature map [N, C, H, W] (the last one before the classifier)`,
+      );
     const fDeep = op.stopGradient(op.flatten(op.globalAvgPool(deep), 1));
     const target = op.stopGradient(op.softmax(op.scale(z, 1 / T), -1));
     let total: Value | undefined;

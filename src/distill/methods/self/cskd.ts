@@ -4,10 +4,12 @@ import { A } from '../../../graph/types.js';
 import { kdKl } from '../../../nn/losses.js';
 import type { DistillMethod } from '../../method.js';
 
-const options = z.object({
-  /** Softens both predictions (the official code's --temp, 4). */
-  temperature: z.number().positive().default(4),
-}).strict();
+const options = z
+  .object({
+    /** Softens both predictions (the official code's --temp, 4). */
+    temperature: z.number().positive().default(4),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 /**
@@ -24,7 +26,8 @@ type Options = z.infer<typeof options>;
 export const cskd: DistillMethod<Options> = {
   name: 'cskd',
   kind: 'self',
-  description: 'Yun et al. 2020 (CS-KD): T²·KL between the predictions of two samples of the same class (paired batches, partner detached); needs no teacher',
+  description:
+    'Yun et al. 2020 (CS-KD): T²·KL between the predictions of two samples of the same class (paired batches, partner detached); needs no teacher',
   options,
   teacherOutputs: () => [],
   batchPairs: () => true,

@@ -6,16 +6,18 @@ import type { DistillMethod } from '../../method.js';
 // Defaults are the official code's: `correct_prob` is hard-coded to 0.99 there (the paper speaks of
 // a ≈ 0.9), and temperature/α/multiplier are its ResNet-18 CIFAR-100 params.json (reg_temperature 20,
 // reg_alpha 0.1, multiplier 100; its MobileNetV2 run uses 40, 0.95, 1).
-const options = z.object({
-  /** Probability the virtual teacher puts on the correct class; the rest is spread evenly. */
-  correctProb: z.number().gt(0).lt(1).default(0.99),
-  /** Divides the virtual teacher's probabilities before its softmax (the student is not softened). */
-  temperature: z.number().positive().default(20),
-  /** Weight of the regulariser; the cross-entropy gets 1 − α. */
-  alpha: z.number().min(0).max(1).default(0.1),
-  /** Scales the KL, which the code averages over batch × classes. */
-  multiplier: z.number().positive().default(100),
-}).strict();
+const options = z
+  .object({
+    /** Probability the virtual teacher puts on the correct class; the rest is spread evenly. */
+    correctProb: z.number().gt(0).lt(1).default(0.99),
+    /** Divides the virtual teacher's probabilities before its softmax (the student is not softened). */
+    temperature: z.number().positive().default(20),
+    /** Weight of the regulariser; the cross-entropy gets 1 − α. */
+    alpha: z.number().min(0).max(1).default(0.1),
+    /** Scales the KL, which the code averages over batch × classes. */
+    multiplier: z.number().positive().default(100),
+  })
+  .strict();
 type Options = z.infer<typeof options>;
 
 /**
@@ -30,7 +32,8 @@ type Options = z.infer<typeof options>;
 export const tfkd: DistillMethod<Options> = {
   name: 'tfkd',
   kind: 'self',
-  description: 'Yuan et al. 2020 (Tf-KD_reg): (1−α)·CE + α·KL to a virtual teacher (correct class correctProb, rest uniform), as the official code; needs no teacher, replaces ce',
+  description:
+    'Yuan et al. 2020 (Tf-KD_reg): (1−α)·CE + α·KL to a virtual teacher (correct class correctProb, rest uniform), as the official code; needs no teacher, replaces ce',
   options,
   teacherOutputs: () => [],
   loss({ student, labels }, o) {
