@@ -5,7 +5,8 @@
 // Usage: npx tsx bench/catalog.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--methods kd,at] [--out bench/results/catalog.json]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadDataset, stratifiedSplit } from '../src/data/index.js';
+import { stratifiedSplit } from '../src/data/index.js';
+import { loadDataset } from '../src/data/node/index.js';
 import type { LossTerm } from '../src/distill/loss.js';
 import { prepareTeacher } from '../src/distill/teacher.js';
 import { Model } from '../src/nn/model.js';

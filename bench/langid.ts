@@ -8,9 +8,10 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodeText } from '../src/data/text.js';
-import { loadUdhr, matchLid176, type UdhrDataset } from '../src/data/udhr.js';
+import { loadUdhr, udhrDeclarations } from '../src/data/node/udhr.js';
+import { matchLid176, type UdhrDataset } from '../src/data/udhr.js';
 import type { LossTerm } from '../src/distill/loss.js';
-import { FastTextTeacher, lid176Path } from '../src/distill/teachers/fasttext.js';
+import { FastTextTeacher, lid176Path } from '../src/distill/teachers/node/fasttext.js';
 import { Model } from '../src/nn/model.js';
 import { textClassifier } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';
@@ -37,10 +38,10 @@ const t0 = Date.now();
 const log = (m: string) => console.error(`[${Math.round((Date.now() - t0) / 1000)} s] ${m}`);
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-const data = loadUdhr({ seqLen, buckets, seed });
+const data = await loadUdhr({ seqLen, buckets, seed });
 const { train, test, languages } = data;
 const C = languages.length;
-const m176 = matchLid176();
+const m176 = matchLid176(await udhrDeclarations());
 log(
   `udhr: ${m176.matched.length} of ${m176.matched.length + m176.unmatched + m176.scriptMismatch} versions match a lid.176 label (${m176.scriptMismatch} more left out for their script) -> ${C} languages; ${train.n} train / ${test.n} test sentences (held-out units ${data.testArticles.join(', ')}); truncated to ${seqLen} tokens: ${train.truncated + test.truncated}`,
 );

@@ -4,7 +4,8 @@
 // and of the two-peer ensemble (mean logits). Without `ce` beside them, both methods include every peer's CE.
 // Usage: npx tsx bench/online.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--configs alone,dml,peer_ensemble]
 import { parseArgs } from 'node:util';
-import { batches, loadDataset, stratifiedSplit, type Dataset } from '../src/data/index.js';
+import { batches, stratifiedSplit, type Dataset } from '../src/data/index.js';
+import { loadDataset } from '../src/data/node/index.js';
 import type { LossTerm } from '../src/distill/loss.js';
 import { cohort, peerModel } from '../src/nn/cohort.js';
 import { Model } from '../src/nn/model.js';

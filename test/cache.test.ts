@@ -4,7 +4,8 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, trunc
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, mock } from 'node:test';
-import { batches, loadMnist, take } from '../src/data/index.js';
+import { batches, take } from '../src/data/index.js';
+import { loadMnist } from '../src/data/node/index.js';
 import { fillCache, registerCache } from '../src/cli/cache.js';
 import { TeacherCache } from '../src/distill/teachers/cache.js';
 import { FunctionTeacher, type FunctionBatch } from '../src/distill/teachers/function.js';

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { BatchIterator, batches, loadCsv, loadImageFolder, loadJsonl, subset, tokenizerSize, UNK_ID } from '../src/data/index.js';
+import { BatchIterator, batches, subset, tokenizerSize, UNK_ID } from '../src/data/index.js';
+import { loadCsv, loadImageFolder, loadJsonl } from '../src/data/node/index.js';
 import type { AugmentOptions, Batch, Dataset } from '../src/data/index.js';
 import { KdError } from '../src/util/errors.js';
 

@@ -3,21 +3,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSyn
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  BatchIterator,
-  batches,
-  classCounts,
-  loadDataset,
-  loadFashionMnist,
-  loadMnist,
-  stratifiedSplit,
-  subset,
-  take,
-  type Batch,
-  type Dataset,
-} from '../src/data/index.js';
-import { mnistDataDir } from '../src/data/mnist.js';
-import { fashionSource, fashionSplitIndices, readFashionCache, writeFashionCache } from '../src/data/fashion-mnist.js';
+import { BatchIterator, batches, classCounts, stratifiedSplit, subset, take, type Batch, type Dataset } from '../src/data/index.js';
+import { loadDataset, loadFashionMnist, loadMnist } from '../src/data/node/index.js';
+import { mnistDataDir } from '../src/data/node/mnist.js';
+import { fashionSplitIndices } from '../src/data/fashion-mnist.js';
+import { fashionSource, readFashionCache, writeFashionCache } from '../src/data/node/fashion-mnist.js';
 import { KdError } from '../src/util/errors.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kdistill-data-test-'));
@@ -301,7 +291,8 @@ describe('dataset helpers', () => {
 
 describe('batch iterator state guards', () => {
   it('refuses to resume with another batch size or dropLast setting', async () => {
-    const { batches, BatchIterator, loadMnist, take } = await import('../src/data/index.js');
+    const { batches, BatchIterator, take } = await import('../src/data/index.js');
+    const { loadMnist } = await import('../src/data/node/index.js');
     const ds = take(loadMnist('test'), 100);
     const it = batches(ds, { batchSize: 10, seed: 1 });
     it.nextBatch();

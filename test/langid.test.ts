@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeText, fitTokenizer } from '../src/data/text.js';
-import { LID176_LABELS, loadUdhr, matchLid176, type UdhrData } from '../src/data/udhr.js';
-import { FastTextTeacher, modelLabels } from '../src/distill/teachers/fasttext.js';
+import { loadUdhr, udhrDeclarations } from '../src/data/node/udhr.js';
+import { LID176_LABELS, matchLid176, type UdhrData } from '../src/data/udhr.js';
+import { FastTextTeacher, modelLabels } from '../src/distill/teachers/node/fasttext.js';
 import { Model } from '../src/nn/model.js';
 import { textClassifier } from '../src/nn/zoo/index.js';
 import { fitClassifier } from '../src/train/classifier.js';
@@ -12,8 +13,8 @@ const mean = (a: number[]) => a.reduce((p, q) => p + q, 0) / a.length;
 const toInt64 = (ids: Int32Array) => BigInt64Array.from(ids, (v) => BigInt(v));
 
 describe('UDHR language-ID data', () => {
-  it('matches UDHR versions to lid.176 labels, aliases and script exclusions included', () => {
-    const { matched, unmatched, scriptMismatch } = matchLid176();
+  it('matches UDHR versions to lid.176 labels, aliases and script exclusions included', async () => {
+    const { matched, unmatched, scriptMismatch } = matchLid176(await udhrDeclarations());
     assert.equal(matched.length + unmatched + scriptMismatch, 532);
     const labels = new Set(matched.map((v) => v.label));
     assert.ok(labels.size > 120, `${labels.size} languages matched`);
@@ -23,8 +24,8 @@ describe('UDHR language-ID data', () => {
     assert.ok(!matched.some((v) => v.code === 'azj_cyrl'), 'Cyrillic Azerbaijani is left out');
   });
 
-  it('splits sentences of the chosen languages by held-out article, every language in both splits', () => {
-    const d = loadUdhr({ languages: LANGS, seqLen: 32, buckets: 1024 });
+  it('splits sentences of the chosen languages by held-out article, every language in both splits', async () => {
+    const d = await loadUdhr({ languages: LANGS, seqLen: 32, buckets: 1024 });
     assert.deepEqual(d.languages, LANGS);
     for (const ds of [d.train, d.test]) {
       assert.equal(ds.texts.length, ds.n);
@@ -46,7 +47,7 @@ describe('fastText lid.176 as a teacher', () => {
   let data: UdhrData;
   let teacher: FastTextTeacher;
   before(async () => {
-    data = loadUdhr({ languages: LANGS, seqLen: 48, buckets: 2048 });
+    data = await loadUdhr({ languages: LANGS, seqLen: 48, buckets: 2048 });
     teacher = await FastTextTeacher.create({ classes: LANGS, samples: [data.train, data.test] });
   });
   after(async () => teacher.release());

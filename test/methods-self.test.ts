@@ -76,7 +76,7 @@ describe('self-distillation trains through fitClassifier without a teacher', () 
   const load = async () => {
     const { Model } = await import('../src/nn/model.js');
     const { cnn } = await import('../src/nn/zoo/index.js');
-    const { loadMnist } = await import('../src/data/index.js');
+    const { loadMnist } = await import('../src/data/node/index.js');
     const { fitClassifier } = await import('../src/train/classifier.js');
     return { Model, cnn, fitClassifier, train: take(loadMnist('train'), 256) };
   };

@@ -94,7 +94,8 @@ describe('pre-training phases run before the main training', () => {
   const setup = async () => {
     const { Model } = await import('../src/nn/model.js');
     const { cnn } = await import('../src/nn/zoo/index.js');
-    const { loadMnist, take } = await import('../src/data/index.js');
+    const { take } = await import('../src/data/index.js');
+    const { loadMnist } = await import('../src/data/node/index.js');
     const { fitClassifier } = await import('../src/train/classifier.js');
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
     const { prepareTeacher } = await import('../src/distill/teacher.js');

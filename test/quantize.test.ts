@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { batches, loadMnist, take, type Dataset } from '../src/data/index.js';
+import { batches, take, type Dataset } from '../src/data/index.js';
+import { loadMnist } from '../src/data/node/index.js';
 import { parseOnnx } from '../src/graph/onnx.js';
 import { Model } from '../src/nn/model.js';
 import { cnn, mlp, resnet, textClassifier } from '../src/nn/zoo/index.js';

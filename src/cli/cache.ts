@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { batches, loadDataset, type DatasetName, type Split } from '../data/index.js';
+import { batches, type Split } from '../data/index.js';
+import { loadDataset, type DatasetName } from '../data/node/index.js';
 import { TeacherCache, DEFAULT_CACHE_DIR } from '../distill/teachers/cache.js';
 import { onnxKey } from '../distill/teachers/keys.js';
 import { PoolTeacher } from '../distill/teachers/pool.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadDataset, type DatasetName } from '../data/index.js';
+import { loadDataset, type DatasetName } from '../data/node/index.js';
 import { measureLatency } from '../report/latency.js';
 import { inspectModel } from '../report/model-info.js';
 import { Predictor } from '../runtime/inference.js';

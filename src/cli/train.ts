@@ -1,7 +1,7 @@
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadDataset, type DatasetName } from '../data/index.js';
+import { loadDataset, type DatasetName } from '../data/node/index.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { adam } from '../optim/adam.js';

@@ -1,12 +1,12 @@
 /**
  * Tabular classification data from CSV: numeric feature columns become float32 rows (sampleShape
  * [features]), one column holds the class. Parsing follows RFC 4180 (quoted fields may hold
- * delimiters, doubled quotes and newlines); blank lines are skipped.
+ * delimiters, doubled quotes and newlines); blank lines are skipped. This file parses text; reading a
+ * file is `loadCsv` in src/data/node/csv.ts.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { KdError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
+import { baseName, extName } from './names.js';
 
 /** Per-feature statistics, plain JSON so the training split's can be saved and reused. */
 export interface FeatureStats {
@@ -15,6 +15,7 @@ export interface FeatureStats {
   readonly std: readonly number[];
 }
 
+/** How to read a CSV text: which columns, separator, header, class list and standardisation. */
 export interface CsvOptions {
   /** The class column, by header name or 0-based index (default: the last column). */
   label?: string | number;
@@ -140,15 +141,12 @@ export function featureStats(x: Float32Array, f: number): FeatureStats {
   return { mean, std };
 }
 
-/** Loads a CSV file of numeric features and a class column; see `CsvOptions`. */
-export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new KdError('DATASET_MISSING', `CSV file ${file} cannot be read (${(e as Error).message}).`);
-  }
-  const ext = path.extname(file).toLowerCase();
+/**
+ * Parses CSV text of numeric features and a class column; see `CsvOptions`. `file` names the text in
+ * messages and, by its base name, the dataset; a .tsv / .tab ending makes tab the default separator.
+ */
+export function parseCsv(text: string, file: string, opts: CsvOptions = {}): CsvDataset {
+  const ext = extName(file).toLowerCase();
   const delim = opts.delimiter ?? (ext === '.tsv' || ext === '.tab' ? '\t' : ',');
   if (delim.length === 0 || delim.includes('"') || delim.includes('\n') || delim.includes('\r')) {
     throw new KdError('BAD_ARGUMENT', `CSV delimiter ${JSON.stringify(delim)} cannot separate fields.`);
@@ -193,7 +191,8 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
     if (r.fields.length !== columns.length) {
       throw new KdError(
         'DATASET_INVALID',
-        `${file} line ${r.line}: ${r.fields.length} columns, expected ${columns.length}${head ? ' as in the header' : ' as in the first row'}.`,
+        `${file} line ${r.line}: ${r.fields.length} columns, expected ${columns.length}` +
+          `${head ? ' as in the header' : ' as in the first row'}.`,
       );
     }
     for (let j = 0; j < F; j++) {
@@ -218,7 +217,7 @@ export function loadCsv(file: string, opts: CsvOptions = {}): CsvDataset {
     for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) x[i * F + j] = (x[i * F + j] - s.mean[j]) / s.std[j];
   }
   return {
-    name: path.basename(file),
+    name: baseName(file),
     kind: 'tabular',
     x,
     y,

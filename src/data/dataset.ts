@@ -64,7 +64,8 @@ export function checkLabels(ds: Pick<Dataset, 'name' | 'n' | 'y'>, classes: numb
   const fix = min < 0 ? 'labels must be class indices from 0; fix the labels' : `use a model with ${max + 1} classes or fix the labels`;
   throw new KdError(
     'BAD_LABELS',
-    `dataset '${ds.name}': sample ${first} has label ${y[first]}, outside the model's classes 0 to ${classes - 1} (${bad} of ${ds.n} samples out of range); ${fix}.`,
+    `dataset '${ds.name}': sample ${first} has label ${y[first]}, outside the model's classes 0 to ${classes - 1} ` +
+      `(${bad} of ${ds.n} samples out of range); ${fix}.`,
   );
 }
 

@@ -1,15 +1,15 @@
 /**
- * Image classification data from a folder with one subfolder per class (class index = position of
- * the folder name in sorted order), holding PNG and JPEG files, in the layout torchvision's
- * ImageFolder uses. Pixels are stored as uint8 in CHW layout, like the bundled MNIST loaders.
+ * Image classification data in the layout torchvision's ImageFolder uses: one subfolder per class
+ * (class index = position of the folder name in sorted order) holding PNG and JPEG files. Pixels are
+ * stored as uint8 in CHW layout, like the bundled MNIST loaders. This file decodes and assembles images
+ * from bytes; walking a folder on disk is `loadImageFolder` in src/data/node/image-folder.ts.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { decode as decodeJpeg } from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { KdError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
 
+/** How to read an image set: output size, channels and which file endings count as images. */
 export interface ImageFolderOptions {
   /** Output [height, width]; images of another size are resized bilinearly (default: the first image's size, all must match). */
   size?: readonly [number, number];
@@ -28,44 +28,71 @@ export interface ImageFolderDataset extends Dataset {
   readonly files: readonly string[];
 }
 
-interface Rgba {
+/** A decoded image: RGBA bytes, row-major. */
+export interface Rgba {
   width: number;
   height: number;
   data: Uint8Array;
 }
 
-const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Turns an image file's bytes into RGBA; `name` says which image in messages. */
+export type ImageDecoder = (bytes: Uint8Array, name: string) => Rgba;
 
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
+/** The images of a set, wherever they are stored: files by class, and how to read one. */
+export interface ImageSource {
+  /** The dataset's name (the root folder's). */
+  readonly name: string;
+  /** Class names, index = class. */
+  readonly classNames: readonly string[];
+  /** Each sample's path relative to the root, e.g. 'cat/001.png', with its class in `labels`. */
+  readonly files: readonly string[];
+  readonly labels: readonly number[];
+  /** The bytes of one file; asked once per file, in order, so only one is held at a time. */
+  read(file: string): Uint8Array;
+  /** How messages name a file (default: `file` itself). */
+  where?(file: string): string;
+  /** The decoder (default `decodeImage`: PNG and JPEG). */
+  decode?: ImageDecoder;
+}
+
+/** The default image file endings, lower case. */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
+
+/** Sorts names by UTF-16 code unit, as the class order is defined (locale-independent). */
+export const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Rejects a `channels` or `size` option that cannot be honoured. */
+export function checkImageOptions(opts: ImageFolderOptions): void {
+  if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3) {
+    throw new KdError('BAD_ARGUMENT', `channels must be 1 or 3, got ${String(opts.channels)}.`);
+  }
+  if (opts.size && !(opts.size.length === 2 && opts.size.every((s) => Number.isInteger(s) && s >= 1))) {
+    throw new KdError('BAD_ARGUMENT', `size must be [height, width] in positive integers, got [${opts.size.join(', ')}].`);
   }
 }
 
-function decodeImage(file: string): Rgba {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    throw new KdError('DATASET_MISSING', `Image ${file} cannot be read (${(e as Error).message}).`);
-  }
-  // Sniff the content rather than trust the extension: misnamed files are common in scraped sets.
-  const isPng = buf.length >= 8 && buf.readUInt32BE(0) === 0x89504e47;
-  const isJpeg = buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff;
-  if (!isPng && !isJpeg) throw new KdError('DATASET_CORRUPT', `Image ${file} cannot be decoded: it is neither PNG nor JPEG.`);
+/**
+ * Decodes PNG or JPEG bytes to RGBA, sniffing the content rather than trusting the name: misnamed files
+ * are common in scraped sets. `name` says which image in messages. The PNG decoder (pngjs) uses Node's
+ * zlib and Buffer; a runtime without them passes its own `ImageDecoder` to `imageDataset`.
+ */
+export function decodeImage(bytes: Uint8Array, name: string): Rgba {
+  const isPng = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+  if (!isPng && !isJpeg) throw new KdError('DATASET_CORRUPT', `Image ${name} cannot be decoded: it is neither PNG nor JPEG.`);
   try {
     if (isPng) {
-      const png = PNG.sync.read(buf);
+      // pngjs reads through Buffer methods: view the same memory as a Buffer (no copy).
+      const png = PNG.sync.read(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return { width: png.width, height: png.height, data: png.data };
     }
-    return decodeJpeg(buf, { useTArray: true, formatAsRGBA: true });
+    return decodeJpeg(bytes, { useTArray: true, formatAsRGBA: true });
   } catch (e) {
     // The decoders' own words ("read requests waiting on finished stream") rarely say the file is cut short.
     throw new KdError(
       'DATASET_CORRUPT',
-      `Image ${file} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. Remove or replace it.`,
+      `Image ${name} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. ` +
+        'Remove or replace it.',
     );
   }
 }
@@ -106,36 +133,15 @@ function writeSample(img: Rgba, channels: number, H: number, W: number, out: Uin
   }
 }
 
-/** Loads every image under `dir/<class>/`; see `ImageFolderOptions`. */
-export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): ImageFolderDataset {
-  if (!isDir(dir)) throw new KdError('DATASET_MISSING', `Image folder ${dir} does not exist or is not a directory.`);
-  if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3) {
-    throw new KdError('BAD_ARGUMENT', `channels must be 1 or 3, got ${String(opts.channels)}.`);
-  }
-  if (opts.size && !(opts.size.length === 2 && opts.size.every((s) => Number.isInteger(s) && s >= 1))) {
-    throw new KdError('BAD_ARGUMENT', `size must be [height, width] in positive integers, got [${opts.size.join(', ')}].`);
-  }
-  const exts = (opts.extensions ?? ['.png', '.jpg', '.jpeg']).map((e) => e.toLowerCase());
-  const classNames = readdirSync(dir)
-    .filter((c) => !c.startsWith('.') && isDir(path.join(dir, c)))
-    .sort(byCodeUnit);
-  if (classNames.length === 0)
-    throw new KdError(
-      'DATASET_INVALID',
-      `Image folder ${dir} has no class subfolders; expected one folder per class, e.g. ${path.join(dir, 'cat', '001.png')}.`,
-    );
-  const files: string[] = [];
-  const labels: number[] = [];
-  classNames.forEach((c, k) => {
-    const names = readdirSync(path.join(dir, c))
-      .filter((f) => !f.startsWith('.') && exts.some((e) => f.toLowerCase().endsWith(e)) && !isDir(path.join(dir, c, f)))
-      .sort(byCodeUnit);
-    if (names.length === 0) throw new KdError('DATASET_INVALID', `Class folder ${path.join(dir, c)} has no images (${exts.join(', ')}).`);
-    for (const f of names) {
-      files.push(`${c}/${f}`);
-      labels.push(k);
-    }
-  });
+/** Decodes every image of `src` into one dataset; see `ImageFolderOptions` (its `extensions` are the source's business). */
+export function imageDataset(src: ImageSource, opts: ImageFolderOptions = {}): ImageFolderDataset {
+  checkImageOptions(opts);
+  const files = src.files;
+  if (src.labels.length !== files.length)
+    throw new KdError('BAD_ARGUMENT', `image set ${src.name}: ${files.length} files but ${src.labels.length} labels.`);
+  if (files.length === 0) throw new KdError('DATASET_INVALID', `image set ${src.name} has no images.`);
+  const where = (f: string) => (src.where ? src.where(f) : f);
+  const decode = src.decode ?? decodeImage;
   const n = files.length;
   let H = opts.size?.[0] ?? 0;
   let W = opts.size?.[1] ?? 0;
@@ -145,8 +151,8 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): Ima
   let allGray = true;
   let firstSize = '';
   for (let i = 0; i < n; i++) {
-    const file = path.join(dir, files[i]);
-    const img = decodeImage(file);
+    const file = where(files[i]);
+    const img = decode(src.read(files[i]), file);
     if (i === 0) {
       firstSize = `${img.width}x${img.height}`;
       if (!opts.size) [H, W] = [img.height, img.width];
@@ -154,7 +160,8 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): Ima
     } else if (!opts.size && (img.height !== H || img.width !== W)) {
       throw new KdError(
         'DATASET_INVALID',
-        `Image ${file} is ${img.width}x${img.height} but ${path.join(dir, files[0])} is ${firstSize}; pass size: [height, width] to resize all images.`,
+        `Image ${file} is ${img.width}x${img.height} but ${where(files[0])} is ${firstSize}; ` +
+          'pass size: [height, width] to resize all images.',
       );
     }
     if (opts.channels === undefined && allGray) allGray = isGray(img);
@@ -170,14 +177,14 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions = {}): Ima
     channels = 1;
   }
   return {
-    name: path.basename(path.resolve(dir)),
+    name: src.name,
     kind: 'image',
     x,
-    y: Int32Array.from(labels),
+    y: Int32Array.from(src.labels),
     n,
     sampleShape: [channels, H, W],
-    numClasses: classNames.length,
-    classNames,
-    files,
+    numClasses: src.classNames.length,
+    classNames: src.classNames,
+    files: [...files],
   };
 }

