@@ -7,6 +7,7 @@ import { sampleSize, type Dataset } from './dataset.js';
 /** Which Int32 half of an int64 holds its low word. */
 const LOW_WORD = os.endianness() === 'LE' ? 0 : 1;
 
+/** Batch size, shuffling, seed, normalisation, augmentation and pairing of a `BatchIterator`. */
 export interface BatchOptions {
   batchSize: number;
   /** Reshuffle the sample order every epoch (default true). */

@@ -6,6 +6,7 @@
 import { KdError } from '../util/errors.js';
 import { hashString } from '../util/rng.js';
 
+/** How text is cut into tokens: characters, words, or hashed character n-grams of words. */
 export type TokenizerKind = 'char' | 'word' | 'char-ngram';
 
 /**
@@ -17,6 +18,7 @@ export type TokenizerSpec =
   | { readonly kind: 'char' | 'word'; readonly lowercase: boolean; readonly vocab: readonly string[] }
   | { readonly kind: 'char-ngram'; readonly lowercase: boolean; readonly n: number; readonly buckets: number };
 
+/** Vocabulary or bucket count, case folding and n of a tokenizer to fit. */
 export interface TokenizerOptions {
   /** Vocabulary cap for `char` / `word`, number of hash buckets for `char-ngram` (default 4096). */
   vocab?: number;
@@ -26,6 +28,7 @@ export interface TokenizerOptions {
   n?: number;
 }
 
+/** Id of padding (never a real token). */
 export const PAD_ID = 0;
 /** Id of tokens outside a `char` / `word` vocabulary. */
 export const UNK_ID = 1;

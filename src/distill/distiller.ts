@@ -12,6 +12,7 @@ import { prepareTeacher } from './teacher.js';
 /** A teacher as the Distiller takes it: an ONNX file path, ONNX bytes, or a (trained) kdistill model. */
 export type TeacherSource = string | Uint8Array | Model;
 
+/** What a Distiller is made of: the teacher, the student, the weighted loss terms, and optionally its optimizer and schedule. */
 export interface DistillerOptions {
   teacher: TeacherSource;
   student: Model;

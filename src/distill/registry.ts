@@ -64,6 +64,7 @@ export function methodRegistry(): ReadonlyMap<string, DistillMethod> {
   return methods;
 }
 
+/** The registered method called `name`; KdError UNKNOWN_METHOD lists the known ones. */
 export function getMethod(name: string): DistillMethod {
   const m = methods.get(name);
   if (!m) throw new KdError('UNKNOWN_METHOD', `unknown distillation method '${name}'; known: ${[...methods.keys()].join(', ')}`);

@@ -3,6 +3,7 @@ export type DType = 'float32' | 'int64' | 'bool' | 'int32' | 'float64';
 
 /** A dimension: a fixed size, or a symbol such as 'N' for the batch that ONNX Runtime resolves at run time. */
 export type Dim = number | string;
+/** A tensor shape: fixed sizes and symbolic dimensions. */
 export type Shape = readonly Dim[];
 
 /** A typed array matching a DType. */

@@ -3,6 +3,7 @@ import type { DType, Shape, TensorData } from '../graph/types.js';
 import { KdError } from '../util/errors.js';
 import type { Init } from './init.js';
 
+/** Whether a model is built for training (dropout, batch statistics) or for evaluation and export. */
 export type Mode = 'train' | 'eval';
 
 /** A model parameter (trainable) or buffer (state a layer updates itself, e.g. BatchNorm running statistics). */

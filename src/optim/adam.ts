@@ -2,6 +2,7 @@ import type { Value } from '../graph/graph.js';
 import * as op from '../graph/ops.js';
 import type { Optimizer, StepInputs } from './optimizer.js';
 
+/** Betas, epsilon and weight decay of Adam / AdamW (PyTorch defaults). */
 export interface AdamOptions {
   beta1?: number;
   beta2?: number;

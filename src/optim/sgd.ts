@@ -2,6 +2,7 @@ import type { Value } from '../graph/graph.js';
 import * as op from '../graph/ops.js';
 import type { Optimizer, StepInputs } from './optimizer.js';
 
+/** Momentum, dampening, Nesterov and weight decay of SGD (PyTorch semantics). */
 export interface SgdOptions {
   momentum?: number;
   dampening?: number;

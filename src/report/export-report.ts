@@ -7,6 +7,7 @@ import { agreementRate, evaluateClassifier } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
 import { measureLatency, type Latency } from './latency.js';
 
+/** A precision a model is exported at. */
 export type Precision = 'fp32' | 'fp16' | 'int8';
 
 /** One model at one precision, measured on the test data. */
@@ -28,6 +29,7 @@ export interface ExportRow {
   agreementWithFp32: number;
 }
 
+/** What `kdistill export` measures: every model at every precision, on one test set. */
 export interface ExportReport {
   dataset: string;
   testSamples: number;

@@ -6,6 +6,7 @@ import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import { createSession, type ort, type SessionOptions } from './ort.js';
 
+/** What `exportOnnx` writes: BatchNorm folding, the outputs and feature taps, and the file metadata. */
 export interface ExportOptions {
   /** Fold BatchNorm into the preceding Conv/Gemm (default true). */
   foldBn?: boolean;

@@ -15,6 +15,7 @@ import { trainLoop, type LoopOptions } from './loop.js';
 
 export { checkClassifierStep, type TeacherSlot } from './classifier-step.js';
 
+/** How `fitClassifier` trains: epochs, batches, learning rate and schedule, loss terms, teacher, augmentation. */
 export interface FitOptions extends SessionOptions {
   epochs: number;
   batchSize?: number;

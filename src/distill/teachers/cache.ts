@@ -9,6 +9,7 @@ import { ShardStore } from './store.js';
 /** Where teacher caches live unless told otherwise (relative to the working directory). */
 export const DEFAULT_CACHE_DIR = '.cache/kdistill/teachers';
 
+/** Where and how precisely a `TeacherCache` stores a teacher's answers. */
 export interface TeacherCacheOptions {
   /** The teacher's content key (`onnxKey`, `httpKey`, `functionKey`, …); default: the source's own `cacheKey`. */
   key?: string;

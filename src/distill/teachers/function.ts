@@ -9,6 +9,7 @@ export interface FunctionBatch {
   readonly shape: readonly number[];
 }
 
+/** How a `FunctionTeacher` is named, checked and expands partial answers. */
 export interface FunctionTeacherOptions {
   /** Names the teacher in errors and keys its cache entries: change it when the function changes. */
   id: string;

@@ -4,6 +4,7 @@ import { backoffMs, retryAfterMs, Semaphore, sleep, TokenBucket } from './http-l
 import { httpKey } from './keys.js';
 import type { TeacherSource } from './source.js';
 
+/** Where an `HttpTeacher` sends batches and how it limits, retries and checks requests. */
 export interface HttpTeacherOptions {
   /** The endpoint; each request is `POST url` with a JSON batch (README, "HTTP teachers"). */
   url: string;

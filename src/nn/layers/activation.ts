@@ -8,9 +8,15 @@ export function gelu(x: Value, name = 'out'): Value {
   return op.mul(x, cdf, name);
 }
 
+/** max(0, x), as a layer. */
 export const ReLU = (name = 'relu') => new Fn(name, (_c, x) => op.relu(x, 'out'));
+/** GELU (exact, erf form), as a layer. */
 export const GELU = (name = 'gelu') => new Fn(name, (_c, x) => gelu(x));
+/** tanh(x), as a layer. */
 export const Tanh = (name = 'tanh') => new Fn(name, (_c, x) => op.tanh(x, 'out'));
+/** 1 / (1 + e^−x), as a layer. */
 export const Sigmoid = (name = 'sigmoid') => new Fn(name, (_c, x) => op.sigmoid(x, 'out'));
+/** Softmax over `axis` (default the last), as a layer. */
 export const Softmax = (name = 'softmax', axis = -1) => new Fn(name, (_c, x) => op.softmax(x, axis, 'out'));
+/** Log-softmax over `axis` (default the last), as a layer. */
 export const LogSoftmax = (name = 'log_softmax', axis = -1) => new Fn(name, (_c, x) => op.logSoftmax(x, axis, 'out'));

@@ -4,6 +4,7 @@ import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
 import { Module } from '../module.js';
 
+/** Kernel, stride, padding, dilation, groups and bias of a `Conv2d`. */
 export interface Conv2dOptions {
   kernel: number | [number, number];
   stride?: number;

@@ -5,6 +5,7 @@ import type { BuildContext } from '../context.js';
 import type { Init } from '../init.js';
 import { Module } from '../module.js';
 
+/** Bias and weight initialisation of a `Linear` layer. */
 export interface LinearOptions {
   bias?: boolean;
   /** Weight initialisation: 'glorot' (default) or 'he' for layers followed by ReLU. */

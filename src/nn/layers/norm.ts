@@ -4,6 +4,7 @@ import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
 import { Module } from '../module.js';
 
+/** Epsilon and running-average momentum of a `BatchNorm` layer. */
 export interface BatchNormOptions {
   eps?: number;
   /** Weight of the new batch statistic in the running average (PyTorch convention). */

@@ -2,6 +2,7 @@ import { TensorProto_DataType as DT, type ModelProto, type NodeProto, type Tenso
 import { parseOnnx } from '../../graph/onnx.js';
 import { cloneModel, floatsOf, node, serialise, setMetadata, tensor, toHalf } from './proto.js';
 
+/** Which parts of a model `toFloat16` turns into float16. */
 export interface Float16Options {
   /**
    * 'weights' (default): float16 initializers, each cast to float32 where it is read, so every op still

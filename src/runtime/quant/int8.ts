@@ -6,6 +6,7 @@ import { cloneModel, node, serialise, setMetadata, tensor } from './proto.js';
 import { constants, planQdq, type PlanOptions } from './qdq-plan.js';
 import { activationParams, quantizeBias, quantizeWeight, weightOf, type WeightSink } from './weights.js';
 
+/** Calibration and scope of `quantizeInt8`. */
 export type Int8Options = CalibrationOptions & PlanOptions;
 
 /**
