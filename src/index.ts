@@ -1,0 +1,107 @@
+/**
+ * kdistill's public API for Node (`import { Distiller } from 'kdistill'`): models and training steps are
+ * ONNX graphs built and differentiated in TypeScript and run by onnxruntime-node. The runtime-independent
+ * part alone is `kdistill/browser` (src/browser.ts). Everything a user may import is listed here; other
+ * modules are internal and may change without notice.
+ */
+
+// FOR THE LEAD: once the Node runtime's registration (src/runtime/node/index.ts, by the runtime helper) is
+// on main, import it here, first, so every entry point below finds the runtime installed:
+// import './runtime/node/index.js';
+
+// Errors: every failure meant for users is a KdError with a stable `code`.
+export { KdError } from './util/errors.js';
+
+// Distillation as an object: teacher + student + loss, fit, evaluate, export.
+export {
+  Distiller,
+  type DistillEvaluation,
+  type DistillerOptions,
+  type TeacherSource as DistillerTeacher,
+} from './distill/distiller.js';
+export { distillationLoss, type LossTerm } from './distill/loss.js';
+
+// The config runner (what `kdistill run config.yaml` does).
+export { ConfigError, loadConfig, parseConfig, type LoadOptions } from './config/index.js';
+export type { Config, ConfigRegistry, ResolvedConfig } from './config/index.js';
+export { configRegistry } from './cli/run.js';
+export { RunDir } from './train/run-dir.js';
+export { formatSummary, runExperiment, type RunSummary, type SummaryRow } from './train/runner.js';
+
+// Distillation methods: the registry and what a method is.
+export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
+export type { DistillMethod, KnowledgeKind, MethodInputs, PretrainPhase } from './distill/method.js';
+
+// Models: the zoo, layers, and the graph builder underneath.
+export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
+export { cnn, isZooModelName, lenet5, mlp, resnet, textClassifier, transformerClassifier, zooModel } from './nn/zoo/index.js';
+export { Fn, Module, Sequential } from './nn/module.js';
+export { BuildContext, type InputSpec, type Mode } from './nn/context.js';
+export { GELU, gelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './nn/layers/activation.js';
+export { Conv2d, type Conv2dOptions } from './nn/layers/conv.js';
+export { Dropout } from './nn/layers/dropout.js';
+export { Embedding } from './nn/layers/embedding.js';
+export { Linear, type LinearOptions } from './nn/layers/linear.js';
+export { BatchNorm, LayerNorm, type BatchNormOptions } from './nn/layers/norm.js';
+export { AvgPool2d, GlobalAvgPool, MaxPool2d } from './nn/layers/pool.js';
+export { Flatten, Reshape } from './nn/layers/shape.js';
+export { accuracy, agreement, crossEntropy, kdKl } from './nn/losses.js';
+export { Graph, Value } from './graph/graph.js';
+/** The graph operations models, losses and custom steps are written in (`op.relu(x)`, `op.matmul(a, b)`, …), each with its gradient. */
+export * as op from './graph/ops.js';
+export { parseOnnx, toOnnx } from './graph/onnx.js';
+export type { DType, Dim, Shape, TensorData } from './graph/types.js';
+export { gradients } from './autodiff/gradients.js';
+
+// Optimizers and learning-rate schedules.
+export { adam, adamw, lrAt, sgd, type AdamOptions, type Optimizer, type Schedule, type SgdOptions } from './optim/index.js';
+
+// Datasets: parsers of bytes and text (any runtime) and the Node loaders of files and dataset packages.
+export * from './data/index.js';
+export * from './data/node/index.js';
+
+// Teachers: the protocol and its implementations.
+export type { TeacherSource } from './distill/teachers/source.js';
+export { FunctionTeacher, type FunctionBatch, type FunctionTeacherOptions } from './distill/teachers/function.js';
+export type { Answer, PartialOptions } from './distill/teachers/answers.js';
+export { HttpTeacher, type HttpTeacherOptions } from './distill/teachers/http.js';
+export { EnsembleTeacher, type EnsembleMember } from './distill/teachers/ensemble.js';
+export { PoolTeacher } from './distill/teachers/pool.js';
+export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOptions } from './distill/teachers/cache.js';
+export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
+export { WorkerTeacher } from './runtime/teacher-worker.js';
+export {
+  FastTextTeacher,
+  lid176Path,
+  loadLid176,
+  modelLabels,
+  type FastTextModel,
+  type FastTextTeacherOptions,
+  type TextSamples,
+} from './distill/teachers/node/fasttext.js';
+
+// Training and evaluating one classifier, and a custom training step.
+export {
+  agreementRate,
+  evaluateClassifier,
+  fitClassifier,
+  type EvalOptions,
+  type Evaluation,
+  type FitOptions,
+} from './train/classifier.js';
+export { TrainSession } from './runtime/train-session.js';
+
+// Export for deployment: ONNX, inference, reduced precision, and the export report.
+export { exportOnnx, Predictor, type ExportOptions } from './runtime/inference.js';
+export { collectRanges, quantizeInt8, toFloat16, type Float16Options, type Int8Options } from './runtime/quantize.js';
+export {
+  exportReport,
+  formatExportReport,
+  type ExportReport,
+  type ExportResult,
+  type ExportRow,
+  type Precision,
+} from './report/export-report.js';
+
+// ONNX inspection: inputs, outputs, parameters and the nodes a feature method can tap.
+export { inspectModel, type ModelInfo } from './report/model-info.js';
