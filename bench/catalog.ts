@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadDataset, stratifiedSplit } from '../src/data/index.js';
 import type { LossTerm } from '../src/distill/loss.js';
-import { prepareTeacher } from '../src/distill/teacher.js';
+import { prepareTeacher } from '../src/distill/teachers/prepare.js';
 import { Model } from '../src/nn/model.js';
 import { zooModel } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';

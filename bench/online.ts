@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { batches, loadDataset, stratifiedSplit, type Dataset } from '../src/data/index.js';
 import type { LossTerm } from '../src/distill/loss.js';
-import { cohort, peerModel } from '../src/nn/cohort.js';
+import { cohort, peerModel } from '../src/distill/schemes/cohort.js';
 import { Model } from '../src/nn/model.js';
 import { zooModel } from '../src/nn/zoo/index.js';
 import { Predictor } from '../src/runtime/inference.js';

@@ -84,7 +84,7 @@ for (const [name, e] of Object.entries(EXPERIMENTS)) {
       ...e.stages,
     ].join('\n');
     const cfg = parseConfig(text, `bench/${name}.yaml`, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     results[name] ??= [];
     results[name].push(s);
     writeFileSync(a.out!, `${JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1)}\n`);

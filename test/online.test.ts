@@ -6,7 +6,7 @@ import { distillationLoss, resolveTerms, teacherOutputsOf, type LossTerm } from 
 import { Graph, type Value } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { loadMnist, take } from '../src/data/index.js';
-import { cohort, peerModel } from '../src/nn/cohort.js';
+import { cohort, peerModel } from '../src/distill/schemes/cohort.js';
 import { Model } from '../src/nn/model.js';
 import { cnn, mlp } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';

@@ -42,7 +42,7 @@ async function pipeline(name: string, stages: string[], extra: string[] = []): P
   ].join('\n');
   const cfg = parseConfig(text, join(dir, `${name}.yaml`), configRegistry());
   const rd = new RunDir(cfg.outDir);
-  return { s: await runExperiment(cfg, rd), out: cfg.outDir };
+  return { s: await runExperiment(cfg, { runDir: rd }), out: cfg.outDir };
 }
 const row = (s: RunSummary, role: string) => s.rows.find((r) => r.role === role)!;
 

@@ -33,7 +33,7 @@ describe('kdistill run (config → teacher → baseline → distilled → summar
     const cfg = loadConfig(file, configRegistry());
     const rd = new RunDir(cfg.outDir);
     rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
-    const s = await runExperiment(cfg, rd);
+    const s = await runExperiment(cfg, { runDir: rd });
     for (const f of [
       'config.yaml',
       'config.resolved.yaml',
@@ -98,7 +98,7 @@ describe('kdistill run on own data', () => {
     );
     const cfg = loadConfig(file, configRegistry());
     const rd = new RunDir(cfg.outDir);
-    return runExperiment(cfg, rd);
+    return runExperiment(cfg, { runDir: rd });
   };
 
   it('CSV (tabular, standardised with training statistics)', async () => {
@@ -194,7 +194,7 @@ describe('feature-based distillation end to end', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     assert.deepEqual(
       s.rows.map((r) => r.role),
       ['teacher', 'distilled'],
@@ -228,7 +228,7 @@ describe('feature-based distillation end to end', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    await assert.rejects(runExperiment(cfg, new RunDir(cfg.outDir)), /teacher has no node output named 'block9\/relu'/);
+    await assert.rejects(runExperiment(cfg, { runDir: new RunDir(cfg.outDir) }), /teacher has no node output named 'block9\/relu'/);
   });
 });
 
@@ -256,7 +256,7 @@ describe('adapters', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     assert.ok(s.rows[1].testAccuracy > 0.8, `student with a hint: ${s.rows[1].testAccuracy}`);
     const ck = loadCheckpoint(join(cfg.outDir, 'checkpoints', 'distilled-best.ckpt'));
     assert.ok(

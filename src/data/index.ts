@@ -16,7 +16,7 @@ export {
 } from './dataset.js';
 export { loadMnist } from './mnist.js';
 export { FASHION_CLASS_NAMES, FASHION_SPLIT_SEED, loadFashionMnist, type FashionMnistOptions } from './fashion-mnist.js';
-export { BatchIterator, batches, type Batch, type BatchOptions, type BatchState } from './batches.js';
+export { BatchIterator, batches, type Batch, type BatchOptions, type BatchState, type PartnerSampler } from './batches.js';
 export { normaliseAugment, type AugmentOptions, type AugmentParams } from './augment.js';
 export { loadImageFolder, type ImageFolderDataset, type ImageFolderOptions } from './image-folder.js';
 export { encodeLabels, featureStats, loadCsv, type CsvDataset, type CsvOptions, type FeatureStats } from './csv.js';

@@ -1,7 +1,7 @@
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/graph.js';
 import { KdError } from '../util/errors.js';
-import type { MethodInputs } from './method.js';
+import type { MethodInputs, MethodNeeds } from './method.js';
 import { getMethod } from './registry.js';
 
 /** One weighted term of a distillation loss, as configs and run records hold it. */
@@ -45,14 +45,23 @@ export function teacherRef(ref: string): { node: string; teacher?: string } {
   return at > 0 ? { node: ref.slice(0, at), teacher: ref.slice(at + 1) } : { node: ref };
 }
 
-/** Whether any term reads the batch's dataset indices (the step then takes them as an input). */
-export function usesSampleIndex(terms: readonly LossTerm[]): boolean {
-  return resolveTerms(terms).some((t) => getMethod(t.method).usesSampleIndex?.(t.options) ?? false);
-}
-
-/** Whether any term reads paired batches (anchors, then one sample of each anchor's class): training then draws them. */
-export function batchPairsOf(terms: readonly LossTerm[]): boolean {
-  return resolveTerms(terms).some((t) => getMethod(t.method).batchPairs?.(t.options) ?? false);
+/**
+ * What the terms together ask the trainer for (see `MethodNeeds`): sample indices if any term reads them,
+ * the partner sampler of the term that draws partnered batches (two different samplers cannot share one stream).
+ */
+export function needsOf(terms: readonly LossTerm[]): MethodNeeds {
+  const all = resolveTerms(terms).map((t) => ({ method: t.method, n: getMethod(t.method).needs?.(t.options) ?? {} }));
+  const partners = all.filter((x) => x.n.partners);
+  if (new Set(partners.map((x) => x.n.partners!.name)).size > 1)
+    throw new KdError(
+      'BAD_LOSS',
+      `terms ${partners.map((x) => x.method).join(' and ')} draw batches with different partner samplers; use one of them`,
+    );
+  return {
+    sampleIndex: all.some((x) => x.n.sampleIndex),
+    staleCopies: all.some((x) => x.n.staleCopies),
+    ...(partners.length ? { partners: partners[0].n.partners } : {}),
+  };
 }
 
 /**

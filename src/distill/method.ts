@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Value } from '../graph/graph.js';
+import type { PartnerSampler } from '../data/batches.js';
 import type { BuildContext } from '../nn/context.js';
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
@@ -18,7 +19,7 @@ export interface MethodInputs {
    * train with the student and are dropped at export. Absent outside a training step.
    */
   readonly aux?: BuildContext;
-  /** Dataset indices of the batch's samples, int64 [N]; present when the method's `usesSampleIndex` says so (memory banks keyed by sample). */
+  /** Dataset indices of the batch's samples, int64 [N]; present when the method's `needs` asks for it (memory banks keyed by sample). */
   readonly sampleIndex?: Value;
   /** Number of samples in the training set (sizes a memory bank keyed by sample index); present in training steps. */
   readonly numSamples?: number;
@@ -39,6 +40,22 @@ export interface PretrainPhase<O> {
 }
 
 /**
+ * What a method asks the trainer for, beyond the batch and the teacher's outputs. The trainer reads these
+ * and provides them; a method never touches data loading or sessions itself.
+ */
+export interface MethodNeeds {
+  /** The batch's dataset indices as `sampleIndex` (per-sample state keyed by sample, such as CRD's memory banks). */
+  readonly sampleIndex?: boolean;
+  /**
+   * Batches with a partner for each anchor, chosen by this sampler (CS-KD's same-class pairs): the first half
+   * of the batch are anchors, the second half their partners, in the same order.
+   */
+  readonly partners?: PartnerSampler;
+  /** Stale copies of a cohort's peers, refreshed every `refreshEvery` steps (codistillation), as `stale/peerK/…` outputs. */
+  readonly staleCopies?: boolean;
+}
+
+/**
  * One distillation method: what it needs, its options with canonical defaults (a zod schema, so configs
  * are validated up front and round-trip as data), and its loss as graph ops. It never runs a session.
  */
@@ -54,13 +71,8 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   studentNodes?(o: O): string[];
   /** Emits the scalar loss. */
   loss(inputs: MethodInputs, o: O): Value;
-  /** Whether the loss reads `sampleIndex` (then the step gets the batch's dataset indices as an input). */
-  usesSampleIndex?(o: O): boolean;
-  /**
-   * Whether the loss reads paired batches (CS-KD): the first half of the batch are anchors, the second
-   * half one other sample of each anchor's class, in the same order. Training then draws such batches.
-   */
-  batchPairs?(o: O): boolean;
+  /** What the trainer must provide for this loss beyond the batch (see {@link MethodNeeds}); absent: nothing. */
+  needs?(o: O): MethodNeeds;
   /** A phase to run before the main training, if these options ask for one. */
   pretrain?(o: O): PretrainPhase<O> | undefined;
 }

@@ -6,7 +6,7 @@ import {
   studentNodesOf,
   teacherOutputsOf,
   teacherRef,
-  usesSampleIndex,
+  needsOf,
   type LossTerm,
 } from '../distill/loss.js';
 import type { Value } from '../graph/graph.js';
@@ -19,16 +19,9 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { buildTrainGraph, type TrainStepSpec } from '../runtime/train-graph.js';
 import { KdError } from '../util/errors.js';
 import type { StepInputs } from './loop.js';
+import type { TeacherSlot } from '../distill/teachers/open.js';
 
-/** What the step graph needs to know of one teacher (its runtime lives elsewhere). */
-export interface TeacherSlot {
-  /** Name used in `node@name` references and messages. */
-  readonly name: string;
-  /** Per-sample shapes of what it serves, by node name; `logits` defaults to the student's width. */
-  readonly shapes?: Readonly<Record<string, readonly number[]>>;
-  readonly weight?: number;
-  readonly classes?: readonly number[] | null;
-}
+export type { TeacherSlot };
 
 export function classesOf(model: Model): number {
   const out = model.build('eval').outputs;
@@ -109,7 +102,7 @@ export function classifierStep(
     }),
   );
   const sNodes = studentNodesOf(terms);
-  const withIndex = usesSampleIndex(terms);
+  const withIndex = !!needsOf(terms).sampleIndex;
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
   slots.forEach((_, k) => nodes[k].forEach((n, i) => (extraInputs[inputOf(k, n)] = { dtype: 'float32', shape: shapes[k][i] })));
   if (withIndex) extraInputs.sample_index = { dtype: 'int64', shape: ['N'] };

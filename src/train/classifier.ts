@@ -1,6 +1,6 @@
 import { batches, checkLabels, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
 import type { Combine } from '../distill/combine.js';
-import { batchPairsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import { needsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import { KdError } from '../util/errors.js';
 import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
@@ -105,7 +105,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     teachers: teachers.map((t) => t.teacher),
     onStep: o.onStep,
     onRun: o.onRun,
-    pairs: batchPairsOf(terms),
+    partners: needsOf(terms).partners,
   };
   const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1 };
   const pre = o.resume ? undefined : pretrainOf(terms);
@@ -156,10 +156,23 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 }
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
-export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & EvalOptions = {}): Promise<Evaluation> {
+export async function evaluateClassifier(
+  model: Model | Predictor | TeacherSource,
+  ds: Dataset,
+  o: SessionOptions & EvalOptions = {},
+): Promise<Evaluation> {
+  if (!(model instanceof Predictor) && 'predictMany' in model)
+    return evaluateWith((x, shape) => model.predictMany(x, shape, ['logits']).then((r) => r[0]), ds, o);
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
   try {
-    return await evaluateWith(p, ds, o);
+    return await evaluateWith(
+      async (x, shape) => {
+        const input = x instanceof BigInt64Array ? new ort.Tensor('int64', x, shape) : new ort.Tensor('float32', x, shape);
+        return (await p.run(input, ['logits'])).logits.data as Float32Array;
+      },
+      ds,
+      o,
+    );
   } finally {
     if (!(model instanceof Predictor)) await p.release();
   }
@@ -173,7 +186,10 @@ export interface EvalOptions {
   subsets?: Readonly<Record<string, readonly number[]>>;
 }
 
-async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<Evaluation> {
+/** Logits of one batch, row-major [n, C]. */
+type LogitsOf = (x: Float32Array | BigInt64Array, shape: number[]) => Promise<Float32Array>;
+
+async function evaluateWith(logitsOf: LogitsOf, ds: Dataset, o: EvalOptions): Promise<Evaluation> {
   if (ds.n === 0) checkLabels(ds, 0);
   const predictions = new Int32Array(ds.n);
   let k = 0;
@@ -189,8 +205,7 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<
     task: 0,
   }));
   for (const b of it) {
-    const input = b.xIds ? new ort.Tensor('int64', b.xIds, b.shape as number[]) : new ort.Tensor('float32', b.x, b.shape as number[]);
-    const logits = (await p.run(input, ['logits'])).logits.data as Float32Array;
+    const logits = await logitsOf(b.xIds ?? b.x, b.shape as number[]);
     const C = logits.length / b.size;
     // An out-of-range label would read past the row and make the loss NaN without a word.
     if (k === 0) checkLabels(ds, C);

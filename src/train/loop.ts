@@ -1,4 +1,12 @@
-import { BatchIterator, batches, sampleSize, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
+import {
+  BatchIterator,
+  batches,
+  sampleSize,
+  type AugmentOptions,
+  type BatchState,
+  type Dataset,
+  type PartnerSampler,
+} from '../data/index.js';
 import type { Dim } from '../graph/types.js';
 import { KdError } from '../util/errors.js';
 import { lrAt, type Schedule } from '../optim/schedule.js';
@@ -32,8 +40,8 @@ export interface LoopOptions {
   mean?: number | readonly number[];
   std?: number | readonly number[];
   augment?: AugmentOptions;
-  /** Paired batches (anchors, then a same-class partner of each), for terms that read them (CS-KD). */
-  pairs?: boolean;
+  /** Partnered batches (anchors, then a partner of each), for terms that read them (CS-KD's same-class pairs). */
+  partners?: PartnerSampler;
   /** The runtime of each teacher in `StepInputs.teachers`, in the same order: an in-thread ONNX predictor or any source. */
   teachers?: readonly (Predictor | TeacherSource)[];
   onStep?: (step: number, out: Record<string, number>) => void;
@@ -50,7 +58,7 @@ export interface LoopOptions {
  */
 export async function trainLoop(session: TrainSession, name: string, ds: Dataset, io: StepInputs, o: LoopOptions): Promise<number[]> {
   const losses: number[] = [];
-  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, pairs: o.pairs };
+  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, partners: o.partners };
   const it = o.resumeAt ? BatchIterator.restore(ds, bo, o.resumeAt) : batches(ds, bo);
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
