@@ -65,7 +65,7 @@ export async function executePlan(plan: RunPlan, o: ExecuteOptions): Promise<Sum
     }
     state.bytes.set(st.name, models[0].bytes);
     const agreeWith = agreementReference(plan, st, state);
-    for (const m of models) state.rows.push(await evaluateStageModel(plan, st, m, agreeWith, rd, state));
+    for (const m of models) state.rows.push(await evaluateStageModel(plan, st, m, agreeWith, state));
   }
   return state.rows;
 }
@@ -206,7 +206,6 @@ async function evaluateStageModel(
   st: StagePlan,
   m: StageModel,
   agreeWith: string | undefined,
-  rd: RunDir,
   state: RunState,
 ): Promise<SummaryRow> {
   const p = await Predictor.fromBytes(m.bytes, { threads: plan.threads }, st.file?.path ?? m.name);
