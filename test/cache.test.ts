@@ -131,7 +131,7 @@ describe('distilling through teacher sources', () => {
         return Array.from({ length: b.shape[0] }, (_, i) =>
           Array.from(
             { length: 10 },
-            (_, c) => b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78).reduce((s: number, v) => s + Number(v), 0) / 10,
+            (_, c) => Array.from(b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78), Number).reduce((s, v) => s + v, 0) / 10,
           ),
         );
       },
