@@ -113,7 +113,7 @@ for (const [name, runs] of Object.entries(results)) {
     const rs = runs.map((s) => s.rows.find((r) => r.role === role)!);
     const delta = alone.length && role !== 'alone' ? (mean(rs.map((r) => r.testAccuracy)) - mean(alone)) * 100 : undefined;
     console.log(
-      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${ms(rs.map((r) => r.agreement))} (${rs[0].agreeWith}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
+      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${rs[0].agreement === null ? '—' : ms(rs.map((r) => r.agreement ?? Number.NaN))} (${rs[0].agreeWith ?? '—'}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
     );
   }
 }

@@ -65,7 +65,9 @@ describe('kdistill run (config → teacher → baseline → distilled → summar
     );
     const distilled = s.rows[2];
     assert.ok(distilled.testAccuracy > 0.5, `distilled student at ${distilled.testAccuracy}, chance is 0.1`);
-    assert.ok(distilled.agreement > 0.5);
+    assert.ok((distilled.agreement ?? 0) > 0.5);
+    assert.equal(s.rows[0].agreement, null, 'the teacher row is the reference: no agreement with itself');
+    assert.equal(s.rows[0].agreeWith, null);
     assert.equal(s.validationSamples, 500);
     const events = readFileSync(rd.path('metrics.jsonl'), 'utf8')
       .trim()
