@@ -9,6 +9,7 @@
 // "cpu" is the process's CPU seconds over the steady part (all its threads, the teacher worker's included),
 // which a machine shared with other jobs disturbs far less than elapsed time.
 // Usage: npx tsx bench/cache.ts [--pairs mlp,cnn] [--threads 2] [--reps 1]
+import '../src/runtime/node/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import type { TeacherSource } from '../src/distill/teachers/source.js';
 import { Model } from '../src/nn/model.js';
 import { referencePairs } from '../src/nn/zoo/index.js';
 import { exportOnnx } from '../src/runtime/inference.js';
-import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
+import { WorkerTeacher } from '../src/runtime/node/worker-teacher.js';
 import { fitClassifier } from '../src/train/classifier.js';
 import { median } from '../src/util/stats.js';
 

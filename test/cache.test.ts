@@ -13,7 +13,7 @@ import type { TeacherSource } from '../src/distill/teachers/source.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
 import { exportOnnx } from '../src/runtime/inference.js';
-import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
+import { WorkerTeacher } from '../src/runtime/node/worker-teacher.js';
 import { fitClassifier } from '../src/train/classifier.js';
 
 const C = 5,

@@ -8,10 +8,10 @@ import { adam } from '../optim/adam.js';
 import { saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import { WorkerTeacher } from '../runtime/node/worker-teacher.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type Evaluation } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 
 interface Common {
   dataset: DatasetName;

@@ -1,10 +1,10 @@
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
 import { exportOnnx, Predictor, type ExportOptions } from '../runtime/inference.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import { WorkerTeacher } from '../runtime/node/worker-teacher.js';
 import { agreementRate, evaluateClassifier, fitClassifier, type FitOptions } from '../train/classifier.js';
 import { resolveTerms, teacherOutputsOf, type LossTerm } from './loss.js';
 import { prepareTeacher } from './teacher.js';

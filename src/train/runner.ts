@@ -12,7 +12,7 @@ import { measureLatency, type Latency } from '../report/latency.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { KdError } from '../util/errors.js';
-import { writeAtomic } from '../util/fs.js';
+import { writeAtomic } from '../runtime/storage.js';
 import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation, type TeacherSlot } from './classifier.js';
 import { Progress } from './progress.js';
 import type { RunDir } from './run-dir.js';

@@ -7,7 +7,7 @@ import { TeacherCache, type CacheStats } from '../distill/teachers/cache.js';
 import { HttpTeacher } from '../distill/teachers/http.js';
 import { httpKey, onnxKey } from '../distill/teachers/keys.js';
 import type { TeacherSource } from '../distill/teachers/source.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import { WorkerTeacher } from '../runtime/node/worker-teacher.js';
 import { KdError } from '../util/errors.js';
 import type { TeacherSlot } from './classifier.js';
 
