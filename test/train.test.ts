@@ -97,7 +97,7 @@ describe('checkpoints', () => {
 describe('distillation from a teacher', () => {
   it('a teacher in a worker thread (pipelined) gives exactly the losses of an in-process teacher', async () => {
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
-    const { WorkerTeacher } = await import('../src/runtime/teacher-worker.js');
+    const { WorkerTeacher } = await import('../src/runtime/node/worker-teacher.js');
     const teacherModel = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 21);
     await fitClassifier(teacherModel, train, { epochs: 1, maxSteps: 60, batchSize: 64, seed: 21, threads: 1 });
     const bytes = exportOnnx(teacherModel);

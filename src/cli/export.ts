@@ -6,7 +6,7 @@ import { batches, loadDataset, type Dataset, type DatasetName } from '../data/in
 import { parseOnnx } from '../graph/onnx.js';
 import { exportReport, formatExportReport } from '../report/export-report.js';
 import { KdError } from '../util/errors.js';
-import { readInput, writeAtomic } from '../util/fs.js';
+import { readInput, writeAtomic } from '../runtime/storage.js';
 
 interface ExportFlags {
   teacher?: string;

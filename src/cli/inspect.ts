@@ -5,7 +5,7 @@ import { measureLatency } from '../report/latency.js';
 import { inspectModel } from '../report/model-info.js';
 import { Predictor } from '../runtime/inference.js';
 import { evaluateClassifier } from '../train/classifier.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 
 /** `inspect` (structure and tappable nodes of any ONNX model) and `eval` (accuracy and latency on a dataset). */
 export function registerInspect(program: Command): void {

@@ -5,7 +5,7 @@ import { ConfigError, configToYaml, parseConfig } from '../config/index.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../train/runner.js';
 import { KdError } from '../util/errors.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 import { configRegistry } from './run.js';
 
 interface Common {

@@ -1,11 +1,10 @@
-import os from 'node:os';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { augmentSignature, Augmenter, sampleKey, type AugmentOptions, type AugmentParams } from './augment.js';
 import { sampleSize, type Dataset } from './dataset.js';
 
 /** Which Int32 half of an int64 holds its low word. */
-const LOW_WORD = os.endianness() === 'LE' ? 0 : 1;
+const LOW_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 
 /** Chooses a partner for each anchor of a batch (see `BatchOptions.partners`). */
 export interface PartnerSampler {

@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { writeAtomic } from '../util/fs.js';
+import { writeAtomic } from '../runtime/storage.js';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';

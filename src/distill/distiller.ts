@@ -6,15 +6,15 @@ import type { Schedule } from '../optim/schedule.js';
 import { exportOnnx, Predictor, type ExportOptions } from '../runtime/inference.js';
 import { agreementRate, evaluateClassifier, type Evaluation, type FitOptions } from '../train/classifier.js';
 import { trainStage } from '../train/stage-train.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 import { resolveTerms, teacherOutputsOf, type LossTerm } from './loss.js';
 import { onnxKey } from './teachers/keys.js';
 import { openTeachers, prepareStageTeacher, releaseTeachers } from './teachers/open.js';
-import type { TeacherSource } from './teachers/source.js';
+import type { Teacher } from '../runtime/teacher.js';
 import type { TeacherSpec } from './teachers/spec.js';
 
 /** A teacher as the Distiller takes it: an ONNX file path, ONNX bytes, a (trained) kdistill model, or any teacher object. */
-export type DistillerTeacher = string | Uint8Array | Model | TeacherSource;
+export type DistillerTeacher = string | Uint8Array | Model | Teacher;
 
 export interface DistillerOptions {
   teacher: DistillerTeacher;

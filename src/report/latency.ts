@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { Predictor } from '../runtime/inference.js';
 import { ort } from '../runtime/ort.js';
 

@@ -180,7 +180,8 @@ function groupParams(groups: readonly ParamGroup[], params: Value[], loss: LossO
           `(its objectives: ${Object.keys(loss.objectives ?? {}).join(', ') || 'none'})`,
       );
     const own = params.filter((p) => group.owns(p.name));
-    if (!own.length) throw new KdError('BAD_GROUP', `parameter group '${group.name}' owns no trainable parameter of '${model}' or its adapters`);
+    if (!own.length)
+      throw new KdError('BAD_GROUP', `parameter group '${group.name}' owns no trainable parameter of '${model}' or its adapters`);
     for (const p of own) {
       const other = seen.get(p.name);
       if (other) throw new KdError('BAD_GROUP', `parameter '${p.name}' belongs to groups '${other}' and '${group.name}'; give it to one`);
@@ -250,7 +251,14 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
     const g = new Graph(name);
     const lr = g.input('lr', 'float32', []);
     const step = g.input('step', 'float32', []);
-    const s = emitStep(g, spec, (n, dtype, shape) => g.input(n, dtype, shape), lr, step, (gr) => g.input(groupRate(gr), 'float32', []));
+    const s = emitStep(
+      g,
+      spec,
+      (n, dtype, shape) => g.input(n, dtype, shape),
+      lr,
+      step,
+      (gr) => g.input(groupRate(gr), 'float32', []),
+    );
     const scalars = Object.fromEntries(Object.entries(s.scalars).map(([k, v]) => [k, v.name]));
     g.output(...Object.values(s.scalars), ...s.state.map((x) => x.next));
     return {

@@ -9,7 +9,7 @@ import type { Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort, type SessionOptions } from '../runtime/ort.js';
 import { TrainSession } from '../runtime/train-session.js';
-import type { TeacherSource } from '../distill/teachers/source.js';
+import type { Teacher } from '../runtime/teacher.js';
 import { classifierStep, type TeacherSlot } from './classifier-step.js';
 import { trainLoop, type LoopOptions } from './loop.js';
 
@@ -56,14 +56,14 @@ export interface FitOptions extends SessionOptions {
   /** Weighted loss terms by registered method (default: plain cross-entropy, `[{ method: 'ce', weight: 1 }]`). */
   loss?: LossTerm[];
   /** The teacher whose outputs the terms read (required when a term needs the teacher); it must expose every feature the terms name. */
-  teacher?: Predictor | TeacherSource;
+  teacher?: Teacher;
   /** Per-sample shapes of the teacher features the terms read, by node name (see `probeOutputShapes`). */
   teacherShapes?: Record<string, readonly number[]>;
   /**
    * Several teachers instead of `teacher`: their logits are combined by `combine` into the one `logits`
    * the terms read; features are read as `node@name` (a plain node name is the first teacher's).
    */
-  teachers?: (TeacherSlot & { teacher: Predictor | TeacherSource })[];
+  teachers?: (TeacherSlot & { teacher: Teacher })[];
   /** How several teachers' logits are combined (default `mean`, the average of their probabilities). */
   combine?: Combine;
 }
@@ -157,7 +157,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
 export async function evaluateClassifier(
-  model: Model | Predictor | TeacherSource,
+  model: Model | Predictor | Teacher,
   ds: Dataset,
   o: SessionOptions & EvalOptions = {},
 ): Promise<Evaluation> {

@@ -6,7 +6,7 @@ import type { Model } from '../nn/model.js';
 import { measureLatency } from '../report/latency.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
 import { stageData, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';

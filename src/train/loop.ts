@@ -13,7 +13,7 @@ import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort } from '../runtime/ort.js';
 import type { TrainSession } from '../runtime/train-session.js';
-import type { TeacherSource } from '../distill/teachers/source.js';
+import type { Teacher } from '../runtime/teacher.js';
 
 /** How the classifier step graph names its inputs: the model input, labels, teacher outputs, sample indices. */
 export interface StepInputs {
@@ -43,7 +43,7 @@ export interface LoopOptions {
   /** Partnered batches (anchors, then a partner of each), for terms that read them (CS-KD's same-class pairs). */
   partners?: PartnerSampler;
   /** The runtime of each teacher in `StepInputs.teachers`, in the same order: an in-thread ONNX predictor or any source. */
-  teachers?: readonly (Predictor | TeacherSource)[];
+  teachers?: readonly Teacher[];
   onStep?: (step: number, out: Record<string, number>) => void;
   /** After each ORT run; `position` is where the data stream stands after the steps done (for checkpoints). */
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number, position: BatchState) => void | Promise<void>;
@@ -107,12 +107,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     text
       ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape)
       : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
-  // Worker teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains.
+  // Teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains; an
+  // in-thread predictor is asked only when its answer is needed, since it would take the cores the student is using.
   const ask = (g: Slot[]) =>
     teachers.map((t) =>
       t.rt instanceof Predictor
         ? undefined
-        : g.map((sl) => (t.rt as TeacherSource).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
+        : g.map((sl) => (t.rt as Teacher).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
     );
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
     Promise.all(

@@ -14,7 +14,7 @@ import { zooModel } from '../nn/zoo/index.js';
 import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
 import type { Schedule } from '../optim/schedule.js';
 import { KdError } from '../util/errors.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 import { augmentOf, ofClasses, type RunData } from './run-data.js';
 
 /** How one model is trained: budget, batch, optimizer, learning-rate schedule, clipping. */

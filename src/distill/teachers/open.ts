@@ -1,4 +1,4 @@
-import { WorkerTeacher } from '../../runtime/teacher-worker.js';
+import { startOnnxTeacher } from '../../runtime/onnx-teacher.js';
 import { KdError } from '../../util/errors.js';
 import type { Combine } from '../combine.js';
 import { teacherOutputsOf, teacherRef, type LossTerm } from '../loss.js';
@@ -6,7 +6,7 @@ import { TeacherCache, type CacheStats } from './cache.js';
 import { HttpTeacher } from './http.js';
 import { httpKey, onnxKey } from './keys.js';
 import { prepareTeacher } from './prepare.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 import type { TeacherSpec } from './spec.js';
 
 /** What a training step needs to know of one teacher (its runtime lives elsewhere). */
@@ -31,7 +31,7 @@ export interface PreparedTeacher {
 
 /** A running teacher, with the cache statistics when its answers go through the disk cache. */
 export interface OpenTeacher extends PreparedTeacher {
-  readonly source: TeacherSource;
+  readonly source: Teacher;
   readonly stats?: () => CacheStats;
 }
 
@@ -89,7 +89,7 @@ export async function prepareStageTeacher(spec: TeacherSpec, k: number, ctx: Tea
 /** Starts a prepared teacher: an ONNX model in its own worker thread, an HTTP client or the given object, behind the disk cache if asked. */
 export async function openTeacher(t: PreparedTeacher, cacheDir: string): Promise<OpenTeacher> {
   const spec = t.spec;
-  let source: TeacherSource;
+  let source: Teacher;
   let key: string | undefined;
   if (spec.kind === 'http') {
     source = new HttpTeacher({ ...spec.http, classes: t.slot.shapes!.logits[0] });
@@ -99,12 +99,12 @@ export async function openTeacher(t: PreparedTeacher, cacheDir: string): Promise
     key = (spec.teacher as { cacheKey?: string }).cacheKey;
   } else {
     // The teacher answers the next batches in its own thread while the student trains on these.
-    source = await WorkerTeacher.start(t.bytes!, 1);
+    source = await startOnnxTeacher(t.bytes!, { threads: 1, source: t.spec.name });
     key = t.key;
   }
   if (!spec.cache) return { ...t, source };
   if (!key) throw new KdError('BAD_TEACHER', `teacher '${spec.name}' cannot be cached: it has no cache key (give the object a 'cacheKey')`);
-  const cache = new TeacherCache(source as TeacherSource & { cacheKey?: string }, { key, dir: cacheDir });
+  const cache = new TeacherCache(source as Teacher & { cacheKey?: string }, { key, dir: cacheDir });
   return { ...t, source: cache, stats: () => cache.stats() };
 }
 

@@ -1,5 +1,5 @@
 import type { HttpTeacherOptions } from './http.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 
 /** What every teacher of a stage carries besides where its answers come from. */
 interface TeacherSpecCommon {
@@ -15,7 +15,7 @@ interface TeacherSpecCommon {
 
 /**
  * A teacher as a run plan names it: ONNX bytes (a file, or any exporter's model), an earlier stage of the
- * same run, an HTTP endpoint, or a live {@link TeacherSource} object (a function, an ensemble, a user's own).
+ * same run, an HTTP endpoint, or a live {@link Teacher} object (a function, an ensemble, a user's own).
  * ONNX teachers get the features the loss reads exposed and run in a worker thread; the others answer logits.
  */
 export type TeacherSpec = TeacherSpecCommon &
@@ -25,7 +25,7 @@ export type TeacherSpec = TeacherSpecCommon &
     | { readonly kind: 'http'; readonly http: Omit<HttpTeacherOptions, 'classes'> }
     | {
         readonly kind: 'live';
-        readonly teacher: TeacherSource /** Its answers' per-sample shapes (default: logits of the student's width). */;
+        readonly teacher: Teacher /** Its answers' per-sample shapes (default: logits of the student's width). */;
         readonly shapes?: Readonly<Record<string, readonly number[]>>;
       }
   );
