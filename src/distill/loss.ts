@@ -57,10 +57,15 @@ export function needsOf(terms: readonly LossTerm[]): MethodNeeds {
       'BAD_LOSS',
       `terms ${partners.map((x) => x.method).join(' and ')} draw batches with different partner samplers; use one of them`,
     );
+  const models = all.flatMap((x) => x.n.models ?? []);
+  const names = models.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new KdError('BAD_LOSS', `two terms declare an extra model named '${twice}'; each needs a name of its own`);
   return {
     sampleIndex: all.some((x) => x.n.sampleIndex),
     staleCopies: all.some((x) => x.n.staleCopies),
     ...(partners.length ? { partners: partners[0].n.partners } : {}),
+    ...(models.length ? { models } : {}),
   };
 }
 
@@ -102,18 +107,28 @@ export function pretrainLoss(terms: readonly LossTerm[], inputs: MethodInputs): 
  * The distillation loss as graph ops: Σ weight·term, with each term also returned by name (`ce`,
  * `kd`, ...) so it can be logged. Usable inside any training step graph, including a user's own.
  */
-export function distillationLoss(terms: readonly LossTerm[], inputs: MethodInputs): { total: Value; terms: Record<string, Value> } {
+export function distillationLoss(
+  terms: readonly LossTerm[],
+  inputs: MethodInputs,
+): { total: Value; terms: Record<string, Value>; objectives: Record<string, Value> } {
   const resolved = resolveTerms(terms);
   const named: Record<string, Value> = {};
+  const objectives: Record<string, Value> = {};
   let total: Value | undefined;
   resolved.forEach((t, i) => {
     const key = named[t.method] ? `${t.method}_${i}` : t.method;
     // Each term gets its own scope, so two terms of one method keep separate adapters.
     const emit = () => getMethod(t.method).loss(inputs, t.options);
-    const v = inputs.aux ? inputs.aux.scope(`${t.method}${i}`, emit) : emit();
+    const out = inputs.aux ? inputs.aux.scope(`${t.method}${i}`, emit) : emit();
+    const v = 'loss' in out ? out.loss : out;
+    if ('loss' in out)
+      for (const [name, o] of Object.entries(out.objectives)) {
+        if (objectives[name]) throw new KdError('BAD_LOSS', `two terms define the objective '${name}'`);
+        objectives[name] = o;
+      }
     named[key] = v;
     const w = t.weight === 1 ? v : op.scale(v, t.weight);
     total = total ? op.add(total, w) : w;
   });
-  return { total: op.identity(total!, 'total'), terms: named };
+  return { total: op.identity(total!, 'total'), terms: named, objectives };
 }

@@ -2,6 +2,9 @@ import type { z } from 'zod';
 import type { Value } from '../graph/graph.js';
 import type { PartnerSampler } from '../data/batches.js';
 import type { BuildContext } from '../nn/context.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import type { Schedule } from '../optim/schedule.js';
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
 export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation' | 'online' | 'self';
@@ -23,6 +26,34 @@ export interface MethodInputs {
   readonly sampleIndex?: Value;
   /** Number of samples in the training set (sizes a memory bank keyed by sample index); present in training steps. */
   readonly numSamples?: number;
+  /** The extra models the method's `needs` declared, by name: each applies that model (shared weights) to a value. */
+  readonly models?: Readonly<Record<string, (x: Value) => Value>>;
+}
+
+/** A loss with objectives for the extra models the method trains (a discriminator's loss, a generator's). */
+export interface MethodLoss {
+  /** What the student minimises (weighted into the step's total). */
+  readonly loss: Value;
+  /** Scalars extra models descend instead, by the names their `objective` gives. */
+  readonly objectives: Readonly<Record<string, Value>>;
+}
+
+/**
+ * A model a method trains beside the student, with an optimizer, learning rate and objective of its own (a
+ * discriminator, a generator): both are updated in the same step, the student on the total loss, this model on
+ * its objective. Its parameters are adapters (checkpointed, never exported with the student).
+ */
+export interface ExtraModel {
+  /** Its name: the key in `MethodInputs.models` and the name of its parameter group. */
+  readonly name: string;
+  readonly module: Module;
+  readonly optimizer: Optimizer;
+  /** The key of the method's `objectives` it descends. */
+  readonly objective: string;
+  /** Its peak learning rate (default: the student's). */
+  readonly lr?: number;
+  /** Its schedule (default: the student's). */
+  readonly schedule?: Schedule;
 }
 
 /**
@@ -53,6 +84,8 @@ export interface MethodNeeds {
   readonly partners?: PartnerSampler;
   /** Stale copies of a cohort's peers, refreshed every `refreshEvery` steps (codistillation), as `stale/peerK/…` outputs. */
   readonly staleCopies?: boolean;
+  /** Models trained beside the student with optimizers and objectives of their own (see {@link ExtraModel}). */
+  readonly models?: readonly ExtraModel[];
 }
 
 /**
@@ -69,8 +102,8 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   teacherOutputs(o: O): string[];
   /** Student nodes the method reads by name besides its outputs (features tapped in the step graph). */
   studentNodes?(o: O): string[];
-  /** Emits the scalar loss. */
-  loss(inputs: MethodInputs, o: O): Value;
+  /** Emits the scalar loss (with objectives, when the method trains extra models). */
+  loss(inputs: MethodInputs, o: O): Value | MethodLoss;
   /** What the trainer must provide for this loss beyond the batch (see {@link MethodNeeds}); absent: nothing. */
   needs?(o: O): MethodNeeds;
   /** A phase to run before the main training, if these options ask for one. */

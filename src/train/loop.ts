@@ -26,6 +26,8 @@ export interface StepInputs {
   }[];
   /** Whether the step takes the batch's dataset indices as 'sample_index'. */
   readonly sampleIndex: boolean;
+  /** Parameter groups of the step (extra models) with their own peak learning rate and schedule (default: the loop's). */
+  readonly groups?: readonly { readonly name: string; readonly lr?: number; readonly schedule?: Schedule }[];
 }
 
 /** One pass of training: data, budget, schedule and callbacks (see `FitOptions` for each field's meaning). */
@@ -149,7 +151,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       return f;
     });
     const lrs = feeds.map((_, k) => lrAt(o.schedule, o.lr, done + k));
-    const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
+    const groupLrs = Object.fromEntries(
+      (io.groups ?? []).map((gr) => [gr.name, feeds.map((_, k) => lrAt(gr.schedule ?? o.schedule, gr.lr ?? o.lr, done + k))]),
+    );
+    const outs =
+      K > 1
+        ? await session.runMany(feeds, lrs, groupLrs)
+        : [await session.run(feeds[0], lrs[0], Object.fromEntries(Object.entries(groupLrs).map(([n, v]) => [n, v[0]])))];
     for (const out of outs) {
       // A non-finite loss term poisons every weight it touches: stop before anything is saved from it.
       const bad = Object.entries(out).find(([, v]) => !Number.isFinite(v));
