@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadDataset, type DatasetName } from '../data/index.js';
-import { measureLatency } from '../report/latency.js';
+import { measureLatency } from '../runtime/latency.js';
 import { inspectModel } from '../report/model-info.js';
 import { Predictor } from '../runtime/inference.js';
 import { evaluateClassifier } from '../train/classifier.js';

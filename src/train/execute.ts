@@ -3,7 +3,7 @@ import { peerModel } from '../distill/schemes/cohort.js';
 import { openTeachers, prepareStageTeacher, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { Model } from '../nn/model.js';
-import { measureLatency } from '../report/latency.js';
+import { measureLatency } from '../runtime/latency.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';

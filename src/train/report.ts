@@ -1,5 +1,5 @@
 import type { CacheStats } from '../distill/teachers/cache.js';
-import type { Latency } from '../report/latency.js';
+import type { Latency } from '../runtime/latency.js';
 
 /** One row of a run's comparison table: a stage's model (or one peer of a cohort) on the test set. */
 export interface SummaryRow {
