@@ -9,6 +9,7 @@
 // "cpu" is the process's CPU seconds over the steady part (all its threads, the teacher worker's included),
 // which a machine shared with other jobs disturbs far less than elapsed time.
 // Usage: npx tsx bench/cache.ts [--pairs mlp,cnn] [--threads 2] [--reps 1]
+import '../src/runtime/node/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +19,11 @@ import { loadMnist } from '../src/data/node/index.js';
 import { TeacherCache } from '../src/distill/teachers/cache.js';
 import { onnxKey } from '../src/distill/teachers/keys.js';
 import { PoolTeacher } from '../src/distill/teachers/pool.js';
-import type { TeacherSource } from '../src/distill/teachers/source.js';
+import type { Teacher } from '../src/runtime/teacher.js';
 import { Model } from '../src/nn/model.js';
 import { referencePairs } from '../src/nn/zoo/index.js';
 import { exportOnnx } from '../src/runtime/inference.js';
-import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
+import { WorkerTeacher } from '../src/runtime/node/worker-teacher.js';
 import { fitClassifier } from '../src/train/classifier.js';
 import { median } from '../src/util/stats.js';
 
@@ -55,7 +56,7 @@ interface Timing {
 }
 
 /** One epoch; `steady` runs from the first reported step to the last, so session building is left out. */
-async function epoch(student: () => Model, ds: Dataset, studentThreads: number, teacher?: TeacherSource): Promise<Timing> {
+async function epoch(student: () => Model, ds: Dataset, studentThreads: number, teacher?: Teacher): Promise<Timing> {
   const t0 = performance.now();
   let first = 0,
     last = 0,

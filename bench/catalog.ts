@@ -3,16 +3,17 @@
 // alone, over several seeds; mean ± std of test accuracy and of top-1 agreement with the teacher, plus
 // validation accuracy. No tuning: every weight below is the published default (see docs/methods.md).
 // Usage: npx tsx bench/catalog.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--methods kd,at] [--out bench/results/catalog.json]
+import '../src/runtime/node/index.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stratifiedSplit } from '../src/data/index.js';
 import { loadDataset } from '../src/data/node/index.js';
 import type { LossTerm } from '../src/distill/loss.js';
-import { prepareTeacher } from '../src/distill/teacher.js';
+import { prepareTeacher } from '../src/distill/teachers/prepare.js';
 import { Model } from '../src/nn/model.js';
 import { zooModel } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';
-import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
+import { WorkerTeacher } from '../src/runtime/node/worker-teacher.js';
 import { agreementRate, evaluateClassifier, fitClassifier } from '../src/train/classifier.js';
 
 const { values: a } = parseArgs({

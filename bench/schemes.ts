@@ -2,6 +2,7 @@
 // alone, over several seeds, as kdistill pipelines (one config per seed, stages in order), plus the
 // knowledge-amalgamation and learning-without-forgetting experiments with their own measures.
 // Usage: npx tsx bench/schemes.ts [--seeds 0,1,2] [--epochs 6] [--per-class 500] [--out bench/results/schemes.json]
+import '../src/runtime/node/index.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -84,7 +85,7 @@ for (const [name, e] of Object.entries(EXPERIMENTS)) {
       ...e.stages,
     ].join('\n');
     const cfg = parseConfig(text, `bench/${name}.yaml`, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     results[name] ??= [];
     results[name].push(s);
     writeFileSync(a.out!, `${JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1)}\n`);
@@ -113,7 +114,7 @@ for (const [name, runs] of Object.entries(results)) {
     const rs = runs.map((s) => s.rows.find((r) => r.role === role)!);
     const delta = alone.length && role !== 'alone' ? (mean(rs.map((r) => r.testAccuracy)) - mean(alone)) * 100 : undefined;
     console.log(
-      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${ms(rs.map((r) => r.agreement))} (${rs[0].agreeWith}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
+      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${rs[0].agreement === null ? '—' : ms(rs.map((r) => r.agreement ?? Number.NaN))} (${rs[0].agreeWith ?? '—'}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
     );
   }
 }

@@ -5,9 +5,8 @@
  * modules are internal and may change without notice.
  */
 
-// FOR THE LEAD: once the Node runtime's registration (src/runtime/node/index.ts, by the runtime helper) is
-// on main, import it here, first, so every entry point below finds the runtime installed:
-// import './runtime/node/index.js';
+// First: registers the Node runtime (onnxruntime-node, files, worker threads), so everything below finds it.
+import './runtime/node/index.js';
 
 // Errors: every failure meant for users is a KdError with a stable `code`.
 export { KdError } from './util/errors.js';
@@ -15,9 +14,10 @@ export { KdError } from './util/errors.js';
 // Distillation as an object: teacher + student + loss, fit, evaluate, export.
 export {
   Distiller,
-  type DistillEvaluation,
+  type DistillerFitOptions,
   type DistillerOptions,
-  type TeacherSource as DistillerTeacher,
+  type DistillerTeacher,
+  type DistillEvaluation,
 } from './distill/distiller.js';
 export { distillationLoss, type LossTerm } from './distill/loss.js';
 
@@ -26,7 +26,7 @@ export { ConfigError, loadConfig, parseConfig, type LoadOptions } from './config
 export type { Config, ConfigRegistry, ResolvedConfig } from './config/index.js';
 export { configRegistry } from './cli/run.js';
 export { RunDir } from './train/run-dir.js';
-export { formatSummary, runExperiment, type RunSummary, type SummaryRow } from './train/runner.js';
+export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './train/runner.js';
 
 // Distillation methods: the registry and what a method is.
 export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
@@ -61,7 +61,8 @@ export * from './data/index.js';
 export * from './data/node/index.js';
 
 // Teachers: the protocol and its implementations.
-export type { TeacherSource } from './distill/teachers/source.js';
+export type { Teacher } from './runtime/teacher.js';
+export { startOnnxTeacher, type OnnxTeacherOptions } from './runtime/onnx-teacher.js';
 export { FunctionTeacher, type FunctionBatch, type FunctionTeacherOptions } from './distill/teachers/function.js';
 export type { Answer, PartialOptions } from './distill/teachers/answers.js';
 export { HttpTeacher, type HttpTeacherOptions } from './distill/teachers/http.js';
@@ -69,7 +70,7 @@ export { EnsembleTeacher, type EnsembleMember } from './distill/teachers/ensembl
 export { PoolTeacher } from './distill/teachers/pool.js';
 export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOptions } from './distill/teachers/cache.js';
 export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
-export { WorkerTeacher } from './runtime/teacher-worker.js';
+export { WorkerTeacher } from './runtime/node/worker-teacher.js';
 export {
   FastTextTeacher,
   lid176Path,

@@ -10,11 +10,11 @@ import { fillCache, registerCache } from '../src/cli/cache.js';
 import { TeacherCache } from '../src/distill/teachers/cache.js';
 import { FunctionTeacher, type FunctionBatch } from '../src/distill/teachers/function.js';
 import { onnxKey } from '../src/distill/teachers/keys.js';
-import type { TeacherSource } from '../src/distill/teachers/source.js';
+import type { Teacher } from '../src/runtime/teacher.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
 import { exportOnnx } from '../src/runtime/inference.js';
-import { WorkerTeacher } from '../src/runtime/teacher-worker.js';
+import { WorkerTeacher } from '../src/runtime/node/worker-teacher.js';
 import { fitClassifier } from '../src/train/classifier.js';
 
 const C = 5,
@@ -38,7 +38,7 @@ function counting(id = 't', extra = false) {
 /** n samples whose first values are `firsts`. */
 const inputs = (...firsts: number[]) =>
   Float32Array.from({ length: firsts.length * PER }, (_, i) => (i % PER === 0 ? firsts[i / PER] : i % PER));
-const ask = (s: TeacherSource, x: Float32Array, names = ['logits']) => s.predictMany(x, [x.length / PER, PER], names);
+const ask = (s: Teacher, x: Float32Array, names = ['logits']) => s.predictMany(x, [x.length / PER, PER], names);
 
 describe('TeacherCache', () => {
   it('answers repeated samples from disk, asks the teacher only for the missed ones, and survives a reopen', async () => {
@@ -113,7 +113,7 @@ describe('distilling through teacher sources', () => {
     { method: 'ce', weight: 0.5 },
     { method: 'kd', weight: 0.5, options: { temperature: 4 } },
   ];
-  const fit = (teacher: TeacherSource) =>
+  const fit = (teacher: Teacher) =>
     fitClassifier(new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 3), ds, {
       epochs: 2,
       batchSize: 64,
@@ -132,7 +132,7 @@ describe('distilling through teacher sources', () => {
         return Array.from({ length: b.shape[0] }, (_, i) =>
           Array.from(
             { length: 10 },
-            (_, c) => b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78).reduce((s: number, v) => s + Number(v), 0) / 10,
+            (_, c) => Array.from(b.x.subarray(i * 784 + c * 78, i * 784 + c * 78 + 78), Number).reduce((s, v) => s + v, 0) / 10,
           ),
         );
       },

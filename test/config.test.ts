@@ -285,6 +285,7 @@ describe('config: examples', () => {
       const c = loadConfig(path.join(examples, f), registry);
       assert.equal(c.name, f.replace('.yaml', '-kd'));
       assert.equal(c.dataset.name, f.replace('.yaml', ''));
+      assert.ok(c.teacher && c.student, `${f} names a teacher and a student`);
       assert.equal('model' in c.teacher && c.teacher.model, 'cnn-32-64-128');
       assert.equal(c.student.model, 'cnn-4-8');
       assert.deepEqual(
@@ -299,7 +300,7 @@ describe('config: examples', () => {
 
   it('mnist.yaml is the documented recipe', () => {
     const c = loadConfig(path.join(examples, 'mnist.yaml'), registry);
-    assert.ok('train' in c.teacher);
+    assert.ok(c.teacher && 'train' in c.teacher);
     assert.equal(c.teacher.train.epochs, 3);
     assert.equal(c.epochs, 5);
     assert.equal(c.baseline, true);

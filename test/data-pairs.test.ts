@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BatchIterator, batches, type Batch, type Dataset } from '../src/data/index.js';
+import { classPairs } from '../src/distill/samplers/class-pairs.js';
 import { KdError } from '../src/util/errors.js';
 
 // 23 samples of 4 classes; class 3 has one sample. Every pixel of sample i is i, so a row names its sample.
@@ -25,7 +26,7 @@ const read = (b: Batch) => ({
 
 describe('paired batches (CS-KD sampler)', () => {
   it('each batch is anchors, then a same-class other sample of each, in order; an epoch visits every sample once as anchor', () => {
-    const it = batches(ds, { batchSize: 5, seed: 3, pairs: true });
+    const it = batches(ds, { batchSize: 5, seed: 3, partners: classPairs });
     assert.equal(it.capacity, 10);
     assert.equal(it.stepsPerEpoch, 5);
     const anchors: number[] = [];
@@ -58,7 +59,7 @@ describe('paired batches (CS-KD sampler)', () => {
 
   it('the anchors keep the unpaired order of the first epoch; partners vary across epochs', () => {
     const plain = batches(ds, { batchSize: 5, seed: 9 }),
-      paired = batches(ds, { batchSize: 5, seed: 9, pairs: true });
+      paired = batches(ds, { batchSize: 5, seed: 9, partners: classPairs });
     for (let s = 0; s < 5; s++) {
       const a = read(plain.nextBatch()).idx,
         b = read(paired.nextBatch()).idx;
@@ -76,14 +77,14 @@ describe('paired batches (CS-KD sampler)', () => {
 
   it('state() and restore continue the same paired stream (mid-epoch, at an epoch end, with augmentation)', () => {
     for (const opts of [
-      { batchSize: 4, seed: 1, pairs: true },
-      { batchSize: 4, seed: 2, pairs: true, augment: { flip: true, noise: { std: 0.1 } } },
+      { batchSize: 4, seed: 1, partners: classPairs },
+      { batchSize: 4, seed: 2, partners: classPairs, augment: { flip: true, noise: { std: 0.1 } } },
     ]) {
       for (const at of [3, 6, 7]) {
         const a = batches(ds, opts);
         for (let s = 0; s < at; s++) a.nextBatch();
         const state = JSON.parse(JSON.stringify(a.state()));
-        assert.equal(state.pairs, true);
+        assert.equal(state.partners, 'class-pairs');
         const b = BatchIterator.restore(ds, opts, state);
         for (let s = 0; s < 9; s++) {
           const x = a.nextBatch(),
@@ -96,20 +97,20 @@ describe('paired batches (CS-KD sampler)', () => {
   });
 
   it('a state saved with or without pairs refuses the other', () => {
-    const paired = batches(ds, { batchSize: 4, pairs: true }).state();
+    const paired = batches(ds, { batchSize: 4, partners: classPairs }).state();
     const plain = batches(ds, { batchSize: 4 }).state();
     assert.throws(
       () => BatchIterator.restore(ds, { batchSize: 4 }, paired),
       (e: unknown) => e instanceof KdError && e.code === 'BAD_STATE',
     );
     assert.throws(
-      () => BatchIterator.restore(ds, { batchSize: 4, pairs: true }, plain),
+      () => BatchIterator.restore(ds, { batchSize: 4, partners: classPairs }, plain),
       (e: unknown) => e instanceof KdError && e.code === 'BAD_STATE',
     );
   });
 
   it('peekSize counts partners; dropLast keeps whole anchor groups', () => {
-    const it = batches(ds, { batchSize: 5, pairs: true, dropLast: true });
+    const it = batches(ds, { batchSize: 5, partners: classPairs, dropLast: true });
     assert.equal(it.stepsPerEpoch, 4);
     const sizes = Array.from({ length: 5 }, () => {
       const p = it.peekSize();

@@ -50,8 +50,9 @@ describe('optimizers match torch.optim step for step', () => {
       const u = opt.update(p, grad, slots, { lr, step });
       g.output(op.identity(u.param, 'p_next'), ...u.slots.map((s, i) => op.identity(s, `slot_next_${i}`)));
       const sess = await createSession(toOnnx(g), { threads: 1 });
-      let param = Float32Array.from(c.param0);
-      let st = opt.slots.map(() => new Float32Array(param.length));
+      // Widened to ArrayBufferLike: after the first step these hold the session's outputs.
+      let param: Float32Array = Float32Array.from(c.param0);
+      let st: Float32Array[] = opt.slots.map(() => new Float32Array(param.length));
       for (let k = 0; k < c.grads.length; k++) {
         const feeds: Record<string, ort.Tensor> = {
           p: new ort.Tensor('float32', param, c.shape),

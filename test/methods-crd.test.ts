@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gradients } from '../src/autodiff/gradients.js';
-import { distillationLoss, resolveTerms, usesSampleIndex } from '../src/distill/loss.js';
+import { distillationLoss, needsOf, resolveTerms } from '../src/distill/loss.js';
 import { Graph } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { BuildContext } from '../src/nn/context.js';
@@ -52,7 +52,7 @@ describe('crd (contrastive representation distillation) matches PyTorch', () => 
     ]);
     assert.deepEqual([...aux.bufferUpdates.keys()].sort(), ['crd0/memory_s', 'crd0/memory_t', 'crd0/z_s', 'crd0/z_t']);
     assert.deepEqual(aux.noise, [{ name: 'crd0/negatives', shape: ['N', fx.K] }]);
-    assert.ok(usesSampleIndex([term]));
+    assert.ok(needsOf([term]).sampleIndex);
     assert.deepEqual(resolveTerms([{ method: 'crd', weight: 1, options: { teacherNode: 'a', studentNode: 'b' } }])[0].options, {
       teacherNode: 'a',
       studentNode: 'b',
@@ -143,7 +143,7 @@ describe('crd in a training run', () => {
     const { loadMnist } = await import('../src/data/node/index.js');
     const { fitClassifier } = await import('../src/train/classifier.js');
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
-    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { prepareTeacher } = await import('../src/distill/teachers/prepare.js');
     const train = take(loadMnist('train'), 192);
     const loss = [
       { method: 'ce', weight: 1 },

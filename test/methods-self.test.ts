@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gradients } from '../src/autodiff/gradients.js';
 import { take, type Dataset } from '../src/data/index.js';
-import { batchPairsOf, distillationLoss, teacherOutputsOf } from '../src/distill/loss.js';
+import { classPairs } from '../src/distill/samplers/class-pairs.js';
+import { distillationLoss, needsOf, teacherOutputsOf } from '../src/distill/loss.js';
 import { Graph } from '../src/graph/graph.js';
 import { parseOnnx, toOnnx } from '../src/graph/onnx.js';
 import { BuildContext } from '../src/nn/context.js';
@@ -61,14 +62,12 @@ describe('self-distillation losses match their reference code (PyTorch)', () => 
   it('none needs a teacher; only cskd asks for paired batches', () => {
     const byot = { method: 'byot', weight: 1, options: { nodes: ['a'], deepNode: 'b' } };
     assert.deepEqual(teacherOutputsOf([{ method: 'tfkd', weight: 1 }, { method: 'cskd', weight: 1 }, byot]), []);
-    assert.equal(batchPairsOf([{ method: 'ce', weight: 1 }, byot, { method: 'tfkd', weight: 1 }]), false);
-    assert.equal(
-      batchPairsOf([
-        { method: 'ce', weight: 1 },
-        { method: 'cskd', weight: 1 },
-      ]),
-      true,
-    );
+    assert.equal(needsOf([{ method: 'ce', weight: 1 }, byot, { method: 'tfkd', weight: 1 }]).partners, undefined);
+    const cskd = needsOf([
+      { method: 'ce', weight: 1 },
+      { method: 'cskd', weight: 1 },
+    ]);
+    assert.equal(cskd.partners, classPairs);
   });
 });
 

@@ -98,7 +98,7 @@ describe('pre-training phases run before the main training', () => {
     const { loadMnist } = await import('../src/data/node/index.js');
     const { fitClassifier } = await import('../src/train/classifier.js');
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
-    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { prepareTeacher } = await import('../src/distill/teachers/prepare.js');
     const train = take(loadMnist('train'), 512);
     const tm = new Model(cnn([8, 16]), 1);
     await fitClassifier(tm, train, { epochs: 1, batchSize: 64, threads: 1 });

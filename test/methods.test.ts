@@ -244,7 +244,7 @@ describe('fitnets (hint regression through a trainable regressor) matches PyTorc
 
 describe('teacher preparation and edge cases', () => {
   it('a teacher with another class count is refused before training', async () => {
-    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { prepareTeacher } = await import('../src/distill/teachers/prepare.js');
     const { Model } = await import('../src/nn/model.js');
     const { mlp } = await import('../src/nn/zoo/index.js');
     const { exportOnnx } = await import('../src/runtime/inference.js');
@@ -320,7 +320,7 @@ describe('fsp (flow between two layers) matches PyTorch', () => {
 
 describe('teacher without logits', () => {
   it('is refused with the outputs it does have', async () => {
-    const { prepareTeacher } = await import('../src/distill/teacher.js');
+    const { prepareTeacher } = await import('../src/distill/teachers/prepare.js');
     const { Model } = await import('../src/nn/model.js');
     const { mlp } = await import('../src/nn/zoo/index.js');
     const { exportOnnx } = await import('../src/runtime/inference.js');

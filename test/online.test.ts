@@ -7,7 +7,7 @@ import { Graph, type Value } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { take } from '../src/data/index.js';
 import { loadMnist } from '../src/data/node/index.js';
-import { cohort, peerModel } from '../src/nn/cohort.js';
+import { cohort, peerModel } from '../src/distill/schemes/cohort.js';
 import { Model } from '../src/nn/model.js';
 import { cnn, mlp } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';

@@ -42,7 +42,7 @@ async function pipeline(name: string, stages: string[], extra: string[] = []): P
   ].join('\n');
   const cfg = parseConfig(text, join(dir, `${name}.yaml`), configRegistry());
   const rd = new RunDir(cfg.outDir);
-  return { s: await runExperiment(cfg, rd), out: cfg.outDir };
+  return { s: await runExperiment(cfg, { runDir: rd }), out: cfg.outDir };
 }
 const row = (s: RunSummary, role: string) => s.rows.find((r) => r.role === role)!;
 
@@ -67,7 +67,7 @@ describe('pipelines of stages', () => {
     assert.ok(row(s, 'teacher').testAccuracy > 0.85, `teacher ${row(s, 'teacher').testAccuracy}`);
     assert.ok(row(s, 'student-direct').testAccuracy > 0.8, `student from the teacher ${row(s, 'student-direct').testAccuracy}`);
     assert.ok(
-      row(s, 'student').testAccuracy < 0.55 && row(s, 'student').agreement > 0.9,
+      row(s, 'student').testAccuracy < 0.55 && (row(s, 'student').agreement ?? 0) > 0.9,
       `student from the assistant: ${JSON.stringify(row(s, 'student'))}`,
     );
   });

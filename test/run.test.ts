@@ -33,7 +33,7 @@ describe('kdistill run (config → teacher → baseline → distilled → summar
     const cfg = loadConfig(file, configRegistry());
     const rd = new RunDir(cfg.outDir);
     rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
-    const s = await runExperiment(cfg, rd);
+    const s = await runExperiment(cfg, { runDir: rd });
     for (const f of [
       'config.yaml',
       'config.resolved.yaml',
@@ -65,7 +65,9 @@ describe('kdistill run (config → teacher → baseline → distilled → summar
     );
     const distilled = s.rows[2];
     assert.ok(distilled.testAccuracy > 0.5, `distilled student at ${distilled.testAccuracy}, chance is 0.1`);
-    assert.ok(distilled.agreement > 0.5);
+    assert.ok((distilled.agreement ?? 0) > 0.5);
+    assert.equal(s.rows[0].agreement, null, 'the teacher row is the reference: no agreement with itself');
+    assert.equal(s.rows[0].agreeWith, null);
     assert.equal(s.validationSamples, 500);
     const events = readFileSync(rd.path('metrics.jsonl'), 'utf8')
       .trim()
@@ -98,7 +100,7 @@ describe('kdistill run on own data', () => {
     );
     const cfg = loadConfig(file, configRegistry());
     const rd = new RunDir(cfg.outDir);
-    return runExperiment(cfg, rd);
+    return runExperiment(cfg, { runDir: rd });
   };
 
   it('CSV (tabular, standardised with training statistics)', async () => {
@@ -194,7 +196,7 @@ describe('feature-based distillation end to end', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     assert.deepEqual(
       s.rows.map((r) => r.role),
       ['teacher', 'distilled'],
@@ -228,7 +230,7 @@ describe('feature-based distillation end to end', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    await assert.rejects(runExperiment(cfg, new RunDir(cfg.outDir)), /teacher has no node output named 'block9\/relu'/);
+    await assert.rejects(runExperiment(cfg, { runDir: new RunDir(cfg.outDir) }), /teacher has no node output named 'block9\/relu'/);
   });
 });
 
@@ -256,7 +258,7 @@ describe('adapters', () => {
       ].join('\n'),
     );
     const cfg = loadConfig(file, configRegistry());
-    const s = await runExperiment(cfg, new RunDir(cfg.outDir));
+    const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
     assert.ok(s.rows[1].testAccuracy > 0.8, `student with a hint: ${s.rows[1].testAccuracy}`);
     const ck = loadCheckpoint(join(cfg.outDir, 'checkpoints', 'distilled-best.ckpt'));
     assert.ok(

@@ -8,7 +8,7 @@ import { loadMnist } from '../src/data/node/index.js';
 import { Model } from '../src/nn/model.js';
 import { cnn, mlp } from '../src/nn/zoo/index.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/runtime/checkpoint.js';
-import { evaluateClassifier, fitClassifier } from '../src/train/classifier.js';
+import { evaluateClassifier, type FitOptions, fitClassifier } from '../src/train/classifier.js';
 
 const train = take(loadMnist('train'), 6000);
 const test = take(loadMnist('test'), 1000);
@@ -98,12 +98,12 @@ describe('checkpoints', () => {
 describe('distillation from a teacher', () => {
   it('a teacher in a worker thread (pipelined) gives exactly the losses of an in-process teacher', async () => {
     const { exportOnnx, Predictor } = await import('../src/runtime/inference.js');
-    const { WorkerTeacher } = await import('../src/runtime/teacher-worker.js');
+    const { WorkerTeacher } = await import('../src/runtime/node/worker-teacher.js');
     const teacherModel = new Model(mlp([784, 64, 10], { inputShape: [1, 28, 28] }), 21);
     await fitClassifier(teacherModel, train, { epochs: 1, maxSteps: 60, batchSize: 64, seed: 21, threads: 1 });
     const bytes = exportOnnx(teacherModel);
     const small = take(train, 1000);
-    const run = async (teacher: InstanceType<typeof Predictor> | InstanceType<typeof WorkerTeacher>) => {
+    const run = async (teacher: FitOptions['teacher']) => {
       const student = new Model(mlp([784, 16, 10], { inputShape: [1, 28, 28] }), 22);
       const agree: number[] = [];
       // 1000 samples / 64 per batch: the last batch of each epoch is short, which the pipeline must handle.

@@ -5,7 +5,7 @@ Usage: /usr/bin/python3 bench/torch/kd_step.py --pair mlp|cnn --threads 1|2
            [--steps 30] [--batch 128] [--channels-last]
 Prints one JSON line on stdout. Run it through bench/torch/run_tuned.sh: without
 OpenBLAS and the malloc settings there, torch is 4-38x slower on this VM and the
-comparison is meaningless (see shared/reference/engine.md, section 4).
+comparison is meaningless (see docs/engine.md, "Comparing with PyTorch fairly").
 """
 import argparse, json, os, statistics, time
 import torch, torch.nn as nn, torch.nn.functional as F

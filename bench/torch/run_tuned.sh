@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs kd_step.py the way a fair torch baseline needs on this VM (shared/reference/engine.md, section 4):
+# Runs kd_step.py the way a fair torch baseline needs on this VM (docs/engine.md):
 # - the Debian torch links the reference BLAS by default (~3 GFLOPS); pick OpenBLAS, and its OpenMP
 #   build, because the pthread build oversubscribes against torch's own OpenMP pool;
 # - a first-touch page fault costs ~12 us/4 KiB here, and glibc would mmap/trim big activations every

@@ -1,13 +1,13 @@
-import { performance } from 'node:perf_hooks';
 import { distillationLoss } from '../distill/loss.js';
 import { accuracy } from '../nn/losses.js';
 import { Model } from '../nn/model.js';
 import { referencePairs } from '../nn/zoo/index.js';
 import { adam } from '../optim/adam.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
 import { ort } from '../runtime/ort.js';
+import { runtime } from '../runtime/runtime.js';
 import { TrainSession } from '../runtime/train-session.js';
+import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { median } from '../util/stats.js';
 
@@ -49,7 +49,13 @@ export async function benchKdStep(
   const teacherThreads = mode === 'pipelined' ? Math.max(1, threads >> 1) : threads;
   const studentThreads = mode === 'pipelined' ? Math.max(1, threads - teacherThreads) : threads;
   const tp = await Predictor.fromModel(teacher, { threads: teacherThreads });
-  const tw = mode === 'pipelined' ? await WorkerTeacher.start(exportOnnx(teacher), teacherThreads) : undefined;
+  const rt = runtime();
+  if (mode === 'pipelined' && !rt.startWorkerTeacher)
+    throw new KdError(
+      'NO_WORKERS',
+      `the pipelined KD step needs a teacher in a worker thread, which the ${rt.name} runtime does not offer`,
+    );
+  const tw = mode === 'pipelined' ? await rt.startWorkerTeacher!(exportOnnx(teacher), teacherThreads) : undefined;
   const train = await TrainSession.create(
     {
       model: student,
@@ -87,7 +93,7 @@ export async function benchKdStep(
     for (let k = 0; k < K; k++) out.push((await tp.run(x, ['logits'])).logits);
     return out;
   };
-  const requestGroup = () => Array.from({ length: K }, () => tw!.predict(x.data as Float32Array, shape));
+  const requestGroup = () => Array.from({ length: K }, async () => (await tw!.predictMany(x.data as Float32Array, shape, ['logits']))[0]);
   let pending = tw ? requestGroup() : undefined;
   const group = async (): Promise<Record<string, number>> => {
     let tl: ort.Tensor[];
@@ -128,7 +134,7 @@ export async function benchKdStep(
   await train.release();
   const ms = median(full);
   return {
-    engine: `kdistill (onnxruntime-node ${ort.env.versions.common})`,
+    engine: `kdistill (onnxruntime-${rt.name} ${ort.env.versions.common})`,
     mode,
     stepsPerRun: K,
     pair,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { median } from '../util/stats.js';
 import { benchKdStep, type KdStepResult } from '../bench/kd-step.js';
-import { runTorch, torchAvailable, type TorchResult } from '../bench/torch-peer.js';
+import { runTorch, torchAvailable, type TorchResult } from './torch-peer.js';
 
 interface Row {
   pair: 'mlp' | 'cnn';

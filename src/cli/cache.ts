@@ -5,9 +5,9 @@ import { TeacherCache, DEFAULT_CACHE_DIR } from '../distill/teachers/cache.js';
 import { onnxKey } from '../distill/teachers/keys.js';
 import { PoolTeacher } from '../distill/teachers/pool.js';
 import { defaultThreads } from '../runtime/ort.js';
-import { WorkerTeacher } from '../runtime/teacher-worker.js';
+import { WorkerTeacher } from '../runtime/node/worker-teacher.js';
 import { KdError } from '../util/errors.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 
 export interface FillOptions {
   dataset: string;

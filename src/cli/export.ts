@@ -7,7 +7,7 @@ import { loadDataset, type DatasetName } from '../data/node/index.js';
 import { parseOnnx } from '../graph/onnx.js';
 import { exportReport, formatExportReport } from '../report/export-report.js';
 import { KdError } from '../util/errors.js';
-import { readInput, writeAtomic } from '../util/fs.js';
+import { readInput, writeAtomic } from '../runtime/storage.js';
 
 interface ExportFlags {
   teacher?: string;

@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadDataset, type DatasetName } from '../data/node/index.js';
-import { measureLatency } from '../report/latency.js';
+import { measureLatency } from '../runtime/latency.js';
 import { inspectModel } from '../report/model-info.js';
 import { Predictor } from '../runtime/inference.js';
 import { evaluateClassifier } from '../train/classifier.js';
-import { readInput } from '../util/fs.js';
+import { readInput } from '../runtime/storage.js';
 
 /** `inspect` (structure and tappable nodes of any ONNX model) and `eval` (accuracy and latency on a dataset). */
 export function registerInspect(program: Command): void {

@@ -1,3 +1,5 @@
+// The Node runtime is registered before anything below the CLI runs.
+import '../runtime/node/index.js';
 import { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { registerBench } from './bench.js';

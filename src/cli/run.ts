@@ -45,7 +45,8 @@ export function registerRun(program: Command): void {
       const rd = new RunDir(cfg.outDir);
       if (o.resume) rd.resume(configToYaml(cfg), process.argv.slice(1));
       else rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
-      const summary = await runExperiment(cfg, rd, (l) => (o.json ? process.stderr.write(`${l}\n`) : console.log(l)), { resume: o.resume });
+      const log = (l: string) => (o.json ? process.stderr.write(`${l}\n`) : console.log(l));
+      const summary = await runExperiment(cfg, { runDir: rd, log, resume: o.resume });
       if (o.json) console.log(JSON.stringify(summary, null, 2));
       else console.log(`run directory: ${cfg.outDir}`);
     });

@@ -1,11 +1,18 @@
-import os from 'node:os';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { augmentSignature, Augmenter, sampleKey, type AugmentOptions, type AugmentParams } from './augment.js';
 import { sampleSize, type Dataset } from './dataset.js';
 
 /** Which Int32 half of an int64 holds its low word. */
-const LOW_WORD = os.endianness() === 'LE' ? 0 : 1;
+const LOW_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
+
+/** Chooses a partner for each anchor of a batch (see `BatchOptions.partners`). */
+export interface PartnerSampler {
+  /** Recorded in the iterator's state, so a resume with another sampler is refused. */
+  readonly name: string;
+  /** Binds the sampler to a dataset: the partner of sample `i`, chosen by the uniform random 32-bit word `r`. */
+  bind(ds: Dataset): (i: number, r: number) => number;
+}
 
 /** Batch size, shuffling, seed, normalisation, augmentation and pairing of a `BatchIterator`. */
 export interface BatchOptions {
@@ -26,11 +33,12 @@ export interface BatchOptions {
    */
   augment?: AugmentOptions;
   /**
-   * Paired batches (CS-KD's sampler): each batch holds `batchSize` anchors in shuffled order, then for each
-   * anchor, in the same order, another sample of its class (itself only if its class has one sample) drawn
-   * from the seeded stream, so batches are twice `batchSize`; an epoch still visits every sample once as an anchor.
+   * Partnered batches: each batch holds `batchSize` anchors in shuffled order, then one partner of each anchor,
+   * in the same order, chosen by the sampler from the seeded stream, so batches are twice `batchSize`; an epoch
+   * still visits every sample once as an anchor. Samplers live with the methods that read them (CS-KD's
+   * same-class pairs: distill/samplers/class-pairs.ts).
    */
-  pairs?: boolean;
+  partners?: PartnerSampler;
 }
 
 /**
@@ -74,8 +82,8 @@ export interface BatchState {
   readonly dropLast?: boolean;
   /** The augmentation the state was saved with (absent: none); resuming needs the same. */
   readonly augment?: AugmentOptions;
-  /** Whether batches were paired (absent: no); resuming needs the same. */
-  readonly pairs?: boolean;
+  /** The partner sampler batches were drawn with (absent: none); resuming needs the same. */
+  readonly partners?: string;
 }
 
 /**
@@ -87,7 +95,7 @@ export interface BatchState {
  */
 export class BatchIterator implements Iterable<Batch> {
   readonly batchSize: number;
-  /** Samples in a full batch: `batchSize`, twice that with `pairs`. */
+  /** Samples in a full batch: `batchSize`, twice that with `partners`. */
   readonly capacity: number;
   readonly stepsPerEpoch: number;
   readonly shuffle: boolean;
@@ -105,14 +113,15 @@ export class BatchIterator implements Iterable<Batch> {
   /** Low 32-bit words of `idsBuf`: ids are small and non-negative, so the high words stay zero. */
   private readonly idsLo?: Int32Array;
   private readonly augmenter?: Augmenter;
-  private readonly classes?: ClassIndex;
-  /** Dataset indices of a paired batch (anchors, then partners); unpaired batches view `perm` instead. */
+  private readonly partnerOf?: (i: number, r: number) => number;
+  private readonly partnerName?: string;
+  /** Dataset indices of a partnered batch (anchors, then partners); other batches view `perm` instead. */
   private readonly pairIdx?: Int32Array;
   private tail?: { x: Float32Array; y: BigInt64Array; shape: readonly number[]; xIds?: BigInt64Array };
   private rng: Rng;
   /** Seed of the current epoch's augmentation, drawn from `rng` right after its shuffle. */
   private augKey = 0;
-  /** Seed of the current epoch's partner draws (with `pairs`), drawn after `augKey`. */
+  /** Seed of the current epoch's partner draws (with `partners`), drawn after `augKey`. */
   private pairKey = 0;
   private epochStart: Uint32Array;
   private ep = 0;
@@ -141,10 +150,13 @@ export class BatchIterator implements Iterable<Batch> {
     this.end = opts.dropLast ? this.stepsPerEpoch * b : ds.n;
     this.dropLast = !!opts.dropLast;
     [this.scale, this.offset] = affine(ds, this.size, opts);
-    if (opts.pairs) this.classes = classIndex(ds);
-    const cap = Math.min(b, ds.n) * (opts.pairs ? 2 : 1);
+    if (opts.partners) {
+      this.partnerOf = opts.partners.bind(ds);
+      this.partnerName = opts.partners.name;
+    }
+    const cap = Math.min(b, ds.n) * (opts.partners ? 2 : 1);
     this.capacity = cap;
-    if (opts.pairs) this.pairIdx = new Int32Array(cap);
+    if (opts.partners) this.pairIdx = new Int32Array(cap);
     this.xBuf = new Float32Array(cap * this.size);
     this.yBuf = new BigInt64Array(cap);
     this.fullShape = [cap, ...ds.sampleShape];
@@ -167,8 +179,11 @@ export class BatchIterator implements Iterable<Batch> {
           'BAD_STATE',
           `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`,
         );
-      if (!!state.pairs !== !!opts.pairs)
-        throw new KdError('BAD_STATE', `Batch iterator state was saved with pairs=${!!state.pairs}, resuming with pairs=${!!opts.pairs}.`);
+      if ((state.partners ?? 'none') !== (opts.partners?.name ?? 'none'))
+        throw new KdError(
+          'BAD_STATE',
+          `Batch iterator state was saved with partners '${state.partners ?? 'none'}', resuming with '${opts.partners?.name ?? 'none'}'.`,
+        );
       if (augmentSignature(state.augment) !== augmentSignature(this.augmenter?.options)) {
         throw new KdError(
           'BAD_STATE',
@@ -210,13 +225,13 @@ export class BatchIterator implements Iterable<Batch> {
       batchSize: this.batchSize,
       dropLast: this.dropLast,
       ...(this.augmenter ? { augment: this.augmenter.options } : {}),
-      ...(this.classes ? { pairs: true } : {}),
+      ...(this.partnerName ? { partners: this.partnerName } : {}),
     };
   }
 
   /** Size of the batch `nextBatch()` will return, without taking it (a short batch ends each epoch unless dropLast). */
   peekSize(): number {
-    return Math.min(this.batchSize, this.end - (this.done() ? 0 : this.pos)) * (this.classes ? 2 : 1);
+    return Math.min(this.batchSize, this.end - (this.done() ? 0 : this.pos)) * (this.partnerOf ? 2 : 1);
   }
 
   /** The next batch, starting a new epoch (with a fresh order) when the current one is used up. */
@@ -224,7 +239,7 @@ export class BatchIterator implements Iterable<Batch> {
     if (this.done()) this.startEpoch(this.ep + 1);
     const start = this.pos;
     const anchors = Math.min(this.batchSize, this.end - start);
-    const m = this.classes ? 2 * anchors : anchors;
+    const m = this.partnerOf ? 2 * anchors : anchors;
     let x = this.xBuf;
     let y = this.yBuf;
     let shape = this.fullShape;
@@ -246,11 +261,11 @@ export class BatchIterator implements Iterable<Batch> {
     const labels = this.ds.y;
     const { scale, offset, augmenter: aug, idsLo } = this;
     const ids = this.ds.ids;
-    const { classes, pairIdx } = this;
+    const { partnerOf, pairIdx } = this;
     for (let k = 0; k < m; k++) {
       // Row k ≥ anchors is the partner of anchor k − anchors; its position key (past n) is its own.
       const a = k < anchors ? start + k : start + k - anchors;
-      const i = k < anchors ? this.perm[a] : classes!.partner(this.perm[a], sampleKey(this.pairKey, a));
+      const i = k < anchors ? this.perm[a] : partnerOf!(this.perm[a], sampleKey(this.pairKey, a));
       if (pairIdx) pairIdx[k] = i;
       const si = i * S;
       const di = k * S;
@@ -289,40 +304,10 @@ export class BatchIterator implements Iterable<Batch> {
     if (this.shuffle) this.rng.shuffle(this.perm);
     // Drawn only when augmenting, so iterators without augmentation keep their exact order stream.
     if (this.augmenter) this.augKey = this.rng.nextU32();
-    if (this.classes) this.pairKey = this.rng.nextU32();
+    if (this.partnerOf) this.pairKey = this.rng.nextU32();
     this.ep = e;
     this.pos = 0;
   }
-}
-
-/** Samples grouped by class, to draw a same-class partner for an anchor. */
-interface ClassIndex {
-  /** Another sample of `i`'s class, chosen by the random word `r` (uniform over the others); `i` itself if it is alone. */
-  partner(i: number, r: number): number;
-}
-
-function classIndex(ds: Dataset): ClassIndex {
-  const k = ds.y.reduce((a, v) => Math.max(a, v + 1), 0);
-  const start = new Int32Array(k + 1);
-  for (let i = 0; i < ds.n; i++) start[ds.y[i] + 1]++;
-  for (let c = 0; c < k; c++) start[c + 1] += start[c];
-  // Members of class c are order[start[c] .. start[c+1]); rank[i] is i's place among them.
-  const order = new Int32Array(ds.n),
-    rank = new Int32Array(ds.n),
-    fill = start.slice(0, k);
-  for (let i = 0; i < ds.n; i++) {
-    rank[i] = fill[ds.y[i]] - start[ds.y[i]];
-    order[fill[ds.y[i]]++] = i;
-  }
-  return {
-    partner(i, r) {
-      const c = ds.y[i],
-        size = start[c + 1] - start[c];
-      if (size < 2) return i;
-      const j = r % (size - 1);
-      return order[start[c] + (j < rank[i] ? j : j + 1)];
-    },
-  };
 }
 
 /** A batch iterator over `ds`, starting at epoch 0. */

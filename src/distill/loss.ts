@@ -1,7 +1,7 @@
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/graph.js';
 import { KdError } from '../util/errors.js';
-import type { MethodInputs } from './method.js';
+import type { MethodInputs, MethodNeeds } from './method.js';
 import { getMethod } from './registry.js';
 
 /** One weighted term of a distillation loss, as configs and run records hold it. */
@@ -45,14 +45,28 @@ export function teacherRef(ref: string): { node: string; teacher?: string } {
   return at > 0 ? { node: ref.slice(0, at), teacher: ref.slice(at + 1) } : { node: ref };
 }
 
-/** Whether any term reads the batch's dataset indices (the step then takes them as an input). */
-export function usesSampleIndex(terms: readonly LossTerm[]): boolean {
-  return resolveTerms(terms).some((t) => getMethod(t.method).usesSampleIndex?.(t.options) ?? false);
-}
-
-/** Whether any term reads paired batches (anchors, then one sample of each anchor's class): training then draws them. */
-export function batchPairsOf(terms: readonly LossTerm[]): boolean {
-  return resolveTerms(terms).some((t) => getMethod(t.method).batchPairs?.(t.options) ?? false);
+/**
+ * What the terms together ask the trainer for (see `MethodNeeds`): sample indices if any term reads them,
+ * the partner sampler of the term that draws partnered batches (two different samplers cannot share one stream).
+ */
+export function needsOf(terms: readonly LossTerm[]): MethodNeeds {
+  const all = resolveTerms(terms).map((t) => ({ method: t.method, n: getMethod(t.method).needs?.(t.options) ?? {} }));
+  const partners = all.filter((x) => x.n.partners);
+  if (new Set(partners.map((x) => x.n.partners!.name)).size > 1)
+    throw new KdError(
+      'BAD_LOSS',
+      `terms ${partners.map((x) => x.method).join(' and ')} draw batches with different partner samplers; use one of them`,
+    );
+  const models = all.flatMap((x) => x.n.models ?? []);
+  const names = models.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new KdError('BAD_LOSS', `two terms declare an extra model named '${twice}'; each needs a name of its own`);
+  return {
+    sampleIndex: all.some((x) => x.n.sampleIndex),
+    staleCopies: all.some((x) => x.n.staleCopies),
+    ...(partners.length ? { partners: partners[0].n.partners } : {}),
+    ...(models.length ? { models } : {}),
+  };
 }
 
 /**
@@ -93,18 +107,28 @@ export function pretrainLoss(terms: readonly LossTerm[], inputs: MethodInputs): 
  * The distillation loss as graph ops: Σ weight·term, with each term also returned by name (`ce`,
  * `kd`, ...) so it can be logged. Usable inside any training step graph, including a user's own.
  */
-export function distillationLoss(terms: readonly LossTerm[], inputs: MethodInputs): { total: Value; terms: Record<string, Value> } {
+export function distillationLoss(
+  terms: readonly LossTerm[],
+  inputs: MethodInputs,
+): { total: Value; terms: Record<string, Value>; objectives: Record<string, Value> } {
   const resolved = resolveTerms(terms);
   const named: Record<string, Value> = {};
+  const objectives: Record<string, Value> = {};
   let total: Value | undefined;
   resolved.forEach((t, i) => {
     const key = named[t.method] ? `${t.method}_${i}` : t.method;
     // Each term gets its own scope, so two terms of one method keep separate adapters.
     const emit = () => getMethod(t.method).loss(inputs, t.options);
-    const v = inputs.aux ? inputs.aux.scope(`${t.method}${i}`, emit) : emit();
+    const out = inputs.aux ? inputs.aux.scope(`${t.method}${i}`, emit) : emit();
+    const v = 'loss' in out ? out.loss : out;
+    if ('loss' in out)
+      for (const [name, o] of Object.entries(out.objectives)) {
+        if (objectives[name]) throw new KdError('BAD_LOSS', `two terms define the objective '${name}'`);
+        objectives[name] = o;
+      }
     named[key] = v;
     const w = t.weight === 1 ? v : op.scale(v, t.weight);
     total = total ? op.add(total, w) : w;
   });
-  return { total: op.identity(total!, 'total'), terms: named };
+  return { total: op.identity(total!, 'total'), terms: named, objectives };
 }

@@ -1,6 +1,10 @@
 import type { z } from 'zod';
 import type { Value } from '../graph/graph.js';
+import type { PartnerSampler } from '../data/batches.js';
 import type { BuildContext } from '../nn/context.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import type { Schedule } from '../optim/schedule.js';
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
 export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation' | 'online' | 'self';
@@ -18,10 +22,38 @@ export interface MethodInputs {
    * train with the student and are dropped at export. Absent outside a training step.
    */
   readonly aux?: BuildContext;
-  /** Dataset indices of the batch's samples, int64 [N]; present when the method's `usesSampleIndex` says so (memory banks keyed by sample). */
+  /** Dataset indices of the batch's samples, int64 [N]; present when the method's `needs` asks for it (memory banks keyed by sample). */
   readonly sampleIndex?: Value;
   /** Number of samples in the training set (sizes a memory bank keyed by sample index); present in training steps. */
   readonly numSamples?: number;
+  /** The extra models the method's `needs` declared, by name: each applies that model (shared weights) to a value. */
+  readonly models?: Readonly<Record<string, (x: Value) => Value>>;
+}
+
+/** A loss with objectives for the extra models the method trains (a discriminator's loss, a generator's). */
+export interface MethodLoss {
+  /** What the student minimises (weighted into the step's total). */
+  readonly loss: Value;
+  /** Scalars extra models descend instead, by the names their `objective` gives. */
+  readonly objectives: Readonly<Record<string, Value>>;
+}
+
+/**
+ * A model a method trains beside the student, with an optimizer, learning rate and objective of its own (a
+ * discriminator, a generator): both are updated in the same step, the student on the total loss, this model on
+ * its objective. Its parameters are adapters (checkpointed, never exported with the student).
+ */
+export interface ExtraModel {
+  /** Its name: the key in `MethodInputs.models` and the name of its parameter group. */
+  readonly name: string;
+  readonly module: Module;
+  readonly optimizer: Optimizer;
+  /** The key of the method's `objectives` it descends. */
+  readonly objective: string;
+  /** Its peak learning rate (default: the student's). */
+  readonly lr?: number;
+  /** Its schedule (default: the student's). */
+  readonly schedule?: Schedule;
 }
 
 /**
@@ -39,6 +71,24 @@ export interface PretrainPhase<O> {
 }
 
 /**
+ * What a method asks the trainer for, beyond the batch and the teacher's outputs. The trainer reads these
+ * and provides them; a method never touches data loading or sessions itself.
+ */
+export interface MethodNeeds {
+  /** The batch's dataset indices as `sampleIndex` (per-sample state keyed by sample, such as CRD's memory banks). */
+  readonly sampleIndex?: boolean;
+  /**
+   * Batches with a partner for each anchor, chosen by this sampler (CS-KD's same-class pairs): the first half
+   * of the batch are anchors, the second half their partners, in the same order.
+   */
+  readonly partners?: PartnerSampler;
+  /** Stale copies of a cohort's peers, refreshed every `refreshEvery` steps (codistillation), as `stale/peerK/…` outputs. */
+  readonly staleCopies?: boolean;
+  /** Models trained beside the student with optimizers and objectives of their own (see {@link ExtraModel}). */
+  readonly models?: readonly ExtraModel[];
+}
+
+/**
  * One distillation method: what it needs, its options with canonical defaults (a zod schema, so configs
  * are validated up front and round-trip as data), and its loss as graph ops. It never runs a session.
  */
@@ -52,15 +102,10 @@ export interface DistillMethod<O extends Record<string, unknown> = Record<string
   teacherOutputs(o: O): string[];
   /** Student nodes the method reads by name besides its outputs (features tapped in the step graph). */
   studentNodes?(o: O): string[];
-  /** Emits the scalar loss. */
-  loss(inputs: MethodInputs, o: O): Value;
-  /** Whether the loss reads `sampleIndex` (then the step gets the batch's dataset indices as an input). */
-  usesSampleIndex?(o: O): boolean;
-  /**
-   * Whether the loss reads paired batches (CS-KD): the first half of the batch are anchors, the second
-   * half one other sample of each anchor's class, in the same order. Training then draws such batches.
-   */
-  batchPairs?(o: O): boolean;
+  /** Emits the scalar loss (with objectives, when the method trains extra models). */
+  loss(inputs: MethodInputs, o: O): Value | MethodLoss;
+  /** What the trainer must provide for this loss beyond the batch (see {@link MethodNeeds}); absent: nothing. */
+  needs?(o: O): MethodNeeds;
   /** A phase to run before the main training, if these options ask for one. */
   pretrain?(o: O): PretrainPhase<O> | undefined;
 }

@@ -5,7 +5,7 @@ import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { quantizeInt8, toFloat16 } from '../runtime/quantize.js';
 import { agreementRate, evaluateClassifier } from '../train/classifier.js';
 import { KdError } from '../util/errors.js';
-import { measureLatency, type Latency } from './latency.js';
+import { measureLatency, type Latency } from '../runtime/latency.js';
 
 /** A precision a model is exported at. */
 export type Precision = 'fp32' | 'fp16' | 'int8';

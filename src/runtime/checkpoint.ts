@@ -1,5 +1,5 @@
-import { readInput, writeAtomic, type AtomicIo } from '../util/fs.js';
 import { KdError } from '../util/errors.js';
+import { type AtomicIo, readInput, writeAtomic } from './storage.js';
 
 const MAGIC = 'KDCKPT01';
 
@@ -26,13 +26,13 @@ export function saveCheckpoint(path: string, ck: Checkpoint, opts: { io?: Partia
     entries.push({ name, offset: off, length: t.length });
     off += t.length;
   }
-  const header = Buffer.from(JSON.stringify({ meta: ck.meta, tensors: entries } satisfies Header));
+  const header = new TextEncoder().encode(JSON.stringify({ meta: ck.meta, tensors: entries } satisfies Header));
   const pre = MAGIC.length + 4 + header.length;
   const pad = (4 - (pre % 4)) % 4;
-  const head = Buffer.alloc(pre + pad);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(header.length, MAGIC.length);
-  header.copy(head, MAGIC.length + 4);
+  const head = new Uint8Array(pre + pad);
+  for (let i = 0; i < MAGIC.length; i++) head[i] = MAGIC.charCodeAt(i);
+  new DataView(head.buffer).setUint32(MAGIC.length, header.length, true);
+  head.set(header, MAGIC.length + 4);
   writeAtomic(path, [head, ...[...ck.tensors.values()].map((t) => new Uint8Array(t.buffer, t.byteOffset, t.byteLength))], {
     what: 'checkpoint',
     io: opts.io,
@@ -42,12 +42,13 @@ export function saveCheckpoint(path: string, ck: Checkpoint, opts: { io?: Partia
 /** Reads a checkpoint written by {@link saveCheckpoint}; a truncated or foreign file gets a clear error. */
 export function loadCheckpoint(path: string): Checkpoint {
   const buf = readInput(path, 'checkpoint');
-  if (buf.length < MAGIC.length + 4 || buf.toString('latin1', 0, MAGIC.length) !== MAGIC)
+  const ascii = (from: number, to: number) => String.fromCharCode(...buf.subarray(from, to));
+  if (buf.length < MAGIC.length + 4 || ascii(0, MAGIC.length) !== MAGIC)
     throw new KdError('BAD_CHECKPOINT', `${path} is not a kdistill checkpoint`);
-  const hl = buf.readUInt32LE(MAGIC.length);
+  const hl = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(MAGIC.length, true);
   let header: Header;
   try {
-    header = JSON.parse(buf.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + hl));
+    header = JSON.parse(new TextDecoder().decode(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + hl)));
   } catch {
     throw new KdError('BAD_CHECKPOINT', `${path}: checkpoint header is corrupt (truncated file?)`);
   }

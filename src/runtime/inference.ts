@@ -1,10 +1,11 @@
-import { readInput } from '../util/fs.js';
 import { foldBatchNorm } from '../graph/fold-bn.js';
 import { TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
-import { createSession, type ort, type SessionOptions } from './ort.js';
+import { createSession, ort, type SessionOptions } from './ort.js';
+import { readInput } from './storage.js';
+import type { Teacher } from './teacher.js';
 
 /** What `exportOnnx` writes: BatchNorm folding, the outputs and feature taps, and the file metadata. */
 export interface ExportOptions {
@@ -99,8 +100,11 @@ export function inputMismatch(i: DeclaredInput, dtype: string, dims: readonly nu
   return `takes input '${i.name}' as ${describeInput(i)}, but was given ${dtype}[${dims.join(', ')}]`;
 }
 
-/** An ONNX Runtime inference session with batched prediction over a whole array of samples. */
-export class Predictor {
+/**
+ * An ONNX Runtime inference session with batched prediction over a whole array of samples; as a
+ * {@link Teacher} it answers in the calling thread (a worker teacher overlaps the student instead).
+ */
+export class Predictor implements Teacher {
   private constructor(
     readonly session: ort.InferenceSession,
     readonly inputName: string,
@@ -152,6 +156,17 @@ export class Predictor {
     return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;
   }
 
+  /** Runs one batch given as a flat array (`x` is copied, so the caller may reuse it at once); one Float32Array per name. */
+  async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
+    const t = new ort.Tensor(x instanceof BigInt64Array ? 'int64' : 'float32', x.slice() as never, [...shape]);
+    const out = await this.run(t, [...names]);
+    return names.map((n) => {
+      const d = out[n].data;
+      return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>, Number);
+    });
+  }
+
+  /** Frees the session. */
   async release(): Promise<void> {
     await this.session.release();
   }

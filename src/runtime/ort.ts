@@ -1,12 +1,25 @@
-import os from 'node:os';
-import ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-common';
 import type { TensorData } from '../graph/types.js';
+import { KdError } from '../util/errors.js';
+import { type OrtModule, runtime } from './runtime.js';
 
-export { ort };
+/**
+ * The registered runtime's ONNX Runtime module (onnxruntime-node or onnxruntime-web), looked up on each use
+ * so modules can be imported before the runtime is registered: `new ort.Tensor(...)`, `ort.InferenceSession`.
+ */
+export const ort: OrtModule = new Proxy({} as OrtModule, { get: (_, key) => Reflect.get(runtime().ort, key) });
+
+/** The ONNX Runtime types under the names code already uses (`ort.Tensor`, `ort.InferenceSession`). */
+export declare namespace ort {
+  /** A tensor of any ONNX Runtime (onnxruntime-common's type). */
+  type Tensor = Ort.Tensor;
+  /** An inference session of any ONNX Runtime (onnxruntime-common's type). */
+  type InferenceSession = Ort.InferenceSession;
+}
 
 /** Session options shared by every kdistill session. */
 export interface SessionOptions {
-  /** Intra-op threads; defaults to every core of the machine. */
+  /** Intra-op threads; defaults to the runtime's default (every core of the machine on Node). */
   threads?: number;
   /** ORT graph optimisation level; 'all' fuses Conv+BN and picks layouts. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -15,16 +28,29 @@ export interface SessionOptions {
    * (teacher and student): spinning pools of two sessions would fight over the same cores.
    */
   spin?: boolean;
+  /** Execution provider, one of the runtime's `providers` (default 'cpu'). */
+  provider?: string;
 }
 
+/** Intra-op threads a session gets when none are asked for (the registered runtime's default). */
 export function defaultThreads(): number {
-  return os.availableParallelism?.() ?? os.cpus().length;
+  return runtime().defaultThreads();
 }
 
 /** Creates an ORT inference session from ONNX bytes with kdistill's defaults. */
 export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, {
-    intraOpNumThreads: opts.threads ?? defaultThreads(),
+  const rt = runtime();
+  const provider = opts.provider ?? 'cpu';
+  if (!rt.providers.includes(provider))
+    throw new KdError(
+      'UNKNOWN_PROVIDER',
+      `execution provider '${provider}' is not available in the ${rt.name} runtime; ` +
+        `it offers ${rt.providers.map((p) => `'${p}'`).join(', ')}`,
+    );
+  return rt.ort.InferenceSession.create(model, {
+    // Without a provider list ORT runs on its CPU provider, as kdistill always has.
+    ...(provider === 'cpu' ? {} : { executionProviders: [provider] }),
+    intraOpNumThreads: opts.threads ?? rt.defaultThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opts.optimization ?? 'all',

@@ -12,6 +12,22 @@ export interface LossOutput {
   total: Value;
   terms?: Record<string, Value>;
   metrics?: Record<string, Value>;
+  /** Scalars that parameter groups minimise instead of `total` (a discriminator's or a generator's loss), by name. */
+  objectives?: Record<string, Value>;
+}
+
+/**
+ * Trainable parameters updated by an optimizer of their own, in the same step as the rest (jointly): a
+ * generator, a discriminator, a second party. Each group reads its learning rate from the step input
+ * `lr.<name>` and, with `objective`, descends that scalar instead of the step's total loss.
+ */
+export interface ParamGroup {
+  readonly name: string;
+  /** Whether a trainable parameter (of the model or declared in `aux`) belongs to the group. */
+  readonly owns: (param: string) => boolean;
+  readonly optimizer: Optimizer;
+  /** A key of the loss builder's `objectives`; absent: the total loss. */
+  readonly objective?: string;
 }
 
 /** Everything the training step needs to know to become one ONNX graph. */
@@ -38,6 +54,8 @@ export interface TrainStepSpec {
    * parameters train) or `unreached` (those the loss does not depend on, e.g. layers after a hint).
    */
   frozen?: readonly string[] | 'all' | 'unreached';
+  /** Parameters with optimizers of their own (see {@link ParamGroup}); the rest use `optimizer` at `lr`. */
+  groups?: readonly ParamGroup[];
 }
 
 /** One resident tensor of the step: the graph input that feeds it, the output holding its next value, its shape. */
@@ -64,10 +82,15 @@ export interface TrainGraph {
   readonly multiStep: boolean;
   /** Parameters and buffers that train with the model but are not part of it (adapters), with their initialisers. */
   readonly aux: readonly ParamSpec[];
+  /** The step input holding each parameter group's learning rate, by group name (scalar; [K] in a multi-step graph). */
+  readonly groupRates: Readonly<Record<string, string>>;
 }
 
 /** Inputs every training step graph defines itself. */
 const RESERVED_INPUTS = ['lr', 'step', 'steps', 'step0'];
+
+/** The step input of a parameter group's learning rate. */
+export const groupRate = (group: string): string => `lr.${group}`;
 
 interface Step {
   aux: ParamSpec[];
@@ -85,6 +108,7 @@ function emitStep(
   makeInput: (name: string, dtype: DType, shape: Shape) => Value,
   lr: Value,
   step: Value,
+  groupLr: (group: string) => Value,
 ): Step {
   const { model, optimizer } = spec;
   for (const k of [...Object.keys(model.def.inputs), ...Object.keys(spec.extraInputs ?? {})])
@@ -104,17 +128,26 @@ function emitStep(
   const params = [...model.trainableNames().filter((n) => !frozen.has(n)), ...auxSpecs.filter((a) => a.trainable).map((a) => a.name)].map(
     (n) => g.value(n),
   );
-  const grads = gradients(loss.total, params);
-  const norm = spec.gradNorm && params.length ? g.scoped('grad_norm', () => gradNormOf(grads, params, spec.gradNorm)) : undefined;
+  const groups = groupParams(spec.groups ?? [], params, loss, model.name);
+  const main = params.filter((p) => !groups.some((x) => x.params.includes(p)));
+  const grads = gradients(loss.total, main);
+  // Clipping and the reported norm are the main parameters': a group's gradient is of another objective.
+  const norm = spec.gradNorm && main.length ? g.scoped('grad_norm', () => gradNormOf(grads, main, spec.gradNorm)) : undefined;
+  const updates = [{ params: main, grads, optimizer, lr }];
+  for (const x of groups) {
+    const objective = x.group.objective === undefined ? loss.total : loss.objectives![x.group.objective];
+    updates.push({ params: x.params, grads: gradients(objective, x.params), optimizer: x.group.optimizer, lr: groupLr(x.group.name) });
+  }
 
   const state: Step['state'] = [];
   g.scoped('optim', () => {
-    for (const p of params) {
-      const slots = optimizer.slots.map((s) => g.input(`${p.name}#${s}`, 'float32', p.shape));
-      const upd = g.scoped(p.name.replace(/\//g, '.'), () => optimizer.update(p, grads.get(p.name)!, slots, { lr, step }));
-      state.push({ name: p.name, next: upd.param, shape: p.shape as number[], kind: 'param' });
-      slots.forEach((sv, i) => state.push({ name: sv.name, next: upd.slots[i], shape: p.shape as number[], kind: 'slot' }));
-    }
+    for (const u of updates)
+      for (const p of u.params) {
+        const slots = u.optimizer.slots.map((s) => g.input(`${p.name}#${s}`, 'float32', p.shape));
+        const upd = g.scoped(p.name.replace(/\//g, '.'), () => u.optimizer.update(p, u.grads.get(p.name)!, slots, { lr: u.lr, step }));
+        state.push({ name: p.name, next: upd.param, shape: p.shape as number[], kind: 'param' });
+        slots.forEach((sv, i) => state.push({ name: sv.name, next: upd.slots[i], shape: p.shape as number[], kind: 'slot' }));
+      }
   });
   for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates])
     state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
@@ -126,8 +159,36 @@ function emitStep(
     if (k in scalars) throw new KdError('DUPLICATE_NAME', `loss term or metric '${k}' is defined twice (or uses the reserved name 'loss')`);
     scalars[k] = v;
   }
+  for (const [k, v] of Object.entries(loss.objectives ?? {})) {
+    if (k in scalars) throw new KdError('DUPLICATE_NAME', `objective '${k}' has the name of a loss term, metric or 'loss'`);
+    scalars[k] = v;
+  }
   const dataInputs = [...Object.keys(model.def.inputs), ...Object.keys(extras)];
   return { dataInputs, state, constants, noise: [...built.ctx.noise, ...aux.noise], scalars, aux: auxSpecs };
+}
+
+/** Each group's parameters among the trainable ones; a parameter claimed by two groups, or a group's unknown objective, is an error. */
+function groupParams(groups: readonly ParamGroup[], params: Value[], loss: LossOutput, model: string) {
+  const seen = new Map<string, string>();
+  return groups.map((group) => {
+    if (RESERVED_INPUTS.includes(groupRate(group.name)) || !/^[A-Za-z0-9_-]+$/.test(group.name))
+      throw new KdError('BAD_GROUP', `parameter group name '${group.name}' must be letters, digits, '_' or '-'`);
+    if (group.objective !== undefined && !loss.objectives?.[group.objective])
+      throw new KdError(
+        'BAD_GROUP',
+        `parameter group '${group.name}' descends objective '${group.objective}', which the loss does not define ` +
+          `(its objectives: ${Object.keys(loss.objectives ?? {}).join(', ') || 'none'})`,
+      );
+    const own = params.filter((p) => group.owns(p.name));
+    if (!own.length)
+      throw new KdError('BAD_GROUP', `parameter group '${group.name}' owns no trainable parameter of '${model}' or its adapters`);
+    for (const p of own) {
+      const other = seen.get(p.name);
+      if (other) throw new KdError('BAD_GROUP', `parameter '${p.name}' belongs to groups '${other}' and '${group.name}'; give it to one`);
+      seen.set(p.name, group.name);
+    }
+    return { group, params: own };
+  });
 }
 
 /** The gradient's global L2 norm; with a numeric limit, the gradients in `grads` are replaced by their clipped values. */
@@ -190,7 +251,14 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
     const g = new Graph(name);
     const lr = g.input('lr', 'float32', []);
     const step = g.input('step', 'float32', []);
-    const s = emitStep(g, spec, (n, dtype, shape) => g.input(n, dtype, shape), lr, step);
+    const s = emitStep(
+      g,
+      spec,
+      (n, dtype, shape) => g.input(n, dtype, shape),
+      lr,
+      step,
+      (gr) => g.input(groupRate(gr), 'float32', []),
+    );
     const scalars = Object.fromEntries(Object.entries(s.scalars).map(([k, v]) => [k, v.name]));
     g.output(...Object.values(s.scalars), ...s.state.map((x) => x.next));
     return {
@@ -201,6 +269,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
       scalars,
       multiStep: false,
       aux: s.aux,
+      groupRates: rates(spec),
       state: s.state.map((x) => ({ name: x.name, feed: x.name, next: x.next.name, shape: x.shape, kind: x.kind })),
     };
   }
@@ -212,7 +281,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
   const perStep = (n: string, dtype: DType, shape: Shape) => op.gather(body.outer(n, dtype, ['K', ...shape]), iter, 0, `${n}@step`);
   const lr = perStep('lr', 'float32', []);
   const step = op.add(body.outer('step0', 'float32', []), op.addScalar(op.cast(iter, 'float32'), 1), 'step');
-  const s = emitStep(body, spec, perStep, lr, step);
+  const s = emitStep(body, spec, perStep, lr, step, (gr) => perStep(groupRate(gr), 'float32', []));
   // A Loop body's inputs are exactly (iter, cond, carried state...) in the order of the Loop's inputs;
   // frozen parameters and buffers are read from the enclosing graph instead.
   body.inputs.splice(0, body.inputs.length, iter.name, cond.name, ...s.state.map((x) => x.name));
@@ -227,6 +296,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
   const trips = g.input('steps', 'int64', []);
   g.input('step0', 'float32', []);
   g.input('lr', 'float32', ['K']);
+  for (const gr of spec.groups ?? []) g.input(groupRate(gr.name), 'float32', ['K']);
   for (const n of s.dataInputs) {
     const v = body.info.get(n)!;
     g.input(n, v.dtype, v.shape);
@@ -249,7 +319,12 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
     noise: s.noise,
     multiStep: true,
     aux: s.aux,
+    groupRates: rates(spec),
     scalars: Object.fromEntries(scalarKeys.map((k) => [k, `${k}@steps`])),
     state: s.state.map((x) => ({ name: x.name, feed: `${x.name}@init`, next: `${x.name}@next`, shape: x.shape, kind: x.kind })),
   };
+}
+
+function rates(spec: TrainStepSpec): Record<string, string> {
+  return Object.fromEntries((spec.groups ?? []).map((x) => [x.name, groupRate(x.name)]));
 }

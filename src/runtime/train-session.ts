@@ -23,6 +23,7 @@ export interface TrainState {
 export class TrainSession {
   /** Number of steps taken (the optimizer sees step + 1). */
   step = 0;
+  private shared?: SharedState;
   private cur: Map<string, ort.Tensor>;
   private nxt: Map<string, ort.Tensor>;
   private readonly constants = new Map<string, ort.Tensor>();
@@ -74,22 +75,40 @@ export class TrainSession {
    */
   static async create(
     spec: TrainStepSpec,
-    opts: SessionOptions & { seed?: number; multiStep?: boolean; initial?: ReadonlyMap<string, Float32Array> } = {},
+    opts: SessionOptions & {
+      seed?: number;
+      multiStep?: boolean;
+      initial?: ReadonlyMap<string, Float32Array>;
+      /** Tensors shared with other sessions training other parts of the same model in alternation (see {@link SharedState}). */
+      shared?: SharedState;
+    } = {},
   ): Promise<TrainSession> {
     const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
     const session = await createSession(toOnnx(tg.graph), opts);
-    return new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
+    const ts = new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
+    if (opts.shared) {
+      opts.shared.join(ts);
+      ts.shared = opts.shared;
+    }
+    return ts;
   }
 
   /**
    * Runs one step on a batch (model inputs and extra inputs by name) at learning rate `lr`;
    * returns the scalar outputs (loss, terms, metrics).
    */
-  async run(batch: Record<string, TensorData | ort.Tensor>, lr: number): Promise<Record<string, number>> {
-    if (this.tg.multiStep) return (await this.runMany([batch], [lr]))[0];
+  async run(
+    batch: Record<string, TensorData | ort.Tensor>,
+    lr: number,
+    groupLrs: Readonly<Record<string, number>> = {},
+  ): Promise<Record<string, number>> {
+    if (this.tg.multiStep)
+      return (await this.runMany([batch], [lr], Object.fromEntries(Object.entries(groupLrs).map(([k, v]) => [k, [v]]))))[0];
     const feeds: Record<string, ort.Tensor> = {};
     const n = this.feedData(batch, feeds);
     feeds.lr = new ort.Tensor('float32', Float32Array.of(lr), []);
+    for (const [group, input] of Object.entries(this.tg.groupRates))
+      feeds[input] = new ort.Tensor('float32', Float32Array.of(groupRateOf(groupLrs, group)), []);
     feeds.step = new ort.Tensor('float32', Float32Array.of(this.step + 1), []);
     this.noiseFeeds(feeds, n, 1);
     const out = await this.execute(feeds, 1);
@@ -100,7 +119,11 @@ export class TrainSession {
    * Runs `batches.length` consecutive steps in one ORT run (multi-step sessions only); every batch
    * must have the same shapes. Returns the scalar outputs of each step.
    */
-  async runMany(batches: Record<string, TensorData | ort.Tensor>[], lrs: readonly number[]): Promise<Record<string, number>[]> {
+  async runMany(
+    batches: Record<string, TensorData | ort.Tensor>[],
+    lrs: readonly number[],
+    groupLrs: Readonly<Record<string, readonly number[]>> = {},
+  ): Promise<Record<string, number>[]> {
     if (!this.tg.multiStep) throw new KdError('BAD_CALL', 'runMany needs a session created with { multiStep: true }');
     const K = batches.length;
     if (K === 0) return [];
@@ -119,14 +142,20 @@ export class TrainSession {
     feeds.steps = new ort.Tensor('int64', BigInt64Array.of(BigInt(K)), []);
     feeds.step0 = new ort.Tensor('float32', Float32Array.of(this.step), []);
     feeds.lr = new ort.Tensor('float32', Float32Array.from(lrs), [K]);
+    for (const [group, input] of Object.entries(this.tg.groupRates)) {
+      const r = groupRateOf(groupLrs, group);
+      if (r.length !== K) throw new KdError('BAD_CALL', `runMany: ${K} steps, but ${r.length} learning rates for group '${group}'`);
+      feeds[input] = new ort.Tensor('float32', Float32Array.from(r), [K]);
+    }
     this.noiseFeeds(feeds, n, K);
     return this.execute(feeds, K);
   }
 
   /** Feeds state and constants, runs, swaps state buffers and reads the scalars of each of the K steps. */
   private async execute(feeds: Record<string, ort.Tensor>, K: number): Promise<Record<string, number>[]> {
-    for (const s of this.tg.state) feeds[s.feed] = this.cur.get(s.name)!;
-    for (const [k, t] of this.constants) feeds[k] = t;
+    // Values another session of a shared state trains (or updates first) are fed as that session holds them now.
+    for (const s of this.tg.state) feeds[s.feed] = this.shared?.foreign(s.name, this) ?? this.cur.get(s.name)!;
+    for (const [k, t] of this.constants) feeds[k] = this.shared?.foreign(k, this) ?? t;
     const fetches: Record<string, ort.Tensor> = {};
     for (const s of this.tg.state) fetches[s.next] = this.nxt.get(s.name)!;
     const scalars = this.scalarBuffers(K);
@@ -189,6 +218,11 @@ export class TrainSession {
     for (let k = 0; k < K; k++) for (const { buf, per } of bufs) this.noiseRng.fillUniform(buf.subarray(k * per, (k + 1) * per));
   }
 
+  /** The ORT tensor holding a resident value now (it alternates between two buffers). */
+  current(name: string): ort.Tensor | undefined {
+    return this.cur.get(name);
+  }
+
   /** Current value of a resident tensor (parameter, slot or buffer); a live view, not a copy. */
   tensor(name: string): Float32Array {
     const t = this.cur.get(name) ?? this.constants.get(name);
@@ -198,7 +232,8 @@ export class TrainSession {
 
   /** Copies the current parameters and buffers into the model (e.g. before export or evaluation). */
   syncToModel(): void {
-    for (const s of this.tg.state) if (s.kind !== 'slot') this.spec.model.values.get(s.name)?.set(this.tensor(s.name));
+    for (const s of this.tg.state)
+      if (s.kind !== 'slot' && !this.shared?.foreign(s.name, this)) this.spec.model.values.get(s.name)?.set(this.tensor(s.name));
   }
 
   /** Everything needed to continue bit-for-bit: resident tensors, step, noise stream. */
@@ -261,6 +296,35 @@ export class TrainSession {
   }
 }
 
+/**
+ * Resident tensors shared by several training sessions over one model, for procedures that train its parts in
+ * alternation (a student step, then a generator step): every parameter is trained by one session, which owns it,
+ * and the others read its current value each run. A buffer (BatchNorm statistics) belongs to the first session
+ * that updates it; later sessions read it and their own updates of it are dropped.
+ */
+export class SharedState {
+  private readonly owners = new Map<string, TrainSession>();
+
+  /** Registers a session's trained parameters and updated buffers; a parameter trained by two sessions is refused. */
+  join(s: TrainSession): void {
+    for (const slot of s.tg.state) {
+      const owner = this.owners.get(slot.name);
+      if (owner && slot.kind === 'param')
+        throw new KdError(
+          'BAD_PROCEDURE',
+          `parameter '${slot.name}' is trained by two steps of the procedure ('${owner.tg.graph.name}' and '${s.tg.graph.name}'); freeze it in one`,
+        );
+      if (!owner) this.owners.set(slot.name, s);
+    }
+  }
+
+  /** The current tensor of `name` if a session other than `reader` owns it. */
+  foreign(name: string, reader: TrainSession): ort.Tensor | undefined {
+    const owner = this.owners.get(name);
+    return owner && owner !== reader ? owner.current(name) : undefined;
+  }
+}
+
 /** A batch input by name as an ORT tensor (TensorData is wrapped without copying). */
 function asOrt(batch: Record<string, TensorData | ort.Tensor>, name: string): ort.Tensor {
   const t = batch[name];
@@ -282,4 +346,15 @@ function resolveDim(d: number | string, batch: number, input: string): number {
       );
   }
   return size;
+}
+
+/** A parameter group's learning rate(s) from what the caller passed; a group without one is a mistake, not a default. */
+function groupRateOf<T>(given: Readonly<Record<string, T>>, group: string): T {
+  const r = given[group];
+  if (r === undefined)
+    throw new KdError(
+      'BAD_CALL',
+      `the step has parameter group '${group}', and no learning rate was given for it (${Object.keys(given).join(', ') || 'none given'})`,
+    );
+  return r;
 }

@@ -6,7 +6,7 @@ import {
   studentNodesOf,
   teacherOutputsOf,
   teacherRef,
-  usesSampleIndex,
+  needsOf,
   type LossTerm,
 } from '../distill/loss.js';
 import type { Value } from '../graph/graph.js';
@@ -19,16 +19,9 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { buildTrainGraph, type TrainStepSpec } from '../runtime/train-graph.js';
 import { KdError } from '../util/errors.js';
 import type { StepInputs } from './loop.js';
+import type { TeacherSlot } from '../distill/teachers/open.js';
 
-/** What the step graph needs to know of one teacher (its runtime lives elsewhere). */
-export interface TeacherSlot {
-  /** Name used in `node@name` references and messages. */
-  readonly name: string;
-  /** Per-sample shapes of what it serves, by node name; `logits` defaults to the student's width. */
-  readonly shapes?: Readonly<Record<string, readonly number[]>>;
-  readonly weight?: number;
-  readonly classes?: readonly number[] | null;
-}
+export type { TeacherSlot };
 
 export function classesOf(model: Model): number {
   const out = model.build('eval').outputs;
@@ -109,7 +102,11 @@ export function classifierStep(
     }),
   );
   const sNodes = studentNodesOf(terms);
-  const withIndex = usesSampleIndex(terms);
+  const needs = needsOf(terms);
+  const withIndex = !!needs.sampleIndex;
+  // Extra models train in the main phase only, each as a parameter group of its own.
+  const extra = phase === 'main' ? (needs.models ?? []) : [];
+  const owned = new Map(extra.map((m) => [m.name, new Set<string>()]));
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
   slots.forEach((_, k) => nodes[k].forEach((n, i) => (extraInputs[inputOf(k, n)] = { dtype: 'float32', shape: shapes[k][i] })));
   if (withIndex) extraInputs.sample_index = { dtype: 'int64', shape: ['N'] };
@@ -117,6 +114,12 @@ export function classifierStep(
     model,
     optimizer,
     extraInputs,
+    groups: extra.map((m) => ({
+      name: m.name,
+      owns: (p: string) => owned.get(m.name)!.has(p),
+      optimizer: m.optimizer,
+      objective: m.objective,
+    })),
     loss: (out, inp, aux) => {
       const g = out.logits.graph;
       const student: Record<string, Value> = { ...out };
@@ -139,17 +142,38 @@ export function classifierStep(
         teacher.logits = g.scoped('teachers', () => combineTeachers(tl, combine, classes, inp.labels));
         for (const r of refs) teacher[r.ref] = inp[inputOf(r.k, r.node)];
       }
-      const inputs = { student, teacher, labels: inp.labels, aux, numSamples, ...(withIndex ? { sampleIndex: inp.sample_index } : {}) };
-      const l = phase === 'pretrain' ? pretrainLoss(terms, inputs) : distillationLoss(terms, inputs);
+      // Each extra model is applied under its own scope; the parameters it declares there are its group's.
+      const models = Object.fromEntries(
+        extra.map((m) => [
+          m.name,
+          (x: Value) => {
+            const before = new Set(aux.params.keys());
+            const y = aux.scope('models', () => m.module.apply(aux, x));
+            for (const p of aux.params.keys()) if (!before.has(p)) owned.get(m.name)!.add(p);
+            return y;
+          },
+        ]),
+      );
+      const inputs = {
+        student,
+        teacher,
+        labels: inp.labels,
+        aux,
+        numSamples,
+        models,
+        ...(withIndex ? { sampleIndex: inp.sample_index } : {}),
+      };
+      const l = phase === 'pretrain' ? { ...pretrainLoss(terms, inputs), objectives: {} } : distillationLoss(terms, inputs);
       const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
       if (slots.length) metrics.agree = agreement(out.logits, teacher.logits);
-      return { total: l.total, terms: l.terms, metrics };
+      return { total: l.total, terms: l.terms, metrics, objectives: l.objectives };
     },
   };
   const io: StepInputs = {
     input: Object.keys(model.def.inputs)[0],
     teachers: slots.map((_, k) => ({ names: nodes[k], inputs: nodes[k].map((n) => inputOf(k, n)), shapes: shapes[k] })),
     sampleIndex: withIndex,
+    groups: extra.map((m) => ({ name: m.name, lr: m.lr, schedule: m.schedule })),
   };
   return { spec, io, classes };
 }

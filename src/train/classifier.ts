@@ -1,6 +1,6 @@
 import { batches, checkLabels, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
 import type { Combine } from '../distill/combine.js';
-import { batchPairsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import { needsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import { KdError } from '../util/errors.js';
 import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
@@ -9,7 +9,7 @@ import type { Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort, type SessionOptions } from '../runtime/ort.js';
 import { TrainSession } from '../runtime/train-session.js';
-import type { TeacherSource } from '../distill/teachers/source.js';
+import type { Teacher } from '../runtime/teacher.js';
 import { classifierStep, type TeacherSlot } from './classifier-step.js';
 import { trainLoop, type LoopOptions } from './loop.js';
 
@@ -57,14 +57,14 @@ export interface FitOptions extends SessionOptions {
   /** Weighted loss terms by registered method (default: plain cross-entropy, `[{ method: 'ce', weight: 1 }]`). */
   loss?: LossTerm[];
   /** The teacher whose outputs the terms read (required when a term needs the teacher); it must expose every feature the terms name. */
-  teacher?: Predictor | TeacherSource;
+  teacher?: Teacher;
   /** Per-sample shapes of the teacher features the terms read, by node name (see `probeOutputShapes`). */
   teacherShapes?: Record<string, readonly number[]>;
   /**
    * Several teachers instead of `teacher`: their logits are combined by `combine` into the one `logits`
    * the terms read; features are read as `node@name` (a plain node name is the first teacher's).
    */
-  teachers?: (TeacherSlot & { teacher: Predictor | TeacherSource })[];
+  teachers?: (TeacherSlot & { teacher: Teacher })[];
   /** How several teachers' logits are combined (default `mean`, the average of their probabilities). */
   combine?: Combine;
 }
@@ -106,7 +106,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     teachers: teachers.map((t) => t.teacher),
     onStep: o.onStep,
     onRun: o.onRun,
-    pairs: batchPairsOf(terms),
+    partners: needsOf(terms).partners,
   };
   const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1 };
   const pre = o.resume ? undefined : pretrainOf(terms);
@@ -157,10 +157,23 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
 }
 
 /** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
-export async function evaluateClassifier(model: Model | Predictor, ds: Dataset, o: SessionOptions & EvalOptions = {}): Promise<Evaluation> {
+export async function evaluateClassifier(
+  model: Model | Predictor | Teacher,
+  ds: Dataset,
+  o: SessionOptions & EvalOptions = {},
+): Promise<Evaluation> {
+  if (!(model instanceof Predictor) && 'predictMany' in model)
+    return evaluateWith((x, shape) => model.predictMany(x, shape, ['logits']).then((r) => r[0]), ds, o);
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
   try {
-    return await evaluateWith(p, ds, o);
+    return await evaluateWith(
+      async (x, shape) => {
+        const input = x instanceof BigInt64Array ? new ort.Tensor('int64', x, shape) : new ort.Tensor('float32', x, shape);
+        return (await p.run(input, ['logits'])).logits.data as Float32Array;
+      },
+      ds,
+      o,
+    );
   } finally {
     if (!(model instanceof Predictor)) await p.release();
   }
@@ -174,7 +187,10 @@ export interface EvalOptions {
   subsets?: Readonly<Record<string, readonly number[]>>;
 }
 
-async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<Evaluation> {
+/** Logits of one batch, row-major [n, C]. */
+type LogitsOf = (x: Float32Array | BigInt64Array, shape: number[]) => Promise<Float32Array>;
+
+async function evaluateWith(logitsOf: LogitsOf, ds: Dataset, o: EvalOptions): Promise<Evaluation> {
   if (ds.n === 0) checkLabels(ds, 0);
   const predictions = new Int32Array(ds.n);
   let k = 0;
@@ -190,8 +206,7 @@ async function evaluateWith(p: Predictor, ds: Dataset, o: EvalOptions): Promise<
     task: 0,
   }));
   for (const b of it) {
-    const input = b.xIds ? new ort.Tensor('int64', b.xIds, b.shape as number[]) : new ort.Tensor('float32', b.x, b.shape as number[]);
-    const logits = (await p.run(input, ['logits'])).logits.data as Float32Array;
+    const logits = await logitsOf(b.xIds ?? b.x, b.shape as number[]);
     const C = logits.length / b.size;
     // An out-of-range label would read past the row and make the loss NaN without a word.
     if (k === 0) checkLabels(ds, C);

@@ -1,11 +1,19 @@
-import { BatchIterator, batches, sampleSize, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
+import {
+  BatchIterator,
+  batches,
+  sampleSize,
+  type AugmentOptions,
+  type BatchState,
+  type Dataset,
+  type PartnerSampler,
+} from '../data/index.js';
 import type { Dim } from '../graph/types.js';
 import { KdError } from '../util/errors.js';
 import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
 import { ort } from '../runtime/ort.js';
 import type { TrainSession } from '../runtime/train-session.js';
-import type { TeacherSource } from '../distill/teachers/source.js';
+import type { Teacher } from '../runtime/teacher.js';
 
 /** How the classifier step graph names its inputs: the model input, labels, teacher outputs, sample indices. */
 export interface StepInputs {
@@ -18,6 +26,8 @@ export interface StepInputs {
   }[];
   /** Whether the step takes the batch's dataset indices as 'sample_index'. */
   readonly sampleIndex: boolean;
+  /** Parameter groups of the step (extra models) with their own peak learning rate and schedule (default: the loop's). */
+  readonly groups?: readonly { readonly name: string; readonly lr?: number; readonly schedule?: Schedule }[];
 }
 
 /** One pass of training: data, budget, schedule and callbacks (see `FitOptions` for each field's meaning). */
@@ -32,10 +42,10 @@ export interface LoopOptions {
   mean?: number | readonly number[];
   std?: number | readonly number[];
   augment?: AugmentOptions;
-  /** Paired batches (anchors, then a same-class partner of each), for terms that read them (CS-KD). */
-  pairs?: boolean;
+  /** Partnered batches (anchors, then a partner of each), for terms that read them (CS-KD's same-class pairs). */
+  partners?: PartnerSampler;
   /** The runtime of each teacher in `StepInputs.teachers`, in the same order: an in-thread ONNX predictor or any source. */
-  teachers?: readonly (Predictor | TeacherSource)[];
+  teachers?: readonly Teacher[];
   onStep?: (step: number, out: Record<string, number>) => void;
   /** After each ORT run; `position` is where the data stream stands after the steps done (for checkpoints). */
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number, position: BatchState) => void | Promise<void>;
@@ -50,7 +60,7 @@ export interface LoopOptions {
  */
 export async function trainLoop(session: TrainSession, name: string, ds: Dataset, io: StepInputs, o: LoopOptions): Promise<number[]> {
   const losses: number[] = [];
-  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, pairs: o.pairs };
+  const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, partners: o.partners };
   const it = o.resumeAt ? BatchIterator.restore(ds, bo, o.resumeAt) : batches(ds, bo);
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
@@ -99,12 +109,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     text
       ? new ort.Tensor('int64', (sl.x as BigInt64Array).subarray(0, per * sl.size), sl.shape)
       : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
-  // Worker teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains.
+  // Teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains; an
+  // in-thread predictor is asked only when its answer is needed, since it would take the cores the student is using.
   const ask = (g: Slot[]) =>
     teachers.map((t) =>
       t.rt instanceof Predictor
         ? undefined
-        : g.map((sl) => (t.rt as TeacherSource).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
+        : g.map((sl) => (t.rt as Teacher).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
     );
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
     Promise.all(
@@ -140,7 +151,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       return f;
     });
     const lrs = feeds.map((_, k) => lrAt(o.schedule, o.lr, done + k));
-    const outs = K > 1 ? await session.runMany(feeds, lrs) : [await session.run(feeds[0], lrs[0])];
+    const groupLrs = Object.fromEntries(
+      (io.groups ?? []).map((gr) => [gr.name, feeds.map((_, k) => lrAt(gr.schedule ?? o.schedule, gr.lr ?? o.lr, done + k))]),
+    );
+    const outs =
+      K > 1
+        ? await session.runMany(feeds, lrs, groupLrs)
+        : [await session.run(feeds[0], lrs[0], Object.fromEntries(Object.entries(groupLrs).map(([n, v]) => [n, v[0]])))];
     for (const out of outs) {
       // A non-finite loss term poisons every weight it touches: stop before anything is saved from it.
       const bad = Object.entries(out).find(([, v]) => !Number.isFinite(v));

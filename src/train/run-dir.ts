@@ -1,28 +1,10 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import { join } from 'node:path';
+import { runtime } from '../runtime/runtime.js';
+import { joinPath, readText, writeAtomic } from '../runtime/storage.js';
 import { KdError } from '../util/errors.js';
-import { writeAtomic } from '../util/fs.js';
 
-const require = createRequire(import.meta.url);
-
-/** Versions a run records so its numbers can be traced to the software that made them. */
+/** Versions a run records so its numbers can be traced to the software that made them (from the registered runtime). */
 export function versions(): Record<string, string> {
-  const v = (pkg: string) => {
-    try {
-      return (require(`${pkg}/package.json`) as { version: string }).version;
-    } catch {
-      return 'unknown';
-    }
-  };
-  return {
-    kdistill: (require('../../package.json') as { version: string }).version,
-    node: process.version,
-    'onnxruntime-node': v('onnxruntime-node'),
-    os: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: `${os.cpus()[0]?.model ?? 'unknown'} ×${os.cpus().length}`,
-  };
+  return runtime().versions();
 }
 
 /**
@@ -34,22 +16,24 @@ export class RunDir {
   private readonly metricsPath: string;
 
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    this.checkpoints = join(dir, 'checkpoints');
-    mkdirSync(this.checkpoints, { recursive: true });
-    this.metricsPath = join(dir, 'metrics.jsonl');
+    const { storage } = runtime();
+    storage.mkdirp(dir);
+    this.checkpoints = this.path('checkpoints');
+    storage.mkdirp(this.checkpoints);
+    this.metricsPath = this.path('metrics.jsonl');
   }
 
+  /** A file or folder of the run directory. */
   path(name: string): string {
-    return join(this.dir, name);
+    return joinPath(this.dir, name);
   }
 
   /** Records what the run was started with: the config text, its resolved form, the seed and the versions. */
   start(info: { configText?: string; resolvedText?: string; seed: number; command: string[] }): void {
-    if (info.configText !== undefined) writeFileSync(this.path('config.yaml'), info.configText);
-    if (info.resolvedText !== undefined) writeFileSync(this.path('config.resolved.yaml'), info.resolvedText);
+    if (info.configText !== undefined) writeAtomic(this.path('config.yaml'), [info.configText], { what: 'config' });
+    if (info.resolvedText !== undefined) writeAtomic(this.path('config.resolved.yaml'), [info.resolvedText], { what: 'config' });
     // A new run in the same folder starts a fresh metrics log instead of appending to the old one.
-    writeFileSync(this.metricsPath, '');
+    writeAtomic(this.metricsPath, [''], { what: 'metrics log' });
     writeAtomic(this.path('run.json'), [
       `${JSON.stringify({ startedAt: new Date().toISOString(), seed: info.seed, command: info.command, versions: versions() }, null, 2)}\n`,
     ]);
@@ -61,12 +45,12 @@ export class RunDir {
    */
   resume(resolvedText: string, command: string[]): void {
     const saved = this.path('config.resolved.yaml');
-    if (!existsSync(saved))
+    if (!runtime().storage.exists(saved))
       throw new KdError(
         'NOTHING_TO_RESUME',
         `nothing to resume in ${this.dir}: it holds no config.resolved.yaml (start the run without --resume)`,
       );
-    if (readFileSync(saved, 'utf8') !== resolvedText)
+    if (readText(saved, 'resolved config') !== resolvedText)
       throw new KdError(
         'CONFIG_CHANGED',
         `cannot resume ${this.dir}: the config differs from the one the run was started with (${saved}); restore it, or start a new run under another name or outDir`,
@@ -76,9 +60,10 @@ export class RunDir {
 
   /** Appends one metrics event (a step's loss terms, an epoch's evaluation, ...). */
   log(event: Record<string, unknown>): void {
-    appendFileSync(this.metricsPath, `${JSON.stringify({ t: Date.now(), ...event })}\n`);
+    runtime().storage.append(this.metricsPath, `${JSON.stringify({ t: Date.now(), ...event })}\n`);
   }
 
+  /** Writes a file of the run directory atomically. */
   write(name: string, data: string | Uint8Array): void {
     writeAtomic(this.path(name), [data]);
   }

@@ -1,13 +1,13 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { runtime } from '../runtime/runtime.js';
+import { joinPath, readText } from '../runtime/storage.js';
 import { KdError } from '../util/errors.js';
 import type { RunDir } from './run-dir.js';
 
 /** Stages a run finished, from its `stages.json` (absent: none). */
 export function readStages(rd: RunDir): Record<string, Record<string, unknown>> {
-  if (!existsSync(rd.path('stages.json'))) return {};
+  if (!runtime().storage.exists(rd.path('stages.json'))) return {};
   try {
-    return JSON.parse(readFileSync(rd.path('stages.json'), 'utf8'));
+    return JSON.parse(readText(rd.path('stages.json'), 'stage list'));
   } catch (e) {
     throw new KdError(
       'BAD_RUN_DIR',
@@ -20,21 +20,23 @@ const stepCkpt = (stage: string) => new RegExp(`^${stage.replace(/[.]/g, '\\.')}
 
 /** The stage's checkpoint with the most steps, if any. */
 export function latestCheckpoint(dir: string, stage: string): { path: string; file: string; step: number } | undefined {
-  const found = readdirSync(dir)
+  const found = runtime()
+    .storage.list(dir)
     .map((f) => ({ f, m: stepCkpt(stage).exec(f) }))
     .filter((x) => x.m)
-    .map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
+    .map((x) => ({ file: x.f, path: joinPath(dir, x.f), step: Number(x.m![1]) }));
   return found.sort((a, b) => b.step - a.step)[0];
 }
 
 /** Keeps the stage's newest `keep` step checkpoints (the best one is a separate file). */
 export function pruneCheckpoints(dir: string, stage: string, keep: number): void {
-  const steps = readdirSync(dir)
+  const steps = runtime()
+    .storage.list(dir)
     .map((f) => stepCkpt(stage).exec(f))
     .filter((m) => m)
     .map((m) => Number(m![1]))
     .sort((a, b) => b - a);
-  for (const s of steps.slice(keep)) rmSync(join(dir, `${stage}-step${s}.ckpt`), { force: true });
+  for (const s of steps.slice(keep)) runtime().storage.remove(joinPath(dir, `${stage}-step${s}.ckpt`));
 }
 
 /** The ONNX file a stage leaves in the run directory (the classic names for the classic stages). */

@@ -13,7 +13,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, stat
 import os from 'node:os';
 import path from 'node:path';
 import { KdError } from '../../util/errors.js';
-import { writeAtomic } from '../../util/fs.js';
+import { writeAtomic } from '../../runtime/storage.js';
 import type { Dataset, Split } from '../dataset.js';
 import { FASHION_CLASS_NAMES, FASHION_SHAPE, FASHION_SPLIT_SEED, fashionSplits, parseFashionClasses } from '../fashion-mnist.js';
 import { resolveOptional, type PackageResolver } from './packages.js';

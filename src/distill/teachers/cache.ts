@@ -1,10 +1,11 @@
-import { hash } from 'node:crypto';
-import { join } from 'node:path';
+import { runtime } from '../../runtime/runtime.js';
+import { joinPath } from '../../runtime/storage.js';
+import type { Teacher } from '../../runtime/teacher.js';
 import { KdError } from '../../util/errors.js';
 import { decode, encode, formatTag, type StoreFormat } from './codec.js';
 import type { Keyed } from './keys.js';
-import type { TeacherSource } from './source.js';
-import { ShardStore } from './store.js';
+// The shard store is file-descriptor based, so Node only for now: a browser cache needs a store of its own.
+import { ShardStore } from './node/store.js';
 
 /** Where teacher caches live unless told otherwise (relative to the working directory). */
 export const DEFAULT_CACHE_DIR = '.cache/kdistill/teachers';
@@ -37,7 +38,7 @@ export interface CacheStats {
  * reads and writes elsewhere. Only unaugmented inputs can hit: an augmented sample has new bytes and is
  * always a miss (and is stored, uselessly), so cache teachers of runs without augmentation.
  */
-export class TeacherCache implements TeacherSource, Keyed {
+export class TeacherCache implements Teacher, Keyed {
   readonly cacheKey: string;
   /** Where this teacher's answers are: `<dir>/<key prefix>/`. */
   readonly root: string;
@@ -46,7 +47,7 @@ export class TeacherCache implements TeacherSource, Keyed {
   private misses = 0;
 
   constructor(
-    private readonly source: TeacherSource & Keyed,
+    private readonly source: Teacher,
     private readonly o: TeacherCacheOptions = {},
   ) {
     const key = o.key ?? source.cacheKey;
@@ -58,7 +59,7 @@ export class TeacherCache implements TeacherSource, Keyed {
     if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
       throw new KdError('BAD_OPTION', `teacher cache: topk must be a positive integer, got ${o.topk}`);
     this.cacheKey = key;
-    this.root = join(o.dir ?? DEFAULT_CACHE_DIR, key.slice(0, 32));
+    this.root = joinPath(o.dir ?? DEFAULT_CACHE_DIR, key.slice(0, 32));
   }
 
   stats(): CacheStats {
@@ -70,10 +71,10 @@ export class TeacherCache implements TeacherSource, Keyed {
       per = shape.slice(1).reduce((a, b) => a * b, 1),
       stores = names.map((name) => this.store(name));
     // Hashes (and the copy of missed samples below) are taken before the first await: the caller may reuse `x`.
-    // One-shot `hash` costs a third of a createHash() chain per sample, which shows in a warm epoch.
     const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength),
-      bps = x.BYTES_PER_ELEMENT * per;
-    const keys = Array.from({ length: n }, (_, i) => hash('sha256', bytes.subarray(i * bps, (i + 1) * bps), 'base64'));
+      bps = x.BYTES_PER_ELEMENT * per,
+      rt = runtime();
+    const keys = Array.from({ length: n }, (_, i) => rt.sha256(bytes.subarray(i * bps, (i + 1) * bps)));
     const sizes = stores.map((s) => s.size);
     let outs = sizes.every((s) => s !== undefined) ? sizes.map((s) => new Float32Array(n * s!)) : undefined;
     const missed: number[] = [];
@@ -131,7 +132,7 @@ export class TeacherCache implements TeacherSource, Keyed {
       // Top-k applies to class scores only; a feature map has no classes to rank.
       const topk = name === 'logits' ? this.o.topk : undefined;
       const format: StoreFormat = { dtype: this.o.dtype ?? 'float32', ...(topk ? { topk } : {}) };
-      s = new ShardStore(join(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
+      s = new ShardStore(joinPath(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
       this.stores.set(name, s);
     }
     return s;

@@ -1,10 +1,10 @@
 import { KdError } from '../../util/errors.js';
 import { ensembleKey, type Keyed } from './keys.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 
 /** A member of an ensemble: a source and its weight (default 1; weights are normalised to sum to 1). */
 export interface EnsembleMember {
-  source: TeacherSource & Keyed;
+  source: Teacher & Keyed;
   weight?: number;
 }
 
@@ -13,12 +13,12 @@ export interface EnsembleMember {
  * weights, and the answer is the log of that mixture (so softmax of it is the mixture itself). Members are
  * asked in parallel. It answers `logits` only: features of different teachers do not average.
  */
-export class EnsembleTeacher implements TeacherSource {
+export class EnsembleTeacher implements Teacher {
   /** Set when every member has a key: the members' keys with their weights. */
   readonly cacheKey?: string;
-  private readonly members: { source: TeacherSource; logw: number }[];
+  private readonly members: { source: Teacher; logw: number }[];
 
-  constructor(members: readonly (EnsembleMember | (TeacherSource & Keyed))[]) {
+  constructor(members: readonly (EnsembleMember | (Teacher & Keyed))[]) {
     const ms = members.map((m) => ('source' in m ? m : { source: m, weight: 1 }));
     if (ms.length === 0) throw new KdError('BAD_OPTION', 'an ensemble teacher needs at least one member');
     const bad = ms.findIndex((m) => !((m.weight ?? 1) > 0 && Number.isFinite(m.weight ?? 1)));

@@ -1,7 +1,7 @@
 import { KdError } from '../../util/errors.js';
 import { readAnswer, type Answer, type PartialOptions } from './answers.js';
 import { functionKey } from './keys.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 
 /** One batch as a function teacher sees it: a copy of the inputs, row-major with `shape` = [n, ...sample]. */
 export interface FunctionBatch {
@@ -24,7 +24,7 @@ export interface FunctionTeacherOptions {
  * flat), a partial answer (`{ topk }` or `{ label }`, see `Answer`), or an object with further named
  * outputs. Answers are checked for size, and a bad one is an error naming the teacher.
  */
-export class FunctionTeacher implements TeacherSource {
+export class FunctionTeacher implements Teacher {
   readonly cacheKey: string;
 
   constructor(

@@ -2,7 +2,7 @@ import { KdError } from '../../util/errors.js';
 import { readAnswer, type PartialOptions } from './answers.js';
 import { backoffMs, retryAfterMs, Semaphore, sleep, TokenBucket } from './http-limits.js';
 import { httpKey } from './keys.js';
-import type { TeacherSource } from './source.js';
+import type { Teacher } from '../../runtime/teacher.js';
 
 /** Where an `HttpTeacher` sends batches and how it limits, retries and checks requests. */
 export interface HttpTeacherOptions {
@@ -45,7 +45,7 @@ type Attempt = { status: number; text: string; retryAfter: string | null } | { f
  * `maxBatch`, sent with bounded concurrency under a rate limit, retried with backoff, and counted
  * against a budget. Errors name the endpoint (origin and path only) and never contain the token.
  */
-export class HttpTeacher implements TeacherSource {
+export class HttpTeacher implements Teacher {
   readonly cacheKey?: string;
   /** Requests sent so far, retries included. */
   calls = 0;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { runtime } from '../../runtime/runtime.js';
 
 /**
  * Content keys of teachers, for `TeacherCache`: two teachers with the same key must answer the same
@@ -6,9 +6,16 @@ import { createHash } from 'node:crypto';
  * Each kind is hashed with its own prefix, so an id can never collide with a URL or a file.
  */
 const hash = (...parts: (string | Uint8Array)[]): string => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\0');
-  return h.digest('hex');
+  // Each part followed by a zero byte, as one buffer: the keys of caches already on disk stay what they were.
+  const utf8 = new TextEncoder();
+  const bytes = parts.map((p) => (typeof p === 'string' ? utf8.encode(p) : p));
+  const all = new Uint8Array(bytes.reduce((a, b) => a + b.length + 1, 0));
+  let at = 0;
+  for (const b of bytes) {
+    all.set(b, at);
+    at += b.length + 1;
+  }
+  return runtime().sha256(all);
 };
 
 /** An ONNX teacher: the sha256 of the file's bytes. */

@@ -7,7 +7,7 @@ import { textClassifier, transformerClassifier } from './text.js';
 
 export { cnn, lenet5, mlp, resnet, textClassifier, transformerClassifier };
 
-/** The two reference pairs of kdistill's benchmark (engine.md): teacher → student. */
+/** The two reference pairs of kdistill's benchmark (docs/engine.md): teacher → student. */
 export const referencePairs = {
   mlp: { teacher: () => mlp([784, 1200, 1200, 10]), student: () => mlp([784, 800, 800, 10]), inputShape: [784] },
   cnn: { teacher: () => cnn([32, 64, 128]), student: () => cnn([8, 16]), inputShape: [1, 28, 28] },

@@ -119,7 +119,7 @@ export const crd = pairMethod<Options>({
   description:
     "Tian et al. 2020: contrastive representation distillation (RepDistiller's CRDLoss: embeddings, NCE over per-sample momentum memory banks)",
   options,
-  usesSampleIndex: () => true,
+  needs: () => ({ sampleIndex: true }),
   loss({ student, teacher, aux: maybeAux, sampleIndex, numSamples }, o) {
     const aux = requireAux('crd', 'embeddings', maybeAux);
     if (!sampleIndex || numSamples === undefined)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import * as op from '../../../graph/ops.js';
-import { peerScope, STALE } from '../../../nn/cohort.js';
+import { peerScope } from '../../schemes/cohort.js';
+import { STALE } from '../../schemes/stale-copies.js';
 import { KdError } from '../../../util/errors.js';
 import type { DistillMethod } from '../../method.js';
 import { logSoftmaxT, mutualKl, peerLogits, peerOptions, sumPerPeer } from './peers.js';
@@ -14,7 +15,7 @@ const options = z.object({ ...peerOptions, temperature: z.number().positive().de
  * (its parameters as of the latest refresh, every `refreshEvery` steps), not from its live parameters.
  * In the paper the copies are checkpoints exchanged between distributed replicas, so the replicas need
  * not communicate every step; here all peers live in one graph and the copies are buffers of the cohort
- * (nn/cohort.ts `codistillationCohort`), which keeps the method's semantics: targets that lag and then jump.
+ * (distill/schemes/stale-copies.ts `codistillationCohort`), which keeps the method's semantics: targets that lag and then jump.
  *
  * Differences from the paper, on purpose:
  * - The paper adds the distillation term only after a burn-in of plain training; here it is on from the
@@ -32,6 +33,7 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
     'Anil et al. 2018 (codistillation): DML with stale peers, Σ_k CE + 1/(K−1)·Σ_{l≠k} KL(p_l^stale ‖ p_k), copies refreshed every N steps',
   options,
   teacherOutputs: () => [],
+  needs: () => ({ staleCopies: true }),
   loss({ student, labels }, o) {
     const zs = peerLogits(student, o.peers, 'codistill');
     const T = o.temperature;
@@ -39,7 +41,7 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
     if (stale.some((v) => !v))
       throw new KdError(
         'BAD_LOSS',
-        `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in nn/cohort.ts)`,
+        `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in code)`,
       );
     const lp = zs.map((zk) => logSoftmaxT(zk, T));
     // The cohort already detaches the stale pass; stopping here too keeps the term right for any student.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Value } from '../../../graph/graph.js';
 import * as op from '../../../graph/ops.js';
-import { peerCount, peerScope } from '../../../nn/cohort.js';
+import { peerCount, peerScope } from '../../schemes/cohort.js';
 import { crossEntropy } from '../../../nn/losses.js';
 import { KdError } from '../../../util/errors.js';
 
@@ -23,7 +23,7 @@ export function peerLogits(student: Readonly<Record<string, Value>>, peers: numb
   if (K < 2 || found < K)
     throw new KdError(
       'BAD_LOSS',
-      `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, …), the student has ${found}; train a cohort (nn/cohort.ts) of that many models`,
+      `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, …), the student has ${found}; train a cohort of that many models (a stage with 'cohort')`,
     );
   return Array.from({ length: K }, (_, k) => student[`${peerScope(k)}/logits`]);
 }

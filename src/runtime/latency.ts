@@ -1,6 +1,5 @@
-import { performance } from 'node:perf_hooks';
-import type { Predictor } from '../runtime/inference.js';
-import { ort } from '../runtime/ort.js';
+import type { Predictor } from './inference.js';
+import { ort } from './ort.js';
 
 /** p50 / p95 latency in ms of one inference call at a batch size. */
 export interface Latency {

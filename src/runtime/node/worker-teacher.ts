@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { KdError } from '../util/errors.js';
+import { KdError } from '../../util/errors.js';
+import type { Teacher } from '../teacher.js';
 
 // onnxruntime-node's run() occupies the calling thread, so a teacher in the main thread can never
 // overlap the student's step. In a worker thread it can: the teacher computes batch k+1 while the
@@ -41,7 +42,7 @@ interface Reply {
  * A frozen ONNX teacher running in its own worker thread, so `predict` overlaps whatever the main
  * thread does next (the student's step). Requests are answered in order.
  */
-export class WorkerTeacher {
+export class WorkerTeacher implements Teacher {
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
 
@@ -98,6 +99,7 @@ export class WorkerTeacher {
     });
   }
 
+  /** Stops the worker (and frees its session); waits until it has exited. */
   async release(): Promise<void> {
     if (this.closed) return;
     const exited = new Promise((r) => this.worker.once('exit', r));

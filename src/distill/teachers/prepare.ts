@@ -1,8 +1,8 @@
-import { exposeOutputs, probeOutputShapes } from '../runtime/expose.js';
-import { parseOnnx } from '../graph/onnx.js';
-import { declaredInputs, describeInput, firstLine } from '../runtime/inference.js';
-import { KdError } from '../util/errors.js';
-import { teacherOutputsOf, type LossTerm } from './loss.js';
+import { exposeOutputs, probeOutputShapes } from '../../runtime/expose.js';
+import { parseOnnx } from '../../graph/onnx.js';
+import { declaredInputs, describeInput, firstLine } from '../../runtime/inference.js';
+import { KdError } from '../../util/errors.js';
+import { teacherOutputsOf, type LossTerm } from '../loss.js';
 
 /**
  * Readies a teacher's ONNX bytes for a loss: the features its terms read by node name become outputs,

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { KdError } from '../../util/errors.js';
-import { writeAtomic } from '../../util/fs.js';
-import { crc32, decode, encode, recordBytes, type StoreFormat } from './codec.js';
+import { writeAtomic } from '../../../runtime/storage.js';
+import { KdError } from '../../../util/errors.js';
+import { crc32, decode, encode, recordBytes, type StoreFormat } from '../codec.js';
 
 /**
  * Index entry: input sha256 (32 bytes), record offset in the shard (float64, exact to 2^53), record length
@@ -116,7 +116,7 @@ export class ShardStore {
     }
   }
 
-  /** Appends samples (input sha256 in base64, with their values), records first, then their index entries. */
+  /** Appends samples (input sha256 as hex, with their values), records first, then their index entries. */
   put(keys: readonly string[], values: readonly Float32Array[]): void {
     if (!keys.length) return;
     const size = values[0].length;
@@ -146,7 +146,7 @@ export class ShardStore {
         crc: crc32(rec),
         ...(keep ? { buf: recs, at: i * recLen } : {}),
       };
-      e.write(key, 0, 32, 'base64');
+      e.write(key, 0, 32, 'hex');
       e.writeDoubleLE(loc.offset, 32);
       e.writeUInt32LE(loc.length, 40);
       e.writeUInt32LE(loc.crc, 44);
@@ -212,7 +212,7 @@ export class ShardStore {
       if (crc32(e.subarray(0, 48)) !== e.readUInt32LE(48)) continue;
       const loc = { shard, offset: e.readDoubleLE(32), length: e.readUInt32LE(40), crc: e.readUInt32LE(44) };
       if (loc.offset + loc.length > binSize) continue;
-      const key = e.subarray(0, 32).toString('base64');
+      const key = e.subarray(0, 32).toString('hex');
       this.map.set(key, loc);
       keys.push(key);
     }

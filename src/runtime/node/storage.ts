@@ -1,21 +1,19 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { KdError } from './errors.js';
-
-/** The file-system calls `writeAtomic` makes; tests replace some to simulate a full or read-only disk. */
-export interface AtomicIo {
-  openSync: typeof openSync;
-  writeSync: (fd: number, b: Uint8Array, off: number, len: number) => number;
-  fsyncSync: typeof fsyncSync;
-  closeSync: typeof closeSync;
-  renameSync: typeof renameSync;
-}
-
-export interface WriteAtomicOptions {
-  /** What the file is, for error messages ('checkpoint'); default 'file'. */
-  what?: string;
-  /** Overrides of the file-system calls (fault injection in tests). */
-  io?: Partial<AtomicIo>;
-}
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { KdError } from '../../util/errors.js';
+import type { AtomicIo, Storage, WriteAtomicOptions } from '../storage.js';
 
 const REAL_IO: AtomicIo = { openSync, writeSync: (fd, b, off, len) => writeSync(fd, b, off, len), fsyncSync, closeSync, renameSync };
 
@@ -25,7 +23,7 @@ const REAL_IO: AtomicIo = { openSync, writeSync: (fd, b, off, len) => writeSync(
  * a failure the user can act on (full disk, read-only location, missing directory) is a KdError that
  * says so: a stack trace from deep inside a training loop would hide that the earlier file is intact.
  */
-export function writeAtomic(path: string, chunks: readonly (string | Uint8Array)[], opts: WriteAtomicOptions = {}): void {
+function writeAtomic(path: string, chunks: readonly (string | Uint8Array)[], opts: WriteAtomicOptions = {}): void {
   const io = { ...REAL_IO, ...opts.io };
   const what = opts.what ?? 'file';
   const tmp = `${path}.tmp-${process.pid}`;
@@ -83,7 +81,7 @@ function writeError(e: unknown, path: string, what: string): unknown {
 }
 
 /** Reads a file the user named; a missing or unreadable one is a MISSING_FILE error saying what it was meant to be. */
-export function readInput(path: string, what: string): Buffer {
+function read(path: string, what: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -93,3 +91,17 @@ export function readInput(path: string, what: string): Buffer {
     );
   }
 }
+
+/** Node's file system as kdistill's {@link Storage}. */
+export const nodeStorage: Storage = {
+  read,
+  writeAtomic,
+  append: (path, data) => appendFileSync(path, data),
+  exists: (path) => existsSync(path),
+  list: (dir) => readdirSync(dir),
+  remove: (path) => rmSync(path, { recursive: true, force: true }),
+  mkdirp: (dir) => {
+    mkdirSync(dir, { recursive: true });
+  },
+  size: (path) => statSync(path).size,
+};

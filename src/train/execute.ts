@@ -1,0 +1,254 @@
+import { teacherOutputsOf } from '../distill/loss.js';
+import { peerModel } from '../distill/schemes/cohort.js';
+import { openTeachers, prepareStageTeacher, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
+import type { CacheStats } from '../distill/teachers/cache.js';
+import type { Model } from '../nn/model.js';
+import { measureLatency } from '../runtime/latency.js';
+import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
+import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { readInput } from '../runtime/storage.js';
+import { agreementRate, evaluateClassifier } from './classifier.js';
+import { stageData, type RunPlan, type StagePlan } from './plan.js';
+import type { SummaryRow } from './report.js';
+import type { RunDir } from './run-dir.js';
+import { readStages, stageFile } from './stage-files.js';
+import { trainStage, type StageContext } from './stage-train.js';
+
+/** One exported model of a stage: the stage's own file, or one more peer of a cohort. */
+interface StageModel {
+  readonly name: string;
+  readonly label: string;
+  readonly file: string;
+  readonly bytes: Uint8Array;
+  readonly params?: number;
+}
+
+/** What a finished stage hands to later ones: its files (teachers), its weights (init), its test predictions (agreement). */
+class RunState {
+  /** Each finished stage's ONNX file (peer 0 for a cohort): what later stages learn from. */
+  readonly bytes = new Map<string, Uint8Array>();
+  /** Trained values of stages that a later stage starts from. */
+  readonly trained = new Map<string, Map<string, Float32Array>>();
+  /** Test-set predictions of every evaluated model and file teacher, for agreement. */
+  readonly predictions = new Map<string, Int32Array>();
+  readonly cacheStats = new Map<string, (CacheStats & { teacher: string })[]>();
+  readonly rows: SummaryRow[] = [];
+}
+
+/** How a plan is executed: where it writes, whether it resumes, what it tells the user. */
+export interface ExecuteOptions {
+  readonly runDir: RunDir;
+  readonly resume?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Runs a plan's stages in order: each is trained (or reused when a resumed run finished it, or taken as a file),
+ * exported as `<stage>.onnx`, and evaluated on the test set into a summary row. Returns the rows.
+ */
+export async function executePlan(plan: RunPlan, o: ExecuteOptions): Promise<SummaryRow[]> {
+  const rd = o.runDir;
+  const state = new RunState();
+  const done = o.resume ? readStages(rd) : {};
+  const initSources = new Set(plan.stages.map((s) => s.init).filter((x): x is string => !!x));
+  await evaluateFileTeachers(plan, state);
+  for (const st of plan.stages) {
+    const models = st.file
+      ? [{ name: st.name, label: st.label, file: stageFile(st.name), bytes: st.file.bytes }]
+      : done[st.name]
+        ? reuseStage(st, rd, done[st.name], initSources.has(st.name), state, o.log)
+        : await trainAndExport(plan, st, rd, initSources.has(st.name), state, o);
+    for (const m of models) rd.write(m.file, m.bytes);
+    if (!st.file && !done[st.name]) {
+      done[st.name] = { parameters: models[0].params, at: new Date().toISOString() };
+      rd.write('stages.json', `${JSON.stringify(done, null, 2)}\n`);
+    }
+    state.bytes.set(st.name, models[0].bytes);
+    const agreeWith = agreementReference(plan, st, state);
+    for (const m of models) state.rows.push(await evaluateStageModel(plan, st, m, agreeWith, state));
+  }
+  return state.rows;
+}
+
+/** File teachers that are not stages are evaluated once, before any stage, so the stages they teach report agreement with them. */
+async function evaluateFileTeachers(plan: RunPlan, state: RunState): Promise<void> {
+  for (const t of plan.stages.flatMap((s) => s.teachers)) {
+    if (t.kind !== 'onnx' || state.predictions.has(t.name)) continue;
+    const p = await Predictor.fromBytes(t.bytes, { threads: plan.threads }, t.label);
+    try {
+      state.predictions.set(t.name, (await evaluateClassifier(p, plan.data.test, norm(plan))).predictions);
+    } finally {
+      await p.release();
+    }
+  }
+}
+
+/** Agreement is measured against the stage's first teacher, or else against the run's first stage (none for that stage itself). */
+function agreementReference(plan: RunPlan, st: StagePlan, state: RunState): string | undefined {
+  const first = st.teachers[0]?.name;
+  if (first !== undefined && state.predictions.has(first)) return first;
+  return st.name === plan.stages[0].name ? undefined : plan.stages[0].name;
+}
+
+/** A stage a resumed run finished before it stopped: its files (and, for an init source, its weights) are read back. */
+function reuseStage(
+  st: StagePlan,
+  rd: RunDir,
+  record: Record<string, unknown>,
+  initSource: boolean,
+  state: RunState,
+  log?: (line: string) => void,
+): StageModel[] {
+  const file = stageFile(st.name);
+  if (initSource) state.trained.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
+  log?.(`${st.name}: trained before the interruption, reusing ${file}`);
+  const main = {
+    name: st.name,
+    label: st.peers?.[0] ?? st.label,
+    file,
+    bytes: readInput(rd.path(file), 'stage model'),
+    params: record.parameters as number | undefined,
+  };
+  const peers = (st.peers ?? []).slice(1).map((label, i) => {
+    const name = `${st.name}.peer${i + 1}`;
+    return { name, label, file: `${name}.onnx`, bytes: readInput(rd.path(`${name}.onnx`), 'cohort peer') };
+  });
+  return [main, ...peers];
+}
+
+/** Trains a stage with its teachers running beside it, then exports it (each peer of a cohort on its own). */
+async function trainAndExport(
+  plan: RunPlan,
+  st: StagePlan,
+  rd: RunDir,
+  initSource: boolean,
+  state: RunState,
+  o: ExecuteOptions,
+): Promise<StageModel[]> {
+  const model = st.build!();
+  if (st.init) for (const [k, v] of state.trained.get(st.init)!) model.values.get(k)!.set(v);
+  const { train, val } = stageData(plan, st);
+  const teachers = await openStageTeachers(plan, st, state);
+  try {
+    // ONNX teachers run in worker threads of their own; HTTP and live teachers take no core.
+    const workers = teachers.filter((t) => t.spec.kind === 'onnx' || t.spec.kind === 'stage').length;
+    await trainStage(
+      {
+        stage: st.name,
+        model,
+        recipe: st.recipe,
+        loss: st.loss,
+        data: { train, val, valName: plan.data.val ? 'val' : 'test' },
+        teachers,
+        combine: st.combine,
+        threads: Math.max(1, plan.threads - workers),
+      },
+      contextOf(plan, rd, o),
+    );
+    const cached = teachers.filter((t) => t.stats).map((t) => ({ teacher: t.slot.name, ...t.stats!() }));
+    if (cached.length) {
+      state.cacheStats.set(st.name, cached);
+      rd.log({ stage: st.name, event: 'teacher-cache', teachers: cached });
+    }
+  } finally {
+    await releaseTeachers(teachers);
+  }
+  if (initSource) {
+    saveCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`, { meta: { stage: st.name, final: true }, tensors: model.values });
+    state.trained.set(st.name, model.values);
+  }
+  return exportStage(st, model);
+}
+
+/** The stage's teachers, readied for its loss and started; none when its loss reads no teacher. */
+async function openStageTeachers(plan: RunPlan, st: StagePlan, state: RunState): Promise<OpenTeacher[]> {
+  if (!teacherOutputsOf(st.loss).length) return [];
+  const ctx = {
+    stage: st.name,
+    loss: st.loss,
+    combine: st.combine,
+    sampleShape: plan.data.train.sampleShape,
+    classes: plan.data.train.numClasses,
+    stageBytes: (n: string) => state.bytes.get(n)!,
+  };
+  const prepared = await Promise.all(st.teachers.map((t, k) => prepareStageTeacher(t, k, ctx)));
+  return openTeachers(prepared, plan.cacheDir);
+}
+
+/** The stage's trained model as inference ONNX: the model itself, or every peer of a cohort (peer 0 is the stage's file). */
+export function exportStage(st: StagePlan, model: Model): StageModel[] {
+  if (!st.peers)
+    return [
+      {
+        name: st.name,
+        label: st.label,
+        file: stageFile(st.name),
+        bytes: exportOnnx(model, { metadata: { 'kdistill.role': st.name } }),
+        params: model.parameterCount(),
+      },
+    ];
+  return st.peers.map((label, k) => {
+    const peer = peerModel(model, k);
+    const name = k === 0 ? st.name : `${st.name}.peer${k}`;
+    return {
+      name,
+      label,
+      file: k === 0 ? stageFile(st.name) : `${name}.onnx`,
+      bytes: exportOnnx(peer, { metadata: { 'kdistill.role': name } }),
+      params: peer.parameterCount(),
+    };
+  });
+}
+
+/** A stage model's summary row: test accuracy and loss, agreement, size, latency, class subsets, cache statistics. */
+async function evaluateStageModel(
+  plan: RunPlan,
+  st: StagePlan,
+  m: StageModel,
+  agreeWith: string | undefined,
+  state: RunState,
+): Promise<SummaryRow> {
+  const p = await Predictor.fromBytes(m.bytes, { threads: plan.threads }, st.file?.path ?? m.name);
+  try {
+    const ev = await evaluateClassifier(p, plan.data.test, { ...norm(plan), subsets: plan.subsets });
+    state.predictions.set(m.name, ev.predictions);
+    const ref = agreeWith ? state.predictions.get(agreeWith) : undefined;
+    const text = plan.data.train.kind === 'text';
+    return {
+      role: m.name,
+      model: m.label,
+      testAccuracy: +ev.accuracy.toFixed(4),
+      testLoss: +ev.loss.toFixed(4),
+      agreement: ref ? +agreementRate(ev.predictions, ref).toFixed(4) : null,
+      agreeWith: ref ? agreeWith! : null,
+      parameters: m.params,
+      fileBytes: m.bytes.length,
+      latencyMs: text ? [] : await measureLatency(p, plan.data.train.sampleShape, [1, 32], 30),
+      file: m.file,
+      ...(ev.subsets ? { subsets: ev.subsets } : {}),
+      ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
+    };
+  } finally {
+    await p.release();
+  }
+}
+
+/** The data's normalisation, read the same way by every stage and evaluation. */
+export function norm(plan: RunPlan): { mean?: readonly number[]; std?: readonly number[] } {
+  return { mean: plan.data.mean, std: plan.data.std };
+}
+
+/** The stage context of a plan's run: its seed, augmentation, normalisation and checkpointing. */
+function contextOf(plan: RunPlan, rd: RunDir, o: ExecuteOptions): StageContext {
+  return {
+    runDir: rd,
+    resume: o.resume,
+    seed: plan.seed,
+    augment: plan.augment,
+    ...norm(plan),
+    checkpointEvery: plan.checkpointEvery,
+    keepCheckpoints: plan.keepCheckpoints,
+    threads: plan.threads,
+    log: o.log,
+  };
+}

@@ -1,0 +1,59 @@
+import type { CacheStats } from '../distill/teachers/cache.js';
+import type { Latency } from '../runtime/latency.js';
+
+/** One row of a run's comparison table: a stage's model (or one peer of a cohort) on the test set. */
+export interface SummaryRow {
+  /** The stage: teacher, baseline, distilled for a classic config; the stage's name in a pipeline. */
+  role: string;
+  model: string;
+  testAccuracy: number;
+  testLoss: number;
+  /** Top-1 agreement on the test set with `agreeWith`; null for the model the others are compared with. */
+  agreement: number | null;
+  /** The stage's first teacher, else the run's first stage; null when this row is that reference. */
+  agreeWith: string | null;
+  parameters?: number;
+  fileBytes: number;
+  latencyMs: Latency[];
+  file: string;
+  /** Accuracy on each reported class subset: over all classes, and within the subset only (a task head). */
+  subsets?: Record<string, { accuracy: number; taskAccuracy: number }>;
+  /** Answers of cached teachers read from disk (hits) and asked of the teacher (misses) while this stage trained. */
+  teacherCache?: (CacheStats & { teacher: string })[];
+}
+
+/** What every run leaves in `summary.json`, whichever front-end started it (`kdistill run`, `kdistill distill`, the library). */
+export interface RunSummary {
+  name: string;
+  seed: number;
+  dataset: string;
+  trainSamples: number;
+  validationSamples: number;
+  testSamples: number;
+  rows: SummaryRow[];
+  seconds: number;
+}
+
+/** The comparison table printed at the end of a run. */
+export function formatSummary(s: RunSummary): string {
+  const w = Math.max(11, ...s.rows.map((r) => r.role.length + 1));
+  const subsets = Object.keys(s.rows[0]?.subsets ?? {});
+  const head =
+    `${'role'.padEnd(w)} model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)` +
+    subsets.map((n) => `   ${n}: acc / task`).join('');
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const agree = (r: SummaryRow) => (r.agreement === null ? '—' : `${(r.agreement * 100).toFixed(1)}%`);
+  const lines = s.rows.map(
+    (r) =>
+      `${r.role.padEnd(w)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${agree(r).padStart(6)}  ` +
+      `${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ` +
+      r.latencyMs
+        .map((l) => l.p50.toFixed(2))
+        .join(' / ')
+        .padEnd(13) +
+      subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join(''),
+  );
+  const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
+  const totals = `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`;
+  return [head, ...lines, totals, ...notes].join('\n');
+}
