@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { toSchedule, type OptimizerConfig, type ResolvedConfig, type StageConfig, type TrainConfig } from '../config/index.js';
+import type { ResolvedConfig, StageConfig, TrainConfig } from '../config/index.js';
+import { activeAugment } from '../data/augment.js';
 import type { Dataset } from '../data/index.js';
 import { pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import type { CacheStats } from '../distill/teachers/cache.js';
@@ -7,7 +8,7 @@ import type { TeacherSource } from '../distill/teachers/source.js';
 import { codistillationCohort, cohort, peerModel } from '../nn/cohort.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
-import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
+import { optimizerFrom, scheduleFrom } from '../optim/index.js';
 import { measureLatency, type Latency } from '../report/latency.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
@@ -16,7 +17,7 @@ import { writeAtomic } from '../util/fs.js';
 import { agreementRate, checkClassifierStep, evaluateClassifier, fitClassifier, type Evaluation, type TeacherSlot } from './classifier.js';
 import { Progress } from './progress.js';
 import type { RunDir } from './run-dir.js';
-import { augmentOf, loadData, ofClasses } from './run-data.js';
+import { loadData, ofClasses } from './run-data.js';
 import { latestCheckpoint, pruneCheckpoints, readStages, stageFile } from './stage-files.js';
 import { openTeacher, teacherName, teacherSlot } from './stage-teachers.js';
 
@@ -52,12 +53,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-export function buildOptimizer(o: OptimizerConfig): Optimizer {
-  if (o.name === 'sgd') return sgd({ momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay });
-  const opts = { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay };
-  return o.name === 'adam' ? adam(opts) : adamw(opts);
-}
-
 /**
  * Runs an experiment from a resolved config: its stages in order (a classic config: the teacher, the
  * student alone, the student distilled), each trained with its recipe, loss and teachers (earlier stages
@@ -73,7 +68,7 @@ export async function runExperiment(
 ): Promise<RunSummary> {
   const t0 = Date.now();
   const { train, val, test, mean, std, vocab } = loadData(cfg);
-  const augment = augmentOf(cfg);
+  const augment = activeAugment(cfg.dataset.augment);
   const norm = { mean, std };
   const threads = cfg.threads;
   const mkModel = (name: string, seed: number) => new Model(zooModel(name, train.sampleShape, train.numClasses, vocab), seed);
@@ -118,9 +113,9 @@ export async function runExperiment(
       epochs: recipe.epochs,
       batchSize: recipe.batchSize,
       lr: recipe.optimizer.lr,
-      optimizer: buildOptimizer(recipe.optimizer),
+      optimizer: optimizerFrom(recipe.optimizer),
       clipGradNorm: recipe.clipGradNorm,
-      schedule: toSchedule(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }),
+      schedule: scheduleFrom(recipe.schedule, { stepsPerEpoch: spe, totalSteps: total }),
       seed: cfg.seed,
       threads: studentThreads,
       loss,
