@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configRegistry } from '../src/cli/run.js';
-import { parseConfig } from '../src/config/index.js';
+import { parseConfig } from '../src/config/node/index.js';
 import { RunDir } from '../src/train/run-dir.js';
 import { runExperiment, type RunSummary } from '../src/train/runner.js';
 

@@ -1,14 +1,11 @@
 /**
  * The runtime-independent part of kdistill (`import { Model } from 'kdistill/browser'`): building graphs
- * and models, their gradients and optimizers, the distillation methods, and the config schema. Nothing
+ * and models, their gradients and optimizers, the distillation methods, and configs parsed from text. Nothing
  * reachable from here imports a Node module or onnxruntime-node (package.test.ts checks the compiled
  * import graph). It cannot train or run anything yet: the browser runtime on onnxruntime-web, and the
  * data, teachers and Distiller on top of it, are the next issue's. Until then this entry is reserved and
  * its contents may grow.
  */
-
-// FOR THE LEAD: add config parsing of text (parseConfig / parseConfigText) here once src/config keeps
-// its file reading in src/config/node/ (config helper); today src/config/load.ts imports node:fs.
 
 // Errors: every failure meant for users is a KdError with a stable `code`.
 export { KdError } from './util/errors.js';
@@ -44,6 +41,6 @@ export { getMethod, methodRegistry, registerMethod } from './distill/registry.js
 export type { DistillMethod, KnowledgeKind, MethodInputs, PretrainPhase } from './distill/method.js';
 export { distillationLoss, type LossTerm } from './distill/loss.js';
 
-// The config schema (validates a parsed config object; parsing YAML text comes with the line above).
-export { configSchema } from './config/schema.js';
-export type { Config, ConfigRegistry } from './config/schema.js';
+// Configs: YAML text validated and resolved in a context the caller supplies (no files, no process).
+export { ConfigError, configSchema, configToYaml, parseConfig } from './config/index.js';
+export type { ConfigContext, ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';

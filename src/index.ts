@@ -22,8 +22,8 @@ export {
 export { distillationLoss, type LossTerm } from './distill/loss.js';
 
 // The config runner (what `kdistill run config.yaml` does).
-export { ConfigError, loadConfig, parseConfig, type LoadOptions } from './config/index.js';
-export type { Config, ConfigRegistry, ResolvedConfig } from './config/index.js';
+export { ConfigError, configToYaml, loadConfig, parseConfig, readConfigFile, type LoadOptions } from './config/node/index.js';
+export type { ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
 export { configRegistry } from './cli/run.js';
 export { RunDir } from './train/run-dir.js';
 export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './train/runner.js';

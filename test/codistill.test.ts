@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseConfig, type ConfigRegistry } from '../src/config/index.js';
+import { parseConfig, type ConfigRegistry } from '../src/config/node/index.js';
 import { distillationLoss } from '../src/distill/loss.js';
 import { methodRegistry } from '../src/distill/registry.js';
 import { take } from '../src/data/index.js';

@@ -10,13 +10,13 @@ import {
   configToYaml,
   loadConfig,
   parseConfig,
-  toSchedule,
   type ConfigRegistry,
   type ResolvedConfig,
-} from '../src/config/index.js';
+} from '../src/config/node/index.js';
 import { methodRegistry } from '../src/distill/registry.js';
 import { zooModel } from '../src/nn/zoo/index.js';
 import { lrAt } from '../src/optim/schedule.js';
+import { scheduleFrom } from '../src/optim/schedule-spec.js';
 import { KdError } from '../src/util/errors.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kdistill-config-test-'));
@@ -430,16 +430,16 @@ describe('config: resolution', () => {
     assert.deepEqual(sgd.optimizer, { name: 'sgd', lr: 0.1, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 0 });
   });
 
-  it('toSchedule turns epochs into steps and gives cosine the rest of the run', () => {
+  it('scheduleFrom turns epochs into steps and gives cosine the rest of the run', () => {
     const c = parseConfig(
       edit({}, ['schedule: { kind: warmup, warmupEpochs: 0.5, then: { kind: cosine, min: 0.0001 } }']),
       path.join(tmp, 'z.yaml'),
       registry,
     );
-    const s = toSchedule(c.schedule, { stepsPerEpoch: 100, totalSteps: 500 });
+    const s = scheduleFrom(c.schedule, { stepsPerEpoch: 100, totalSteps: 500 });
     assert.deepEqual(s, { kind: 'warmup', steps: 50, startFactor: 1 / 3, then: { kind: 'cosine', total: 450, min: 0.0001 } });
     assert.equal(lrAt(s, 0.01, 500), 0.0001);
-    assert.deepEqual(toSchedule({ kind: 'step', stepSizeEpochs: 2, gamma: 0.5 }, { stepsPerEpoch: 30, totalSteps: 300 }), {
+    assert.deepEqual(scheduleFrom({ kind: 'step', stepSizeEpochs: 2, gamma: 0.5 }, { stepsPerEpoch: 30, totalSteps: 300 }), {
       kind: 'step',
       stepSize: 60,
       gamma: 0.5,

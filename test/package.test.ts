@@ -136,12 +136,15 @@ await attempt('fasttext', () => FastTextTeacher.create({ classes: ['en'], sample
 console.log(JSON.stringify(out));
 `;
 
-// The browser entry, loaded and used: a model built and serialised without any runtime.
+// The browser entry, loaded and used: a model built and serialised, and a config parsed, without any runtime.
 const BROWSER_PROGRAM = `
-import { Model, methodRegistry, mlp, toOnnx } from 'kdistill/browser';
+import { isZooModelName, Model, methodRegistry, mlp, parseConfig, toOnnx } from 'kdistill/browser';
 const m = new Model(mlp([4, 3, 2]), 0);
 const bytes = toOnnx(m.build('eval').graph);
-console.log(JSON.stringify({ bytes: bytes.length, methods: methodRegistry().size }));
+const yaml = 'name: b\\ndataset: { name: mnist }\\nteacher: { model: mlp-784-32-10 }\\nstudent: { model: mlp-784-16-10 }\\n' +
+  'loss: [{ method: kd, weight: 1 }]\\nepochs: 1\\n';
+const cfg = parseConfig(yaml, 'b.yaml', { methods: methodRegistry(), models: isZooModelName }, { cwd: '/app', threads: 1 });
+console.log(JSON.stringify({ bytes: bytes.length, methods: methodRegistry().size, outDir: cfg.outDir, stages: cfg.stages.length }));
 `;
 
 const json = (s: string) => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -278,6 +281,8 @@ describe('the packed package in a fresh project', () => {
     const r = json(await ok(process.execPath, ['browser.mjs'], proj));
     assert.ok((r.bytes as number) > 0);
     assert.ok((r.methods as number) > 20, `${r.methods} methods registered`);
+    assert.equal(r.outDir, '/app/runs/b');
+    assert.ok((r.stages as number) >= 2, `${r.stages} stages`);
     // Walk the compiled import graph from dist/browser.js (type-only imports are gone there).
     const dist = path.join(proj, 'node_modules', pkg.name, 'dist');
     const seen = new Set<string>();

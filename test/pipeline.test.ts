@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configRegistry } from '../src/cli/run.js';
-import { ConfigError, parseConfig } from '../src/config/index.js';
+import { ConfigError, parseConfig } from '../src/config/node/index.js';
 import { combineTeachers } from '../src/distill/combine.js';
 import { Graph } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
@@ -246,7 +246,7 @@ describe('pipelines of stages', () => {
 describe('example configs', () => {
   it('every file under examples/ loads and resolves with the real method registry and zoo', async () => {
     const { readdirSync } = await import('node:fs');
-    const { loadConfig } = await import('../src/config/index.js');
+    const { loadConfig } = await import('../src/config/node/index.js');
     const root = new URL('../examples/', import.meta.url).pathname;
     const files = readdirSync(root, { recursive: true })
       .map(String)

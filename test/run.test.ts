@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configRegistry } from '../src/cli/run.js';
-import { configToYaml, loadConfig, readConfigFile } from '../src/config/index.js';
+import { configToYaml, loadConfig, readConfigFile } from '../src/config/node/index.js';
 import { RunDir } from '../src/train/run-dir.js';
 import { runExperiment } from '../src/train/runner.js';
 

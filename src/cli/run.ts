@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '../config/index.js';
+import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '../config/node/index.js';
 import { methodRegistry } from '../distill/registry.js';
 import { isZooModelName } from '../nn/zoo/index.js';
 import { RunDir } from '../train/run-dir.js';

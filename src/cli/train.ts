@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { ConfigError, configToYaml, parseConfig } from '../config/index.js';
+import { ConfigError, configToYaml, parseConfig } from '../config/node/index.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../train/runner.js';
 import { KdError } from '../util/errors.js';

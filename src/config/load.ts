@@ -2,12 +2,10 @@
  * Reading a config: safe YAML (plain data only) → zod validation → problems that point at the line
  * and column where the offending key or value is written, with the field path and what was expected.
  */
-import { readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { type Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { KdError } from '../util/errors.js';
-import { configSchema, type Config, type ConfigRegistry } from './schema.js';
+import { configSchema, type ConfigContext, type ConfigRegistry, type ResolvedConfig } from './schema.js';
 import { didYouMean } from './suggest.js';
 
 /** One thing wrong with a config: where (1-based line and column, absent when there is no place), which field, what. */
@@ -21,8 +19,6 @@ export interface ConfigProblem {
 }
 
 const MAX_SHOWN = 20;
-// Configs are small; a huge file is a mistake (or an attack) better refused before parsing.
-const MAX_BYTES = 1 << 20;
 // Anchors and aliases are handy for sharing an optimizer block, but each expansion copies; a few
 // nested aliases would otherwise blow up into millions of nodes (the "billion laughs").
 const MAX_ALIASES = 100;
@@ -56,25 +52,6 @@ export function formatPath(p: readonly PropertyKey[]): string {
     else s += `[${JSON.stringify(String(seg))}]`;
   }
   return s;
-}
-
-/** Reads a config file, turning the usual failures into a ConfigError that says what to check. */
-export function readConfigFile(file: string): string {
-  const abs = path.resolve(file);
-  const fail = (message: string) => new ConfigError(file, [{ file, path: '', message }]);
-  let size: number;
-  try {
-    const st = statSync(abs);
-    if (st.isDirectory()) throw fail('is a directory, not a config file');
-    size = st.size;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw fail(`config file not found (looked for ${abs})`);
-    throw fail(`cannot read the config file: ${(e as Error).message}`);
-  }
-  if (size > MAX_BYTES) throw fail(`is ${size} bytes; a config is at most ${MAX_BYTES} bytes`);
-  return readFileSync(abs, 'utf8');
 }
 
 /** Maps a path in the parsed data back to where it is written. */
@@ -115,14 +92,17 @@ export class SourcePositions {
   }
 }
 
-/** A config that passed validation, with the map back to its source for later checks (files that must exist). */
+/** A config that passed validation, resolved, with the map back to its source for later checks (files that must exist). */
 export interface ParsedConfig {
-  readonly config: Config;
+  readonly config: ResolvedConfig;
   readonly positions: SourcePositions;
 }
 
-/** Parses and validates config text; `file` names the source in messages. Throws ConfigError listing every problem. */
-export function parseConfigText(text: string, file: string, registry: ConfigRegistry): ParsedConfig {
+/**
+ * Parses, validates and resolves config text read from `file` (named in messages, its folder anchors
+ * relative inputs) in `context`. Throws ConfigError listing every problem.
+ */
+export function parseConfigText(text: string, file: string, registry: ConfigRegistry, context: ConfigContext): ParsedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,
@@ -145,7 +125,8 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
   };
 
   const badTag = (tag: string) =>
-    `YAML tag '${tag.startsWith(CORE) ? `!!${tag.slice(CORE.length)}` : tag}' is not allowed: a config holds plain data (strings, numbers, booleans, lists, mappings)`;
+    `YAML tag '${tag.startsWith(CORE) ? `!!${tag.slice(CORE.length)}` : tag}' is not allowed: ` +
+    'a config holds plain data (strings, numbers, booleans, lists, mappings)';
   const tagLines = new Set<number | undefined>();
   for (const e of [...doc.errors, ...doc.warnings]) {
     const line = e.linePos?.[0].line,
@@ -196,7 +177,7 @@ export function parseConfigText(text: string, file: string, registry: ConfigRegi
     ]);
   }
 
-  const schema = configSchema(registry);
+  const schema = configSchema(registry, file, context);
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return { config: result.data, positions };
   for (const iss of result.error.issues) {

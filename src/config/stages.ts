@@ -1,157 +1,124 @@
 /**
  * Multi-stage pipelines in a config: stages trained one after another, each naming the earlier stages
- * (or ONNX files) that teach it and optionally one whose weights it starts from. A classic config
- * (teacher, student, loss) is the pipeline teacher → baseline → distilled.
+ * (or ONNX files, or HTTP endpoints) that teach it and optionally one whose weights it starts from. A
+ * classic config (teacher, student, loss) is the pipeline teacher → baseline → distilled.
  */
 import { z } from 'zod';
-import type { LossTermConfig, TrainConfig } from './schema.js';
+import { count, issue, NAME, orNull, seedSchema, type LossTerm } from './fields.js';
+import { inherit, recipeOverride, type Recipe } from './recipe.js';
 
 export const COMBINE_MODES = ['mean', 'weights', 'confidence', 'concat'] as const;
 
-/** A teacher of a stage: an earlier stage or an ONNX file, its weight (combine: weights) and the classes it knows (combine: concat). */
-export interface StageTeacherConfig {
-  readonly stage: string | null;
-  readonly file: string | null;
-  /** A teacher behind an HTTP endpoint (kdistill's JSON batch protocol, see the README). */
-  readonly http: HttpTeacherConfig | null;
-  readonly weight: number;
-  readonly classes: readonly number[] | null;
-  /** Keep its answers on disk so no input is asked twice (default: on for HTTP teachers, off for ONNX ones). */
-  readonly cache: boolean;
+/**
+ * An HTTP teacher's endpoint and limits; absent limits take `HttpTeacher`'s defaults. The token is
+ * read from `authEnv` at run time, never stored.
+ */
+const httpTeacher = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  version: z.string().min(1).optional(),
+  maxBatch: count.optional(),
+  concurrency: count.optional(),
+  rateLimit: z.number().positive().optional(),
+  timeoutMs: count.optional(),
+  retries: z.int().min(0).optional(),
+  maxCalls: count.optional(),
+  authEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' })
+    .optional(),
+});
+
+const classes = z.array(z.int().min(0)).min(1);
+/** The loss of a trained stage that names none: cross-entropy with the labels. */
+const labelsOnly = (): LossTerm[] => [{ method: 'ce', weight: 1, options: {} }];
+
+/** The parts of the top level a stage reuses: zoo model names, the loss and input paths (resolved against the config's folder). */
+export interface StageParts {
+  readonly model: z.ZodType<string>;
+  readonly loss: z.ZodType<LossTerm[], unknown>;
+  readonly path: z.ZodType<string, string>;
 }
 
-/** An HTTP teacher's endpoint and limits; absent limits take `HttpTeacher`'s defaults. The token is read from `authEnv` at run time, never stored. */
-export interface HttpTeacherConfig {
-  readonly url: string;
-  readonly version?: string;
-  readonly maxBatch?: number;
-  readonly concurrency?: number;
-  readonly rateLimit?: number;
-  readonly timeoutMs?: number;
-  readonly retries?: number;
-  readonly maxCalls?: number;
-  readonly authEnv?: string;
+// No transform here: a union member that transforms reports its problems as the union's, which would
+// hide the stage-order checks of the list; `teacherOf` completes a teacher after them.
+function teacherSchema(path: StageParts['path']) {
+  return z
+    .strictObject({
+      stage: orNull(z.string().min(1)),
+      file: orNull(path),
+      /** A teacher behind an HTTP endpoint (kdistill's JSON batch protocol, see the README). */
+      http: orNull(httpTeacher),
+      /** Its weight with combine: weights. */
+      weight: z.number().min(0).default(1),
+      /** The classes it knows (combine: concat). */
+      classes: orNull(classes),
+      /** Keep its answers on disk so no input is asked twice (default: on for HTTP teachers, off for ONNX ones). */
+      cache: z.boolean().optional(),
+    })
+    .superRefine((t, ctx) => {
+      if ([t.stage, t.file, t.http].filter((x) => x !== null).length !== 1)
+        issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
+      // The version is the cache key's only link to the model behind the URL.
+      if (t.http && t.cache !== false && t.http.version === undefined)
+        issue(
+          ctx,
+          ['http', 'version'],
+          "a cached HTTP teacher needs a 'version' (bump it when the model behind the URL changes, so old answers are not reused), " +
+            'or set cache: false',
+        );
+    });
 }
-
-/** One resolved stage. A `file` stage is a given model (evaluated, usable as a teacher), not trained. */
-export interface StageConfig extends TrainConfig {
-  readonly name: string;
-  readonly model: string | null;
-  /** Peers trained together (online distillation: dml, peer_ensemble); each is exported and reported on its own. */
-  readonly cohort: readonly string[] | null;
-  /** With a cohort: each peer keeps a stale copy refreshed every this many steps (codistillation, the `codistill` term); null: none. */
-  readonly refreshEvery: number | null;
-  readonly file: string | null;
-  /** An earlier stage whose trained weights this one starts from (same architecture). */
-  readonly init: string | null;
-  readonly teachers: readonly StageTeacherConfig[];
-  readonly combine: (typeof COMBINE_MODES)[number];
-  readonly loss: readonly LossTermConfig[];
-  /** Train (and validate) on samples of these classes only; null: all. */
-  readonly classes: readonly number[] | null;
-  readonly seed: number;
+/** A teacher as written (by stage name, or with its own keys) made complete: caching is on by default for HTTP teachers only. */
+function teacherOf(t: string | z.output<ReturnType<typeof teacherSchema>>) {
+  if (typeof t === 'string') return { stage: t, file: null, http: null, weight: 1, classes: null, cache: false };
+  return { ...t, cache: t.cache ?? t.http !== null };
 }
+/** A teacher of a stage: an earlier stage, an ONNX file (absolute path) or an HTTP endpoint. */
+type StageTeacher = ReturnType<typeof teacherOf>;
 
-/** The fields of a stage as written that the checks read (the recipe keys vary with the caller). */
-interface Written {
-  name: string;
-  model?: string;
-  cohort?: string[];
-  refreshEvery?: number;
-  file?: string;
-  init?: string;
-  teachers?: (string | { stage?: string })[];
-}
-
-const NAME = /^[A-Za-z0-9][\w.-]*$/;
-const issue = (ctx: z.RefinementCtx, path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-
-/** The `stages` list schema, built from the top level's model, loss, path and recipe schemas. */
-export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts: {
-  model: z.ZodType<string>;
-  loss: L;
-  path: z.ZodType<string>;
-  recipe: R;
-}) {
-  const classes = z.array(z.int().min(0)).min(1);
-  const count = z.int().min(1);
-  const http = z.strictObject({
-    url: z.url({ protocol: /^https?$/ }),
-    version: z.string().min(1).optional(),
-    maxBatch: count.optional(),
-    concurrency: count.optional(),
-    rateLimit: z.number().positive().optional(),
-    timeoutMs: count.optional(),
-    retries: z.int().min(0).optional(),
-    maxCalls: count.optional(),
-    authEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' })
-      .optional(),
-  });
-  const teacher = z.union([
-    z.string().min(1),
-    z
-      .strictObject({
-        stage: z.string().min(1).optional(),
-        file: parts.path.optional(),
-        http: http.optional(),
-        weight: z.number().min(0).optional(),
-        classes: classes.optional(),
-        cache: z.boolean().optional(),
-      })
-      .superRefine((t, ctx) => {
-        if ([t.stage, t.file, t.http].filter((x) => x !== undefined).length !== 1)
-          issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
-        // The version is the cache key's only link to the model behind the URL.
-        if (t.http && t.cache !== false && t.http.version === undefined)
-          issue(
-            ctx,
-            ['http', 'version'],
-            "a cached HTTP teacher needs a 'version' (bump it when the model behind the URL changes, so old answers are not reused), or set cache: false",
-          );
-      }),
-  ]);
+/**
+ * The `stages` list: each stage with what it gives filled in (teachers by name become teachers by
+ * stage); the recipe and seed it leaves out are the run's, filled in by `stageOf`.
+ */
+export function stagesSchema(parts: StageParts) {
   const stage = z
     .strictObject({
       name: z.string().regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the stage's files)" }),
-      model: parts.model.optional(),
-      cohort: z.array(parts.model).min(2).optional(),
-      refreshEvery: count.optional(),
-      file: parts.path.optional(),
-      init: z.string().min(1).optional(),
-      teachers: z.array(teacher).min(1).optional(),
-      combine: z.enum(COMBINE_MODES).optional(),
-      loss: parts.loss.optional(),
-      classes: classes.optional(),
-      seed: z
-        .int()
-        .min(0)
-        .max(2 ** 32 - 1)
-        .optional(),
-      ...parts.recipe,
+      model: orNull(parts.model),
+      /** Peers trained together (online distillation: dml, peer_ensemble); each is exported and reported on its own. */
+      cohort: orNull(z.array(parts.model).min(2)),
+      /** With a cohort: each peer keeps a stale copy refreshed every this many steps (codistillation, the `codistill` term). */
+      refreshEvery: orNull(count),
+      /** A given model (evaluated, usable as a teacher), not trained. */
+      file: orNull(parts.path),
+      /** An earlier stage whose trained weights this one starts from (same architecture). */
+      init: orNull(z.string().min(1)),
+      teachers: orNull(z.array(z.union([z.string().min(1), teacherSchema(parts.path)])).min(1)),
+      combine: z.enum(COMBINE_MODES).default('mean'),
+      loss: orNull(parts.loss),
+      /** Train (and validate) on samples of these classes only; null: all. */
+      classes: orNull(classes),
+      seed: orNull(seedSchema),
+      ...recipeOverride.shape,
     })
-    .superRefine((written, ctx) => {
-      const s = written as unknown as Written;
-      if ([s.model, s.cohort, s.file].filter((x) => x !== undefined).length !== 1)
+    .superRefine((s, ctx) => {
+      if ([s.model, s.cohort, s.file].filter((x) => x !== null).length !== 1)
         issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
-      if (s.cohort !== undefined && s.init !== undefined) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
-      if (s.refreshEvery !== undefined && s.cohort === undefined)
+      if (s.cohort !== null && s.init !== null) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
+      if (s.refreshEvery !== null && s.cohort === null)
         issue(
           ctx,
           ['refreshEvery'],
           "'refreshEvery' sets how often a cohort's peers refresh their stale copies (codistillation); this stage has no 'cohort'",
         );
-      const given = written as Record<string, unknown>;
-      if (s.file !== undefined)
+      if (s.file !== null)
         for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const)
-          if (given[k] !== undefined) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
+          if (s[k] != null) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
     });
   return z
     .array(stage)
     .min(1)
-    .superRefine((written, ctx) => {
-      const stages = written as unknown as Written[];
+    .superRefine((stages, ctx) => {
       const seen: string[] = [];
       stages.forEach((s, i) => {
         if (seen.includes(s.name)) issue(ctx, [i, 'name'], `stage name '${s.name}' is used twice`);
@@ -163,12 +130,68 @@ export function stagesSchema<L extends z.ZodType, R extends z.ZodRawShape>(parts
               `no earlier stage named '${ref}'${seen.length ? ` (earlier stages: ${seen.join(', ')})` : ' (this is the first stage)'}`,
             );
         };
-        if (s.init !== undefined) known(s.init, ['init']);
+        if (s.init !== null) known(s.init, ['init']);
         s.teachers?.forEach((t, j) => {
-          const ref = typeof t === 'string' ? t : t.stage;
-          if (ref !== undefined) known(ref, ['teachers', j, ...(typeof t === 'string' ? [] : ['stage'])]);
+          if (typeof t === 'string') known(t, ['teachers', j]);
+          else if (t.stage !== null) known(t.stage, ['teachers', j, 'stage']);
         });
         seen.push(s.name);
       });
-    });
+    })
+    .transform((stages) =>
+      stages.map((s) => ({
+        ...s,
+        teachers: (s.teachers ?? []).map(teacherOf),
+        loss: s.loss ?? labelsOnly(),
+      })),
+    );
+}
+
+/** One stage as written, with the run's recipe and seed where it gives none. */
+export function stageOf(st: z.output<ReturnType<typeof stagesSchema>>[number], run: Recipe, seed: number) {
+  // Taken apart so the recipe keys come last in one order, whichever of them the stage gave.
+  const { epochs, batchSize, optimizer, schedule, clipGradNorm, ...rest } = st;
+  return { ...rest, seed: rest.seed ?? seed, ...inherit(run, { epochs, batchSize, optimizer, schedule, clipGradNorm }) };
+}
+/** One resolved stage (before freezing). */
+export type Stage = ReturnType<typeof stageOf>;
+
+/** The teacher of a classic config: an ONNX file (absolute path), or a zoo model trained first with its own recipe. */
+export const classicTeacher = {
+  file: (file: string) => ({ file }),
+  model: (model: string, train: Recipe) => ({ model, train }),
+};
+type ClassicTeacher = ReturnType<(typeof classicTeacher)[keyof typeof classicTeacher]>;
+
+/** The pipeline of a classic config: the teacher (trained first unless it is a file), the student alone, the student distilled. */
+export function classicStages(
+  teacher: ClassicTeacher,
+  student: string,
+  loss: LossTerm[],
+  baseline: boolean,
+  seed: number,
+  run: Recipe,
+): Stage[] {
+  const stage = (name: string, model: string | null, file: string | null, teachers: StageTeacher[], loss: LossTerm[], seed: number) => ({
+    name,
+    model,
+    cohort: null,
+    refreshEvery: null,
+    file,
+    init: null,
+    teachers,
+    combine: 'mean' as const,
+    loss,
+    classes: null,
+    seed,
+  });
+  const first =
+    'file' in teacher
+      ? { ...stage('teacher', null, teacher.file, [], [], seed), ...run }
+      : { ...stage('teacher', teacher.model, null, [], labelsOnly(), seed + 1000), ...teacher.train };
+  return [
+    first,
+    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...run }] : []),
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...run },
+  ];
 }

@@ -4,19 +4,34 @@
  * stream and the sample's position in the epoch), so augmented batches repeat for a seed, resume
  * exactly from a saved iterator state, and can be named (e.g. in a teacher cache key) by that key.
  */
+import { z } from 'zod';
 import { KdError } from '../util/errors.js';
 
 /**
  * Which augmentations to apply, in this order: random crop of the image zero-padded by `padding`
  * on every side (as in CIFAR training), horizontal flip with p = 0.5, a random shift by up to
  * ±`pixels` in each direction with zero fill, then Gaussian noise of standard deviation `std` in
- * [0, 1] pixel units (raw units for float32 data), added before mean/std normalisation.
+ * [0, 1] pixel units (raw units for float32 data), added before mean/std normalisation. Parsing fills
+ * in every option, each off (zero, false) unless given; `activeAugment` keeps only those that are on.
  */
-export interface AugmentOptions {
-  crop?: { padding: number };
-  flip?: boolean;
-  jitter?: { pixels: number };
-  noise?: { std: number };
+export const augmentSchema = z.strictObject({
+  crop: z.strictObject({ padding: z.int().min(0) }).default({ padding: 0 }),
+  flip: z.boolean().default(false),
+  jitter: z.strictObject({ pixels: z.int().min(0) }).default({ pixels: 0 }),
+  noise: z.strictObject({ std: z.number().min(0) }).default({ std: 0 }),
+});
+/** Augmentations as given (see `augmentSchema`); what is left out is off. */
+export type AugmentOptions = z.input<typeof augmentSchema>;
+
+/** The augmentations of `o` that are on (zero padding, pixels or std is off); undefined when none is, so nothing is drawn for them. */
+export function activeAugment(o: AugmentOptions): AugmentOptions | undefined {
+  const on: AugmentOptions = {
+    ...(o.crop && o.crop.padding > 0 ? { crop: { padding: o.crop.padding } } : {}),
+    ...(o.flip ? { flip: true } : {}),
+    ...(o.jitter && o.jitter.pixels > 0 ? { jitter: { pixels: o.jitter.pixels } } : {}),
+    ...(o.noise && o.noise.std > 0 ? { noise: { std: o.noise.std } } : {}),
+  };
+  return Object.keys(on).length ? on : undefined;
 }
 
 /**

