@@ -11,7 +11,7 @@
 // (--expose-gc lets the script collect garbage before each sample, so RSS reflects what is still held.)
 import '../src/runtime/node/index.js';
 import { loadMnist, take } from '../src/data/index.js';
-import { Distiller } from '../src/distill/distiller.js';
+import { Distiller } from '../src/frontends/distiller.js';
 import { Model } from '../src/nn/model.js';
 import { cnn } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';

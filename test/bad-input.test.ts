@@ -17,7 +17,7 @@ import { PNG } from 'pngjs';
 import { gradients } from '../src/autodiff/gradients.js';
 import { gradRule } from '../src/autodiff/rule.js';
 import { batches, checkLabels, loadCsv, loadImageFolder, loadJsonl, type Dataset } from '../src/data/index.js';
-import { Distiller } from '../src/distill/distiller.js';
+import { Distiller } from '../src/frontends/distiller.js';
 import { prepareTeacher } from '../src/distill/teachers/prepare.js';
 import { Graph } from '../src/graph/graph.js';
 import { parseOnnx, toOnnx } from '../src/graph/onnx.js';
