@@ -5,7 +5,7 @@
 // Usage: npx tsx bench/hinton.ts [epochs=30] [seed=0]
 import '../src/runtime/node/index.js';
 import { loadMnist } from '../src/data/node/index.js';
-import { Distiller } from '../src/distill/distiller.js';
+import { Distiller } from '../src/frontends/distiller.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
 import { evaluateClassifier, fitClassifier } from '../src/train/classifier.js';

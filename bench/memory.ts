@@ -12,7 +12,7 @@
 import '../src/runtime/node/index.js';
 import { take } from '../src/data/index.js';
 import { loadMnist } from '../src/data/node/index.js';
-import { Distiller } from '../src/distill/distiller.js';
+import { Distiller } from '../src/frontends/distiller.js';
 import { Model } from '../src/nn/model.js';
 import { cnn } from '../src/nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';

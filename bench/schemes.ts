@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { configRegistry } from '../src/cli/run.js';
 import { parseConfig } from '../src/config/node/index.js';
 import { RunDir } from '../src/train/run-dir.js';
-import { runExperiment, type RunSummary } from '../src/train/runner.js';
+import { runExperiment, type RunSummary } from '../src/frontends/run-config.js';
 
 const { values: a } = parseArgs({
   options: {

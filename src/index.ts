@@ -18,7 +18,7 @@ export {
   type DistillerOptions,
   type DistillerTeacher,
   type DistillEvaluation,
-} from './distill/distiller.js';
+} from './frontends/distiller.js';
 export { distillationLoss, type LossTerm } from './distill/loss.js';
 
 // The config runner (what `kdistill run config.yaml` does).
@@ -26,7 +26,7 @@ export { ConfigError, configToYaml, loadConfig, parseConfig, readConfigFile, typ
 export type { ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
 export { configRegistry } from './cli/run.js';
 export { RunDir } from './train/run-dir.js';
-export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './train/runner.js';
+export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './frontends/run-config.js';
 
 // Distillation methods: the registry and what a method is.
 export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';

@@ -18,7 +18,7 @@ import { gradients } from '../src/autodiff/gradients.js';
 import { gradRule } from '../src/autodiff/rule.js';
 import { batches, checkLabels, type Dataset } from '../src/data/index.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../src/data/node/index.js';
-import { Distiller } from '../src/distill/distiller.js';
+import { Distiller } from '../src/frontends/distiller.js';
 import { prepareTeacher } from '../src/distill/teachers/prepare.js';
 import { Graph } from '../src/graph/graph.js';
 import { parseOnnx, toOnnx } from '../src/graph/onnx.js';

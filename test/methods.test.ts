@@ -71,7 +71,7 @@ describe('method registry', () => {
 
 describe('Distiller (the object API)', () => {
   it('fits a student against a teacher model and reports accuracy and agreement', async () => {
-    const { Distiller } = await import('../src/distill/distiller.js');
+    const { Distiller } = await import('../src/frontends/distiller.js');
     const { Model } = await import('../src/nn/model.js');
     const { mlp } = await import('../src/nn/zoo/index.js');
     const { take } = await import('../src/data/index.js');
@@ -99,7 +99,7 @@ describe('Distiller (the object API)', () => {
     assert.equal(parseOnnx(d.exportStudent()).graph!.input[0].name, 'x');
   });
   it('says which teacher file it cannot read', async () => {
-    const { Distiller } = await import('../src/distill/distiller.js');
+    const { Distiller } = await import('../src/frontends/distiller.js');
     const { Model } = await import('../src/nn/model.js');
     const { mlp } = await import('../src/nn/zoo/index.js');
     assert.throws(

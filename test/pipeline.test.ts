@@ -10,7 +10,7 @@ import { Graph } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { createSession, ort } from '../src/runtime/ort.js';
 import { RunDir } from '../src/train/run-dir.js';
-import { runExperiment, type RunSummary } from '../src/train/runner.js';
+import { runExperiment, type RunSummary } from '../src/frontends/run-config.js';
 import { Rng } from '../src/util/rng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kd-pipeline-'));

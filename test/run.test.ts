@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { configRegistry } from '../src/cli/run.js';
 import { configToYaml, loadConfig, readConfigFile } from '../src/config/node/index.js';
 import { RunDir } from '../src/train/run-dir.js';
-import { runExperiment } from '../src/train/runner.js';
+import { runExperiment } from '../src/frontends/run-config.js';
 
 describe('kdistill run (config → teacher → baseline → distilled → summary)', () => {
   it('a smoke distillation on MNIST writes the run directory and beats chance', async () => {

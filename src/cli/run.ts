@@ -3,7 +3,7 @@ import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '.
 import { methodRegistry } from '../distill/registry.js';
 import { isZooModelName } from '../nn/zoo/index.js';
 import { RunDir } from '../train/run-dir.js';
-import { runExperiment } from '../train/runner.js';
+import { runExperiment } from '../frontends/run-config.js';
 
 /** What configs are validated against: the registered methods and the zoo's model names. */
 export function configRegistry(): ConfigRegistry {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, configToYaml, parseConfig } from '../config/node/index.js';
 import { RunDir } from '../train/run-dir.js';
-import { runExperiment } from '../train/runner.js';
+import { runExperiment } from '../frontends/run-config.js';
 import { KdError } from '../util/errors.js';
 import { readInput } from '../runtime/storage.js';
 import { configRegistry } from './run.js';

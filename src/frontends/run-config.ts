@@ -1,12 +1,12 @@
 import { configToYaml, type ResolvedConfig } from '../config/index.js';
-import { executePlan } from './execute.js';
-import { planFromConfig } from './plan.js';
-import { preflight } from './preflight.js';
-import { formatSummary, type RunSummary } from './report.js';
-import { RunDir } from './run-dir.js';
-import { loadData } from './run-data.js';
+import { executePlan } from '../train/execute.js';
+import { planFromConfig } from './config-plan.js';
+import { preflight } from '../train/preflight.js';
+import { formatSummary, type RunSummary } from '../train/report.js';
+import { RunDir } from '../train/run-dir.js';
+import { loadData } from './config-data.js';
 
-export { formatSummary, type RunSummary, type SummaryRow } from './report.js';
+export { formatSummary, type RunSummary, type SummaryRow } from '../train/report.js';
 
 /** How `runExperiment` runs: where it writes, whether it resumes, and where its lines for the user go. */
 export interface RunOptions {

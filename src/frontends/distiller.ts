@@ -7,11 +7,11 @@ import { exportOnnx, Predictor, type ExportOptions } from '../runtime/inference.
 import { agreementRate, evaluateClassifier, type Evaluation, type FitOptions } from '../train/classifier.js';
 import { trainStage } from '../train/stage-train.js';
 import { readInput } from '../runtime/storage.js';
-import { resolveTerms, teacherOutputsOf, type LossTerm } from './loss.js';
-import { onnxKey } from './teachers/keys.js';
-import { openTeachers, prepareStageTeacher, releaseTeachers } from './teachers/open.js';
+import { resolveTerms, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
+import { onnxKey } from '../distill/teachers/keys.js';
+import { openTeachers, prepareStageTeacher, releaseTeachers } from '../distill/teachers/open.js';
 import type { Teacher } from '../runtime/teacher.js';
-import type { TeacherSpec } from './teachers/spec.js';
+import type { TeacherSpec } from '../distill/teachers/spec.js';
 
 /** A teacher as the Distiller takes it: an ONNX file path, ONNX bytes, a (trained) kdistill model, or any teacher object. */
 export type DistillerTeacher = string | Uint8Array | Model | Teacher;

@@ -1,21 +1,10 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { featureStats, stratifiedSplit, subset, tokenizerSize, type Dataset } from '../data/index.js';
+import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
 import { loadCsv, loadDataset, loadImageFolder, loadJsonl } from '../data/node/index.js';
+import type { RunData } from '../train/plan.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
 const OWN_TEST_FRACTION = 0.2;
-
-/** The splits of a run, with what every stage needs to read them the same way. */
-export interface RunData {
-  train: Dataset;
-  val?: Dataset;
-  test: Dataset;
-  /** Per-feature normalisation from the training split (CSV), applied to every split. */
-  mean?: readonly number[];
-  std?: readonly number[];
-  /** Vocabulary size for token-id models (JSONL). */
-  vocab?: number;
-}
 
 /** Loads the config's dataset and cuts the run's splits: train, validation (if configured) and test. */
 export function loadData(cfg: ResolvedConfig): RunData {
@@ -74,13 +63,4 @@ export function loadData(cfg: ResolvedConfig): RunData {
     return { train, val, test, mean: st.mean, std: st.std };
   }
   return { train, val, test, vocab };
-}
-
-/** The samples of `ds` whose label is one of `classes` (labels keep their indices). */
-export function ofClasses(ds: Dataset, classes: readonly number[] | null): Dataset {
-  if (!classes) return ds;
-  const keep = new Set(classes);
-  const idx: number[] = [];
-  for (let i = 0; i < ds.n; i++) if (keep.has(ds.y[i])) idx.push(i);
-  return subset(ds, idx, `${ds.name}[classes ${classes.join(',')}]`);
 }
