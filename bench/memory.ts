@@ -41,8 +41,10 @@ function sample(label: string): Sample {
 }
 const f1 = (x: number) => x.toFixed(1);
 const row = (s: Sample, extra = '') =>
-  `${s.label.padEnd(14)} ${f1(s.rss).padStart(8)} ${f1(s.heapUsed).padStart(9)} ${f1(s.external).padStart(9)} ${f1(s.arrayBuffers).padStart(13)}  ${extra}`;
-const header = `${'point'.padEnd(14)} ${'rss MiB'.padStart(8)} ${'heap MiB'.padStart(9)} ${'ext MiB'.padStart(9)} ${'arrayBuf MiB'.padStart(13)}`;
+  `${s.label.padEnd(14)} ${f1(s.rss).padStart(8)} ${f1(s.heapUsed).padStart(9)} ` +
+  `${f1(s.external).padStart(9)} ${f1(s.arrayBuffers).padStart(13)}  ${extra}`;
+const memoryColumns = `${'rss MiB'.padStart(8)} ${'heap MiB'.padStart(9)} ${'ext MiB'.padStart(9)} ${'arrayBuf MiB'.padStart(13)}`;
+const header = `${'point'.padEnd(14)} ${memoryColumns}`;
 
 const train = take(loadMnist('train'), nTrain, `mnist-train[:${nTrain}]`);
 const test = take(loadMnist('test'), 2000, 'mnist-test[:2000]');
@@ -99,7 +101,9 @@ for (let i = 1; i <= nSessions; i++) {
 }
 
 console.log(
-  `teacher cnn-8-16 (1 epoch): test accuracy ${(tAcc * 100).toFixed(2)}% on ${test.n}; student cnn-4-8 distilled ${epochs} epochs on ${train.n} samples (${spe} steps/epoch), gc ${gc ? 'forced before each sample' : 'not exposed (run with --expose-gc)'}`,
+  `teacher cnn-8-16 (1 epoch): test accuracy ${(tAcc * 100).toFixed(2)}% on ${test.n}; ` +
+    `student cnn-4-8 distilled ${epochs} epochs on ${train.n} samples (${spe} steps/epoch), ` +
+    `gc ${gc ? 'forced before each sample' : 'not exposed (run with --expose-gc)'}`,
 );
 console.log(header);
 for (const s of [start, afterTeacher]) console.log(row(s));

@@ -118,7 +118,8 @@ for (const seed of seeds) {
     };
     results.push(r);
     log(
-      `${name} seed ${seed}: peers ${r.peers.map((x) => (x * 100).toFixed(2)).join(' / ')} %, ensemble ${(r.ensemble * 100).toFixed(2)} % (${r.seconds} s)`,
+      `${name} seed ${seed}: peers ${r.peers.map((x) => (x * 100).toFixed(2)).join(' / ')} ` +
+        `%, ensemble ${(r.ensemble * 100).toFixed(2)} % (${r.seconds} s)`,
     );
   }
 }
@@ -136,6 +137,7 @@ console.log('|---|---|---|---|---|');
 for (const name of configs) {
   const rs = results.filter((r) => r.config === name);
   console.log(
-    `| ${name === 'alone' ? 'each alone (ce)' : name} | ${ms(rs.map((r) => r.peers[0]))} | ${ms(rs.map((r) => r.peers[1]))} | ${ms(rs.map((r) => r.ensemble))} | ${Math.round(rs.reduce((p, r) => p + r.seconds, 0) / rs.length)} |`,
+    `| ${name === 'alone' ? 'each alone (ce)' : name} | ${ms(rs.map((r) => r.peers[0]))} | ${ms(rs.map((r) => r.peers[1]))} ` +
+      `| ${ms(rs.map((r) => r.ensemble))} | ${Math.round(rs.reduce((p, r) => p + r.seconds, 0) / rs.length)} |`,
   );
 }

@@ -44,7 +44,8 @@ const EXPERIMENTS: Record<string, { stages: string[]; extra?: string[] }> = {
       `  - { name: peer-ensemble, cohort: [${S}, ${S}], loss: [{ method: peer_ensemble }] }`,
       `  - { name: tfkd, model: ${S}, loss: [{ method: tfkd, options: { multiplier: 10 } }] }`,
       `  - { name: cskd, model: ${S}, loss: [{ method: ce }, { method: cskd }] }`,
-      `  - { name: byot, model: ${S}, loss: [{ method: ce, weight: 0.9 }, { method: byot, options: { nodes: [block1/pool, block2/pool], deepNode: block3/relu } }] }`,
+      `  - { name: byot, model: ${S}, loss: [{ method: ce, weight: 0.9 }, { method: ` +
+        'byot, options: { nodes: [block1/pool, block2/pool], deepNode: block3/relu } }] }',
     ],
   },
   amalgamation: {
@@ -52,7 +53,8 @@ const EXPERIMENTS: Record<string, { stages: string[]; extra?: string[] }> = {
     stages: [
       `  - { name: low, model: ${T}, classes: ${low}, loss: [{ method: ce, options: { classes: ${low} } }] }`,
       `  - { name: high, model: ${T}, classes: ${high}, loss: [{ method: ce, options: { classes: ${high} } }] }`,
-      `  - { name: amalgamated, model: ${S}, teachers: [{ stage: low, classes: ${low} }, { stage: high, classes: ${high} }], combine: concat, loss: [{ method: kd, options: { temperature: 2 } }] }`,
+      `  - { name: amalgamated, model: ${S}, teachers: [{ stage: low, classes: ${low} }, { stage: high, ` +
+        `classes: ${high} }], combine: concat, loss: [{ method: kd, options: { temperature: 2 } }] }`,
       `  - { name: alone, model: ${S} }`,
     ],
   },
@@ -61,7 +63,8 @@ const EXPERIMENTS: Record<string, { stages: string[]; extra?: string[] }> = {
     stages: [
       `  - { name: old, model: ${S}, classes: ${low}, loss: [{ method: ce, options: { classes: ${low} } }] }`,
       `  - { name: finetune, model: ${S}, init: old, classes: ${high}, loss: [{ method: ce, options: { classes: ${high} } }] }`,
-      `  - { name: lwf, model: ${S}, init: old, classes: ${high}, teachers: [old], loss: [{ method: ce, options: { classes: ${high} } }, { method: kd, options: { temperature: 2, classes: ${low} } }] }`,
+      `  - { name: lwf, model: ${S}, init: old, classes: ${high}, teachers: [old], loss: [{ method: ce, ` +
+        `options: { classes: ${high} } }, { method: kd, options: { temperature: 2, classes: ${low} } }] }`,
     ],
   },
 };
@@ -90,7 +93,8 @@ for (const [name, e] of Object.entries(EXPERIMENTS)) {
     results[name].push(s);
     writeFileSync(a.out!, `${JSON.stringify({ epochs: Number(a.epochs), perClass: Number(a['per-class']), results }, null, 1)}\n`);
     console.error(
-      `[${Math.round((Date.now() - t0) / 1000)} s] ${name} seed ${seed}: ${s.rows.map((r) => `${r.role} ${(r.testAccuracy * 100).toFixed(2)}`).join(', ')}`,
+      `[${Math.round((Date.now() - t0) / 1000)} s] ${name} seed ${seed}: ` +
+        `${s.rows.map((r) => `${r.role} ${(r.testAccuracy * 100).toFixed(2)}`).join(', ')}`,
     );
   }
 }
@@ -113,8 +117,13 @@ for (const [name, runs] of Object.entries(results)) {
   for (const role of roles) {
     const rs = runs.map((s) => s.rows.find((r) => r.role === role)!);
     const delta = alone.length && role !== 'alone' ? (mean(rs.map((r) => r.testAccuracy)) - mean(alone)) * 100 : undefined;
+    const subsetCells = subsets
+      .map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`)
+      .join('');
     console.log(
-      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} | ${rs[0].agreement === null ? '—' : ms(rs.map((r) => r.agreement ?? Number.NaN))} (${rs[0].agreeWith ?? '—'}) |${subsets.map((n) => ` ${ms(rs.map((r) => r.subsets![n].accuracy))} / ${ms(rs.map((r) => r.subsets![n].taskAccuracy))} |`).join('')}`,
+      `| ${role} | ${rs[0].model} | ${ms(rs.map((r) => r.testAccuracy))} | ${delta === undefined ? '' : delta.toFixed(2)} ` +
+        `| ${rs[0].agreement === null ? '—' : ms(rs.map((r) => r.agreement ?? Number.NaN))} (${rs[0].agreeWith ?? '—'}) ` +
+        `|${subsetCells}`,
     );
   }
 }

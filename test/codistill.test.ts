@@ -21,54 +21,65 @@ const small = () => [cnn([4]), mlp([784, 12, 10], { inputShape: [1, 28, 28] })];
 const copyOf = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, Float32Array.from(v)]));
 
 describe('codistillation cohort', () => {
-  it('stale copies hold the live values from the start of the latest refresh step (steps 1, N+1, …), BatchNorm statistics included', async () => {
-    const N = 3,
-      steps = 7;
-    const m = new Model(codistillationCohort(small(), { refreshEvery: N }), 2);
-    const stale = m.bufferNames().filter((n) => n.startsWith('stale/'));
-    assert.ok(
-      stale.includes('stale/peer0/block1/conv/weight') &&
-        stale.includes('stale/peer1/fc1/weight') &&
-        stale.some((n) => /running_mean/.test(n)),
-      stale.join(', '),
-    );
-    assert.deepEqual(
-      stale.map((n) => n.slice(6)).sort(),
-      [...m.specs.keys()].filter((n) => !n.startsWith('stale/')).sort(),
-      'one copy per live parameter and buffer',
-    );
-    // live[s]: every tensor after s steps (live[0]: the initial values); staleAfter[s]: the copies after s steps.
-    const live = [copyOf(m.values)],
-      staleAfter: Map<string, Float32Array>[] = [];
-    const train = take(loadMnist('train'), 64 * steps);
-    await fitClassifier(m, train, {
-      epochs: 1,
-      batchSize: 64,
-      threads: 1,
-      stepsPerRun: 1,
-      loss: [{ method: 'codistill', weight: 1 }],
-      onRun: (session) => {
-        live.push(new Map(stale.map((n) => [n.slice(6), Float32Array.from(session.tensor(n.slice(6)))])));
-        staleAfter.push(new Map(stale.map((n) => [n, Float32Array.from(session.tensor(n))])));
-      },
-    });
-    assert.equal(staleAfter.length, steps);
-    for (let s = 1; s <= steps; s++) {
-      const from = Math.floor((s - 1) / N) * N; // the copies were taken at the start of step from+1
-      for (const n of stale)
-        assert.deepEqual(staleAfter[s - 1].get(n), live[from].get(n.slice(6)), `after step ${s}, ${n} = live after ${from} steps`);
-    }
-    assert.notDeepEqual(
-      live[3].get('peer1/fc1/weight'),
-      live[0].get('peer1/fc1/weight'),
-      'the live values moved, so the comparisons above tell refreshes apart',
-    );
+  it(
+    'stale copies hold the live values from the start ' +
+      'of the latest refresh step (steps 1, N+1, …), ' +
+      'BatchNorm statistics included',
+    async () => {
+      const N = 3,
+        steps = 7;
+      const m = new Model(codistillationCohort(small(), { refreshEvery: N }), 2);
+      const stale = m.bufferNames().filter((n) => n.startsWith('stale/'));
+      assert.ok(
+        stale.includes('stale/peer0/block1/conv/weight') &&
+          stale.includes('stale/peer1/fc1/weight') &&
+          stale.some((n) => /running_mean/.test(n)),
+        stale.join(', '),
+      );
+      assert.deepEqual(
+        stale.map((n) => n.slice(6)).sort(),
+        [...m.specs.keys()].filter((n) => !n.startsWith('stale/')).sort(),
+        'one copy per live parameter and buffer',
+      );
+      // live[s]: every tensor after s steps (live[0]: the initial values); staleAfter[s]: the copies after s steps.
+      const live = [copyOf(m.values)],
+        staleAfter: Map<string, Float32Array>[] = [];
+      const train = take(loadMnist('train'), 64 * steps);
+      await fitClassifier(m, train, {
+        epochs: 1,
+        batchSize: 64,
+        threads: 1,
+        stepsPerRun: 1,
+        loss: [{ method: 'codistill', weight: 1 }],
+        onRun: (session) => {
+          live.push(new Map(stale.map((n) => [n.slice(6), Float32Array.from(session.tensor(n.slice(6)))])));
+          staleAfter.push(new Map(stale.map((n) => [n, Float32Array.from(session.tensor(n))])));
+        },
+      });
+      assert.equal(staleAfter.length, steps);
+      for (let s = 1; s <= steps; s++) {
+        const from = Math.floor((s - 1) / N) * N; // the copies were taken at the start of step from+1
+        for (const n of stale)
+          assert.deepEqual(staleAfter[s - 1].get(n), live[from].get(n.slice(6)), `after step ${s}, ${n} = live after ${from} steps`);
+      }
+      assert.notDeepEqual(
+        live[3].get('peer1/fc1/weight'),
+        live[0].get('peer1/fc1/weight'),
+        'the live values moved, so the comparisons above tell refreshes apart',
+      );
 
-    // The same steps as one ONNX Loop (stepsPerRun 4, 'step' computed inside the body) end identically.
-    const loop = new Model(codistillationCohort(small(), { refreshEvery: N }), 2);
-    await fitClassifier(loop, train, { epochs: 1, batchSize: 64, threads: 1, stepsPerRun: 4, loss: [{ method: 'codistill', weight: 1 }] });
-    for (const n of stale) assert.deepEqual(loop.values.get(n), staleAfter[steps - 1].get(n), `${n} with stepsPerRun 4`);
-  });
+      // The same steps as one ONNX Loop (stepsPerRun 4, 'step' computed inside the body) end identically.
+      const loop = new Model(codistillationCohort(small(), { refreshEvery: N }), 2);
+      await fitClassifier(loop, train, {
+        epochs: 1,
+        batchSize: 64,
+        threads: 1,
+        stepsPerRun: 4,
+        loss: [{ method: 'codistill', weight: 1 }],
+      });
+      for (const n of stale) assert.deepEqual(loop.values.get(n), staleAfter[steps - 1].get(n), `${n} with stepsPerRun 4`);
+    },
+  );
 
   it('trains every parameter of every peer (KL term alone); exported peers and cohort hold no stale copies', async () => {
     const m = new Model(codistillationCohort(small(), { refreshEvery: 2 }), 5);

@@ -147,7 +147,9 @@ describe('pre-training phases run before the main training', () => {
       'main phase trains the classifier',
     );
   });
-  it('ft: the paraphraser pre-trains on teacher features (reconstruction falls), then stays frozen while the translator trains', async () => {
+  const ftTitle =
+    'ft: the paraphraser pre-trains on teacher features (reconstruction falls), then stays frozen while the translator trains';
+  it(ftTitle, async () => {
     const { Model, cnn, train, fitClassifier, Predictor, prepareTeacher, tbytes } = await setup();
     const loss = [
       { method: 'ce', weight: 1 },

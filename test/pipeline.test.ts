@@ -78,7 +78,8 @@ describe('pipelines of stages', () => {
       [
         '  - { name: low, model: mlp-8-16-4, classes: [0, 1], loss: [{ method: ce, options: { classes: [0, 1] } }] }',
         '  - { name: high, model: mlp-8-16-4, classes: [2, 3], loss: [{ method: ce, options: { classes: [2, 3] } }] }',
-        '  - { name: student, model: mlp-8-8-4, teachers: [{ stage: low, classes: [0, 1] }, { stage: high, classes: [2, 3] }], combine: concat, loss: [{ method: kd, options: { temperature: 2 } }] }',
+        '  - { name: student, model: mlp-8-8-4, teachers: [{ stage: low, classes: [0, 1] }, { stage: ' +
+          'high, classes: [2, 3] }], combine: concat, loss: [{ method: kd, options: { temperature: 2 } }] }',
       ],
       ['report: { subsets: { low: [0, 1], high: [2, 3] } }'],
     );
@@ -95,7 +96,8 @@ describe('pipelines of stages', () => {
       '  - { name: copy, model: mlp-8-16-4, init: old, classes: [2, 3], epochs: 1, optimizer: { name: sgd, lr: 1.0e-12 } }',
       '  - { name: dml, cohort: [mlp-8-8-4, mlp-8-4-4], loss: [{ method: dml }] }',
       // A feature of the second teacher by name (node@teacher); the first teacher is the plain default.
-      "  - { name: feat, model: mlp-8-8-4, teachers: [old, dml], loss: [{ method: ce }, { method: sp, weight: 10, options: { teacherNode: 'relu1@dml', studentNode: relu1 } }] }",
+      '  - { name: feat, model: mlp-8-8-4, teachers: [old, dml], loss: [{ method: ce }, { ' +
+        "method: sp, weight: 10, options: { teacherNode: 'relu1@dml', studentNode: relu1 } }] }",
     ]);
     assert.ok(row(s, 'feat').testAccuracy > 0.8, `student with a feature of teacher 'dml': ${row(s, 'feat').testAccuracy}`);
     const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
@@ -126,8 +128,10 @@ describe('pipelines of stages', () => {
       'lwf',
       [
         `  - { name: old, model: mlp-8-16-4, classes: ${headA}, loss: [{ method: ce, options: { classes: ${headA} } }] }`,
-        `  - { name: finetune, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, lr: 0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(0)}] }`,
-        `  - { name: lwf, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, lr: 0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(1)}] }`,
+        `  - { name: finetune, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, ` +
+          `lr: 0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(0)}] }`,
+        `  - { name: lwf, model: mlp-8-16-4, init: old, classes: ${headB}, optimizer: { name: adam, lr: ` +
+          `0.05 }, teachers: [old], loss: [{ method: ce, options: { classes: ${headB} } }, ${kd(1)}] }`,
       ],
       [`report: { subsets: { a: ${headA}, b: ${headB} } }`],
     );
@@ -187,9 +191,12 @@ describe('pipelines of stages', () => {
       const { s } = await pipeline(
         'http',
         [
-          `  - { name: student, model: mlp-8-8-4, teachers: [{ http: { url: '${url}', version: v1 } }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
-          `  - { name: from-topk, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/topk' }, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
-          `  - { name: from-label, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/label' }, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }`,
+          `  - { name: student, model: mlp-8-8-4, teachers: [{ http: { url: '${url}', ` +
+            'version: v1 } }], loss: [{ method: kd, options: { temperature: 2 } }] }',
+          `  - { name: from-topk, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/topk' ` +
+            '}, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }',
+          `  - { name: from-label, model: mlp-8-8-4, teachers: [{ http: { url: '${base}/label' ` +
+            '}, cache: false }], loss: [{ method: kd, options: { temperature: 2 } }] }',
         ],
         [`cacheDir: ${join(dir, 'cache')}`],
       );

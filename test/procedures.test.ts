@@ -91,8 +91,9 @@ const spec = (model: Model, extra: Partial<TrainStepSpec>): TrainStepSpec => ({
 });
 
 describe('parameter groups: several optimizers, rates and objectives in one step', () => {
-  for (const multiStep of [false, true])
-    it(`updates each group on its own objective at its own rate (${multiStep ? 'two steps in one Loop run' : 'single steps'})`, async () => {
+  for (const multiStep of [false, true]) {
+    const runs = multiStep ? 'two steps in one Loop run' : 'single steps';
+    it(`updates each group on its own objective at its own rate (${runs})`, async () => {
       const model = new Model(twoPart, 3);
       const ref = paramsOf(model);
       const group = { name: 'b-part', owns: (p: string) => p.startsWith('b/'), optimizer: sgd(), objective: 'small' };
@@ -116,6 +117,7 @@ describe('parameter groups: several optimizers, rates and objectives in one step
         await s.release();
       }
     });
+  }
 
   it('refuses a step run without a group rate, an unknown objective and a parameter in two groups', async () => {
     const model = new Model(twoPart, 3);

@@ -107,43 +107,49 @@ describe('float16 and int8 export', () => {
       );
       assert.ok(agreement(a.all, b.all) >= 0.99, `agreement ${agreement(a.all, b.all)}`);
       t.diagnostic(
-        `fp16: weights ${weightBytes(f16)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, max |Δlogit| ${Math.max(...a.all.map((v, i) => Math.abs(v - b.all[i]))).toFixed(4)}`,
+        `fp16: weights ${weightBytes(f16)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, ` +
+          `max |Δlogit| ${Math.max(...a.all.map((v, i) => Math.abs(v - b.all[i]))).toFixed(4)}`,
       );
       for (let i = 0; i < a.all.length; i++)
         assert.ok(Math.abs(a.all[i] - b.all[i]) <= 0.02 + 0.01 * Math.abs(a.all[i]), `logit ${i}: ${a.all[i]} vs ${b.all[i]}`);
     });
 
-    it(`${name}: int8 QDQ is ~¼ of the weights, runs at batch 1 and 5, and predicts as fp32 (≥ 95%, mean |Δlogit| ≤ 5% of mean |logit|)`, async (t) => {
-      const f32 = trained[name];
-      const q = await quantizeInt8(f32, calibration(train, 256), { threads: 2 });
-      assert.ok(weightBytes(q) <= 0.3 * weightBytes(f32), `${weightBytes(q)} vs ${weightBytes(f32)}`);
-      assert.ok(q.length < toFloat16(f32).length, 'int8 file should be smaller than the fp16 one');
-      const [a, b] = [await logits(f32), await logits(q)];
-      assert.deepEqual(
-        [b.one, b.five],
-        [
-          [1, 10],
-          [5, 10],
-        ],
-      );
-      assert.ok(agreement(a.all, b.all) >= 0.95, `agreement ${agreement(a.all, b.all)}`);
-      let diff = 0,
-        mag = 0;
-      for (let i = 0; i < a.all.length; i++) [diff, mag] = [diff + Math.abs(a.all[i] - b.all[i]), mag + Math.abs(a.all[i])];
-      t.diagnostic(
-        `int8: weights ${weightBytes(q)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, mean |Δlogit| ${(diff / a.all.length).toFixed(4)}, mean |logit| ${(mag / a.all.length).toFixed(3)}`,
-      );
-      assert.ok(diff <= 0.05 * mag, `mean |Δlogit| ${diff / a.all.length} vs mean |logit| ${mag / a.all.length}`);
-      const m = parseOnnx(q);
-      assert.equal(Number(m.opsetImport[0].version), 18);
-      const perChannel = m.graph!.node.filter((n) => n.opType === 'DequantizeLinear' && n.attribute.some((x) => x.name === 'axis'));
-      assert.ok(perChannel.length >= 2, 'weights and biases are dequantized per channel');
-      // ONNX Runtime must fuse the pairs into integer kernels, not run float ops between Q and DQ.
-      const ops = await optimizedOps(q);
-      const want = name === 'cnn' ? ['QLinearConv', 'QGemm'] : ['QGemm'];
-      for (const w of want) assert.ok(ops.includes(w), `${w} missing from ORT's graph: ${ops.join(' ')}`);
-      assert.ok(!ops.includes('Conv') && !ops.includes('Gemm'), `float kernels left: ${ops.join(' ')}`);
-    });
+    it(
+      `${name}: int8 QDQ is ~¼ of the weights, runs at batch 1 and 5, and ` +
+        'predicts as fp32 (≥ 95%, mean |Δlogit| ≤ 5% of mean |logit|)',
+      async (t) => {
+        const f32 = trained[name];
+        const q = await quantizeInt8(f32, calibration(train, 256), { threads: 2 });
+        assert.ok(weightBytes(q) <= 0.3 * weightBytes(f32), `${weightBytes(q)} vs ${weightBytes(f32)}`);
+        assert.ok(q.length < toFloat16(f32).length, 'int8 file should be smaller than the fp16 one');
+        const [a, b] = [await logits(f32), await logits(q)];
+        assert.deepEqual(
+          [b.one, b.five],
+          [
+            [1, 10],
+            [5, 10],
+          ],
+        );
+        assert.ok(agreement(a.all, b.all) >= 0.95, `agreement ${agreement(a.all, b.all)}`);
+        let diff = 0,
+          mag = 0;
+        for (let i = 0; i < a.all.length; i++) [diff, mag] = [diff + Math.abs(a.all[i] - b.all[i]), mag + Math.abs(a.all[i])];
+        t.diagnostic(
+          `int8: weights ${weightBytes(q)}/${weightBytes(f32)} B, agreement ${agreement(a.all, b.all)}, mean ` +
+            `|Δlogit| ${(diff / a.all.length).toFixed(4)}, mean |logit| ${(mag / a.all.length).toFixed(3)}`,
+        );
+        assert.ok(diff <= 0.05 * mag, `mean |Δlogit| ${diff / a.all.length} vs mean |logit| ${mag / a.all.length}`);
+        const m = parseOnnx(q);
+        assert.equal(Number(m.opsetImport[0].version), 18);
+        const perChannel = m.graph!.node.filter((n) => n.opType === 'DequantizeLinear' && n.attribute.some((x) => x.name === 'axis'));
+        assert.ok(perChannel.length >= 2, 'weights and biases are dequantized per channel');
+        // ONNX Runtime must fuse the pairs into integer kernels, not run float ops between Q and DQ.
+        const ops = await optimizedOps(q);
+        const want = name === 'cnn' ? ['QLinearConv', 'QGemm'] : ['QGemm'];
+        for (const w of want) assert.ok(ops.includes(w), `${w} missing from ORT's graph: ${ops.join(' ')}`);
+        assert.ok(!ops.includes('Conv') && !ops.includes('Gemm'), `float kernels left: ${ops.join(' ')}`);
+      },
+    );
   }
 
   it('resnet8: residual Add and global pooling become QLinearAdd / QLinearGlobalAveragePool', async () => {

@@ -56,7 +56,8 @@ export function gradients(loss: Value, wrt: readonly Value[], opts: { seed?: Val
       if (!rule) {
         throw new KdError(
           'NO_GRADIENT',
-          `cannot differentiate op '${node.opType}' (node '${node.name}'): kdistill has no gradient rule for it. Freeze the part of the model that contains it, or file an issue naming the op.`,
+          `cannot differentiate op '${node.opType}' (node '${node.name}'): kdistill has no gradient ` +
+            'rule for it. Freeze the part of the model that contains it, or file an issue naming the op.',
         );
       }
       const ctx: GradContext = {

@@ -13,7 +13,10 @@ import { median } from '../util/stats.js';
 
 export interface KdStepResult {
   engine: string;
-  /** 'sequential': teacher then student on one thread pool; 'pipelined': teacher (worker thread) on the next batches overlaps the student steps. */
+  /**
+   * 'sequential': teacher then student on one thread pool; 'pipelined': teacher (worker thread) on the next batches
+   * overlaps the student steps.
+   */
   mode: 'sequential' | 'pipelined';
   /** Training steps per ORT run (an ONNX Loop when > 1). */
   stepsPerRun: number;

@@ -100,7 +100,10 @@ export function registerBench(program: Command): void {
       console.log('pair  thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio');
       for (const r of rows)
         console.log(
-          `${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ${String(r.ratioChannelsLast ?? '–').padStart(5)}`,
+          `${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ` +
+            `${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ` +
+            `${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ` +
+            `${String(r.ratioChannelsLast ?? '–').padStart(5)}`,
         );
     });
 }

@@ -83,7 +83,9 @@ export async function fillCache(file: string, o: FillOptions): Promise<{ hits: n
       s = teacher.stats();
     if (o.quiet || (!end && (tty ? pct === lastShown : pct < lastShown + 10))) return;
     lastShown = pct;
-    const line = `cache fill ${o.dataset}/${o.split}: ${done}/${ds.n} (${pct}%) hits ${s.hits} misses ${s.misses} ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    const line =
+      `cache fill ${o.dataset}/${o.split}: ${done}/${ds.n} (${pct}%) hits ` +
+      `${s.hits} misses ${s.misses} ${((Date.now() - t0) / 1000).toFixed(1)} s`;
     process.stderr.write(tty ? `\r${line}${end ? '\n' : ''}` : `${line}\n`);
   };
   try {
@@ -106,7 +108,8 @@ export async function fillCache(file: string, o: FillOptions): Promise<{ hits: n
     const s = teacher.stats();
     if (!o.quiet)
       console.log(
-        `${file} → ${s.dir}: ${ds.n} ${o.dataset}/${o.split} samples, ${s.hits} already cached, ${s.misses} computed with ${workers} worker(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        `${file} → ${s.dir}: ${ds.n} ${o.dataset}/${o.split} samples, ${s.hits} already cached, ` +
+          `${s.misses} computed with ${workers} worker(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
     return { hits: s.hits, misses: s.misses };
   } finally {

@@ -62,7 +62,8 @@ export function registerExport(program: Command): void {
   program
     .command('export <run-dir|student.onnx>')
     .description(
-      'write student.fp16.onnx / student.int8.onnx next to the student and a report (export-report.md/.json): parameters, file size, latency p50/p95 at batch 1 and 32, test accuracy and agreement, teacher and student side by side',
+      'write student.fp16.onnx / student.int8.onnx next to the student and a report (export-report.md/.json): parameters, ' +
+        'file size, latency p50/p95 at batch 1 and 32, test accuracy and agreement, teacher and student side by side',
     )
     .option('--teacher <teacher.onnx>', "the teacher to compare with (default: the run directory's teacher.onnx)")
     .option('--fp16', 'also write float16 weights (half the file; computes in float32)')
@@ -77,7 +78,9 @@ export function registerExport(program: Command): void {
       if (!BUNDLED.includes(name)) {
         throw new KdError(
           'UNSUPPORTED_DATASET',
-          `kdistill export evaluates on the bundled datasets (mnist, fashion-mnist); ${o.dataset ? `'${name}' is not one` : `${target} was trained on '${name}'`}. Use the library's exportReport with your own test data.`,
+          'kdistill export evaluates on the bundled datasets (mnist, fashion-mnist); ' +
+            `${o.dataset ? `'${name}' is not one` : `${target} was trained on '${name}'`}. ` +
+            `Use the library's exportReport with your own test data.`,
         );
       }
       const calibrate = positiveInt(o.calibrate, 'calibrate');
@@ -115,8 +118,12 @@ export function registerExport(program: Command): void {
       writeAtomic(join(dir, 'export-report.md'), [`${md}\n`], { what: 'report' });
       if (o.json) return console.log(JSON.stringify(report, null, 2));
       console.log(md);
-      console.log(
-        `wrote ${[student.fp16 && files['student.fp16'], student.int8 && files['student.int8'], 'export-report.json', 'export-report.md'].filter(Boolean).join(', ')} in ${dir}`,
-      );
+      const written = [
+        student.fp16 && files['student.fp16'],
+        student.int8 && files['student.int8'],
+        'export-report.json',
+        'export-report.md',
+      ];
+      console.log(`wrote ${written.filter(Boolean).join(', ')} in ${dir}`);
     });
 }

@@ -51,7 +51,8 @@ export function registerInspect(program: Command): void {
       };
       if (o.json) return console.log(JSON.stringify(res, null, 2));
       console.log(
-        `${file} on ${o.dataset} test: accuracy ${(ev.accuracy * 100).toFixed(2)}%, loss ${res.loss}, ${(res.fileBytes / 1024).toFixed(0)} KiB`,
+        `${file} on ${o.dataset} test: accuracy ${(ev.accuracy * 100).toFixed(2)}%, ` +
+          `loss ${res.loss}, ${(res.fileBytes / 1024).toFixed(0)} KiB`,
       );
       for (const l of latency) console.log(`  latency batch ${l.batch}: p50 ${l.p50} ms, p95 ${l.p95} ms`);
     });

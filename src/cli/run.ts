@@ -33,12 +33,14 @@ export function registerRun(program: Command): void {
   program
     .command('run <config>')
     .description(
-      'run an experiment from a YAML config: train the teacher if the config names a zoo model, then the baseline and the distilled student; print the comparison',
+      'run an experiment from a YAML config: train the teacher if the config names a ' +
+        'zoo model, then the baseline and the distilled student; print the comparison',
     )
     .option('--json', 'print the final summary as JSON on stdout')
     .option(
       '--resume',
-      "continue an interrupted run in the config's run directory: finished stages are reused, the interrupted one continues from its latest checkpoint",
+      "continue an interrupted run in the config's run directory: finished stages " +
+        'are reused, the interrupted one continues from its latest checkpoint',
     )
     .action(async (file: string, o: { json?: boolean; resume?: boolean }) => {
       const cfg = loadConfig(file, configRegistry());

@@ -177,7 +177,8 @@ export class BatchIterator implements Iterable<Batch> {
       if ((state.batchSize !== undefined && state.batchSize !== this.batchSize) || !!state.dropLast !== !!opts.dropLast)
         throw new KdError(
           'BAD_STATE',
-          `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`,
+          `Batch iterator state was saved with batch size ${state.batchSize}${state.dropLast ? ' (dropLast)' : ''}, ` +
+            `resuming with ${this.batchSize}${opts.dropLast ? ' (dropLast)' : ''}.`,
         );
       if ((state.partners ?? 'none') !== (opts.partners?.name ?? 'none'))
         throw new KdError(
@@ -187,7 +188,8 @@ export class BatchIterator implements Iterable<Batch> {
       if (augmentSignature(state.augment) !== augmentSignature(this.augmenter?.options)) {
         throw new KdError(
           'BAD_STATE',
-          `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, resuming with ${augmentSignature(this.augmenter?.options)}.`,
+          `Batch iterator state was saved with augment ${augmentSignature(state.augment)}, ` +
+            `resuming with ${augmentSignature(this.augmenter?.options)}.`,
         );
       }
       this.rng = new Rng(Uint32Array.from(state.rng));

@@ -29,7 +29,8 @@ export function combineTeachers(ts: readonly TeacherLogits[], mode: Combine, C: 
     if (t.logits.shape[1] !== C)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `teacher '${t.name}' predicts ${t.logits.shape[1]} classes and the student ${C}; averaging needs the same classes (use combine: concat for teachers of different class subsets)`,
+        `teacher '${t.name}' predicts ${t.logits.shape[1]} classes and the student ${C}; averaging ` +
+          'needs the same classes (use combine: concat for teachers of different class subsets)',
       );
   const probs = ts.map((t) => op.softmax(t.logits, -1));
   let mix: Value;
@@ -60,14 +61,16 @@ function concatByClass(ts: readonly TeacherLogits[], C: number): Value {
     if (width !== C && width !== classes.length)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `teacher '${t.name}' has ${width} outputs: expected ${C} (all classes) or ${classes.length} (one per class it knows: [${classes.join(', ')}])`,
+        `teacher '${t.name}' has ${width} outputs: expected ${C} (all classes) ` +
+          `or ${classes.length} (one per class it knows: [${classes.join(', ')}])`,
       );
     for (const c of classes) {
       if (c >= C) throw new KdError('BAD_CLASSES', `teacher '${t.name}': class ${c} is beyond the student's ${C} classes`);
       if (owner[c] >= 0)
         throw new KdError(
           'BAD_CLASSES',
-          `class ${c} is claimed by teachers '${ts[owner[c]].name}' and '${t.name}'; with combine: concat each class comes from exactly one teacher`,
+          `class ${c} is claimed by teachers '${ts[owner[c]].name}' and '${t.name}'; ` +
+            'with combine: concat each class comes from exactly one teacher',
         );
       owner[c] = k;
     }

@@ -161,9 +161,18 @@ export function formatExportReport(r: ExportReport): string {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const x of r.rows) {
     const lat = x.latencyMs.map((l) => `${l.p50.toFixed(2)} / ${l.p95.toFixed(2)}`);
-    lines.push(
-      `| ${[x.file ?? x.role, x.precision, x.parameters, kib(x.fileBytes), kib(x.weightBytes), ...lat, pct(x.accuracy), pct(x.agreementWithTeacher), pct(x.agreementWithFp32)].join(' | ')} |`,
-    );
+    const cells = [
+      x.file ?? x.role,
+      x.precision,
+      x.parameters,
+      kib(x.fileBytes),
+      kib(x.weightBytes),
+      ...lat,
+      pct(x.accuracy),
+      pct(x.agreementWithTeacher),
+      pct(x.agreementWithFp32),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   const cal = r.calibrationSamples ? `; int8 calibrated on ${r.calibrationSamples} training samples` : '';
   lines.push(

@@ -22,7 +22,9 @@ export function exposeOutputs(bytes: Uint8Array, names: readonly string[], sourc
       .slice(0, 8);
     throw new KdError(
       'UNKNOWN_NODE',
-      `${source} has no node output named ${missing.map((x) => `'${x}'`).join(', ')}${near.length ? `; similar: ${near.join(', ')}` : ''} (\`kdistill inspect\` lists them)`,
+      `${source} has no node output named ` +
+        `${missing.map((x) => `'${x}'`).join(', ')}${near.length ? `; similar: ${near.join(', ')}` : ''} ` +
+        `(\`kdistill inspect\` lists them)`,
     );
   }
   const add = names.filter((n) => !have.has(n));

@@ -150,7 +150,8 @@ export class Predictor implements Teacher {
     if (why)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `${this.source} ${why}; the data does not fit this model (samples of [${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`,
+        `${this.source} ${why}; the data does not fit this model (samples of ` +
+          `[${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`,
       );
     const feeds = { [this.inputName]: x };
     return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;

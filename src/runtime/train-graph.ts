@@ -216,7 +216,8 @@ function frozenSet(f: TrainStepSpec['frozen'], trainable: Set<string>, loss: Val
     if (!trainable.has(n))
       throw new KdError(
         'UNKNOWN_PARAM',
-        `cannot freeze '${n}': model '${model}' has no trainable parameter of that name (it has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`,
+        `cannot freeze '${n}': model '${model}' has no trainable parameter of that name (it ` +
+          `has ${[...trainable].slice(0, 8).join(', ')}${trainable.size > 8 ? ', …' : ''})`,
       );
   return new Set(f ?? []);
 }

@@ -312,7 +312,8 @@ export class SharedState {
       if (owner && slot.kind === 'param')
         throw new KdError(
           'BAD_PROCEDURE',
-          `parameter '${slot.name}' is trained by two steps of the procedure ('${owner.tg.graph.name}' and '${s.tg.graph.name}'); freeze it in one`,
+          `parameter '${slot.name}' is trained by two steps of the procedure ` +
+            `('${owner.tg.graph.name}' and '${s.tg.graph.name}'); freeze it in one`,
         );
       if (!owner) this.owners.set(slot.name, s);
     }

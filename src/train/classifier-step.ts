@@ -127,7 +127,8 @@ export function classifierStep(
         if (!g.has(n))
           throw new KdError(
             'UNKNOWN_NODE',
-            `student '${model.name}' has no node '${n}'; its tappable nodes include ${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`,
+            `student '${model.name}' has no node '${n}'; its tappable nodes include ` +
+              `${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`,
           );
         student[n] = g.value(n);
       }

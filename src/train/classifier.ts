@@ -87,7 +87,8 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   if (ds.numClasses > classes)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `model '${model.name}' has ${classes} output classes but '${ds.name}' has ${ds.numClasses}; labels beyond the model's classes would get no loss`,
+      `model '${model.name}' has ${classes} output classes but '${ds.name}' has ` +
+        `${ds.numClasses}; labels beyond the model's classes would get no loss`,
     );
   checkLabels(ds, classes);
   // The norm is a reported scalar, so a non-finite gradient stops training like a non-finite loss.

@@ -164,7 +164,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       if (bad)
         throw new KdError(
           'NON_FINITE_LOSS',
-          `training '${name}' stopped at step ${done + 1}: ${bad[0]} is ${bad[1]} (the last checkpoint written before it is kept); lower the learning rate or check the inputs for NaN/Inf`,
+          `training '${name}' stopped at step ${done + 1}: ${bad[0]} is ${bad[1]} (the last checkpoint ` +
+            'written before it is kept); lower the learning rate or check the inputs for NaN/Inf',
         );
       losses.push(out.loss);
       o.onStep?.(done++, out);

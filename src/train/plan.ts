@@ -1,6 +1,7 @@
 /**
  * A run as data: the resolved stages (what each trains, with which teachers, loss, data and recipe), built by a
- * front-end (from a config: frontends/config-plan.ts; the `Distiller`). The executor (execute.ts) runs a plan; nothing in it runs a session.
+ * front-end (from a config: frontends/config-plan.ts; the `Distiller`). The executor (execute.ts) runs a plan;
+ * nothing in it runs a session.
  */
 import { subset, type AugmentOptions, type Dataset } from '../data/index.js';
 import type { Combine } from '../distill/combine.js';

@@ -32,7 +32,8 @@ export async function preflight(plan: RunPlan): Promise<void> {
     if (reads && !st.teachers.length)
       throw new KdError(
         'NO_TEACHER',
-        `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) reads a teacher, and the stage names none (teachers: [...])`,
+        `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) ` +
+          'reads a teacher, and the stage names none (teachers: [...])',
       );
     const ctx = {
       stage: st.name,
@@ -60,7 +61,8 @@ function checkInit(st: StagePlan, from: StagePlan, student: Model): void {
     if (!s || s.shape.join() !== spec.shape.join())
       throw new KdError(
         'BAD_INIT',
-        `stage '${st.name}' (${st.label}) starts from '${from.name}' (${from.label}), but its parameter '${name}' [${spec.shape.join(', ')}] ` +
+        `stage '${st.name}' (${st.label}) starts from '${from.name}' ` +
+          `(${from.label}), but its parameter '${name}' [${spec.shape.join(', ')}] ` +
           `${s ? `is [${s.shape.join(', ')}] there` : 'does not exist there'}; init needs the same architecture`,
       );
   }

@@ -54,6 +54,7 @@ export function formatSummary(s: RunSummary): string {
       subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join(''),
   );
   const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
-  const totals = `${s.dataset}: ${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples, ${s.seconds} s`;
+  const counts = `${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples`;
+  const totals = `${s.dataset}: ${counts}, ${s.seconds} s`;
   return [head, ...lines, totals, ...notes].join('\n');
 }

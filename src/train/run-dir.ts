@@ -53,7 +53,8 @@ export class RunDir {
     if (readText(saved, 'resolved config') !== resolvedText)
       throw new KdError(
         'CONFIG_CHANGED',
-        `cannot resume ${this.dir}: the config differs from the one the run was started with (${saved}); restore it, or start a new run under another name or outDir`,
+        `cannot resume ${this.dir}: the config differs from the one the run was started ` +
+          `with (${saved}); restore it, or start a new run under another name or outDir`,
       );
     this.log({ event: 'resume', command });
   }

@@ -11,7 +11,8 @@ export function readStages(rd: RunDir): Record<string, Record<string, unknown>> 
   } catch (e) {
     throw new KdError(
       'BAD_RUN_DIR',
-      `cannot resume from ${rd.dir}: stages.json is unreadable (${(e as Error).message}); delete it to redo every stage from its checkpoints`,
+      `cannot resume from ${rd.dir}: stages.json is unreadable ` +
+        `(${(e as Error).message}); delete it to redo every stage from its checkpoints`,
     );
   }
 }

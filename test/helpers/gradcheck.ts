@@ -82,7 +82,8 @@ export async function gradCheck(c: GradCase): Promise<number> {
       worst = Math.max(worst, err / tol);
       assert.ok(
         err <= tol,
-        `d loss/d ${k}[${i}]: autodiff ${analytic[i]} vs finite difference ${fd} (|err| ${err.toExponential(2)} > tol ${tol.toExponential(2)})`,
+        `d loss/d ${k}[${i}]: autodiff ${analytic[i]} vs finite difference ` +
+          `${fd} (|err| ${err.toExponential(2)} > tol ${tol.toExponential(2)})`,
       );
     }
   }

@@ -19,7 +19,10 @@ export function noGrad(node: Node, msg: string): never {
 
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-/** Reads a node's window attributes. auto_pad SAME_* is refused: shape inference ignores it too, so such a graph's shapes are already wrong. */
+/**
+ * Reads a node's window attributes. auto_pad SAME_* is refused: shape inference ignores it too, so such a graph's
+ * shapes are already wrong.
+ */
 export function windowOf(node: Node, kernel: readonly number[]): Window {
   const sp = kernel.length;
   const ap = node.attrs.auto_pad;

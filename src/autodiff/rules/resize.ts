@@ -42,7 +42,9 @@ registerGrad('Resize', (c, [dy]) => {
   if (!replicatesBlocks(node))
     noGrad(
       node,
-      `with integer scales the gradient needs coordinate_transformation_mode 'asymmetric' + nearest_mode 'floor' or 'half_pixel' + 'round_prefer_*', got '${str(node, 'coordinate_transformation_mode', 'half_pixel')}' + '${str(node, 'nearest_mode', 'round_prefer_floor')}'`,
+      `with integer scales the gradient needs coordinate_transformation_mode 'asymmetric' + nearest_mode 'floor' ` +
+        `or 'half_pixel' + 'round_prefer_*', got '${str(node, 'coordinate_transformation_mode', 'half_pixel')}' + ` +
+        `'${str(node, 'nearest_mode', 'round_prefer_floor')}'`,
     );
   // Axes before the first scaled one are copied (Reshape's 0, so a symbolic batch passes); from there on
   // sizes must be fixed because the split shifts later axes.

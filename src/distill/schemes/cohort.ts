@@ -28,7 +28,8 @@ export function cohort(defs: readonly ModelDef[], name?: string): CohortDef {
     if (sig(d) !== sig(defs[0]))
       throw new KdError(
         'SHAPE_MISMATCH',
-        `cohort peer ${k} ('${d.name}') takes inputs ${sig(d)}, peer 0 ('${defs[0].name}') takes ${sig(defs[0])}; peers read the same input`,
+        `cohort peer ${k} ('${d.name}') takes inputs ${sig(d)}, peer 0 ` +
+          `('${defs[0].name}') takes ${sig(defs[0])}; peers read the same input`,
       );
   });
   return {

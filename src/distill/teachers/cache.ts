@@ -54,7 +54,8 @@ export class TeacherCache implements Teacher, Keyed {
     if (!key)
       throw new KdError(
         'BAD_OPTION',
-        "a teacher cache needs the teacher's content key: pass `key` (onnxKey(bytes) for an ONNX teacher), or give an HTTP teacher a `version`",
+        "a teacher cache needs the teacher's content key: pass `key` " +
+          '(onnxKey(bytes) for an ONNX teacher), or give an HTTP teacher a `version`',
       );
     if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
       throw new KdError('BAD_OPTION', `teacher cache: topk must be a positive integer, got ${o.topk}`);

@@ -117,7 +117,9 @@ export class HttpTeacher implements Teacher {
         if (this.calls >= max)
           throw new KdError(
             'TEACHER_BUDGET',
-            `HTTP teacher ${this.where}: its budget of ${max} calls is spent (${this.calls} calls made${last ? `; the last failed: ${last}` : ''}); raise maxCalls, or fill a teacher cache so that later runs need no calls`,
+            `HTTP teacher ${this.where}: its budget of ${max} calls is spent ` +
+              `(${this.calls} calls made${last ? `; the last failed: ${last}` : ''}); ` +
+              'raise maxCalls, or fill a teacher cache so that later runs need no calls',
           );
         this.calls++;
         const r = await this.send(body);
@@ -166,13 +168,15 @@ export class HttpTeacher implements Teacher {
     } catch (e) {
       throw new KdError(
         'BAD_TEACHER_ANSWER',
-        `HTTP teacher ${this.where}: the answer is not valid JSON (${(e as Error).message}); it starts with ${JSON.stringify(this.redact(text.slice(0, 80)))}`,
+        `HTTP teacher ${this.where}: the answer is not valid JSON (${(e as Error).message}); ` +
+          `it starts with ${JSON.stringify(this.redact(text.slice(0, 80)))}`,
       );
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json))
       throw new KdError(
         'BAD_TEACHER_ANSWER',
-        `HTTP teacher ${this.where}: the answer must be a JSON object with 'logits', 'topk' or 'label', got ${Array.isArray(json) ? 'an array' : String(json)}`,
+        `HTTP teacher ${this.where}: the answer must be a JSON object with 'logits', ` +
+          `'topk' or 'label', got ${Array.isArray(json) ? 'an array' : String(json)}`,
       );
     return readAnswer(json, n, names, this.o.classes, this.o.partial ?? {}, `HTTP teacher ${this.where}`);
   }

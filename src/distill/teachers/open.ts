@@ -86,7 +86,10 @@ export async function prepareStageTeacher(spec: TeacherSpec, k: number, ctx: Tea
   return { spec, slot: { ...slot, shapes: p.shapes }, bytes: p.bytes, key: onnxKey(source) };
 }
 
-/** Starts a prepared teacher: an ONNX model in its own worker thread, an HTTP client or the given object, behind the disk cache if asked. */
+/**
+ * Starts a prepared teacher: an ONNX model in its own worker thread, an HTTP client or the given object, behind the
+ * disk cache if asked.
+ */
 export async function openTeacher(t: PreparedTeacher, cacheDir: string): Promise<OpenTeacher> {
   const spec = t.spec;
   let source: Teacher;

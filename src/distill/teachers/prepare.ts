@@ -22,7 +22,8 @@ export async function prepareTeacher(
   if (!outputs.includes('logits'))
     throw new KdError(
       'NO_LOGITS',
-      `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); export the teacher with its class scores named 'logits'`,
+      `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); ` +
+        `export the teacher with its class scores named 'logits'`,
     );
   if (sampleShape) checkTeacherInput(model, source, sampleShape);
   // `only`: the features this teacher serves when several teachers share the terms.
@@ -41,7 +42,8 @@ export async function prepareTeacher(
   if (classes !== undefined && shapes.logits[shapes.logits.length - 1] !== classes)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `${source} predicts ${shapes.logits[shapes.logits.length - 1]} classes (logits [${shapes.logits.join(', ')}]) but the student and data have ${classes}`,
+      `${source} predicts ${shapes.logits[shapes.logits.length - 1]} classes (logits ` +
+        `[${shapes.logits.join(', ')}]) but the student and data have ${classes}`,
     );
   return { bytes: exposed, shapes: Object.fromEntries(['logits', ...features].map((k) => [k, shapes[k].slice(1)])) };
 }
@@ -55,7 +57,8 @@ function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, 
   if (inputs.length !== 1)
     throw new KdError(
       'BAD_MODEL',
-      `${source} must take exactly one input (the samples); it takes ${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}`,
+      `${source} must take exactly one input (the samples); it takes ` +
+        `${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}`,
     );
   const dims = inputs[0].dims;
   if (!dims) return;
@@ -67,7 +70,8 @@ function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, 
   const same = size(per) !== undefined && size(per) === size(sampleShape);
   throw new KdError(
     'SHAPE_MISMATCH',
-    `${source} does not run on one sample of shape [1, ${sampleShape.join(', ')}]: it takes input '${inputs[0].name}' as ${describeInput(inputs[0])}, i.e. samples of [${per.join(', ')}], but the data's samples are [${sampleShape.join(', ')}]; ` +
+    `${source} does not run on one sample of shape [1, ${sampleShape.join(', ')}]: it takes input '${inputs[0].name}' as ` +
+      `${describeInput(inputs[0])}, i.e. samples of [${per.join(', ')}], but the data's samples are [${sampleShape.join(', ')}]; ` +
       (same
         ? "the sizes agree but the layouts differ: export the teacher with an input of the data's shape (or a Reshape at its input)"
         : 'use a teacher trained on this data'),

@@ -34,7 +34,8 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
       if (nums[0] !== inputs || nums[nums.length - 1] !== classes)
         throw new KdError(
           'SHAPE_MISMATCH',
-          `model '${name}' maps ${nums[0]} inputs to ${nums[nums.length - 1]} classes, but the data has ${inputs} inputs per sample and ${classes} classes; try mlp-${inputs}-${nums.slice(1, -1).join('-') || '64'}-${classes}`,
+          `model '${name}' maps ${nums[0]} inputs to ${nums[nums.length - 1]} classes, but the data has ${inputs} ` +
+            `inputs per sample and ${classes} classes; try mlp-${inputs}-${nums.slice(1, -1).join('-') || '64'}-${classes}`,
         );
       return mlp(nums, { inputShape: [...inputShape] });
     }
@@ -46,7 +47,8 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
   if (r) return resnet({ depth: Number(r[1]), inputShape: inputShape as [number, number, number], classes });
   throw new KdError(
     'UNKNOWN_MODEL',
-    `unknown model '${name}'; try mlp-784-800-800-10, cnn-8-16, lenet5, lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer`,
+    `unknown model '${name}'; try mlp-784-800-800-10, cnn-8-16, lenet5, ` +
+      'lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer',
   );
 }
 

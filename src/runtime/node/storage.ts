@@ -70,7 +70,8 @@ function writeError(e: unknown, path: string, what: string): unknown {
     case 'EPERM':
       return new KdError(
         'NOT_WRITABLE',
-        `cannot write ${what} ${path}: the location is not writable (${code}); ${kept}. Check the permissions or choose another output directory.`,
+        `cannot write ${what} ${path}: the location is not writable (${code}); ` +
+          `${kept}. Check the permissions or choose another output directory.`,
       );
     case 'ENOENT':
     case 'ENOTDIR':

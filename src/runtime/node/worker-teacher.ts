@@ -6,6 +6,8 @@ import type { Teacher } from '../teacher.js';
 // onnxruntime-node's run() occupies the calling thread, so a teacher in the main thread can never
 // overlap the student's step. In a worker thread it can: the teacher computes batch k+1 while the
 // student trains on batch k, which turns two cores into one teacher core and one student core.
+// The input tensor of the run call below, spliced into WORKER_SOURCE to keep that line short.
+const INPUT_TENSOR = "new ort.Tensor(m.x instanceof BigInt64Array ? 'int64' : 'float32', m.x, m.shape)";
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
@@ -21,7 +23,7 @@ const ort = require(workerData.ortPath);
   parentPort.on('message', async (m) => {
     if (m.close) { await session.release(); parentPort.close(); return; }
     try {
-      const out = await session.run({ [m.input]: new ort.Tensor(m.x instanceof BigInt64Array ? 'int64' : 'float32', m.x, m.shape) }, m.outputs);
+      const out = await session.run({ [m.input]: ${INPUT_TENSOR} }, m.outputs);
       const data = m.outputs.map((o) => out[o].data);
       parentPort.postMessage({ id: m.id, data }, data.map((d) => d.buffer));
     } catch (e) { parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }); }

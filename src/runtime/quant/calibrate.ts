@@ -24,7 +24,8 @@ export function floatInput(bytes: Uint8Array, o: CalibrationOptions): { name: st
   if (ins.length !== 1 || (ins[0].dtype && ins[0].dtype !== 'float32')) {
     throw new KdError(
       'UNSUPPORTED_MODEL',
-      `int8 quantization needs a model with one float32 input; ${source} takes ${ins.map((i) => `'${i.name}' (${i.dtype ?? '?'})`).join(', ') || 'none'}`,
+      `int8 quantization needs a model with one float32 input; ${source} takes ` +
+        `${ins.map((i) => `'${i.name}' (${i.dtype ?? '?'})`).join(', ') || 'none'}`,
     );
   }
   const dims = ins[0].dims?.slice(1);

@@ -25,7 +25,8 @@ export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Floa
   if (opset < 13)
     throw new KdError(
       'UNSUPPORTED_MODEL',
-      `${source} is opset ${opset}; int8 quantization writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13 or later (re-export the model with a newer opset)`,
+      `${source} is opset ${opset}; int8 quantization writes per-channel QuantizeLinear/DequantizeLinear, ` +
+        'which need opset 13 or later (re-export the model with a newer opset)',
     );
   const g = m.graph!;
   const plan = planQdq(g, o);
@@ -86,7 +87,9 @@ export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Floa
   const per = floatInput(bytes, o).sampleShape.reduce((a, b) => a * b, 1);
   const samples = calibration.reduce((a, b) => a + b.length, 0) / per;
   setMetadata(m, {
-    'kdistill.quantization': `int8 static QDQ: uint8 asymmetric activations (min/max over ${samples} calibration samples), int8 symmetric per-channel weights, int32 bias`,
+    'kdistill.quantization':
+      `int8 static QDQ: uint8 asymmetric activations (min/max over ${samples} ` +
+      'calibration samples), int8 symmetric per-channel weights, int32 bias',
   });
   return serialise(m);
 }

@@ -25,14 +25,17 @@ export function convReg(
   if (s.rank !== 4 || t.rank !== 4)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `${method}: student node '${names.studentNode}' [${s.shape.join(', ')}] and teacher node '${names.teacherNode}' [${t.shape.join(', ')}] must both be feature maps [N, C, H, W] or both flat [N, D]`,
+      `${method}: student node '${names.studentNode}' [${s.shape.join(', ')}] and teacher node ` +
+        `'${names.teacherNode}' [${t.shape.join(', ')}] must both be feature maps [N, C, H, W] or both flat [N, D]`,
     );
   const [hs, ht, ws, wt] = [s.shape[2], t.shape[2], s.shape[3], t.shape[3]];
   const stride = hs === ht && ws === wt ? 1 : hs === (ht as number) * 2 && ws === (wt as number) * 2 ? 2 : 0;
   if (!stride)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `${method}: student node '${names.studentNode}' is [${s.shape.join(', ')}], teacher node '${names.teacherNode}' is [${t.shape.join(', ')}]; the connector maps equal sizes (1×1 conv) or halves the student's (3×3 stride-2 conv) — pick nodes that fit one of these`,
+      `${method}: student node '${names.studentNode}' is [${s.shape.join(', ')}], teacher node ` +
+        `'${names.teacherNode}' is [${t.shape.join(', ')}]; the connector maps equal sizes (1×1 ` +
+        `conv) or halves the student's (3×3 stride-2 conv) — pick nodes that fit one of these`,
     );
   let h = new Conv2d(
     'regressor',

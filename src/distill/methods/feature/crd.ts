@@ -117,7 +117,8 @@ export const crd = pairMethod<Options>({
   name: 'crd',
   kind: 'feature',
   description:
-    "Tian et al. 2020: contrastive representation distillation (RepDistiller's CRDLoss: embeddings, NCE over per-sample momentum memory banks)",
+    "Tian et al. 2020: contrastive representation distillation (RepDistiller's " +
+    'CRDLoss: embeddings, NCE over per-sample momentum memory banks)',
   options,
   needs: () => ({ sampleIndex: true }),
   loss({ student, teacher, aux: maybeAux, sampleIndex, numSamples }, o) {
@@ -125,7 +126,9 @@ export const crd = pairMethod<Options>({
     if (!sampleIndex || numSamples === undefined)
       throw new KdError(
         'NO_SAMPLE_INDEX',
-        "crd keeps a memory-bank row per training sample: it needs the batch's dataset indices (`sampleIndex`, int64 [N]) and the training-set size (`numSamples`) in the method inputs. A training step over a dataset provides both; in a step of your own, pass them yourself",
+        "crd keeps a memory-bank row per training sample: it needs the batch's dataset indices " +
+          '(`sampleIndex`, int64 [N]) and the training-set size (`numSamples`) in the method inputs. ' +
+          'A training step over a dataset provides both; in a step of your own, pass them yourself',
       );
     if (!Number.isInteger(numSamples) || numSamples < 1)
       throw new KdError('BAD_LOSS', `crd: numSamples must be a positive integer (the training-set size), got ${numSamples}`);

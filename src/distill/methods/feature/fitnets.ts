@@ -35,7 +35,8 @@ export const fitnets = stagedPairMethod<Options>({
   name: 'fitnets',
   kind: 'feature',
   description:
-    'Romero et al. 2015: hint regression through a trainable regressor (adapter, dropped at export); hintEpochs > 0 for the two-stage schedule',
+    'Romero et al. 2015: hint regression through a trainable regressor ' +
+    '(adapter, dropped at export); hintEpochs > 0 for the two-stage schedule',
   options,
   epochs: (o) => o.hintEpochs,
   term: hint,

@@ -16,14 +16,18 @@ export function requireSameSpatial(method: string, o: { teacherNode: string; stu
   if (s.rank !== 4 || t.rank !== 4)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `${method}: needs 4-D feature maps [N, C, H, W]; student node '${o.studentNode}' is [${s.shape.join(', ')}], teacher node '${o.teacherNode}' is [${t.shape.join(', ')}]`,
+      `${method}: needs 4-D feature maps [N, C, H, W]; student node '${o.studentNode}' is ` +
+        `[${s.shape.join(', ')}], teacher node '${o.teacherNode}' is [${t.shape.join(', ')}]`,
     );
   const ss = s.shape.slice(2).join('×'),
     ts = t.shape.slice(2).join('×');
   if (ss !== ts)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `${method}: student node '${o.studentNode}' is ${ss} spatially, teacher node '${o.teacherNode}' is ${ts} (shapes [${s.shape.join(', ')}] and [${t.shape.join(', ')}]); pick nodes of the same resolution (e.g. both right after the same pooling stage) — channel counts may differ — or use fitnets, whose connector maps a student map twice the teacher's size`,
+      `${method}: student node '${o.studentNode}' is ${ss} spatially, teacher node '${o.teacherNode}' ` +
+        `is ${ts} (shapes [${s.shape.join(', ')}] and [${t.shape.join(', ')}]); pick nodes of the same ` +
+        'resolution (e.g. both right after the same pooling stage) — channel counts may differ — or ' +
+        `use fitnets, whose connector maps a student map twice the teacher's size`,
     );
 }
 
@@ -58,7 +62,8 @@ export function requireAux(method: string, what: string, aux: BuildContext | und
   if (!aux)
     throw new KdError(
       'NO_ADAPTER',
-      `${method} trains ${what}: pass the training step's \`aux\` context (the loss builder's third argument) as \`aux\` in the method inputs`,
+      `${method} trains ${what}: pass the training step's \`aux\` context ` +
+        `(the loss builder's third argument) as \`aux\` in the method inputs`,
     );
   return aux;
 }

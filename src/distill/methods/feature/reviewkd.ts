@@ -25,7 +25,9 @@ const options = z
       ctx.addIssue({
         code: 'custom',
         path: ['teacherNodes'],
-        message: `reviewkd pairs stages one to one: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]`,
+        message:
+          `reviewkd pairs stages one to one: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] ` +
+          `but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]`,
       });
   });
 type Options = z.infer<typeof options>;
@@ -82,7 +84,8 @@ function plan(o: Options, student: Readonly<Record<string, Value>>, teacher: Rea
   if (o.studentNodes.length !== o.teacherNodes.length)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `reviewkd: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]; stages pair one to one`,
+      `reviewkd: ${o.studentNodes.length} student nodes [${o.studentNodes.join(', ')}] but ` +
+        `${o.teacherNodes.length} teacher nodes [${o.teacherNodes.join(', ')}]; stages pair one to one`,
     );
   const n = o.studentNodes.length;
   const s = o.studentNodes.map((name) => asMap('student', name, student[name]));
@@ -94,14 +97,16 @@ function plan(o: Options, student: Readonly<Record<string, Value>>, teacher: Rea
     if (!toTeacher)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `reviewkd: student node '${sn}' ${dims(student[sn])} cannot be brought to teacher node '${tn}' ${dims(teacher[tn])} by nearest upsampling with integer factors; pick a teacher feature of the same or an integer-multiple resolution`,
+        `reviewkd: student node '${sn}' ${dims(student[sn])} cannot be brought to teacher node '${tn}' ${dims(teacher[tn])} ` +
+          'by nearest upsampling with integer factors; pick a teacher feature of the same or an integer-multiple resolution',
       );
     const [h, w] = hw(t[i]);
     const l = o.hclLevels.find((l) => l < h && (h % l || w % l));
     if (l !== undefined)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `reviewkd: teacher node '${tn}' is ${h}×${w}, which HCL level ${l} does not divide (adaptive pooling to ${l}×${l} is done with whole windows only); choose hclLevels that divide every stage's size`,
+        `reviewkd: teacher node '${tn}' is ${h}×${w}, which HCL level ${l} does not divide (adaptive pooling ` +
+          `to ${l}×${l} is done with whole windows only); choose hclLevels that divide every stage's size`,
       );
     let up = [1, 1];
     if (i < n - 1) {
@@ -111,7 +116,9 @@ function plan(o: Options, student: Readonly<Record<string, Value>>, teacher: Rea
       if (!k)
         throw new KdError(
           'SHAPE_MISMATCH',
-          `reviewkd: the residual of stage ${i + 2} (at teacher node '${o.teacherNodes[i + 1]}' ${deeper.join('×')}) cannot be upsampled by an integer factor to student node '${sn}' ${hw(si).join('×')}; list nodes shallow → deep, each resolution an integer multiple of the next`,
+          `reviewkd: the residual of stage ${i + 2} (at teacher node '${o.teacherNodes[i + 1]}' ` +
+            `${deeper.join('×')}) cannot be upsampled by an integer factor to student node '${sn}' ` +
+            `${hw(si).join('×')}; list nodes shallow → deep, each resolution an integer multiple of the next`,
         );
       up = k;
     }

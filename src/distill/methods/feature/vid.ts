@@ -48,7 +48,8 @@ export const vid = pairMethod<z.infer<typeof options>>({
     if (!flat && (s.rank !== 4 || t.rank !== 4))
       throw new KdError(
         'SHAPE_MISMATCH',
-        `vid: student node '${o.studentNode}' [${s.shape.join(', ')}] and teacher node '${o.teacherNode}' [${t.shape.join(', ')}] must both be feature maps [N, C, H, W] or both flat [N, D]`,
+        `vid: student node '${o.studentNode}' [${s.shape.join(', ')}] and teacher node '${o.teacherNode}' ` +
+          `[${t.shape.join(', ')}] must both be feature maps [N, C, H, W] or both flat [N, D]`,
       );
     if (!flat) requireSameSpatial('vid', o, s, t);
     const cs = s.shape[1] as number,

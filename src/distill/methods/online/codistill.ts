@@ -30,7 +30,8 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
   name: 'codistill',
   kind: 'online',
   description:
-    'Anil et al. 2018 (codistillation): DML with stale peers, Σ_k CE + 1/(K−1)·Σ_{l≠k} KL(p_l^stale ‖ p_k), copies refreshed every N steps',
+    'Anil et al. 2018 (codistillation): DML with stale peers, Σ_k CE + ' +
+    '1/(K−1)·Σ_{l≠k} KL(p_l^stale ‖ p_k), copies refreshed every N steps',
   options,
   teacherOutputs: () => [],
   needs: () => ({ staleCopies: true }),
@@ -41,7 +42,8 @@ export const codistill: DistillMethod<z.infer<typeof options>> = {
     if (stale.some((v) => !v))
       throw new KdError(
         'BAD_LOSS',
-        `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in code)`,
+        `codistill reads the peers' stale predictions (${STALE}/peer0/logits, …), the student has none; train ` +
+          `a codistillation cohort (a stage with 'cohort' and 'refreshEvery', or codistillationCohort in code)`,
       );
     const lp = zs.map((zk) => logSoftmaxT(zk, T));
     // The cohort already detaches the stale pass; stopping here too keeps the term right for any student.

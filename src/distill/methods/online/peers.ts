@@ -23,7 +23,8 @@ export function peerLogits(student: Readonly<Record<string, Value>>, peers: numb
   if (K < 2 || found < K)
     throw new KdError(
       'BAD_LOSS',
-      `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, …), the student has ${found}; train a cohort of that many models (a stage with 'cohort')`,
+      `${method} reads the logits of ${peers ?? 'at least 2'} peers (peer0/logits, peer1/logits, ` +
+        `…), the student has ${found}; train a cohort of that many models (a stage with 'cohort')`,
     );
   return Array.from({ length: K }, (_, k) => student[`${peerScope(k)}/logits`]);
 }

@@ -13,7 +13,10 @@ const options = z
   })
   .strict();
 
-/** Flow matrix between two feature maps: [N, C_upper, C_lower] = upper · lowerᵀ / (H·W), after average-pooling the lower map to the upper's size. */
+/**
+ * Flow matrix between two feature maps: [N, C_upper, C_lower] = upper · lowerᵀ / (H·W), after average-pooling the
+ * lower map to the upper's size.
+ */
 function flow(lower: Value, upper: Value, names: readonly string[]): Value {
   const [hl, wl, hu, wu] = [lower.shape[2], lower.shape[3], upper.shape[2], upper.shape[3]] as number[];
   let lo = lower;
@@ -21,7 +24,8 @@ function flow(lower: Value, upper: Value, names: readonly string[]): Value {
     if (hl % hu || wl % wu)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `fsp: node '${names[0]}' (${hl}×${wl}) cannot be pooled exactly to node '${names[1]}' (${hu}×${wu}); pick layers whose sizes divide`,
+        `fsp: node '${names[0]}' (${hl}×${wl}) cannot be pooled exactly to ` +
+          `node '${names[1]}' (${hu}×${wu}); pick layers whose sizes divide`,
       );
     lo = op.avgPool(lower, { kernel: [hl / hu, wl / wu] });
   }
@@ -48,7 +52,8 @@ export const fsp: DistillMethod<z.infer<typeof options>> = {
       if (v.rank !== 4 || t[i].rank !== 4 || v.shape[1] !== t[i].shape[1])
         throw new KdError(
           'SHAPE_MISMATCH',
-          `fsp: student node '${o.studentNodes[i]}' [${v.shape.join(', ')}] and teacher node '${o.teacherNodes[i]}' [${t[i].shape.join(', ')}] must be feature maps with the same channel count`,
+          `fsp: student node '${o.studentNodes[i]}' [${v.shape.join(', ')}] and teacher node ` +
+            `'${o.teacherNodes[i]}' [${t[i].shape.join(', ')}] must be feature maps with the same channel count`,
         );
     });
     const d = op.sub(flow(s[0], s[1], o.studentNodes), flow(t[0], t[1], o.teacherNodes));

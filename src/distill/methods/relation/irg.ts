@@ -54,7 +54,9 @@ function transformation(lo: Value, hi: Value, net: string, names: [string, strin
   if (h1 % h2 || w1 % w2 || c2 % c1)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `irg: ${net} nodes '${names[0]}' ${shapeOf(lo)} → '${names[1]}' ${shapeOf(hi)} cannot form a transformation edge: the later map needs a spatial size that divides the earlier one's and a multiple of its channels; list layers in network order, or set transformWeight: 0`,
+      `irg: ${net} nodes '${names[0]}' ${shapeOf(lo)} → '${names[1]}' ${shapeOf(hi)} cannot form ` +
+        `a transformation edge: the later map needs a spatial size that divides the earlier one's ` +
+        'and a multiple of its channels; list layers in network order, or set transformWeight: 0',
     );
   const a = h1 === h2 && w1 === w2 ? lo : op.avgPool(lo, { kernel: [h1 / h2, w1 / w2] });
   const b = c2 === c1 ? hi : op.reduceMean(op.reshape(hi, [0, c1, c2 / c1, h2, w2]), [2]);
@@ -108,7 +110,8 @@ export const irg: DistillMethod<Options> = {
       if (steps.length === 0)
         throw new KdError(
           'BAD_LOSS',
-          `irg: the transformation term needs two consecutive listed layers that are feature maps [N, C, H, W] in both networks (got ${sn.map((n, i) => `'${n}' ${shapeOf(s[i])}`).join(', ')} in the student); add one or set transformWeight: 0`,
+          'irg: the transformation term needs two consecutive listed layers that are feature maps [N, C, H, W] in both networks ' +
+            `(got ${sn.map((n, i) => `'${n}' ${shapeOf(s[i])}`).join(', ')} in the student); add one or set transformWeight: 0`,
         );
       total = op.add(
         total,

@@ -39,7 +39,8 @@ function exit(aux: BuildContext, x: Value, deep: Value, classes: number, names: 
   if (x.rank !== 4 || !Number.isInteger(k) || k < 1 || ws / wd !== k)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `byot: node '${names[0]}' [${x.shape.join(', ')}] needs an exit down to deepNode '${names[1]}' [${deep.shape.join(', ')}]; both must be feature maps [N, C, H, W] with the shallow size a whole multiple of the deep one (the exit's stride-k conv)`,
+      `byot: node '${names[0]}' [${x.shape.join(', ')}] needs an exit down to deepNode '${names[1]}' [${deep.shape.join(', ')}]; ` +
+        `both must be feature maps [N, C, H, W] with the shallow size a whole multiple of the deep one (the exit's stride-k conv)`,
     );
   const c = deep.shape[1] as number,
     mid = Math.max(1, Math.floor(c / 4));
@@ -67,7 +68,8 @@ export const byot: DistillMethod<Options> = {
   name: 'byot',
   kind: 'self',
   description:
-    'Zhang et al. 2019 (BYOT): exits on shallow nodes (adapters, dropped at export) learn from labels, the deepest classifier and the deepest feature; needs no teacher',
+    'Zhang et al. 2019 (BYOT): exits on shallow nodes (adapters, dropped at export) ' +
+    'learn from labels, the deepest classifier and the deepest feature; needs no teacher',
   options,
   teacherOutputs: () => [],
   studentNodes: (o) => [...o.nodes, o.deepNode],
@@ -79,7 +81,8 @@ export const byot: DistillMethod<Options> = {
     if (deep.rank !== 4)
       throw new KdError(
         'SHAPE_MISMATCH',
-        `byot: deepNode '${o.deepNode}' is [${deep.shape.join(', ')}]; it must be a feature map [N, C, H, W] (the last one before the classifier)`,
+        `byot: deepNode '${o.deepNode}' is [${deep.shape.join(', ')}]; it must ` +
+          'be a feature map [N, C, H, W] (the last one before the classifier)',
       );
     const fDeep = op.stopGradient(op.flatten(op.globalAvgPool(deep), 1));
     const target = op.stopGradient(op.softmax(op.scale(z, 1 / T), -1));

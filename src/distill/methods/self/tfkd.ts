@@ -33,7 +33,8 @@ export const tfkd: DistillMethod<Options> = {
   name: 'tfkd',
   kind: 'self',
   description:
-    'Yuan et al. 2020 (Tf-KD_reg): (1−α)·CE + α·KL to a virtual teacher (correct class correctProb, rest uniform), as the official code; needs no teacher, replaces ce',
+    'Yuan et al. 2020 (Tf-KD_reg): (1−α)·CE + α·KL to a virtual teacher (correct ' +
+    'class correctProb, rest uniform), as the official code; needs no teacher, replaces ce',
   options,
   teacherOutputs: () => [],
   loss({ student, labels }, o) {

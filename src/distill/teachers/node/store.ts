@@ -126,7 +126,8 @@ export class ShardStore {
     } else if (size !== this.meta.size)
       throw new KdError(
         'CACHE_MISMATCH',
-        `teacher cache ${this.dir}: the teacher answered ${size} values per sample for '${this.name}', the cache holds ${this.meta.size}; the teacher changed without its key changing (bump its version or id)`,
+        `teacher cache ${this.dir}: the teacher answered ${size} values per sample for '${this.name}', the ` +
+          `cache holds ${this.meta.size}; the teacher changed without its key changing (bump its version or id)`,
       );
     const w = this.writerFor();
     const recLen = recordBytes(this.format, size);
