@@ -1,6 +1,6 @@
 import { teacherOutputsOf } from '../distill/loss.js';
 import { peerModel } from '../distill/schemes/cohort.js';
-import { openTeachers, prepareStageTeacher, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
+import { openTeachers, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { Model } from '../nn/model.js';
 import { measureLatency } from '../runtime/latency.js';
@@ -8,7 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
-import { stageData, type RunPlan, type StagePlan } from './plan.js';
+import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile } from './stage-files.js';
@@ -163,16 +163,7 @@ async function trainAndExport(
 /** The stage's teachers, readied for its loss and started; none when its loss reads no teacher. */
 async function openStageTeachers(plan: RunPlan, st: StagePlan, state: RunState): Promise<OpenTeacher[]> {
   if (!teacherOutputsOf(st.loss).length) return [];
-  const ctx = {
-    stage: st.name,
-    loss: st.loss,
-    combine: st.combine,
-    sampleShape: plan.data.train.sampleShape,
-    classes: plan.data.train.numClasses,
-    stageBytes: (n: string) => state.bytes.get(n)!,
-  };
-  const prepared = await Promise.all(st.teachers.map((t, k) => prepareStageTeacher(t, k, ctx)));
-  return openTeachers(prepared, plan.cacheDir);
+  return openTeachers(await prepareStageTeachers(plan, st, (n) => state.bytes.get(n)!), plan.cacheDir);
 }
 
 /** The stage's trained model as inference ONNX: the model itself, or every peer of a cohort (peer 0 is the stage's file). */

@@ -6,6 +6,7 @@
 import { subset, type AugmentOptions, type Dataset } from '../data/index.js';
 import type { Combine } from '../distill/combine.js';
 import type { LossTerm } from '../distill/loss.js';
+import { prepareStageTeacher, type PreparedTeacher } from '../distill/teachers/open.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
 import type { Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/index.js';
@@ -89,4 +90,11 @@ export function ofClasses(ds: Dataset, classes: readonly number[] | null): Datas
   const idx: number[] = [];
   for (let i = 0; i < ds.n; i++) if (keep.has(ds.y[i])) idx.push(i);
   return subset(ds, idx, `${ds.name}[classes ${classes.join(',')}]`);
+}
+
+/** Every teacher of a stage readied for its loss; `stageBytes` gives earlier stages' ONNX (trained, or preflight's stand-ins). */
+export function prepareStageTeachers(plan: RunPlan, st: StagePlan, stageBytes: (stage: string) => Uint8Array): Promise<PreparedTeacher[]> {
+  const { sampleShape, numClasses: classes } = plan.data.train;
+  const ctx = { stage: st.name, loss: st.loss, combine: st.combine, sampleShape, classes, stageBytes };
+  return Promise.all(st.teachers.map((t, k) => prepareStageTeacher(t, k, ctx)));
 }

@@ -1,11 +1,10 @@
 import { teacherOutputsOf } from '../distill/loss.js';
 import { peerModel } from '../distill/schemes/cohort.js';
-import { prepareStageTeacher } from '../distill/teachers/open.js';
 import type { Model } from '../nn/model.js';
 import { exportOnnx } from '../runtime/inference.js';
 import { KdError } from '../util/errors.js';
 import { checkClassifierStep } from './classifier.js';
-import { stageData, type RunPlan, type StagePlan } from './plan.js';
+import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
 
 /**
  * Builds every stage's step graph against its teachers before anything trains (earlier stages stand in
@@ -35,15 +34,7 @@ export async function preflight(plan: RunPlan): Promise<void> {
         `stage '${st.name}': its loss (${st.loss.map((l) => l.method).join(' + ')}) ` +
           'reads a teacher, and the stage names none (teachers: [...])',
       );
-    const ctx = {
-      stage: st.name,
-      loss: st.loss,
-      combine: st.combine,
-      sampleShape: plan.data.train.sampleShape,
-      classes: plan.data.train.numClasses,
-      stageBytes: (n: string) => stand.get(n)!,
-    };
-    const slots = reads ? (await Promise.all(st.teachers.map((t, k) => prepareStageTeacher(t, k, ctx)))).map((p) => p.slot) : [];
+    const slots = reads ? (await prepareStageTeachers(plan, st, (n) => stand.get(n)!)).map((p) => p.slot) : [];
     checkClassifierStep(student, st.loss, slots, st.combine, stageData(plan, st).train.n);
   }
 }
