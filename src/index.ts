@@ -30,7 +30,10 @@ export { formatSummary, runExperiment, type RunOptions, type RunSummary, type Su
 
 // Distillation methods: the registry and what a method is.
 export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
-export type { DistillMethod, KnowledgeKind, MethodInputs, PretrainPhase } from './distill/method.js';
+export type { DistillMethod, ExtraModel, KnowledgeKind, MethodInputs, MethodLoss, MethodNeeds, PretrainPhase } from './distill/method.js';
+export { classPairs } from './distill/samplers/class-pairs.js';
+export { cohort, peerModel, type CohortDef } from './distill/schemes/cohort.js';
+export { codistillationCohort } from './distill/schemes/stale-copies.js';
 
 // Models: the zoo, layers, and the graph builder underneath.
 export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
@@ -54,7 +57,22 @@ export type { DType, Dim, Shape, TensorData } from './graph/types.js';
 export { gradients } from './autodiff/gradients.js';
 
 // Optimizers and learning-rate schedules.
-export { adam, adamw, lrAt, sgd, type AdamOptions, type Optimizer, type Schedule, type SgdOptions } from './optim/index.js';
+export {
+  adam,
+  adamw,
+  lrAt,
+  optimizerFrom,
+  optimizerSpec,
+  scheduleFrom,
+  scheduleSpec,
+  sgd,
+  type AdamOptions,
+  type Optimizer,
+  type OptimizerSpec,
+  type Schedule,
+  type ScheduleSpec,
+  type SgdOptions,
+} from './optim/index.js';
 
 // Datasets: parsers of bytes and text (any runtime) and the Node loaders of files and dataset packages.
 export * from './data/index.js';
@@ -90,7 +108,16 @@ export {
   type Evaluation,
   type FitOptions,
 } from './train/classifier.js';
-export { TrainSession } from './runtime/train-session.js';
+export { SharedState, TrainSession } from './runtime/train-session.js';
+export type { LossOutput, ParamGroup, TrainStepSpec } from './runtime/train-graph.js';
+export { Procedure, type ProcedureUpdate } from './train/procedure.js';
+
+// The experiment core under the front-ends: a run as a plan of stages, checked, then executed.
+export { planFromConfig } from './frontends/config-plan.js';
+export type { Recipe, RunData, RunPlan, StagePlan } from './train/plan.js';
+export type { TeacherSpec } from './distill/teachers/spec.js';
+export { preflight } from './train/preflight.js';
+export { executePlan, type ExecuteOptions } from './train/execute.js';
 
 // Export for deployment: ONNX, inference, reduced precision, and the export report.
 export { exportOnnx, Predictor, type ExportOptions } from './runtime/inference.js';
