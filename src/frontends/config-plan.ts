@@ -14,6 +14,7 @@ import { optimizerFrom, scheduleFrom } from '../optim/index.js';
 import { readInput } from '../runtime/storage.js';
 import type { Recipe, RunData, RunPlan, StagePlan } from '../train/plan.js';
 import { KdError } from '../util/errors.js';
+import { basename } from '../util/path.js';
 
 /** A config's recipe as a plan's: the optimizer built, the schedule's epoch counts turned into steps once the stage's size is known. */
 export function recipeOf(r: TrainConfig): Recipe {
@@ -84,6 +85,6 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
 /** How a config's teacher is named in `node@teacher` references, messages and agreement columns. */
 export function teacherName(t: StageConfig['teachers'][number]): string {
   if (t.stage) return t.stage;
-  if (t.file) return (t.file.split('/').pop() ?? t.file).replace(/\.onnx$/i, '');
+  if (t.file) return basename(t.file).replace(/\.onnx$/i, '');
   return new URL(t.http!.url).host;
 }

@@ -3,12 +3,12 @@ import type { Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
-import { exportOnnx, Predictor, type ExportOptions } from '../runtime/inference.js';
+import { exportOnnx, type ExportOptions } from '../runtime/inference.js';
 import { agreementRate, evaluateClassifier, type Evaluation, type FitOptions } from '../train/classifier.js';
 import { trainStage } from '../train/stage-train.js';
 import { readInput } from '../runtime/storage.js';
 import { resolveTerms, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
-import { onnxKey } from '../distill/teachers/keys.js';
+import { DEFAULT_CACHE_DIR } from '../distill/teachers/cache.js';
 import { openTeachers, prepareStageTeacher, releaseTeachers } from '../distill/teachers/open.js';
 import type { Teacher } from '../runtime/teacher.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
@@ -75,7 +75,7 @@ export class Distiller {
     const prepared = teacherOutputsOf(this.loss).length
       ? [await prepareStageTeacher(this.teacher, 0, { ...ctx, stageBytes: noStages })]
       : [];
-    const teachers = await openTeachers(prepared, '.cache/kdistill/teachers');
+    const teachers = await openTeachers(prepared, DEFAULT_CACHE_DIR);
     const schedule = this.o.schedule ?? { kind: 'constant' as const };
     try {
       const recipe = {
@@ -133,8 +133,7 @@ function teacherSpecOf(t: DistillerTeacher): TeacherSpec {
   if (t instanceof Uint8Array) return { ...base, kind: 'onnx', bytes: t, label: 'teacher' };
   if (typeof t === 'string') return { ...base, kind: 'onnx', bytes: readInput(t, 'teacher'), label: t };
   if ('predictMany' in t) return { ...base, kind: 'live', teacher: t };
-  const bytes = exportOnnx(t);
-  return { ...base, kind: 'onnx', bytes, label: `teacher model '${t.name}' (${onnxKey(bytes).slice(0, 8)})` };
+  return { ...base, kind: 'onnx', bytes: exportOnnx(t), label: `teacher model '${t.name}'` };
 }
 
 /** The teacher's accuracy and predictions on a dataset: an ONNX teacher through a predictor, a live one through its answers. */
@@ -144,14 +143,7 @@ async function evaluateTeacher(
   norm: Pick<DistillerFitOptions, 'mean' | 'std'>,
   threads?: number,
 ): Promise<Evaluation> {
-  if (t.kind === 'onnx') {
-    const p = await Predictor.fromBytes(t.bytes, { threads }, t.label);
-    try {
-      return await evaluateClassifier(p, ds, norm);
-    } finally {
-      await p.release();
-    }
-  }
+  if (t.kind === 'onnx') return evaluateClassifier(t.bytes, ds, { ...norm, threads, source: t.label });
   if (t.kind !== 'live') throw new Error(`Distiller teachers are ONNX or live, not '${t.kind}'`);
   return evaluateClassifier(t.teacher, ds, norm);
 }

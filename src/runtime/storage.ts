@@ -59,9 +59,3 @@ export function writeAtomic(path: string, chunks: readonly (string | Uint8Array)
 export function readText(path: string, what: string): string {
   return new TextDecoder().decode(readInput(path, what));
 }
-
-/** `dir/name` ('/'-separated, as every runtime's storage takes paths), without doubling a separator `dir` ends in. */
-export function joinPath(dir: string, name: string): string {
-  if (dir === '') return name;
-  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
-}

@@ -157,15 +157,23 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   return { losses };
 }
 
-/** Accuracy and mean cross-entropy of a model or ONNX predictor (eval mode, exported inference graph) on a dataset. */
+/**
+ * Accuracy and mean cross-entropy on a dataset of a model (eval mode, exported inference graph), ONNX bytes (`source`
+ * names them in messages), an ONNX predictor, or any teacher object.
+ */
 export async function evaluateClassifier(
-  model: Model | Predictor | Teacher,
+  model: Model | Predictor | Teacher | Uint8Array,
   ds: Dataset,
-  o: SessionOptions & EvalOptions = {},
+  o: SessionOptions & EvalOptions & { source?: string } = {},
 ): Promise<Evaluation> {
-  if (!(model instanceof Predictor) && 'predictMany' in model)
+  if (!(model instanceof Predictor) && !(model instanceof Uint8Array) && 'predictMany' in model)
     return evaluateWith((x, shape) => model.predictMany(x, shape, ['logits']).then((r) => r[0]), ds, o);
-  const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads: o.threads });
+  const p =
+    model instanceof Predictor
+      ? model
+      : model instanceof Uint8Array
+        ? await Predictor.fromBytes(model, { threads: o.threads }, o.source)
+        : await Predictor.fromModel(model, { threads: o.threads });
   try {
     return await evaluateWith(
       async (x, shape) => {

@@ -11,7 +11,7 @@ import { agreementRate, evaluateClassifier } from './classifier.js';
 import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
-import { readStages, stageFile } from './stage-files.js';
+import { readStages, stageFile, stageModelName } from './stage-files.js';
 import { trainStage, type StageContext } from './stage-train.js';
 
 /** One exported model of a stage: the stage's own file, or one more peer of a cohort. */
@@ -74,12 +74,8 @@ export async function executePlan(plan: RunPlan, o: ExecuteOptions): Promise<Sum
 async function evaluateFileTeachers(plan: RunPlan, state: RunState): Promise<void> {
   for (const t of plan.stages.flatMap((s) => s.teachers)) {
     if (t.kind !== 'onnx' || state.predictions.has(t.name)) continue;
-    const p = await Predictor.fromBytes(t.bytes, { threads: plan.threads }, t.label);
-    try {
-      state.predictions.set(t.name, (await evaluateClassifier(p, plan.data.test, norm(plan))).predictions);
-    } finally {
-      await p.release();
-    }
+    const ev = await evaluateClassifier(t.bytes, plan.data.test, { ...norm(plan), threads: plan.threads, source: t.label });
+    state.predictions.set(t.name, ev.predictions);
   }
 }
 
@@ -99,21 +95,15 @@ function reuseStage(
   state: RunState,
   log?: (line: string) => void,
 ): StageModel[] {
-  const file = stageFile(st.name);
   if (initSource) state.trained.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
-  log?.(`${st.name}: trained before the interruption, reusing ${file}`);
-  const main = {
-    name: st.name,
-    label: st.peers?.[0] ?? st.label,
-    file,
-    bytes: readInput(rd.path(file), 'stage model'),
-    params: record.parameters as number | undefined,
-  };
-  const peers = (st.peers ?? []).slice(1).map((label, i) => {
-    const name = `${st.name}.peer${i + 1}`;
-    return { name, label, file: `${name}.onnx`, bytes: readInput(rd.path(`${name}.onnx`), 'cohort peer') };
-  });
-  return [main, ...peers];
+  log?.(`${st.name}: trained before the interruption, reusing ${stageFile(st.name)}`);
+  return (st.peers ?? [st.label]).map((label, k) => ({
+    name: stageModelName(st.name, k),
+    label,
+    file: stageFile(st.name, k),
+    bytes: readInput(rd.path(stageFile(st.name, k)), k === 0 ? 'stage model' : 'cohort peer'),
+    ...(k === 0 ? { params: record.parameters as number | undefined } : {}),
+  }));
 }
 
 /** Trains a stage with its teachers running beside it, then exports it (each peer of a cohort on its own). */
@@ -180,11 +170,11 @@ export function exportStage(st: StagePlan, model: Model): StageModel[] {
     ];
   return st.peers.map((label, k) => {
     const peer = peerModel(model, k);
-    const name = k === 0 ? st.name : `${st.name}.peer${k}`;
+    const name = stageModelName(st.name, k);
     return {
       name,
       label,
-      file: k === 0 ? stageFile(st.name) : `${name}.onnx`,
+      file: stageFile(st.name, k),
       bytes: exportOnnx(peer, { metadata: { 'kdistill.role': name } }),
       params: peer.parameterCount(),
     };

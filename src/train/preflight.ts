@@ -15,9 +15,13 @@ export async function preflight(plan: RunPlan): Promise<void> {
   const stand = new Map<string, Uint8Array>();
   const byName = new Map(plan.stages.map((s) => [s.name, s]));
   for (const st of plan.stages) {
-    // What later stages will see of this one: the file, the model, or a cohort's peer 0.
-    stand.set(st.name, st.file ? st.file.bytes : exportOnnx(st.peers ? peerModel(st.build!(), 0) : st.build!()));
-    if (st.file) continue;
+    if (st.file) {
+      stand.set(st.name, st.file.bytes);
+      continue;
+    }
+    const student = st.build!();
+    // What later stages will see of this one: the model, or a cohort's peer 0.
+    stand.set(st.name, exportOnnx(st.peers ? peerModel(student, 0) : student));
     const cached = st.teachers.find((t) => t.cache);
     if (cached && plan.augment)
       throw new KdError(
@@ -25,7 +29,6 @@ export async function preflight(plan: RunPlan): Promise<void> {
         `stage '${st.name}': teacher '${cached.name}' is cached, but the dataset is augmented, so every sample is new and no answer ` +
           'would ever be reused; set cache: false or turn augmentation off',
       );
-    const student = st.build!();
     if (st.init) checkInit(st, byName.get(st.init)!, student);
     const reads = teacherOutputsOf(st.loss).length > 0;
     if (reads && !st.teachers.length)

@@ -1,5 +1,6 @@
 import { runtime } from '../runtime/runtime.js';
-import { joinPath, readText, writeAtomic } from '../runtime/storage.js';
+import { readText, writeAtomic } from '../runtime/storage.js';
+import { join } from '../util/path.js';
 import { KdError } from '../util/errors.js';
 
 /** Versions a run records so its numbers can be traced to the software that made them (from the registered runtime). */
@@ -25,7 +26,7 @@ export class RunDir {
 
   /** A file or folder of the run directory. */
   path(name: string): string {
-    return joinPath(this.dir, name);
+    return join(this.dir, name);
   }
 
   /** Records what the run was started with: the config text, its resolved form, the seed and the versions. */

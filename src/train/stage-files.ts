@@ -1,5 +1,6 @@
 import { runtime } from '../runtime/runtime.js';
-import { joinPath, readText } from '../runtime/storage.js';
+import { readText } from '../runtime/storage.js';
+import { join } from '../util/path.js';
 import { KdError } from '../util/errors.js';
 import type { RunDir } from './run-dir.js';
 
@@ -25,7 +26,7 @@ export function latestCheckpoint(dir: string, stage: string): { path: string; fi
     .storage.list(dir)
     .map((f) => ({ f, m: stepCkpt(stage).exec(f) }))
     .filter((x) => x.m)
-    .map((x) => ({ file: x.f, path: joinPath(dir, x.f), step: Number(x.m![1]) }));
+    .map((x) => ({ file: x.f, path: join(dir, x.f), step: Number(x.m![1]) }));
   return found.sort((a, b) => b.step - a.step)[0];
 }
 
@@ -37,10 +38,16 @@ export function pruneCheckpoints(dir: string, stage: string, keep: number): void
     .filter((m) => m)
     .map((m) => Number(m![1]))
     .sort((a, b) => b - a);
-  for (const s of steps.slice(keep)) runtime().storage.remove(joinPath(dir, `${stage}-step${s}.ckpt`));
+  for (const s of steps.slice(keep)) runtime().storage.remove(join(dir, `${stage}-step${s}.ckpt`));
 }
 
-/** The ONNX file a stage leaves in the run directory (the classic names for the classic stages). */
-export function stageFile(stage: string): string {
+/** The name of a stage's model `k` in rows and files: the stage itself, or `<stage>.peerK` for a cohort's other peers. */
+export function stageModelName(stage: string, k = 0): string {
+  return k === 0 ? stage : `${stage}.peer${k}`;
+}
+
+/** The ONNX file of a stage's model `k` in the run directory (the classic names for the classic stages). */
+export function stageFile(stage: string, k = 0): string {
+  if (k > 0) return `${stageModelName(stage, k)}.onnx`;
   return stage === 'distilled' ? 'student.onnx' : `${stage}.onnx`;
 }

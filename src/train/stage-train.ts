@@ -3,7 +3,7 @@ import type { Combine } from '../distill/combine.js';
 import { pretrainOf, type LossTerm } from '../distill/loss.js';
 import type { OpenTeacher } from '../distill/teachers/open.js';
 import type { Model } from '../nn/model.js';
-import { readInput, writeAtomic } from '../runtime/storage.js';
+import { readText, writeAtomic } from '../runtime/storage.js';
 import { evaluateClassifier, fitClassifier, type FitOptions } from './classifier.js';
 import type { Recipe } from './plan.js';
 import { Progress } from './progress.js';
@@ -149,7 +149,7 @@ class BestCheckpoint {
 /** The best validation accuracy a stage reached before an interruption (none: −∞). */
 function readBest(file: string): number {
   try {
-    return (JSON.parse(new TextDecoder().decode(readInput(file, 'best-checkpoint record'))) as { accuracy: number }).accuracy;
+    return (JSON.parse(readText(file, 'best-checkpoint record')) as { accuracy: number }).accuracy;
   } catch {
     return -Infinity;
   }

@@ -1,6 +1,6 @@
 import { runtime } from '../../runtime/runtime.js';
-import { joinPath } from '../../runtime/storage.js';
 import type { Teacher } from '../../runtime/teacher.js';
+import { join } from '../../util/path.js';
 import { KdError } from '../../util/errors.js';
 import { decode, encode, formatTag, type StoreFormat } from './codec.js';
 import type { Keyed } from './keys.js';
@@ -60,7 +60,7 @@ export class TeacherCache implements Teacher, Keyed {
     if (o.topk !== undefined && !(Number.isInteger(o.topk) && o.topk >= 1))
       throw new KdError('BAD_OPTION', `teacher cache: topk must be a positive integer, got ${o.topk}`);
     this.cacheKey = key;
-    this.root = joinPath(o.dir ?? DEFAULT_CACHE_DIR, key.slice(0, 32));
+    this.root = join(o.dir ?? DEFAULT_CACHE_DIR, key.slice(0, 32));
   }
 
   stats(): CacheStats {
@@ -133,7 +133,7 @@ export class TeacherCache implements Teacher, Keyed {
       // Top-k applies to class scores only; a feature map has no classes to rank.
       const topk = name === 'logits' ? this.o.topk : undefined;
       const format: StoreFormat = { dtype: this.o.dtype ?? 'float32', ...(topk ? { topk } : {}) };
-      s = new ShardStore(joinPath(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
+      s = new ShardStore(join(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
       this.stores.set(name, s);
     }
     return s;
