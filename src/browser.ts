@@ -1,24 +1,61 @@
 /**
- * The runtime-independent part of kdistill (`import { Model } from 'kdistill/browser'`): building graphs
- * and models, their gradients and optimizers, the distillation methods, and configs parsed from text. Nothing
- * reachable from here imports a Node module or onnxruntime-node (package.test.ts checks the compiled
- * import graph). It cannot train or run anything yet: the browser runtime on onnxruntime-web, and the
- * data, teachers and Distiller on top of it, are the next issue's. Until then this entry is reserved and
- * its contents may grow.
+ * kdistill in a browser or Web Worker (`import { runExperiment } from 'kdistill/browser'`): the same models,
+ * methods, configs and experiment core as Node, on onnxruntime-web (wasm, WebGPU opt-in), with files in memory
+ * and runs kept in IndexedDB. The published entry is one ES module bundle (dist/web/kdistill.js) with
+ * onnxruntime-web's wasm beside it. Nothing reachable from here imports a Node module.
  */
+
+// First: registers the browser runtime (onnxruntime-web, in-memory files, IndexedDB), so everything below finds it.
+import './runtime/web/index.js';
+
+// The browser's runtime: threads and provider, its files, persistence across reloads, the bundled samples.
+export {
+  configureWeb,
+  flushStorage,
+  forgetStored,
+  restoreStorage,
+  webInfo,
+  webRuntime,
+  webStorage,
+  writeFile,
+  type WebInfo,
+  type WebOptions,
+} from './runtime/web/index.js';
+export { MemoryStorage, type StorageChange } from './runtime/memory-storage.js';
+export { runtime, type Runtime } from './runtime/runtime.js';
+export type { Storage } from './runtime/storage.js';
+export { loadSamples, SAMPLE_DATASETS, sampleFile, type SampleName } from './frontends/web/samples.js';
+export { parseWebConfig, type WebConfigOptions } from './frontends/web/config.js';
+export { benchKdStep, type KdStepResult } from './bench/kd-step.js';
 
 // Errors: every failure meant for users is a KdError with a stable `code`.
 export { KdError } from './util/errors.js';
 
-// The graph builder: values, ONNX operations with gradients, serialisation.
-export { Graph, Value } from './graph/graph.js';
-/** The graph operations models, losses and custom steps are written in (`op.relu(x)`, `op.matmul(a, b)`, …), each with its gradient. */
-export * as op from './graph/ops.js';
-export { parseOnnx, toOnnx } from './graph/onnx.js';
-export type { DType, Dim, Shape, TensorData } from './graph/types.js';
-export { gradients } from './autodiff/gradients.js';
+// Distillation as an object: teacher + student + loss, fit, evaluate, export.
+export {
+  Distiller,
+  type DistillerFitOptions,
+  type DistillerOptions,
+  type DistillerTeacher,
+  type DistillEvaluation,
+} from './frontends/distiller.js';
+export { distillationLoss, type LossTerm } from './distill/loss.js';
 
-// Models: the zoo, layers, and losses as graph ops.
+// The config runner (what `kdistill run config.yaml` does).
+export { ConfigError, configToYaml, parseConfig } from './config/index.js';
+export type { ConfigContext, ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
+export { configRegistry } from './frontends/config-registry.js';
+export { RunDir } from './train/run-dir.js';
+export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './frontends/run-config.js';
+
+// Distillation methods: the registry and what a method is.
+export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
+export type { DistillMethod, ExtraModel, KnowledgeKind, MethodInputs, MethodLoss, MethodNeeds, PretrainPhase } from './distill/method.js';
+export { classPairs } from './distill/samplers/class-pairs.js';
+export { cohort, peerModel, type CohortDef } from './distill/schemes/cohort.js';
+export { codistillationCohort } from './distill/schemes/stale-copies.js';
+
+// Models: the zoo, layers, and the graph builder underneath.
 export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
 export { cnn, isZooModelName, lenet5, mlp, resnet, textClassifier, transformerClassifier, zooModel } from './nn/zoo/index.js';
 export { Fn, Module, Sequential } from './nn/module.js';
@@ -32,15 +69,79 @@ export { BatchNorm, LayerNorm, type BatchNormOptions } from './nn/layers/norm.js
 export { AvgPool2d, GlobalAvgPool, MaxPool2d } from './nn/layers/pool.js';
 export { Flatten, Reshape } from './nn/layers/shape.js';
 export { accuracy, agreement, crossEntropy, kdKl } from './nn/losses.js';
+export { Graph, Value } from './graph/graph.js';
+/** The graph operations models, losses and custom steps are written in (`op.relu(x)`, `op.matmul(a, b)`, …), each with its gradient. */
+export * as op from './graph/ops.js';
+export { parseOnnx, toOnnx } from './graph/onnx.js';
+export type { DType, Dim, Shape, TensorData } from './graph/types.js';
+export { gradients } from './autodiff/gradients.js';
 
 // Optimizers and learning-rate schedules.
-export { adam, adamw, lrAt, sgd, type AdamOptions, type Optimizer, type Schedule, type SgdOptions } from './optim/index.js';
+export {
+  adam,
+  adamw,
+  lrAt,
+  optimizerFrom,
+  optimizerSpec,
+  scheduleFrom,
+  scheduleSpec,
+  sgd,
+  type AdamOptions,
+  type Optimizer,
+  type OptimizerSpec,
+  type Schedule,
+  type ScheduleSpec,
+  type SgdOptions,
+} from './optim/index.js';
 
-// Distillation methods: the registry, what a method is, and the combined loss.
-export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
-export type { DistillMethod, KnowledgeKind, MethodInputs, PretrainPhase } from './distill/method.js';
-export { distillationLoss, type LossTerm } from './distill/loss.js';
+// Datasets: parsers of bytes and text, loaders of the runtime's files, the bundled-dataset registry.
+export * from './data/index.js';
+export { loadCsv, loadImageFolder, loadJsonl } from './data/files.js';
+export { bundledDataset, bundledDatasetNames, registerBundledDataset, type BundledLoader } from './data/bundled.js';
+export { packDataset, unpackDataset } from './data/pack.js';
 
-// Configs: YAML text validated and resolved in a context the caller supplies (no files, no process).
-export { ConfigError, configSchema, configToYaml, parseConfig } from './config/index.js';
-export type { ConfigContext, ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
+// Teachers: the protocol and its implementations.
+export type { Teacher } from './runtime/teacher.js';
+export { startOnnxTeacher, type OnnxTeacherOptions } from './runtime/onnx-teacher.js';
+export { FunctionTeacher, type FunctionBatch, type FunctionTeacherOptions } from './distill/teachers/function.js';
+export type { Answer, PartialOptions } from './distill/teachers/answers.js';
+export { HttpTeacher, type HttpTeacherOptions } from './distill/teachers/http.js';
+export { EnsembleTeacher, type EnsembleMember } from './distill/teachers/ensemble.js';
+export { PoolTeacher } from './distill/teachers/pool.js';
+export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOptions } from './distill/teachers/cache.js';
+export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
+
+// Training and evaluating one classifier, and a custom training step.
+export {
+  agreementRate,
+  evaluateClassifier,
+  fitClassifier,
+  type EvalOptions,
+  type Evaluation,
+  type FitOptions,
+} from './train/classifier.js';
+export { SharedState, TrainSession } from './runtime/train-session.js';
+export type { LossOutput, ParamGroup, TrainStepSpec } from './runtime/train-graph.js';
+export { Procedure, type ProcedureUpdate } from './train/procedure.js';
+
+// The experiment core under the front-ends: a run as a plan of stages, checked, then executed.
+export { planFromConfig } from './frontends/config-plan.js';
+export type { Recipe, RunData, RunPlan, StagePlan } from './train/plan.js';
+export type { TeacherSpec } from './distill/teachers/spec.js';
+export { preflight } from './train/preflight.js';
+export { executePlan, type ExecuteOptions } from './train/execute.js';
+
+// Export for deployment: ONNX, inference, reduced precision, and the export report.
+export { exportOnnx, Predictor, type ExportOptions } from './runtime/inference.js';
+export { collectRanges, quantizeInt8, toFloat16, type Float16Options, type Int8Options } from './runtime/quantize.js';
+export {
+  exportReport,
+  formatExportReport,
+  type ExportReport,
+  type ExportResult,
+  type ExportRow,
+  type Precision,
+} from './report/export-report.js';
+
+// ONNX inspection: inputs, outputs, parameters and the nodes a feature method can tap.
+export { inspectModel, type ModelInfo } from './report/model-info.js';

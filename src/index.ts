@@ -5,8 +5,8 @@
  * modules are internal and may change without notice.
  */
 
-// First: registers the Node runtime (onnxruntime-node, files, worker threads), so everything below finds it.
-import './runtime/node/index.js';
+// First: registers the Node runtime (onnxruntime-node, files, worker threads), its datasets and teacher-cache store.
+import './node-setup.js';
 
 // Errors: every failure meant for users is a KdError with a stable `code`.
 export { KdError } from './util/errors.js';
@@ -24,7 +24,7 @@ export { distillationLoss, type LossTerm } from './distill/loss.js';
 // The config runner (what `kdistill run config.yaml` does).
 export { ConfigError, configToYaml, loadConfig, parseConfig, readConfigFile, type LoadOptions } from './config/node/index.js';
 export type { ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
-export { configRegistry } from './cli/run.js';
+export { configRegistry } from './frontends/config-registry.js';
 export { RunDir } from './train/run-dir.js';
 export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './frontends/run-config.js';
 
@@ -77,6 +77,9 @@ export {
 // Datasets: parsers of bytes and text (any runtime) and the Node loaders of files and dataset packages.
 export * from './data/index.js';
 export * from './data/node/index.js';
+export { bundledDataset, bundledDatasetNames, registerBundledDataset, type BundledLoader } from './data/bundled.js';
+export { packDataset, unpackDataset } from './data/pack.js';
+export { MemoryStorage, type StorageChange } from './runtime/memory-storage.js';
 
 // Teachers: the protocol and its implementations.
 export type { Teacher } from './runtime/teacher.js';

@@ -165,6 +165,10 @@ describe('the packed package in a fresh project', () => {
       if (existsSync(path.join(repo, f))) cpSync(path.join(repo, f), path.join(stage, f), { recursive: true });
     }
     await ok(process.execPath, [tsc, '-p', path.join(repo, 'tsconfig.json'), '--outDir', path.join(stage, 'dist')], repo);
+    // The browser bundle and app come from the repository's own build (`npm ci` runs it through `prepare`).
+    const web = path.join(repo, 'dist', 'web');
+    assert.ok(existsSync(path.join(web, 'kdistill.js')), 'dist/web is not built: run `npm run build` first');
+    cpSync(web, path.join(stage, 'dist', 'web'), { recursive: true });
     const out = await ok('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], stage);
     const info = (JSON.parse(out) as { filename: string; files: { path: string }[] }[])[0];
     packed = info.files.map((f) => f.path);
@@ -186,9 +190,23 @@ describe('the packed package in a fresh project', () => {
   });
 
   it('packs the compiled library with types for every module, the CLI and the licence, and no sources or tests', () => {
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/browser.js', 'dist/browser.d.ts', 'bin/kdistill.js', 'LICENSE', 'README.md'])
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/browser.js',
+      'dist/browser.d.ts',
+      'dist/web/kdistill.js',
+      'dist/web/ort.bundle.min.mjs',
+      'dist/web/ort-wasm-simd-threaded.jsep.wasm',
+      'dist/web/index.html',
+      'dist/web/samples/mnist-train.kds',
+      'bin/kdistill.js',
+      'LICENSE',
+      'README.md',
+    ])
       assert.ok(packed.includes(f), `${f} is not in the tarball`);
-    const js = packed.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
+    // dist/web holds bundles (the library, the app's scripts), which have no declarations of their own.
+    const js = packed.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/web/') && f.endsWith('.js'));
     assert.ok(js.length > 100, `${js.length} compiled modules`);
     for (const f of js) assert.ok(packed.includes(f.replace(/\.js$/, '.d.ts')), `${f} has no .d.ts`);
     assert.deepEqual(

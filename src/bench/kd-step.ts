@@ -11,6 +11,7 @@ import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { median } from '../util/stats.js';
 
+/** One timed measurement of a reference pair's KD step: the median step time, images/s and where the time went. */
 export interface KdStepResult {
   engine: string;
   /**

@@ -1,32 +1,11 @@
 import type { Command } from 'commander';
-import { configToYaml, loadConfig, readConfigFile, type ConfigRegistry } from '../config/node/index.js';
+import { configToYaml, loadConfig, readConfigFile } from '../config/node/index.js';
 import { methodRegistry } from '../distill/registry.js';
-import { isZooModelName } from '../nn/zoo/index.js';
+import { configRegistry } from '../frontends/config-registry.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../frontends/run-config.js';
 
-/** What configs are validated against: the registered methods and the zoo's model names. */
-export function configRegistry(): ConfigRegistry {
-  return {
-    methods: methodRegistry(),
-    models: isZooModelName,
-    modelExamples: [
-      'mlp-784-800-800-10',
-      'mlp-784-30-30-10',
-      'cnn-32-64-128',
-      'cnn-8-16',
-      'cnn-4-8',
-      'lenet5',
-      'lenet5-half',
-      'resnet8',
-      'resnet20',
-      'resnet32',
-      'text-meanpool',
-      'text-conv',
-      'transformer',
-    ],
-  };
-}
+export { configRegistry } from '../frontends/config-registry.js';
 
 /** `run <config.yaml>` (teacher → baseline → distilled → summary) and `methods` (the registry). */
 export function registerRun(program: Command): void {

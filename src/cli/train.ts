@@ -6,7 +6,7 @@ import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../frontends/run-config.js';
 import { KdError } from '../util/errors.js';
 import { readInput } from '../runtime/storage.js';
-import { configRegistry } from './run.js';
+import { configRegistry } from '../frontends/config-registry.js';
 
 interface Common {
   dataset: 'mnist' | 'fashion-mnist';

@@ -2,10 +2,10 @@
  * Image classification data in the layout torchvision's ImageFolder uses: one subfolder per class
  * (class index = position of the folder name in sorted order) holding PNG and JPEG files. Pixels are
  * stored as uint8 in CHW layout, like the bundled MNIST loaders. This file decodes and assembles images
- * from bytes; walking a folder on disk is `loadImageFolder` in src/data/node/image-folder.ts.
+ * from bytes; walking a folder of the runtime's storage is `loadImageFolder` in src/data/files.ts.
  */
 import { decode as decodeJpeg } from 'jpeg-js';
-import { PNG } from 'pngjs';
+import { convertIndexedToRgb, decode as decodePng, type DecodedPng } from 'fast-png';
 import { KdError } from '../util/errors.js';
 import type { Dataset } from './dataset.js';
 
@@ -73,28 +73,63 @@ export function checkImageOptions(opts: ImageFolderOptions): void {
 
 /**
  * Decodes PNG or JPEG bytes to RGBA, sniffing the content rather than trusting the name: misnamed files
- * are common in scraped sets. `name` says which image in messages. The PNG decoder (pngjs) uses Node's
- * zlib and Buffer; a runtime without them passes its own `ImageDecoder` to `imageDataset`.
+ * are common in scraped sets. `name` says which image in messages. Both decoders are plain JavaScript, so
+ * Node and a browser read the same pixels from the same file.
  */
 export function decodeImage(bytes: Uint8Array, name: string): Rgba {
   const isPng = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   if (!isPng && !isJpeg) throw new KdError('DATASET_CORRUPT', `Image ${name} cannot be decoded: it is neither PNG nor JPEG.`);
   try {
-    if (isPng) {
-      // pngjs reads through Buffer methods: view the same memory as a Buffer (no copy).
-      const png = PNG.sync.read(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return { width: png.width, height: png.height, data: png.data };
-    }
+    if (isPng) return pngToRgba(decodePng(bytes));
     return decodeJpeg(bytes, { useTArray: true, formatAsRGBA: true });
   } catch (e) {
-    // The decoders' own words ("read requests waiting on finished stream") rarely say the file is cut short.
+    // The decoders' own words ("unexpected end of file") rarely say the file is cut short.
     throw new KdError(
       'DATASET_CORRUPT',
       `Image ${name} cannot be decoded as ${isPng ? 'PNG' : 'JPEG'} (truncated or corrupt file?): ${(e as Error).message}. ` +
         'Remove or replace it.',
     );
   }
+}
+
+/** Any PNG colour type and bit depth as 8-bit RGBA (16-bit samples keep their high byte, as PIL does). */
+function pngToRgba(png: DecodedPng): Rgba {
+  const { width, height } = png;
+  const n = width * height;
+  let src: ArrayLike<number> = png.data;
+  let ch = png.channels;
+  let max = 255;
+  if (png.palette) {
+    src = convertIndexedToRgb(png);
+    ch = src.length / n;
+  } else if (png.depth === 16) {
+    max = 65535;
+  } else if (png.depth < 8) {
+    // Sub-byte gray samples arrive packed, each row padded to a whole byte.
+    const d = png.depth;
+    const rowBytes = Math.ceil((width * d) / 8);
+    const unpacked = new Uint8Array(n);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const bit = x * d;
+        unpacked[y * width + x] = (png.data[y * rowBytes + (bit >> 3)] >> (8 - d - (bit & 7))) & ((1 << d) - 1);
+      }
+    src = unpacked;
+    max = (1 << d) - 1;
+  }
+  const out = new Uint8Array(4 * n);
+  const scale = (v: number) => (max === 255 ? v : max === 65535 ? v >> 8 : Math.round((v * 255) / max));
+  for (let p = 0; p < n; p++) {
+    const o = 4 * p,
+      i = ch * p;
+    const gray = ch <= 2;
+    out[o] = scale(src[i]);
+    out[o + 1] = scale(src[gray ? i : i + 1]);
+    out[o + 2] = scale(src[gray ? i : i + 2]);
+    out[o + 3] = ch === 2 || ch === 4 ? scale(src[i + ch - 1]) : 255;
+  }
+  return { width, height, data: out };
 }
 
 function isGray(img: Rgba): boolean {

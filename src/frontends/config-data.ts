@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/index.js';
+import { bundledDataset } from '../data/bundled.js';
+import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
 import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
-import { loadCsv, loadDataset, loadImageFolder, loadJsonl } from '../data/node/index.js';
 import type { RunData } from '../train/plan.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
@@ -13,8 +14,8 @@ export function loadData(cfg: ResolvedConfig): RunData {
   switch (d.name) {
     case 'mnist':
     case 'fashion-mnist':
-      full = loadDataset(d.name, 'train');
-      test = loadDataset(d.name, 'test');
+      full = bundledDataset(d.name, 'train');
+      test = bundledDataset(d.name, 'test');
       break;
     case 'image-folder':
       full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });

@@ -16,6 +16,10 @@ export interface RunOptions {
   readonly resume?: boolean;
   /** Lines for the user: resumed stages, the final table. */
   readonly log?: (line: string) => void;
+  /** Every metrics event as it is logged (step losses, epoch evaluations, ...), for live charts. */
+  readonly onEvent?: (event: Record<string, unknown>) => void;
+  /** Awaited between ORT runs: return a promise that resolves when the user resumes a paused run. */
+  readonly pause?: () => Promise<void>;
 }
 
 /**
@@ -28,10 +32,11 @@ export async function runExperiment(cfg: ResolvedConfig, opts: RunOptions = {}):
   const rd = opts.runDir ?? new RunDir(cfg.outDir);
   if (!opts.runDir && opts.resume) rd.resume(configToYaml(cfg), ['runExperiment']);
   else if (!opts.runDir) rd.start({ resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['runExperiment'] });
+  if (opts.onEvent) rd.observe(opts.onEvent);
   const data = loadData(cfg);
   const plan = planFromConfig(cfg, data);
   await preflight(plan);
-  const rows = await executePlan(plan, { runDir: rd, resume: opts.resume, log: opts.log });
+  const rows = await executePlan(plan, { runDir: rd, resume: opts.resume, log: opts.log, pause: opts.pause });
   const summary: RunSummary = {
     name: plan.name,
     seed: plan.seed,

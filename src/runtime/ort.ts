@@ -28,7 +28,7 @@ export interface SessionOptions {
    * (teacher and student): spinning pools of two sessions would fight over the same cores.
    */
   spin?: boolean;
-  /** Execution provider, one of the runtime's `providers` (default 'cpu'). */
+  /** Execution provider, one of the runtime's `providers` (default: the runtime's first, 'cpu' on Node, 'wasm' in a browser). */
   provider?: string;
 }
 
@@ -40,15 +40,15 @@ export function defaultThreads(): number {
 /** Creates an ORT inference session from ONNX bytes with kdistill's defaults. */
 export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const rt = runtime();
-  const provider = opts.provider ?? 'cpu';
+  const provider = opts.provider ?? rt.providers[0];
   if (!rt.providers.includes(provider))
     throw new KdError(
       'UNKNOWN_PROVIDER',
       `execution provider '${provider}' is not available in the ${rt.name} runtime; ` +
         `it offers ${rt.providers.map((p) => `'${p}'`).join(', ')}`,
     );
-  return rt.ort.InferenceSession.create(model, {
-    // Without a provider list ORT runs on its CPU provider, as kdistill always has.
+  const session = await rt.ort.InferenceSession.create(model, {
+    // Without a provider list onnxruntime-node runs on its CPU provider, as kdistill always has.
     ...(provider === 'cpu' ? {} : { executionProviders: [provider] }),
     intraOpNumThreads: opts.threads ?? rt.defaultThreads(),
     interOpNumThreads: 1,
@@ -58,6 +58,19 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     enableMemPattern: true,
     extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
   });
+  return rt.serialRuns ? serialised(session) : session;
+}
+
+/** The session with its runs queued one after another, for runtimes that refuse overlapping runs of one session. */
+function serialised(s: ort.InferenceSession): ort.InferenceSession {
+  const run = s.run.bind(s);
+  let last: Promise<unknown> = Promise.resolve();
+  s.run = ((...args: Parameters<typeof run>) => {
+    const next = last.then(() => run(...args));
+    last = next.catch(() => undefined);
+    return next;
+  }) as typeof s.run;
+  return s;
 }
 
 /** Wraps a TensorData as an ORT tensor without copying. */

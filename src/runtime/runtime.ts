@@ -17,6 +17,10 @@ export interface Runtime {
   readonly ort: OrtModule;
   /** Execution providers a session may ask for (`SessionOptions.provider`), the default first. */
   readonly providers: readonly string[];
+  /** Whether a session must finish one run before the next starts (onnxruntime-web refuses overlapping runs). */
+  readonly serialRuns?: boolean;
+  /** Whether a run writes into output tensors it is given (onnxruntime-node); false: it returns new ones (onnxruntime-web). */
+  readonly fillsOutputs?: boolean;
   /** Intra-op threads a session gets when none are asked for. */
   defaultThreads(): number;
   /** Files: checkpoints, run directories, teacher caches, models the user names. */

@@ -35,6 +35,8 @@ export interface Storage {
   /** Appends to a file, creating it if absent (metrics logs). */
   append(path: string, data: string | Uint8Array): void;
   exists(path: string): boolean;
+  /** What is at a path: a file, a directory, something else, or nothing. */
+  kind(path: string): 'file' | 'directory' | 'other' | undefined;
   /** Names of the entries of a directory (not paths), in no particular order. */
   list(dir: string): string[];
   /** Removes a file or directory tree; nothing happens when it is absent. */

@@ -1,6 +1,7 @@
 import { toOnnx } from '../graph/onnx.js';
 import type { TensorData } from '../graph/types.js';
 import { initialize } from '../nn/init.js';
+import { runtime } from './runtime.js';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -160,7 +161,11 @@ export class TrainSession {
     for (const s of this.tg.state) fetches[s.next] = this.nxt.get(s.name)!;
     const scalars = this.scalarBuffers(K);
     for (const [name, t] of scalars) fetches[name] = t;
-    await this.session.run(feeds, fetches);
+    if (runtime().fillsOutputs === false) {
+      // onnxruntime-web's wasm backend leaves given CPU output tensors untouched: fetch by name and copy.
+      const res = await this.session.run(feeds, Object.keys(fetches));
+      for (const [name, t] of Object.entries(fetches)) (t.data as Float32Array).set(res[name].data as Float32Array);
+    } else await this.session.run(feeds, fetches);
     [this.cur, this.nxt] = [this.nxt, this.cur];
     this.step += K;
     return Array.from({ length: K }, (_, k) => {

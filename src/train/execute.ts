@@ -40,6 +40,8 @@ export interface ExecuteOptions {
   readonly runDir: RunDir;
   readonly resume?: boolean;
   readonly log?: (line: string) => void;
+  /** Awaited between ORT runs of every stage: a front-end's pause button returns a promise that resolves on resume. */
+  readonly pause?: () => Promise<void>;
 }
 
 /**
@@ -231,5 +233,6 @@ function contextOf(plan: RunPlan, rd: RunDir, o: ExecuteOptions): StageContext {
     keepCheckpoints: plan.keepCheckpoints,
     threads: plan.threads,
     log: o.log,
+    pause: o.pause,
   };
 }

@@ -2,6 +2,15 @@
  * Progress for long runs: on a terminal one line per stage rewritten in place (every loss term and
  * images/s), elsewhere a JSON line every `every` steps so CI logs and pipes stay parseable.
  */
+/** Where progress lines go: a terminal or pipe (Node's stderr), or nothing where there is none (a browser). */
+export interface ProgressStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+// Looked up on the global object so a browser bundle, which has no `process`, needs no polyfill.
+const stderr = (globalThis as { process?: { stderr?: ProgressStream } }).process?.stderr ?? { write: () => true };
+
 export class Progress {
   private readonly tty: boolean;
   private t0 = Date.now();
@@ -12,12 +21,12 @@ export class Progress {
     private readonly totalSteps: number,
     private readonly batchSize: number,
     private readonly every = 50,
-    stream: NodeJS.WriteStream = process.stderr,
+    stream: ProgressStream = stderr,
   ) {
     this.tty = !!stream.isTTY;
     this.stream = stream;
   }
-  private readonly stream: NodeJS.WriteStream;
+  private readonly stream: ProgressStream;
 
   /** Reports one finished step with its scalar outputs. */
   step(step: number, out: Record<string, number>): void {

@@ -15,6 +15,8 @@ export function versions(): Record<string, string> {
 export class RunDir {
   readonly checkpoints: string;
   private readonly metricsPath: string;
+  /** Sees every logged event as it is written (a front-end's live charts); set with {@link RunDir.observe}. */
+  private observer?: (event: Record<string, unknown>) => void;
 
   constructor(readonly dir: string) {
     const { storage } = runtime();
@@ -62,7 +64,14 @@ export class RunDir {
 
   /** Appends one metrics event (a step's loss terms, an epoch's evaluation, ...). */
   log(event: Record<string, unknown>): void {
-    runtime().storage.append(this.metricsPath, `${JSON.stringify({ t: Date.now(), ...event })}\n`);
+    const e = { t: Date.now(), ...event };
+    runtime().storage.append(this.metricsPath, `${JSON.stringify(e)}\n`);
+    this.observer?.(e);
+  }
+
+  /** Calls `fn` with every event logged from now on (one observer; a later call replaces it). */
+  observe(fn: ((event: Record<string, unknown>) => void) | undefined): void {
+    this.observer = fn;
   }
 
   /** Writes a file of the run directory atomically. */

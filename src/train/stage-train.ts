@@ -1,4 +1,5 @@
-import type { AugmentOptions, Dataset } from '../data/index.js';
+import type { AugmentOptions, BatchState, Dataset } from '../data/index.js';
+import type { TrainSession } from '../runtime/train-session.js';
 import type { Combine } from '../distill/combine.js';
 import { pretrainOf, type LossTerm } from '../distill/loss.js';
 import type { OpenTeacher } from '../distill/teachers/open.js';
@@ -27,6 +28,8 @@ export interface StageContext {
   readonly progress?: boolean;
   /** Lines for the user (a resumed stage says where it continues). */
   readonly log?: (line: string) => void;
+  /** Awaited after each ORT run, once its checkpoint (if any) is written, so a paused run can be closed and resumed. */
+  readonly pause?: () => Promise<void>;
 }
 
 /** One model's training in a stage: the model, its recipe and loss, its data and its running teachers. */
@@ -97,30 +100,35 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
     },
     onRun: async (session, stepsDone, n, position) => {
       await t.hooks?.onRun?.(session, stepsDone, n, position);
-      if (!rd) return;
-      const epochEnded = Math.floor(stepsDone / spe) > Math.floor((stepsDone - n) / spe);
-      const every =
-        ctx.checkpointEvery > 0 && Math.floor(stepsDone / ctx.checkpointEvery) > Math.floor((stepsDone - n) / ctx.checkpointEvery);
-      if (!epochEnded && !every) return;
-      const meta = { stage, epoch: stepsDone / spe, batches: position };
-      session.saveCheckpoint(`${rd.checkpoints}/${stage}-step${stepsDone}.ckpt`, meta);
-      pruneCheckpoints(rd.checkpoints, stage, ctx.keepCheckpoints);
-      if (!epochEnded || !t.data.val) return;
-      session.syncToModel();
-      const ev = await evaluateClassifier(t.model, t.data.val, { threads: ctx.threads, mean: ctx.mean, std: ctx.std });
-      const event = {
-        epoch: Math.floor(stepsDone / spe),
-        [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4),
-        [`${evalName}Loss`]: +ev.loss.toFixed(4),
-      };
-      rd.log({ stage, event: 'epoch', ...event });
-      progress?.note(event);
-      best!.offer(ev.accuracy, stepsDone, evalName, (file) =>
-        session.saveCheckpoint(file, { ...meta, [`${evalName}Accuracy`]: ev.accuracy }),
-      );
+      await checkpointAndEvaluate(session, stepsDone, n, position);
+      await ctx.pause?.();
     },
   });
   return losses;
+
+  async function checkpointAndEvaluate(session: TrainSession, stepsDone: number, n: number, position: BatchState): Promise<void> {
+    if (!rd) return;
+    const epochEnded = Math.floor(stepsDone / spe) > Math.floor((stepsDone - n) / spe);
+    const every =
+      ctx.checkpointEvery > 0 && Math.floor(stepsDone / ctx.checkpointEvery) > Math.floor((stepsDone - n) / ctx.checkpointEvery);
+    if (!epochEnded && !every) return;
+    const meta = { stage, epoch: stepsDone / spe, batches: position };
+    session.saveCheckpoint(`${rd.checkpoints}/${stage}-step${stepsDone}.ckpt`, meta);
+    pruneCheckpoints(rd.checkpoints, stage, ctx.keepCheckpoints);
+    if (!epochEnded || !t.data.val) return;
+    session.syncToModel();
+    const ev = await evaluateClassifier(t.model, t.data.val, { threads: ctx.threads, mean: ctx.mean, std: ctx.std });
+    const event = {
+      epoch: Math.floor(stepsDone / spe),
+      [`${evalName}Accuracy`]: +ev.accuracy.toFixed(4),
+      [`${evalName}Loss`]: +ev.loss.toFixed(4),
+    };
+    rd.log({ stage, event: 'epoch', ...event });
+    progress?.note(event);
+    best!.offer(ev.accuracy, stepsDone, evalName, (file) =>
+      session.saveCheckpoint(file, { ...meta, [`${evalName}Accuracy`]: ev.accuracy }),
+    );
+  }
 }
 
 /** The best validation accuracy of a stage so far, and its checkpoint `<stage>-best.ckpt` (kept across a resume). */

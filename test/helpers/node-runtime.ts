@@ -1,2 +1,2 @@
-// Loaded by `npm test` before every test file (`--import`): registers the Node runtime, as `import 'kdistill'` does.
-import '../../src/runtime/node/index.js';
+// Loaded by `npm test` before every test file (`--import`): registers the Node runtime, its bundled datasets and cache store, as `import 'kdistill'` does.
+import '../../src/node-setup.js';

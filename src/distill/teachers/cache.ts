@@ -4,8 +4,7 @@ import { join } from '../../util/path.js';
 import { KdError } from '../../util/errors.js';
 import { decode, encode, formatTag, type StoreFormat } from './codec.js';
 import type { Keyed } from './keys.js';
-// The shard store is file-descriptor based, so Node only for now: a browser cache needs a store of its own.
-import { ShardStore } from './node/store.js';
+import { openAnswerStore, type AnswerStore } from './answer-store.js';
 
 /** Where teacher caches live unless told otherwise (relative to the working directory). */
 export const DEFAULT_CACHE_DIR = '.cache/kdistill/teachers';
@@ -42,7 +41,7 @@ export class TeacherCache implements Teacher, Keyed {
   readonly cacheKey: string;
   /** Where this teacher's answers are: `<dir>/<key prefix>/`. */
   readonly root: string;
-  private readonly stores = new Map<string, ShardStore>();
+  private readonly stores = new Map<string, AnswerStore>();
   private hits = 0;
   private misses = 0;
 
@@ -127,13 +126,13 @@ export class TeacherCache implements Teacher, Keyed {
     await this.source.release();
   }
 
-  private store(name: string): ShardStore {
+  private store(name: string): AnswerStore {
     let s = this.stores.get(name);
     if (!s) {
       // Top-k applies to class scores only; a feature map has no classes to rank.
       const topk = name === 'logits' ? this.o.topk : undefined;
       const format: StoreFormat = { dtype: this.o.dtype ?? 'float32', ...(topk ? { topk } : {}) };
-      s = new ShardStore(join(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
+      s = openAnswerStore(join(this.root, `${encodeURIComponent(name)}.${formatTag(format)}`), name, format, this.o.maxShardBytes);
       this.stores.set(name, s);
     }
     return s;

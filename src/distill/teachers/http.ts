@@ -66,7 +66,8 @@ export class HttpTeacher implements Teacher {
     if (!Number.isInteger(o.classes) || o.classes < 1)
       throw new KdError('BAD_OPTION', `HTTP teacher ${this.where}: classes must be a positive integer, got ${o.classes}`);
     if (o.authEnv) {
-      this.#token = process.env[o.authEnv];
+      // A browser has no environment: there the variable is simply unset.
+      this.#token = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[o.authEnv];
       if (!this.#token)
         throw new KdError(
           'MISSING_CREDENTIALS',

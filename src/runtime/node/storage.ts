@@ -99,6 +99,14 @@ export const nodeStorage: Storage = {
   writeAtomic,
   append: (path, data) => appendFileSync(path, data),
   exists: (path) => existsSync(path),
+  kind: (path) => {
+    try {
+      const st = statSync(path);
+      return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+    } catch {
+      return undefined;
+    }
+  },
   list: (dir) => readdirSync(dir),
   remove: (path) => rmSync(path, { recursive: true, force: true }),
   mkdirp: (dir) => {

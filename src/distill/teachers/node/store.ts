@@ -3,6 +3,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { writeAtomic } from '../../../runtime/storage.js';
 import { KdError } from '../../../util/errors.js';
+import { registerAnswerStore, type AnswerStore } from '../answer-store.js';
 import { crc32, decode, encode, recordBytes, type StoreFormat } from '../codec.js';
 
 /**
@@ -35,7 +36,7 @@ interface Meta {
  * that writes starts shards of its own, so runs sharing the directory never write into the same file;
  * a shard cut off by a kill keeps all its whole entries. All index files are read into a Map at open.
  */
-export class ShardStore {
+export class ShardStore implements AnswerStore {
   private readonly map = new Map<string, Loc>();
   private readonly shards: string[] = [];
   /** Per shard: the keys its index listed, and whether its records were read into memory (tried once). */
@@ -223,3 +224,6 @@ export class ShardStore {
 function writeAll(fd: number, b: Buffer): void {
   for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
+
+// Importing this module (as kdistill's Node entry points do) makes teacher caches store their answers in shard files.
+registerAnswerStore((path, name, format, maxShardBytes) => new ShardStore(path, name, format, maxShardBytes));

@@ -1,0 +1,116 @@
+import { KdError } from '../util/errors.js';
+import { dirname } from '../util/path.js';
+import type { Storage, WriteAtomicOptions } from './storage.js';
+
+/** A change to a {@link MemoryStorage}: a file's new bytes, or `undefined` when the path (and what is under it) was removed. */
+export type StorageChange = (path: string, bytes: Uint8Array | undefined) => void;
+
+const enc = new TextEncoder();
+const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? enc.encode(c) : c);
+
+/** '/a/b/' and 'a//b' are the same folder as '/a/b': one spelling per path, so lookups in the maps agree. */
+function norm(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  return `/${parts.join('/')}`;
+}
+
+/**
+ * A file system in memory, with the semantics of Node's that kdistill relies on (a write needs its folder to
+ * exist, a replaced file is replaced whole). It is the browser runtime's storage, and a test's: `onChange` sees
+ * every write and removal, which is how the browser persists runs to IndexedDB.
+ */
+export class MemoryStorage implements Storage {
+  private readonly files = new Map<string, Uint8Array>();
+  private readonly dirs = new Set<string>(['/']);
+
+  constructor(private readonly onChange?: StorageChange) {}
+
+  read(path: string, what: string): Uint8Array {
+    const f = this.files.get(norm(path));
+    if (!f) throw new KdError('MISSING_FILE', `cannot read ${what ? `${what} ` : ''}${path}: ENOENT (no such file)`);
+    return f;
+  }
+
+  writeAtomic(path: string, chunks: readonly (string | Uint8Array)[], opts: WriteAtomicOptions = {}): void {
+    const p = norm(path);
+    if (!this.dirs.has(dirname(p)))
+      throw new KdError('NOT_WRITABLE', `cannot write ${opts.what ?? 'file'} ${path}: its directory does not exist (ENOENT).`);
+    if (this.dirs.has(p)) throw new KdError('NOT_WRITABLE', `cannot write ${opts.what ?? 'file'} ${path}: it is a directory.`);
+    const parts = chunks.map(bytesOf);
+    const out = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
+    let off = 0;
+    for (const b of parts) {
+      out.set(b, off);
+      off += b.byteLength;
+    }
+    this.files.set(p, out);
+    this.onChange?.(p, out);
+  }
+
+  append(path: string, data: string | Uint8Array): void {
+    const p = norm(path);
+    const old = this.files.get(p);
+    const add = bytesOf(data);
+    if (!old) {
+      this.writeAtomic(p, [add]);
+      return;
+    }
+    const out = new Uint8Array(old.byteLength + add.byteLength);
+    out.set(old);
+    out.set(add, old.byteLength);
+    this.files.set(p, out);
+    this.onChange?.(p, out);
+  }
+
+  exists(path: string): boolean {
+    return this.kind(path) !== undefined;
+  }
+
+  kind(path: string): 'file' | 'directory' | undefined {
+    const p = norm(path);
+    return this.files.has(p) ? 'file' : this.dirs.has(p) ? 'directory' : undefined;
+  }
+
+  list(dir: string): string[] {
+    const d = norm(dir);
+    if (!this.dirs.has(d)) throw new KdError('MISSING_FILE', `cannot list ${dir}: no such directory`);
+    const prefix = d === '/' ? '/' : `${d}/`;
+    const names = new Set<string>();
+    for (const p of [...this.files.keys(), ...this.dirs])
+      if (p.startsWith(prefix) && p !== d) names.add(p.slice(prefix.length).split('/')[0]);
+    return [...names];
+  }
+
+  remove(path: string): void {
+    const p = norm(path);
+    if (!this.exists(p)) return;
+    const under = `${p}/`;
+    for (const f of [...this.files.keys()]) if (f === p || f.startsWith(under)) this.files.delete(f);
+    for (const d of [...this.dirs]) if (d !== '/' && (d === p || d.startsWith(under))) this.dirs.delete(d);
+    this.onChange?.(p, undefined);
+  }
+
+  mkdirp(dir: string): void {
+    for (let d = norm(dir); !this.dirs.has(d); d = dirname(d)) {
+      if (this.files.has(d)) throw new KdError('NOT_WRITABLE', `cannot create directory ${dir}: ${d} is a file`);
+      this.dirs.add(d);
+    }
+  }
+
+  size(path: string): number {
+    return this.read(path, '').byteLength;
+  }
+
+  /** Every file whose path starts with `prefix`, for persisting a run directory. */
+  *entries(prefix = '/'): IterableIterator<[string, Uint8Array]> {
+    const p = norm(prefix);
+    for (const e of this.files) if (e[0] === p || e[0].startsWith(p === '/' ? '/' : `${p}/`)) yield e;
+  }
+
+  /** Puts a file back without telling `onChange` (restoring what persistence already holds); its folders are created. */
+  restore(path: string, bytes: Uint8Array): void {
+    const p = norm(path);
+    this.mkdirp(dirname(p));
+    this.files.set(p, bytes);
+  }
+}
