@@ -17,6 +17,8 @@ export interface Runtime {
   readonly ort: OrtModule;
   /** Execution providers a session may ask for (`SessionOptions.provider`), the default first. */
   readonly providers: readonly string[];
+  /** The provider training steps use when none is asked for (default: `providers[0]`, as every other session). */
+  readonly trainProvider?: string;
   /** Whether a session must finish one run before the next starts (onnxruntime-web refuses overlapping runs). */
   readonly serialRuns?: boolean;
   /** Whether a run writes into output tensors it is given (onnxruntime-node); false: it returns new ones (onnxruntime-web). */

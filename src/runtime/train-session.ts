@@ -85,7 +85,7 @@ export class TrainSession {
     } = {},
   ): Promise<TrainSession> {
     const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
-    const session = await createSession(toOnnx(tg.graph), opts);
+    const session = await createSession(toOnnx(tg.graph), { ...opts, provider: opts.provider ?? runtime().trainProvider });
     const ts = new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
     if (opts.shared) {
       opts.shared.join(ts);

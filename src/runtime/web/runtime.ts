@@ -22,7 +22,10 @@ export interface WebInfo {
 export interface WebOptions {
   /** wasm threads; more than 1 needs a cross-origin isolated page. Default: 1, or min(4, cores) when isolated. */
   readonly threads?: number;
-  /** 'wasm' (default) or 'webgpu' (opt-in, where `navigator.gpu` exists); ops WebGPU lacks fall back to wasm. */
+  /**
+   * 'wasm' (default) or 'webgpu' (opt-in, where `navigator.gpu` exists) for teachers and evaluations; ops WebGPU lacks
+   * fall back to wasm. Training steps run on wasm either way (see `webRuntime.trainProvider`).
+   */
   readonly provider?: 'wasm' | 'webgpu';
 }
 
@@ -84,6 +87,10 @@ export const webRuntime: Runtime = {
     const all = hasGpu() ? ['wasm', 'webgpu'] : ['wasm'];
     return provider === 'webgpu' ? ['webgpu', 'wasm'] : all;
   },
+  // onnxruntime-web 1.30's WebGPU kernels return NaN weight gradients for kdistill's Conv backward (seen on
+  // Chromium's SwiftShader adapter; test/browser/webgpu.test.ts), and ReLU hides the NaN from the loss: training
+  // steps stay on wasm, and the WebGPU opt-in runs teachers and evaluations.
+  trainProvider: 'wasm',
   serialRuns: true,
   fillsOutputs: false,
   defaultThreads: () => threads,
