@@ -18,6 +18,8 @@ export {
   webRuntime,
   webStorage,
   writeFile,
+  writeFiles,
+  type FileLike,
   type WebInfo,
   type WebOptions,
 } from './runtime/web/index.js';

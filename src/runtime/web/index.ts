@@ -23,3 +23,28 @@ export function writeFile(path: string, data: Uint8Array | string): void {
   webStorage.mkdirp(dir);
   webStorage.writeAtomic(path, [data]);
 }
+
+/** What {@link writeFiles} takes: a `File` (from an `<input type=file>`, a drop) or anything shaped like one. */
+export interface FileLike {
+  readonly name: string;
+  /** The path inside a picked folder (`cats/001.png` under `<input webkitdirectory>`), if any. */
+  readonly webkitRelativePath?: string;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/**
+ * Writes the user's files under `dir` in the browser's storage, keeping the folder structure of a picked folder
+ * (so an image folder with one sub-folder per class lands as `dir/<class>/<file>`). Returns the paths written.
+ */
+export async function writeFiles(dir: string, files: Iterable<FileLike>): Promise<string[]> {
+  const paths: string[] = [];
+  for (const f of files) {
+    const rel = f.webkitRelativePath || f.name;
+    // A picked folder's paths start with the folder's own name: drop it, so `dir` is that folder.
+    const inner = f.webkitRelativePath ? rel.split('/').slice(1).join('/') : rel;
+    const path = `${dir.replace(/\/+$/, '')}/${inner}`;
+    writeFile(path, new Uint8Array(await f.arrayBuffer()));
+    paths.push(path);
+  }
+  return paths;
+}
