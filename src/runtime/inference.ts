@@ -130,7 +130,7 @@ export class Predictor implements Teacher {
     try {
       session = await createSession(bytes, opts);
     } catch (e) {
-      if (source === undefined) throw e;
+      if (source === undefined || (e instanceof KdError && e.code === 'NO_WEBGPU')) throw e;
       throw new KdError('BAD_ONNX', `ONNX Runtime cannot load ${source}: ${firstLine(e)}`);
     }
     return new Predictor(session, inputs[0].name, name, inputs[0]);

@@ -57,6 +57,11 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     enableCpuMemArena: true,
     enableMemPattern: true,
     extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
+  }).catch((e: unknown) => {
+    // ORT's words for a browser without a usable GPU ("no available backend found") hide what to change.
+    if (provider === 'webgpu' && /adapter|backend/i.test(String(e)))
+      throw new KdError('NO_WEBGPU', `WebGPU is not usable in this browser (${String(e)}); use the wasm provider`);
+    throw e;
   });
   return rt.serialRuns ? serialised(session) : session;
 }

@@ -23,6 +23,11 @@ export interface Runtime {
   readonly serialRuns?: boolean;
   /** Whether a run writes into output tensors it is given (onnxruntime-node); false: it returns new ones (onnxruntime-web). */
   readonly fillsOutputs?: boolean;
+  /**
+   * Lets the platform's event loop run tasks (messages, timers, storage callbacks) during a long training loop whose
+   * awaits would otherwise settle as microtasks only; called after every ORT run. Absent: nothing to yield to.
+   */
+  yieldToEvents?(): Promise<void>;
   /** Intra-op threads a session gets when none are asked for. */
   defaultThreads(): number;
   /** Files: checkpoints, run directories, teacher caches, models the user names. */

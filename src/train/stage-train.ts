@@ -4,6 +4,7 @@ import type { Combine } from '../distill/combine.js';
 import { pretrainOf, type LossTerm } from '../distill/loss.js';
 import type { OpenTeacher } from '../distill/teachers/open.js';
 import type { Model } from '../nn/model.js';
+import { runtime } from '../runtime/runtime.js';
 import { readText, writeAtomic } from '../runtime/storage.js';
 import { evaluateClassifier, fitClassifier, type FitOptions } from './classifier.js';
 import type { Recipe } from './plan.js';
@@ -101,6 +102,7 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
     onRun: async (session, stepsDone, n, position) => {
       await t.hooks?.onRun?.(session, stepsDone, n, position);
       await checkpointAndEvaluate(session, stepsDone, n, position);
+      await runtime().yieldToEvents?.();
       await ctx.pause?.();
     },
   });
