@@ -3,6 +3,7 @@ import { KdError } from '../util/errors.js';
 import { median } from '../util/stats.js';
 import { benchKdStep, type KdStepResult } from '../bench/kd-step.js';
 import { runTorch, torchAvailable, type TorchResult } from './torch-peer.js';
+import { type BrowserBench, type BrowserBenchPage, startBrowserBench } from './bench-browser.js';
 
 interface Row {
   pair: 'mlp' | 'cnn';
@@ -13,6 +14,12 @@ interface Row {
   torchChannelsLast?: TorchResult;
   ratio?: number;
   ratioChannelsLast?: number;
+  /** With --browser, on sequential rows: the same step in headless Chromium (onnxruntime-web, same thread count). */
+  browser?: KdStepResult;
+  /** browser images/s ÷ Node images/s. */
+  browserRatio?: number;
+  /** Why the browser did not run this row (e.g. threads without cross-origin isolation). */
+  browserSkipped?: string;
 }
 
 /** `kdistill bench`: KD-step throughput of the reference pairs, with tuned PyTorch side by side when it is installed. */
@@ -26,7 +33,9 @@ export function registerBench(program: Command): void {
     .option('--steps <n>', 'timed steps per measurement', '64')
     .option('--reps <n>', 'interleaved repetitions (medians are reported)', '3')
     .option('--no-torch', 'skip the PyTorch peer')
-    .action(async (o: { json?: boolean; pairs: string; threads: string; steps: string; reps: string; torch: boolean }) => {
+    .option('--browser', 'also run each pair in headless Chromium (onnxruntime-web, the built web app) and print browser/Node')
+    .option('--chromium <path>', 'the Chromium --browser starts', '/usr/bin/chromium')
+    .action(async (o: BenchOptions) => {
       const pairs = o.pairs.split(',') as ('mlp' | 'cnn')[];
       for (const p of pairs)
         if (p !== 'mlp' && p !== 'cnn') throw new KdError('BAD_OPTION', `--pairs: unknown pair '${p}' (choose mlp, cnn)`);
@@ -47,37 +56,59 @@ export function registerBench(program: Command): void {
             ? `PyTorch ${torch.version} found: running it side by side (tuned BLAS and malloc).`
             : `PyTorch peer not run: ${torch.reason}. Printing kdistill's numbers only.`,
         );
+      const browser = o.browser ? await startBrowserBench(o.chromium) : undefined;
+      let browserInfo: Record<string, unknown> | undefined;
       const rows: Row[] = [];
-      for (const pair of pairs)
-        for (const t of threads) {
-          // With two or more threads kdistill can also run the teacher in its own worker thread on the
-          // next batch (pipelined); the thread budget is the same, split between teacher and student.
-          const modes = t >= 2 ? (['sequential', 'pipelined'] as const) : (['sequential'] as const);
-          const ks = new Map<string, KdStepResult[]>(modes.map((m) => [m, []]));
-          const ts: TorchResult[] = [],
-            tcl: TorchResult[] = [];
-          // Interleave engines so drift of this shared machine hits both alike.
-          for (let r = 0; r < reps; r++) {
-            for (const m of modes) ks.get(m)!.push(await benchKdStep(pair, t, steps, 128, m));
-            if (torch.ok) {
-              const a = runTorch(pair, t, steps);
-              if (a) ts.push(a);
-              if (pair === 'cnn') {
-                const b = runTorch(pair, t, steps, true);
-                if (b) tcl.push(b);
+      try {
+        for (const pair of pairs)
+          for (const t of threads) {
+            const page = browser ? await openPage(browser, t) : undefined;
+            if (page && typeof page !== 'string')
+              browserInfo ??= {
+                version: browser!.version,
+                crossOriginIsolated: page.info.crossOriginIsolated,
+                cores: page.info.hardwareConcurrency,
+              };
+            const bs: KdStepResult[] = [];
+            // With two or more threads kdistill can also run the teacher in its own worker thread on the
+            // next batch (pipelined); the thread budget is the same, split between teacher and student.
+            const modes = t >= 2 ? (['sequential', 'pipelined'] as const) : (['sequential'] as const);
+            const ks = new Map<string, KdStepResult[]>(modes.map((m) => [m, []]));
+            const ts: TorchResult[] = [],
+              tcl: TorchResult[] = [];
+            // Interleave engines so drift of this shared machine hits both alike.
+            for (let r = 0; r < reps; r++) {
+              for (const m of modes) ks.get(m)!.push(await benchKdStep(pair, t, steps, 128, m));
+              if (page && typeof page !== 'string') bs.push(await page.run(pair, steps, 128));
+              if (torch.ok) {
+                const a = runTorch(pair, t, steps);
+                if (a) ts.push(a);
+                if (pair === 'cnn') {
+                  const b = runTorch(pair, t, steps, true);
+                  if (b) tcl.push(b);
+                }
               }
+              if (!o.json) process.stderr.write('.');
             }
-            if (!o.json) process.stderr.write('.');
+            const pick = <T extends { imgPerSec: number }>(a: T[]) =>
+              a.length ? a.find((x) => x.imgPerSec === median(a.map((y) => y.imgPerSec))) : undefined;
+            for (const m of modes) {
+              const row: Row = { pair, threads: t, mode: m, kdistill: pick(ks.get(m)!)!, torch: pick(ts), torchChannelsLast: pick(tcl) };
+              if (row.torch) row.ratio = +(row.kdistill.imgPerSec / row.torch.imgPerSec).toFixed(2);
+              if (row.torchChannelsLast) row.ratioChannelsLast = +(row.kdistill.imgPerSec / row.torchChannelsLast.imgPerSec).toFixed(2);
+              // The browser has no worker-thread teacher yet: it is compared with Node's sequential step only.
+              if (m === 'sequential' && typeof page === 'string') row.browserSkipped = page;
+              if (m === 'sequential' && bs.length) {
+                row.browser = pick(bs)!;
+                row.browserRatio = +(row.browser.imgPerSec / row.kdistill.imgPerSec).toFixed(2);
+              }
+              rows.push(row);
+            }
+            if (page && typeof page !== 'string') await page.close();
           }
-          const pick = <T extends { imgPerSec: number }>(a: T[]) =>
-            a.length ? a.find((x) => x.imgPerSec === median(a.map((y) => y.imgPerSec))) : undefined;
-          for (const m of modes) {
-            const row: Row = { pair, threads: t, mode: m, kdistill: pick(ks.get(m)!)!, torch: pick(ts), torchChannelsLast: pick(tcl) };
-            if (row.torch) row.ratio = +(row.kdistill.imgPerSec / row.torch.imgPerSec).toFixed(2);
-            if (row.torchChannelsLast) row.ratioChannelsLast = +(row.kdistill.imgPerSec / row.torchChannelsLast.imgPerSec).toFixed(2);
-            rows.push(row);
-          }
-        }
+      } finally {
+        await browser?.close();
+      }
       if (o.json) {
         console.log(
           JSON.stringify(
@@ -88,6 +119,7 @@ export function registerBench(program: Command): void {
               reps,
               steps,
               torch: torch.ok ? { version: torch.version } : { skipped: torch.reason },
+              ...(browserInfo ? { browser: browserInfo } : {}),
               results: rows,
             },
             null,
@@ -97,13 +129,41 @@ export function registerBench(program: Command): void {
         return;
       }
       console.error('');
-      console.log('pair  thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio');
+      const bcols = browser ? '  browser img/s  browser/node' : '';
+      console.log(`pair  thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio${bcols}`);
       for (const r of rows)
         console.log(
           `${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ` +
             `${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ` +
             `${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ` +
-            `${String(r.ratioChannelsLast ?? '–').padStart(5)}`,
+            `${String(r.ratioChannelsLast ?? '–').padStart(5)}` +
+            (browser ? `  ${String(r.browser?.imgPerSec ?? '–').padStart(13)}  ${String(r.browserRatio ?? '–').padStart(12)}` : ''),
         );
+      for (const r of rows) if (r.browserSkipped) console.error(`browser, ${r.pair} ${r.threads} threads: ${r.browserSkipped}`);
+      if (browserInfo) console.error(`browser: ${browserInfo.version}, cross-origin isolated: ${browserInfo.crossOriginIsolated}`);
     });
+}
+
+interface BenchOptions {
+  json?: boolean;
+  pairs: string;
+  threads: string;
+  steps: string;
+  reps: string;
+  torch: boolean;
+  browser?: boolean;
+  chromium: string;
+}
+
+/**
+ * The bench page at `threads`, or why it cannot run there: more than one thread needs a cross-origin isolated page,
+ * and a page that is not would silently run one thread under the label of two.
+ */
+async function openPage(browser: BrowserBench, threads: number): Promise<BrowserBenchPage | string> {
+  try {
+    return await browser.open(threads);
+  } catch (e) {
+    if (e instanceof KdError && threads > 1) return e.message;
+    throw e;
+  }
 }

@@ -1,5 +1,5 @@
 // The Node runtime is registered before anything below the CLI runs.
-import '../runtime/node/index.js';
+import '../node-setup.js';
 import { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { registerBench } from './bench.js';
@@ -7,6 +7,7 @@ import { registerExport } from './export.js';
 import { registerCache } from './cache.js';
 import { registerInspect } from './inspect.js';
 import { registerRun } from './run.js';
+import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
 
 /** Exit codes: 0 done, 1 bad command line (commander), 2 a problem with the user's input, 70 an internal error. */
@@ -23,6 +24,7 @@ registerInspect(program);
 registerBench(program);
 registerExport(program);
 registerCache(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
