@@ -64,6 +64,8 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
   const pre = pretrainOf(t.loss);
   const preProgress =
     show && pre ? new Progress(`${stage} (pre-training: ${pre.methods.join(', ')})`, spe * pre.epochs, recipe.batchSize) : undefined;
+  // Where a front-end's progress bar learns the stage's length before its first epoch ends.
+  rd?.log({ stage, event: 'start', epochs: recipe.epochs, stepsPerEpoch: spe, steps: total, trainSamples: t.data.train.n });
   const resume = rd && ctx.resume ? latestCheckpoint(rd.checkpoints, stage) : undefined;
   if (rd && resume) {
     rd.log({ stage, event: 'resumed', checkpoint: resume.file, step: resume.step });
