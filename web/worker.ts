@@ -233,22 +233,10 @@ function closeGate(): void {
   gate = { promise, open };
 }
 
-/**
- * A turn of the event loop for the worker's tasks. The core's awaits between ONNX Runtime runs settle as microtasks,
- * which let no task in: without these turns a Pause click (a message) would wait for the whole run, and the library's
- * IndexedDB writes (started from a timer, committed through request events) would wait too, so a reload would lose
- * every checkpoint written since the run began. A timer is used, not a MessageChannel, so that earlier timers fire.
- */
-const TURN_EVERY_MS = 100;
-let lastTurn = 0;
-const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
+// The core yields a timer turn every 50 ms of training (the web runtime's yieldToEvents), so Pause messages and
+// IndexedDB writes get in between ONNX Runtime runs; the pause point only has to stop there when asked.
 async function pausePoint(): Promise<void> {
   if (performance.now() - lastSent >= SEND_EVERY_MS) sendEvents();
-  if (performance.now() - lastTurn >= TURN_EVERY_MS) {
-    await turn();
-    lastTurn = performance.now();
-  }
   const g = gate;
   if (!g) return;
   sendEvents();
