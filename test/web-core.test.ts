@@ -42,7 +42,15 @@ describe('MemoryStorage', () => {
     s.writeAtomic('/runs/a/x.json', ['{', '}']);
     s.append('/runs/a/m.jsonl', 'one\n');
     s.append('/runs/a/m.jsonl', new TextEncoder().encode('two\n'));
-    assert.equal(new TextDecoder().decode(s.read('/runs/a/m.jsonl', '')), 'one\ntwo\n');
+    const before = s.read('/runs/a/m.jsonl', '');
+    assert.equal(new TextDecoder().decode(before), 'one\ntwo\n');
+    // A long log grows in place; what a reader already holds stays as it was.
+    for (let i = 0; i < 2000; i++) s.append('/runs/a/big.log', `line ${i}\n`);
+    assert.equal(new TextDecoder().decode(before), 'one\ntwo\n');
+    const log = new TextDecoder().decode(s.read('/runs/a/big.log', '')).split('\n');
+    assert.deepEqual([log.length, log[0], log[1999]], [2001, 'line 0', 'line 1999']);
+    s.remove('/runs/a/big.log');
+    changes.splice(3);
     assert.deepEqual(s.list('/runs/a').sort(), ['checkpoints', 'm.jsonl', 'x.json']);
     assert.deepEqual(s.list('/'), ['runs']);
     assert.equal(s.kind('/runs/a/'), 'directory');

@@ -2,8 +2,18 @@ import { KdError } from '../util/errors.js';
 import { dirname } from '../util/path.js';
 import type { Storage, WriteAtomicOptions } from './storage.js';
 
-/** A change to a {@link MemoryStorage}: a file's new bytes, or `undefined` when the path (and what is under it) was removed. */
-export type StorageChange = (path: string, bytes: Uint8Array | undefined) => void;
+/**
+ * A change to a {@link MemoryStorage}: a file's new bytes, or `undefined` when the path (and what is under it) was
+ * removed; for an append, `appended` holds just the bytes added (so a metrics log need not be persisted whole each step).
+ */
+export type StorageChange = (path: string, bytes: Uint8Array | undefined, appended?: Uint8Array) => void;
+
+/** A file's bytes in a buffer that grows by doubling, so appending a line to a long log does not copy the log. */
+interface FileBuf {
+  buf: Uint8Array;
+  len: number;
+}
+const view = (f: FileBuf) => f.buf.subarray(0, f.len);
 
 const enc = new TextEncoder();
 const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? enc.encode(c) : c);
@@ -20,7 +30,7 @@ function norm(path: string): string {
  * every write and removal, which is how the browser persists runs to IndexedDB.
  */
 export class MemoryStorage implements Storage {
-  private readonly files = new Map<string, Uint8Array>();
+  private readonly files = new Map<string, FileBuf>();
   private readonly dirs = new Set<string>(['/']);
 
   constructor(private readonly onChange?: StorageChange) {}
@@ -28,7 +38,8 @@ export class MemoryStorage implements Storage {
   read(path: string, what: string): Uint8Array {
     const f = this.files.get(norm(path));
     if (!f) throw new KdError('MISSING_FILE', `cannot read ${what ? `${what} ` : ''}${path}: ENOENT (no such file)`);
-    return f;
+    // A view: later appends write past its end (or into a new buffer), so what the caller holds never changes.
+    return view(f);
   }
 
   writeAtomic(path: string, chunks: readonly (string | Uint8Array)[], opts: WriteAtomicOptions = {}): void {
@@ -43,23 +54,26 @@ export class MemoryStorage implements Storage {
       out.set(b, off);
       off += b.byteLength;
     }
-    this.files.set(p, out);
+    this.files.set(p, { buf: out, len: out.byteLength });
     this.onChange?.(p, out);
   }
 
   append(path: string, data: string | Uint8Array): void {
     const p = norm(path);
-    const old = this.files.get(p);
+    const f = this.files.get(p);
     const add = bytesOf(data);
-    if (!old) {
+    if (!f) {
       this.writeAtomic(p, [add]);
       return;
     }
-    const out = new Uint8Array(old.byteLength + add.byteLength);
-    out.set(old);
-    out.set(add, old.byteLength);
-    this.files.set(p, out);
-    this.onChange?.(p, out);
+    if (f.len + add.byteLength > f.buf.byteLength) {
+      const grown = new Uint8Array(Math.max(2 * f.buf.byteLength, f.len + add.byteLength, 4096));
+      grown.set(view(f));
+      f.buf = grown;
+    }
+    f.buf.set(add, f.len);
+    f.len += add.byteLength;
+    this.onChange?.(p, view(f), add);
   }
 
   exists(path: string): boolean {
@@ -104,13 +118,13 @@ export class MemoryStorage implements Storage {
   /** Every file whose path starts with `prefix`, for persisting a run directory. */
   *entries(prefix = '/'): IterableIterator<[string, Uint8Array]> {
     const p = norm(prefix);
-    for (const e of this.files) if (e[0] === p || e[0].startsWith(p === '/' ? '/' : `${p}/`)) yield e;
+    for (const [k, f] of this.files) if (k === p || k.startsWith(p === '/' ? '/' : `${p}/`)) yield [k, view(f)];
   }
 
   /** Puts a file back without telling `onChange` (restoring what persistence already holds); its folders are created. */
   restore(path: string, bytes: Uint8Array): void {
     const p = norm(path);
     this.mkdirp(dirname(p));
-    this.files.set(p, bytes);
+    this.files.set(p, { buf: bytes, len: bytes.byteLength });
   }
 }

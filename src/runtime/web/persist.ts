@@ -8,6 +8,15 @@ const STORE = 'files';
 const persisted: string[] = [];
 /** Changes not yet in IndexedDB, coalesced by path: a file's latest bytes, or `undefined` for a removal. */
 const pending = new Map<string, Uint8Array | undefined>();
+/** Bytes appended to files since their last whole write, kept as records of their own (a log is not rewritten per line). */
+const appends = new Map<string, Uint8Array[]>();
+/**
+ * Appended bytes are stored under `<path>\u0000<seq>`: keys sort in append order, and a whole write or a removal of
+ * the path deletes them. `seq` continues past the highest one restored, so appends after a reload sort after earlier ones.
+ */
+const SEP = '\u0000';
+let seq = 0;
+const chunkKey = (path: string) => `${path}${SEP}${String(seq++).padStart(12, '0')}`;
 let flushing: Promise<void> = Promise.resolve();
 let scheduled = false;
 let failure: unknown;
@@ -30,9 +39,18 @@ const done = (tx: IDBTransaction) =>
   });
 
 /** The storage change hook of the browser runtime: changes under a persisted prefix are queued for IndexedDB. */
-export function recordChange(path: string, bytes: Uint8Array | undefined): void {
+export function recordChange(path: string, bytes: Uint8Array | undefined, appended?: Uint8Array): void {
   if (!persisted.some((p) => under(path, p))) return;
-  pending.set(path, bytes);
+  if (appended && !pending.has(path)) {
+    // slice: the storage's buffer is reused by later appends.
+    const list = appends.get(path) ?? [];
+    list.push(appended.slice());
+    appends.set(path, list);
+  } else {
+    // A whole write replaces whatever was appended before it; slice keeps the buffer's spare capacity out of the copy.
+    pending.set(path, bytes?.slice());
+    appends.delete(path);
+  }
   if (scheduled) return;
   scheduled = true;
   // One transaction per turn of the event loop: a checkpoint and the pruning of older ones land together.
@@ -45,14 +63,17 @@ export function recordChange(path: string, bytes: Uint8Array | undefined): void 
 }
 
 async function writePending(): Promise<void> {
-  if (pending.size === 0) return;
+  if (pending.size === 0 && appends.size === 0) return;
   const batch = [...pending];
+  const added = [...appends];
   pending.clear();
+  appends.clear();
   const db = await openDb();
   try {
     const tx = db.transaction(STORE, 'readwrite');
     const store = tx.objectStore(STORE);
     for (const [path, bytes] of batch) {
+      store.delete(IDBKeyRange.bound(`${path}${SEP}`, `${path}${SEP}\uffff`));
       if (bytes) store.put(bytes, path);
       else {
         store.delete(path);
@@ -60,6 +81,7 @@ async function writePending(): Promise<void> {
         store.delete(IDBKeyRange.bound(`${path}/`, `${path}/\uffff`));
       }
     }
+    for (const [path, chunks] of added) store.put(concat(chunks), chunkKey(path));
     await done(tx);
   } finally {
     db.close();
@@ -81,12 +103,20 @@ export async function restoreStorage(storage: MemoryStorage, prefixes: readonly 
       const store = tx.objectStore(STORE);
       const range = IDBKeyRange.bound(prefix, `${prefix}\uffff`);
       const [keys, values] = await Promise.all([request(store.getAllKeys(range)), request(store.getAll(range))]);
+      // Keys sort as strings: a file comes before its appended chunks, and the chunks in append order.
+      const files = new Map<string, Uint8Array[]>();
       keys.forEach((k, i) => {
-        if (under(String(k), prefix)) {
-          storage.restore(String(k), new Uint8Array(values[i] as ArrayBuffer));
-          n++;
-        }
+        const key = String(k);
+        const cut = key.indexOf(SEP);
+        const path = cut < 0 ? key : key.slice(0, cut);
+        if (cut >= 0) seq = Math.max(seq, Number(key.slice(cut + 1)) + 1);
+        if (!under(path, prefix)) return;
+        const list = files.get(path) ?? [];
+        list.push(new Uint8Array(values[i] as ArrayBuffer));
+        files.set(path, list);
       });
+      for (const [path, parts] of files) storage.restore(path, concat(parts));
+      n += files.size;
       if (!persisted.includes(prefix)) persisted.push(prefix);
     }
   } finally {
@@ -105,7 +135,7 @@ export async function flushStorage(): Promise<void> {
       failure = undefined;
       throw new KdError('DISK_FULL', `the browser would not store the run in IndexedDB (${String(e)}); free site storage and resume`);
     }
-    if (pending.size === 0 && !scheduled) return;
+    if (pending.size === 0 && appends.size === 0 && !scheduled) return;
   }
 }
 
@@ -120,4 +150,15 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => ok(r.result);
     r.onerror = () => fail(r.error);
   });
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
 }
