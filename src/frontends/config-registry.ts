@@ -1,6 +1,6 @@
 import type { ConfigRegistry } from '../config/index.js';
 import { methodRegistry } from '../distill/registry.js';
-import { isZooModelName } from '../nn/zoo/index.js';
+import { customZooModelNames, isZooModelName } from '../nn/zoo/index.js';
 
 /** What configs are validated against: the registered methods and the zoo's model names. */
 export function configRegistry(): ConfigRegistry {
@@ -21,6 +21,7 @@ export function configRegistry(): ConfigRegistry {
       'text-meanpool',
       'text-conv',
       'transformer',
+      ...customZooModelNames(),
     ],
   };
 }

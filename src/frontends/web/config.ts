@@ -1,5 +1,6 @@
 import { parseConfig, type ResolvedConfig } from '../../config/index.js';
 import { runtime } from '../../runtime/runtime.js';
+import { KdError } from '../../util/errors.js';
 import { join } from '../../util/path.js';
 import { configRegistry } from '../config-registry.js';
 
@@ -20,10 +21,17 @@ export interface WebConfigOptions {
 export function parseWebConfig(text: string, o: WebConfigOptions = {}): ResolvedConfig {
   const dir = o.dir ?? '/inputs';
   const rt = runtime();
-  return parseConfig(text, o.file ?? join(dir, 'config.yaml'), configRegistry(), {
+  const cfg = parseConfig(text, o.file ?? join(dir, 'config.yaml'), configRegistry(), {
     cwd: o.cwd ?? '/',
     dir,
     threads: rt.defaultThreads(),
     checkFiles: (p) => rt.storage.kind(p),
   });
+  if (cfg.plugins?.length)
+    throw new KdError(
+      'NO_PLUGINS',
+      `plugins (${cfg.plugins.join(', ')}) are files Node imports; in a browser, import your module in the page and let it ` +
+        'call registerMethod / registerZooModel before parseWebConfig, and leave `plugins` out of the config',
+    );
+  return cfg;
 }

@@ -3,9 +3,11 @@ import type { ModelDef } from '../model.js';
 import { cnn, lenet5 } from './cnn.js';
 import { mlp } from './mlp.js';
 import { resnet } from './resnet.js';
+import { customZooModel } from './registry.js';
 import { textClassifier, transformerClassifier } from './text.js';
 
 export { cnn, lenet5, mlp, resnet, textClassifier, transformerClassifier };
+export { customZooModelNames, registerZooModel, type ZooBuilder, type ZooShape } from './registry.js';
 
 /** The two reference pairs of kdistill's benchmark (docs/engine.md): teacher → student. */
 export const referencePairs = {
@@ -15,9 +17,12 @@ export const referencePairs = {
 
 /**
  * Zoo models by name, for configs and the CLI: 'mlp-784-800-800-10', 'cnn-8-16', 'lenet5', 'lenet5-half',
- * 'resnet20', and for token-id inputs 'text-meanpool', 'text-conv', 'transformer' (these need `vocab`).
+ * 'resnet20', and for token-id inputs 'text-meanpool', 'text-conv', 'transformer' (these need `vocab`), and any
+ * model registered with `registerZooModel`.
  */
 export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 28], classes = 10, vocab?: number): ModelDef {
+  const own = customZooModel(name);
+  if (own) return own({ inputShape, classes, vocab });
   if (name === 'text-meanpool' || name === 'text-conv' || name === 'transformer') {
     if (!vocab || inputShape.length !== 1)
       throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text (jsonl) dataset`);
@@ -55,6 +60,7 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
 /** Whether `name` names a zoo model (syntax only: whether it fits a dataset is checked when it is built). */
 export function isZooModelName(name: string): boolean {
   return (
+    customZooModel(name) !== undefined ||
     /^(mlp|cnn)-[1-9]\d*(-[1-9]\d*)*$/.test(name) ||
     /^resnet\d+$/.test(name) ||
     ['lenet5', 'lenet5-half', 'text-meanpool', 'text-conv', 'transformer'].includes(name)
