@@ -5,9 +5,13 @@
 import { z } from 'zod';
 import { KdError } from '../../util/errors.js';
 
+/** How a teacher takes images: channels first (PyTorch) or channels last (TensorFlow/Keras). */
 export const LAYOUTS = ['NCHW', 'NHWC'] as const;
+/** What a teacher's class-score output holds: logits, softmax probabilities, or log-softmax. */
 export const OUTPUT_KINDS = ['logits', 'probs', 'logprobs'] as const;
+/** One of {@link LAYOUTS}. */
 export type Layout = (typeof LAYOUTS)[number];
+/** One of {@link OUTPUT_KINDS}. */
 export type OutputKind = (typeof OUTPUT_KINDS)[number];
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -63,9 +67,13 @@ export const teacherOutputSchema = z.strictObject({
   kind: z.enum(OUTPUT_KINDS, { error: "'logits', 'probs' (softmax outputs) or 'logprobs' (log-softmax outputs)" }).default('logits'),
 });
 
+/** A teacher's input adapter as written (`teacher.input`): `name`, `mean`, `std`, `size`, `layout`, `channels`, all optional. */
 export type TeacherInputAdapter = z.input<typeof teacherInputSchema>;
+/** A teacher's output adapter as written (`teacher.output`): `name`, `kind` (default `logits`). */
 export type TeacherOutputAdapter = z.input<typeof teacherOutputSchema>;
+/** An input adapter as checked. */
 export type ResolvedInputAdapter = z.output<typeof teacherInputSchema>;
+/** An output adapter as checked, its `kind` filled in. */
 export type ResolvedOutputAdapter = z.output<typeof teacherOutputSchema>;
 
 /** A library caller's adapter options checked as a config's are; the first problem is thrown naming `key` (e.g. `teacher.input`). */
