@@ -86,6 +86,7 @@ export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOpti
 export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
 // Teacher adapters: a teacher's own preprocessing and output kind compiled into its ONNX graph.
 export { adaptTeacher, type AdaptTeacherOptions } from './distill/teachers/adapt.js';
+export { withInputNorm, type InputNorm } from './nn/input-norm.js';
 export {
   LAYOUTS,
   OUTPUT_KINDS,

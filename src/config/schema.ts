@@ -5,7 +5,7 @@
  * its own options: the optimizer and schedule specs come from `optim`, augmentation from `data/augment`.
  */
 import { z } from 'zod';
-import { teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
+import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { basename, dirname, join, resolve } from '../util/path.js';
 import { datasetSchema } from './dataset.js';
 import {
@@ -81,7 +81,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       outDir: pathString.optional(),
       dataset: datasetSchema(input),
       teacher: teacher.optional(),
-      student: z.strictObject({ model }).optional(),
+      /** `input`: the student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
+      student: z.strictObject({ model, input: z.strictObject(normFields).optional() }).optional(),
       loss: lossSchema(registry).optional(),
       stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
       report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
@@ -118,7 +119,7 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       const baseline = c.stages ? false : (c.baseline ?? true);
       const stages = c.stages
         ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run);
+        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run, c.student!.input);
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)

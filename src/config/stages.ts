@@ -110,14 +110,24 @@ export function stagesSchema(parts: StageParts) {
       /** Train (and validate) on samples of these classes only; null: all. */
       classes: orNull(classes),
       seed: orNull(seedSchema),
-      /** A 'file' stage's adapters, as a file teacher's. */
+      /** A 'file' stage's adapters, as a file teacher's; a trained stage's `input` normalises its model's input (mean, std). */
       ...adapters,
       ...recipeOverride.shape,
     })
     .superRefine((s, ctx) => {
       if ([s.model, s.cohort, s.file].filter((x) => x !== null).length !== 1)
         issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
-      if (s.file === null) fileOnly(s, ctx, 'stage');
+      if (s.file === null) {
+        // A trained stage's model reads the data's samples: only their normalisation applies (compiled into its graph).
+        if (s.output !== undefined) issue(ctx, ['output'], "'output' adapts an ONNX 'file' stage; this stage trains a model");
+        for (const k of ['name', 'size', 'layout', 'channels'] as const)
+          if (s.input?.[k] !== undefined)
+            issue(
+              ctx,
+              ['input', k],
+              `'${k}' adapts an ONNX 'file' stage; a trained stage's model normalises its input with mean and std only`,
+            );
+      }
       if (s.cohort !== null && s.init !== null) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
       if (s.refreshEvery !== null && s.cohort === null)
         issue(
@@ -191,7 +201,9 @@ export function classicStages(
   baseline: boolean,
   seed: number,
   run: Recipe,
+  studentInput?: Adapters['input'],
 ): Stage[] {
+  const norm = studentInput ? { input: studentInput } : {};
   const stage = (name: string, model: string | null, file: string | null, teachers: StageTeacher[], loss: LossTerm[], seed: number) => ({
     name,
     model,
@@ -211,7 +223,7 @@ export function classicStages(
       : { ...stage('teacher', teacher.model, null, [], labelsOnly(), seed + 1000), ...teacher.train };
   return [
     first,
-    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...run }] : []),
-    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...run },
+    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...run }] : []),
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...norm, ...run },
   ];
 }

@@ -10,7 +10,8 @@ import type { ResolvedInputAdapter, ResolvedOutputAdapter } from '../distill/tea
 import { cohort } from '../distill/schemes/cohort.js';
 import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
-import { Model } from '../nn/model.js';
+import { withInputNorm } from '../nn/input-norm.js';
+import { Model, type ModelDef } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { optimizerFrom, scheduleFrom } from '../optim/index.js';
 import { readInput } from '../runtime/storage.js';
@@ -73,10 +74,13 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
         'BAD_CONFIG',
         `stage '${st.name}': its loss reads stale copies of the peers (codistill); give the stage a 'cohort' and 'refreshEvery'`,
       );
-    if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(zoo(st.model!), st.seed) };
+    // The stage's input normalisation becomes the first nodes of its model (each peer's in a cohort).
+    const normKey = cfg.teacher ? 'student.input' : `stages[${i}].input`;
+    const norm = (d: ModelDef) => (st.input ? withInputNorm(d, st.input, normKey) : d);
+    if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(norm(zoo(st.model!)), st.seed) };
     const peers = st.cohort;
     const build = () => {
-      const defs = peers.map(zoo);
+      const defs = peers.map((p) => norm(zoo(p)));
       return new Model(st.refreshEvery ? codistillationCohort(defs, { refreshEvery: st.refreshEvery }) : cohort(defs), st.seed);
     };
     return { ...common, label: peers.join(' + '), peers, build };

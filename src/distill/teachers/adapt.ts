@@ -209,9 +209,10 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
   const { source, key, sampleShape: s } = ctx;
   const at = `${key}.input`;
   const tin = pickInput(m, a.name, source, key);
-  if (tin.dtype !== undefined && tin.dtype !== 'float32')
-    throw new KdError('BAD_MODEL', `${source} takes input '${tin.name}' as ${describeInput(tin)}; ${at} converts float samples only`);
   const image = a.size !== undefined || a.layout !== undefined || a.channels !== undefined;
+  // Naming the input of a token-id teacher is fine; converting its values is not.
+  if ((image || a.mean !== undefined || a.std !== undefined) && tin.dtype !== undefined && tin.dtype !== 'float32')
+    throw new KdError('BAD_MODEL', `${source} takes input '${tin.name}' as ${describeInput(tin)}; ${at} converts float samples only`);
   const rank = s ? s.length + 1 : (tin.dims?.length ?? 4);
   if (image && rank !== 4)
     throw new KdError(
@@ -249,19 +250,21 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
       throw new KdError(
         'SHAPE_MISMATCH',
         `${source} takes input '${tin.name}' as ${describeInput(tin)}, i.e. samples of ${dims(want)}, but ${at} turns the data's ` +
-          `[${s!.join(', ')}] samples into [${adapted.join(', ')}]; ${hint ? `set ${at}: ${hint}` : `set ${at} (size, channels, layout) to what the teacher takes`}`,
+          `[${s!.join(', ')}] samples into [${adapted.join(', ')}]; ` +
+          (hint ? `set ${at}: ${hint}` : `set ${at} (size, channels, layout) to what the teacher takes`),
       );
     }
   }
   // The per-channel constants broadcast along the channel axis of the teacher's layout.
   const perChannel = (v: number | readonly number[], what: 'mean' | 'std'): string => {
     const values = typeof v === 'number' ? [v] : v;
-    const c =
-      channels ?? (typeof want?.[a.layout === 'NHWC' ? 2 : 0] === 'number' ? (want[a.layout === 'NHWC' ? 2 : 0] as number) : undefined);
+    const declared = want?.[a.layout === 'NHWC' ? 2 : 0];
+    const c = channels ?? (typeof declared === 'number' ? declared : undefined);
     if (values.length > 1 && c !== undefined && values.length !== c)
       throw new KdError(
         'BAD_ADAPTER',
-        `${source}: ${at}.${what} has ${values.length} values but the teacher's input gets ${c} channels; give one value per channel (${c}), or one for all`,
+        `${source}: ${at}.${what} has ${values.length} values but the teacher's input gets ${c} channels; ` +
+          `give one value per channel (${c}), or one for all`,
       );
     const shape =
       values.length === 1
@@ -285,7 +288,8 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
     if (opset < 11)
       throw new KdError(
         'BAD_MODEL',
-        `${source}: ${at}.size needs ONNX Resize of opset 11 or later (the file is opset ${opset}); re-export the teacher with opset_version ≥ 11`,
+        `${source}: ${at}.size needs ONNX Resize of opset 11 or later (the file is opset ${opset}); ` +
+          're-export the teacher with opset_version ≥ 11',
       );
     steps.push((x, out) => {
       // Resize takes the full output shape: the batch's N and C, then the teacher's H and W.
@@ -345,7 +349,8 @@ function adaptOutput(e: GraphEdit, a: ResolvedOutputAdapter, source: string, key
     else
       throw new KdError(
         'NO_LOGITS',
-        `${source} has ${outs.length} outputs (${listed}) and none is named 'logits'; name the one with the class scores with ${key}.output.name`,
+        `${source} has ${outs.length} outputs (${listed}) and none is named 'logits'; ` +
+          `name the one with the class scores with ${key}.output.name`,
       );
   } else if (!outs.includes(chosen))
     throw new KdError(

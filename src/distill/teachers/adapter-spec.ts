@@ -24,15 +24,20 @@ const perChannel = (what: string, ok: (v: number) => boolean) =>
     },
   );
 
+/** A per-channel normalisation's mean and std (also a student's `input`, which takes only these two). */
+export const normFields = {
+  /** Subtracted per channel after the other steps, from the values the core feeds (pixels in [0, 1]). */
+  mean: perChannel('', () => true).optional(),
+  /** Divides per channel after `mean`. */
+  std: perChannel(' > 0', (v) => v > 0).optional(),
+};
+
 /** How the data's samples become the tensor the teacher was trained on: which input, channels, size, layout, normalisation. */
 export const teacherInputSchema = z
   .strictObject({
     /** The teacher input that takes the samples; default: its only input. */
     name: z.string().min(1).optional(),
-    /** Subtracted per channel after the other steps, from the values the core feeds (pixels in [0, 1]). */
-    mean: perChannel('', () => true).optional(),
-    /** Divides per channel after `mean`. */
-    std: perChannel(' > 0', (v) => v > 0).optional(),
+    ...normFields,
     /** [height, width] the images are resized to (bilinear, as PyTorch's F.interpolate with align_corners=False). */
     size: z
       .custom<readonly [number, number]>((v) => Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x > 0), {
