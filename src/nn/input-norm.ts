@@ -32,7 +32,8 @@ export function withInputNorm(def: ModelDef, norm: InputNorm, key = 'student.inp
     if (typeof channels === 'number' && values.length !== channels)
       throw new KdError(
         'BAD_ADAPTER',
-        `${key}.${what} has ${values.length} values but model '${def.name}' takes ${channels} channels; give one per channel, or one for all`,
+        `${key}.${what} has ${values.length} values but model '${def.name}' takes ${channels} channels; ` +
+          'give one per channel, or one for all',
       );
     return op.f32(values, [values.length, ...new Array<number>(Math.max(0, spec.shape.length - 2)).fill(1)]);
   };
