@@ -97,6 +97,17 @@ export { EnsembleTeacher, type EnsembleMember } from './distill/teachers/ensembl
 export { PoolTeacher } from './distill/teachers/pool.js';
 export { DEFAULT_CACHE_DIR, TeacherCache, type CacheStats, type TeacherCacheOptions } from './distill/teachers/cache.js';
 export { ensembleKey, functionKey, httpKey, onnxKey, type Keyed } from './distill/teachers/keys.js';
+// Teacher adapters: a teacher's own preprocessing and output kind compiled into its ONNX graph.
+export { adaptTeacher, type AdaptTeacherOptions } from './distill/teachers/adapt.js';
+export { withInputNorm, type InputNorm } from './nn/input-norm.js';
+export {
+  LAYOUTS,
+  OUTPUT_KINDS,
+  type Layout,
+  type OutputKind,
+  type TeacherInputAdapter,
+  type TeacherOutputAdapter,
+} from './distill/teachers/adapter-spec.js';
 
 // Training and evaluating one classifier, and a custom training step.
 export {

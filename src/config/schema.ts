@@ -5,6 +5,7 @@
  * its own options: the optimizer and schedule specs come from `optim`, augmentation from `data/augment`.
  */
 import { z } from 'zod';
+import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { basename, dirname, join, resolve } from '../util/path.js';
 import { datasetSchema } from './dataset.js';
 import {
@@ -50,7 +51,14 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
   const output = (p: string) => resolve(context.cwd, p);
   const model = modelName(registry);
   const teacher = z
-    .strictObject({ file: input.optional(), model: model.optional(), train: recipeOverride.optional() })
+    .strictObject({
+      file: input.optional(),
+      model: model.optional(),
+      train: recipeOverride.optional(),
+      /** Adapters compiled into a teacher file's graph: what its input expects, which output holds the class scores. */
+      input: teacherInputSchema.optional(),
+      output: teacherOutputSchema.optional(),
+    })
     .superRefine((t, ctx) => {
       if (t.file !== undefined && t.model !== undefined)
         issue(ctx, ['model'], "give either 'file' (an ONNX teacher) or 'model' (a zoo model to train), not both");
@@ -58,6 +66,9 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         issue(ctx, [], "needs 'file' (an ONNX teacher) or 'model' (a zoo model to train first)");
       if (t.file !== undefined && t.train !== undefined)
         issue(ctx, ['train'], "'train' applies to a zoo 'model' teacher; a teacher file is used as it is");
+      for (const k of ['input', 'output'] as const)
+        if (t.model !== undefined && t[k] !== undefined)
+          issue(ctx, [k], `'${k}' adapts a teacher 'file' to the data; a zoo 'model' teacher is trained on the data as it is`);
     });
   return z
     .strictObject({
@@ -72,7 +83,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       outDir: pathString.optional(),
       dataset: datasetSchema(input),
       teacher: teacher.optional(),
-      student: z.strictObject({ model }).optional(),
+      /** `input`: the student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
+      student: z.strictObject({ model, input: z.strictObject(normFields).optional() }).optional(),
       loss: lossSchema(registry).optional(),
       stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
       report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
@@ -103,13 +115,13 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       const teacher = !t
         ? null
         : t.file !== undefined
-          ? classicTeacher.file(t.file)
+          ? classicTeacher.file(t.file, { input: t.input, output: t.output })
           : classicTeacher.model(t.model!, inherit(run, t.train));
       const loss: LossTerm[] = c.loss ?? [];
       const baseline = c.stages ? false : (c.baseline ?? true);
       const stages = c.stages
         ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run);
+        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run, c.student!.input);
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)

@@ -4,6 +4,7 @@
  * classic config (teacher, student, loss) is the pipeline teacher → baseline → distilled.
  */
 import { z } from 'zod';
+import { teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { count, issue, NAME, orNull, seedSchema, type LossTerm } from './fields.js';
 import { inherit, recipeOverride, type Recipe } from './recipe.js';
 
@@ -39,6 +40,14 @@ export interface StageParts {
   readonly path: z.ZodType<string, string>;
 }
 
+/** A teacher file's input and output adapters (compiled into its graph when the plan reads it); left out: the file as it is. */
+const adapters = { input: teacherInputSchema.optional(), output: teacherOutputSchema.optional() };
+/** Refuses adapters on what is not an ONNX file: other teachers are adapted where they are served. */
+function fileOnly(t: { input?: unknown; output?: unknown }, ctx: z.RefinementCtx, what: string) {
+  for (const k of ['input', 'output'] as const)
+    if (t[k] !== undefined) issue(ctx, [k], `'${k}' adapts an ONNX 'file' to the data; this ${what} has no file`);
+}
+
 // No transform here: a union member that transforms reports its problems as the union's, which would
 // hide the stage-order checks of the list; `teacherOf` completes a teacher after them.
 function teacherSchema(path: StageParts['path']) {
@@ -54,10 +63,12 @@ function teacherSchema(path: StageParts['path']) {
       classes: orNull(classes),
       /** Keep its answers on disk so no input is asked twice (default: on for HTTP teachers, off for ONNX ones). */
       cache: z.boolean().optional(),
+      ...adapters,
     })
     .superRefine((t, ctx) => {
       if ([t.stage, t.file, t.http].filter((x) => x !== null).length !== 1)
         issue(ctx, [], "a teacher names an earlier 'stage', an ONNX 'file' or an 'http' endpoint (exactly one)");
+      else if (t.file === null) fileOnly(t, ctx, 'teacher');
       // The version is the cache key's only link to the model behind the URL.
       if (t.http && t.cache !== false && t.http.version === undefined)
         issue(
@@ -99,11 +110,24 @@ export function stagesSchema(parts: StageParts) {
       /** Train (and validate) on samples of these classes only; null: all. */
       classes: orNull(classes),
       seed: orNull(seedSchema),
+      /** A 'file' stage's adapters, as a file teacher's; a trained stage's `input` normalises its model's input (mean, std). */
+      ...adapters,
       ...recipeOverride.shape,
     })
     .superRefine((s, ctx) => {
       if ([s.model, s.cohort, s.file].filter((x) => x !== null).length !== 1)
         issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
+      if (s.file === null) {
+        // A trained stage's model reads the data's samples: only their normalisation applies (compiled into its graph).
+        if (s.output !== undefined) issue(ctx, ['output'], "'output' adapts an ONNX 'file' stage; this stage trains a model");
+        for (const k of ['name', 'size', 'layout', 'channels'] as const)
+          if (s.input?.[k] !== undefined)
+            issue(
+              ctx,
+              ['input', k],
+              `'${k}' adapts an ONNX 'file' stage; a trained stage's model normalises its input with mean and std only`,
+            );
+      }
       if (s.cohort !== null && s.init !== null) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
       if (s.refreshEvery !== null && s.cohort === null)
         issue(
@@ -158,9 +182,15 @@ export type Stage = ReturnType<typeof stageOf>;
 
 /** The teacher of a classic config: an ONNX file (absolute path), or a zoo model trained first with its own recipe. */
 export const classicTeacher = {
-  file: (file: string) => ({ file }),
+  file: (file: string, a: Adapters = {}) => ({ file, ...defined(a) }),
   model: (model: string, train: Recipe) => ({ model, train }),
 };
+type Adapters = { input?: z.output<typeof adapters.input>; output?: z.output<typeof adapters.output> };
+/** The adapters that were given (a teacher without them resolves to `{ file }` alone). */
+const defined = (a: Adapters): Adapters => ({
+  ...(a.input !== undefined ? { input: a.input } : {}),
+  ...(a.output !== undefined ? { output: a.output } : {}),
+});
 type ClassicTeacher = ReturnType<(typeof classicTeacher)[keyof typeof classicTeacher]>;
 
 /** The pipeline of a classic config: the teacher (trained first unless it is a file), the student alone, the student distilled. */
@@ -171,7 +201,9 @@ export function classicStages(
   baseline: boolean,
   seed: number,
   run: Recipe,
+  studentInput?: Adapters['input'],
 ): Stage[] {
+  const norm = studentInput ? { input: studentInput } : {};
   const stage = (name: string, model: string | null, file: string | null, teachers: StageTeacher[], loss: LossTerm[], seed: number) => ({
     name,
     model,
@@ -187,11 +219,11 @@ export function classicStages(
   });
   const first =
     'file' in teacher
-      ? { ...stage('teacher', null, teacher.file, [], [], seed), ...run }
+      ? { ...stage('teacher', null, teacher.file, [], [], seed), ...defined(teacher), ...run }
       : { ...stage('teacher', teacher.model, null, [], labelsOnly(), seed + 1000), ...teacher.train };
   return [
     first,
-    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...run }] : []),
-    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...run },
+    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...run }] : []),
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...norm, ...run },
   ];
 }

@@ -5,10 +5,13 @@
 import type { ResolvedConfig, StageConfig, TrainConfig } from '../config/index.js';
 import { activeAugment } from '../data/augment.js';
 import { needsOf, type LossTerm } from '../distill/loss.js';
+import { adaptTeacher } from '../distill/teachers/adapt.js';
+import type { ResolvedInputAdapter, ResolvedOutputAdapter } from '../distill/teachers/adapter-spec.js';
 import { cohort } from '../distill/schemes/cohort.js';
 import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
-import { Model } from '../nn/model.js';
+import { withInputNorm } from '../nn/input-norm.js';
+import { Model, type ModelDef } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { optimizerFrom, scheduleFrom } from '../optim/index.js';
 import { readInput } from '../runtime/storage.js';
@@ -36,14 +39,21 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
     if (!files.has(path)) files.set(path, readInput(path, what));
     return files.get(path)!;
   };
+  // A file's adapters are compiled into its bytes here, so everything after (preflight, cache keys, workers) sees one model.
+  const adapted = (path: string, what: string, a: Adapters, key: string) =>
+    a.input || a.output
+      ? adaptTeacher(fileBytes(path, what), { input: a.input, output: a.output, sampleShape: train.sampleShape, source: path, key })
+      : fileBytes(path, what);
   const zoo = (name: string) => zooModel(name, train.sampleShape, train.numClasses, vocab);
-  const stageOf = (st: StageConfig): StagePlan => {
+  const stageOf = (st: StageConfig, i: number): StagePlan => {
+    // Where the stage's adapters are written: the classic config's `teacher` is its first stage.
+    const stageKey = cfg.teacher ? 'teacher' : `stages[${i}]`;
     const common = {
       name: st.name,
-      teachers: st.teachers.map((t): TeacherSpec => {
+      teachers: st.teachers.map((t, j): TeacherSpec => {
         const base = { name: teacherName(t), weight: t.weight, classes: t.classes, cache: t.cache };
         if (t.stage) return { ...base, kind: 'stage', stage: t.stage };
-        if (t.file) return { ...base, kind: 'onnx', bytes: fileBytes(t.file, 'teacher'), label: t.file };
+        if (t.file) return { ...base, kind: 'onnx', bytes: adapted(t.file, 'teacher', t, `${stageKey}.teachers[${j}]`), label: t.file };
         return { ...base, kind: 'http', http: t.http! };
       }),
       combine: st.combine,
@@ -53,16 +63,24 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
       recipe: recipeOf(st),
       seed: st.seed,
     };
-    if (st.file) return { ...common, label: st.file, file: { bytes: fileBytes(st.file, 'stage file'), path: st.file } };
+    if (st.file)
+      return {
+        ...common,
+        label: st.file,
+        file: { bytes: adapted(st.file, cfg.teacher ? 'teacher' : 'stage file', st, stageKey), path: st.file },
+      };
     if (needsOf(common.loss).staleCopies && !st.refreshEvery)
       throw new KdError(
         'BAD_CONFIG',
         `stage '${st.name}': its loss reads stale copies of the peers (codistill); give the stage a 'cohort' and 'refreshEvery'`,
       );
-    if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(zoo(st.model!), st.seed) };
+    // The stage's input normalisation becomes the first nodes of its model (each peer's in a cohort).
+    const normKey = cfg.teacher ? 'student.input' : `stages[${i}].input`;
+    const norm = (d: ModelDef) => (st.input ? withInputNorm(d, st.input, normKey) : d);
+    if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(norm(zoo(st.model!)), st.seed) };
     const peers = st.cohort;
     const build = () => {
-      const defs = peers.map(zoo);
+      const defs = peers.map((p) => norm(zoo(p)));
       return new Model(st.refreshEvery ? codistillationCohort(defs, { refreshEvery: st.refreshEvery }) : cohort(defs), st.seed);
     };
     return { ...common, label: peers.join(' + '), peers, build };
@@ -80,6 +98,12 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
     cacheDir: cfg.cacheDir,
     subsets: cfg.report.subsets,
   };
+}
+
+/** The adapters a teacher file or file stage may have. */
+interface Adapters {
+  readonly input?: ResolvedInputAdapter;
+  readonly output?: ResolvedOutputAdapter;
 }
 
 /** How a config's teacher is named in `node@teacher` references, messages and agreement columns. */

@@ -3,6 +3,7 @@ import { parseOnnx } from '../../graph/onnx.js';
 import { declaredInputs, describeInput, firstLine } from '../../runtime/inference.js';
 import { KdError } from '../../util/errors.js';
 import { teacherOutputsOf, type LossTerm } from '../loss.js';
+import { inputHint } from './adapt.js';
 
 /**
  * Readies a teacher's ONNX bytes for a loss: the features its terms read by node name become outputs,
@@ -23,7 +24,8 @@ export async function prepareTeacher(
     throw new KdError(
       'NO_LOGITS',
       `${source} has no output named 'logits' (its outputs: ${outputs.join(', ')}); ` +
-        `export the teacher with its class scores named 'logits'`,
+        `name the output with the class scores in the teacher's \`output: { name, kind }\` (kind: logits, probs or logprobs), ` +
+        `or export the teacher with its class scores named 'logits'`,
     );
   if (sampleShape) checkTeacherInput(model, source, sampleShape);
   // `only`: the features this teacher serves when several teachers share the terms.
@@ -58,7 +60,8 @@ function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, 
     throw new KdError(
       'BAD_MODEL',
       `${source} must take exactly one input (the samples); it takes ` +
-        `${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}`,
+        `${inputs.length ? inputs.map((i) => `'${i.name}' ${describeInput(i)}`).join(', ') : 'none'}; ` +
+        'export it with the samples as its only input (the others made constants)',
     );
   const dims = inputs[0].dims;
   if (!dims) return;
@@ -68,12 +71,16 @@ function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, 
   const size = (s: readonly (number | string)[]) =>
     s.every((d) => typeof d === 'number') ? (s as number[]).reduce((a, b) => a * b, 1) : undefined;
   const same = size(per) !== undefined && size(per) === size(sampleShape);
+  const hint = inputHint(per, sampleShape);
   throw new KdError(
     'SHAPE_MISMATCH',
     `${source} does not run on one sample of shape [1, ${sampleShape.join(', ')}]: it takes input '${inputs[0].name}' as ` +
       `${describeInput(inputs[0])}, i.e. samples of [${per.join(', ')}], but the data's samples are [${sampleShape.join(', ')}]; ` +
-      (same
-        ? "the sizes agree but the layouts differ: export the teacher with an input of the data's shape (or a Reshape at its input)"
-        : 'use a teacher trained on this data'),
+      (hint
+        ? `give the teacher an input adapter, \`input: ${hint}\` (with the mean and std it was trained with), ` +
+          'or use a teacher trained on this data'
+        : same
+          ? "the sizes agree but the layouts differ: export the teacher with an input of the data's shape (or a Reshape at its input)"
+          : 'use a teacher trained on this data'),
   );
 }
