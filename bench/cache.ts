@@ -9,7 +9,7 @@
 // "cpu" is the process's CPU seconds over the steady part (all its threads, the teacher worker's included),
 // which a machine shared with other jobs disturbs far less than elapsed time.
 // Usage: npx tsx bench/cache.ts [--pairs mlp,cnn] [--threads 2] [--reps 1]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

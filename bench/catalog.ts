@@ -4,7 +4,7 @@
 // validation accuracy. No tuning: every weight below is the published default (see docs/methods.md).
 // Usage: npx tsx bench/catalog.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--methods kd,at]
 //   [--out bench/results/catalog.json]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stratifiedSplit } from '../src/data/index.js';

@@ -3,7 +3,7 @@
 // student 784-800-800-10 trained alone (no regularisation) and distilled at T = 20 on unjittered images.
 // Prints test errors (of 10,000) beside the paper's 67 / 146 / 74.
 // Usage: npx tsx bench/hinton.ts [epochs=30] [seed=0]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { loadMnist } from '../src/data/node/index.js';
 import { Distiller } from '../src/frontends/distiller.js';
 import { Model } from '../src/nn/model.js';

@@ -5,7 +5,7 @@
 // seed, data order and budget. Reports test accuracy vs the labels, top-1 agreement with fastText,
 // fastText's own accuracy, file sizes and sentences/s. Wall-clock numbers are noisy on a shared machine.
 // Usage: npx tsx bench/langid.ts [--epochs 20] [--seq-len 256] [--buckets 8192] [--dim 16] [--temperature 1] [--seed 0]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodeText } from '../src/data/text.js';

@@ -9,7 +9,7 @@
 // Prints a table and one JSON line; `bench/results/memory.txt` holds a run's output.
 // Usage: npx tsx --expose-gc bench/memory.ts [trainSamples=6000] [epochs=10] [sessions=50]
 // (--expose-gc lets the script collect garbage before each sample, so RSS reflects what is still held.)
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { take } from '../src/data/index.js';
 import { loadMnist } from '../src/data/node/index.js';
 import { Distiller } from '../src/frontends/distiller.js';

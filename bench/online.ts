@@ -3,7 +3,7 @@
 // alone (same initial weights, same data order). Reports mean ± std over seeds of each peer's test accuracy
 // and of the two-peer ensemble (mean logits). Without `ce` beside them, both methods include every peer's CE.
 // Usage: npx tsx bench/online.ts [--seeds 0,1,2] [--epochs 8] [--train-per-class 1000] [--configs alone,dml,peer_ensemble]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { parseArgs } from 'node:util';
 import { batches, stratifiedSplit, type Dataset } from '../src/data/index.js';
 import { loadDataset } from '../src/data/node/index.js';

@@ -2,7 +2,7 @@
 // alone, over several seeds, as kdistill pipelines (one config per seed, stages in order), plus the
 // knowledge-amalgamation and learning-without-forgetting experiments with their own measures.
 // Usage: npx tsx bench/schemes.ts [--seeds 0,1,2] [--epochs 6] [--per-class 500] [--out bench/results/schemes.json]
-import '../src/runtime/node/index.js';
+import '../src/node-setup.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

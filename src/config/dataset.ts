@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { augmentSchema } from '../data/augment.js';
+import { viewsSchema } from '../data/views.js';
 import { count, issue, nonNegativeCount } from './fields.js';
 
 /** Datasets a config can name. */
@@ -38,7 +39,10 @@ const common = {
   augment: augmentSchema.prefault({}),
   /** Train on a seeded, stratified subset of this many samples per class (after the validation split); null: all. */
   trainPerClass: count.nullable().default(null),
+  /** What the teacher and the student each see of every image (cross-modal distillation); absent: both the image. */
+  views: viewsSchema.optional(),
 };
+const noViews = (what: string) => refused(`views transform images; ${what} cannot take them`);
 const column = z.union([z.string().min(1), nonNegativeCount]);
 
 const bundled = <N extends 'mnist' | 'fashion-mnist'>(name: N) =>
@@ -81,6 +85,7 @@ export function datasetSchema(input: z.ZodType<string, string>) {
       path: input,
       ...common,
       augment: rowAugment.prefault({}),
+      views: noViews('csv rows'),
       options: z
         .strictObject({
           /** The label column, by header name or 0-based index; absent: the last column. */
@@ -97,6 +102,7 @@ export function datasetSchema(input: z.ZodType<string, string>) {
       path: input,
       ...common,
       augment: refused('augmentation works on images; remove it for jsonl text').transform(allOff),
+      views: noViews('jsonl text'),
       options: z
         .strictObject({
           textField: z.string().min(1).default('text'),

@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
 import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
+import { applyView, isIdentity } from '../data/views.js';
 import type { RunData } from '../train/plan.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
@@ -59,6 +60,13 @@ export function loadData(cfg: ResolvedConfig): RunData {
     val = split.val;
   }
   if (d.trainPerClass) train = stratifiedSplit(train, { seed: cfg.seed, valPerClass: d.trainPerClass }).val;
+  const views = d.name === 'csv' || d.name === 'jsonl' ? undefined : d.views;
+  if (views && !(isIdentity(views.teacher) && isIdentity(views.student))) {
+    // The splits are cut once; each view is then a fixed function of every sample, so the two stay paired by index.
+    const see = (who: 'teacher' | 'student') => (ds: Dataset) => applyView(ds, views[who], cfg.seed, who);
+    const teacherView = { train: see('teacher')(train), val: val && see('teacher')(val), test: see('teacher')(test) };
+    return { train: see('student')(train), val: val && see('student')(val), test: see('student')(test), vocab, teacherView };
+  }
   if (d.name === 'csv') {
     const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
     return { train, val, test, mean: st.mean, std: st.std };

@@ -34,6 +34,12 @@ export function recipeOf(r: TrainConfig): Recipe {
 /** The plan of a resolved config, for data already loaded: zoo models sized to the data, file teachers read once. */
 export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
   const { train, vocab } = data;
+  if (data.teacherView && !cfg.teacher)
+    throw new KdError(
+      'BAD_CONFIG',
+      'dataset.views: paired views need a teacher → student config (teacher, student, loss), where the teacher sees the ' +
+        "teacher's view; a pipeline of stages cannot say which stage sees which",
+    );
   const files = new Map<string, Uint8Array>();
   const fileBytes = (path: string, what: string) => {
     if (!files.has(path)) files.set(path, readInput(path, what));
@@ -62,6 +68,8 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
       init: st.init,
       recipe: recipeOf(st),
       seed: st.seed,
+      // Paired views: the classic config's teacher (its first stage) sees the teacher's view, every other stage the student's.
+      view: cfg.teacher && i === 0 ? ('teacher' as const) : ('student' as const),
     };
     if (st.file)
       return {

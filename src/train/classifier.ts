@@ -67,6 +67,8 @@ export interface FitOptions extends SessionOptions {
   teachers?: (TeacherSlot & { teacher: Teacher })[];
   /** How several teachers' logits are combined (default `mean`, the average of their probabilities). */
   combine?: Combine;
+  /** What the teachers are asked about: the training set in their view (paired with `ds` by index; cross-modal KD). */
+  teacherView?: Dataset;
 }
 
 /**
@@ -105,6 +107,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     std: o.std,
     augment: o.augment,
     teachers: teachers.map((t) => t.teacher),
+    teacherView: o.teacherView,
     onStep: o.onStep,
     onRun: o.onRun,
     partners: needsOf(terms).partners,

@@ -8,7 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
-import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
+import { prepareStageTeachers, stageData, viewsOf, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile, stageModelName } from './stage-files.js';
@@ -76,7 +76,12 @@ export async function executePlan(plan: RunPlan, o: ExecuteOptions): Promise<Sum
 async function evaluateFileTeachers(plan: RunPlan, state: RunState): Promise<void> {
   for (const t of plan.stages.flatMap((s) => s.teachers)) {
     if (t.kind !== 'onnx' || state.predictions.has(t.name)) continue;
-    const ev = await evaluateClassifier(t.bytes, plan.data.test, { ...norm(plan), threads: plan.threads, source: t.label });
+    // A file teacher is scored on the samples as teachers see them (its view of paired data).
+    const ev = await evaluateClassifier(t.bytes, (plan.data.teacherView ?? plan.data).test, {
+      ...norm(plan),
+      threads: plan.threads,
+      source: t.label,
+    });
     state.predictions.set(t.name, ev.predictions);
   }
 }
@@ -119,7 +124,7 @@ async function trainAndExport(
 ): Promise<StageModel[]> {
   const model = st.build!();
   if (st.init) for (const [k, v] of state.trained.get(st.init)!) model.values.get(k)!.set(v);
-  const { train, val } = stageData(plan, st);
+  const { train, val, teacherTrain } = stageData(plan, st);
   const teachers = await openStageTeachers(plan, st, state);
   try {
     // ONNX teachers run in worker threads of their own; HTTP and live teachers take no core.
@@ -130,7 +135,7 @@ async function trainAndExport(
         model,
         recipe: st.recipe,
         loss: st.loss,
-        data: { train, val, valName: plan.data.val ? 'val' : 'test' },
+        data: { train, val, valName: plan.data.val ? 'val' : 'test', teacherTrain },
         teachers,
         combine: st.combine,
         threads: Math.max(1, plan.threads - workers),
@@ -193,7 +198,8 @@ async function evaluateStageModel(
 ): Promise<SummaryRow> {
   const p = await Predictor.fromBytes(m.bytes, { threads: plan.threads }, st.file?.path ?? m.name);
   try {
-    const ev = await evaluateClassifier(p, plan.data.test, { ...norm(plan), subsets: plan.subsets });
+    // Each model is scored on its own view of the test set: paired by index, so agreement compares the same samples.
+    const ev = await evaluateClassifier(p, viewsOf(plan, st).own.test, { ...norm(plan), subsets: plan.subsets });
     state.predictions.set(m.name, ev.predictions);
     const ref = agreeWith ? state.predictions.get(agreeWith) : undefined;
     const text = plan.data.train.kind === 'text';

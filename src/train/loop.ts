@@ -51,6 +51,11 @@ export interface LoopOptions {
   onRun?: (session: TrainSession, stepsDone: number, stepsInRun: number, position: BatchState) => void | Promise<void>;
   /** Continue a data stream saved at a checkpoint (the session holds the matching step count). */
   resumeAt?: BatchState;
+  /**
+   * The teachers' view of the training set (cross-modal KD): the same samples in the same order as `ds`, which the
+   * student sees. Batched in lockstep with `ds` (same seed, so the same shuffling and augmentation draws).
+   */
+  teacherView?: Dataset;
 }
 
 /**
@@ -62,6 +67,10 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const losses: number[] = [];
   const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, partners: o.partners };
   const it = o.resumeAt ? BatchIterator.restore(ds, bo, o.resumeAt) : batches(ds, bo);
+  const tv = o.teacherView;
+  if (tv && (tv.n !== ds.n || sampleSize(tv) !== sampleSize(ds) || ds.kind === 'text'))
+    throw new KdError('BAD_CALL', `training '${name}': the teachers' view must hold the student's ${ds.n} image samples, paired by index`);
+  const itT = tv ? (o.resumeAt ? BatchIterator.restore(tv, bo, o.resumeAt) : batches(tv, bo)) : undefined;
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
   const per = sampleSize(ds);
@@ -77,6 +86,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     x: text ? new BigInt64Array(it.capacity * per) : new Float32Array(it.capacity * per),
     y: new BigInt64Array(it.capacity),
     idx: io.sampleIndex ? new BigInt64Array(it.capacity) : undefined,
+    /** The batch in the teachers' view, when they see another one. */
+    xt: itT ? new Float32Array(it.capacity * per) : undefined,
     shape: [] as number[],
     size: 0,
   }));
@@ -93,6 +104,12 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       if (group.length > 0 && (it.peekSize() !== group[0].size || it.epoch !== epoch)) break;
       const b = it.nextBatch(),
         sl = slots[half * K + group.length];
+      if (itT) {
+        const bt = itT.nextBatch();
+        // Same seed, same dataset size: the two streams draw the same samples; a mismatch would silently unpair them.
+        if (bt.indices[0] !== b.indices[0] || bt.size !== b.size) throw new KdError('INTERNAL', `training '${name}': views out of step`);
+        sl.xt!.set(bt.x);
+      }
       epoch = b.epoch;
       if (text) (sl.x as BigInt64Array).set(b.xIds!);
       else (sl.x as Float32Array).set(b.x);
@@ -111,11 +128,10 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
   // Teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains; an
   // in-thread predictor is asked only when its answer is needed, since it would take the cores the student is using.
+  const teacherX = (sl: Slot) => (sl.xt ?? sl.x).subarray(0, per * sl.size);
   const ask = (g: Slot[]) =>
     teachers.map((t) =>
-      t.rt instanceof Predictor
-        ? undefined
-        : g.map((sl) => (t.rt as Teacher).predictMany(sl.x.subarray(0, per * sl.size), sl.shape, t.names)),
+      t.rt instanceof Predictor ? undefined : g.map((sl) => (t.rt as Teacher).predictMany(teacherX(sl), sl.shape, t.names)),
     );
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
     Promise.all(
@@ -124,7 +140,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
           ? await Promise.all(asked[k]!)
           : await Promise.all(
               g.map(async (sl) => {
-                const r = await (t.rt as Predictor).run(xTensor(sl), t.names as string[]);
+                const x = sl.xt ? new ort.Tensor('float32', teacherX(sl) as Float32Array, sl.shape) : xTensor(sl);
+                const r = await (t.rt as Predictor).run(x, t.names as string[]);
                 return t.names.map((n) => r[n].data as Float32Array);
               }),
             );

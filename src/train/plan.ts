@@ -22,6 +22,12 @@ export interface RunData {
   std?: readonly number[];
   /** Vocabulary size for token-id models (JSONL). */
   vocab?: number;
+  /**
+   * Paired views (cross-modal distillation): the same splits as the teacher sees them, sample for sample; `train`,
+   * `val` and `test` above are then the student's view. Stages with `view: 'teacher'` train and are scored on these,
+   * and every teacher is asked about these samples while a student trains on its own view.
+   */
+  teacherView?: { train: Dataset; val?: Dataset; test: Dataset };
 }
 
 /** How one model is trained: budget, batch, optimizer, learning-rate schedule, clipping. */
@@ -55,6 +61,8 @@ export interface StagePlan {
   readonly classes: readonly number[] | null;
   /** An earlier stage whose trained weights this one starts from. */
   readonly init: string | null;
+  /** Which view of paired data the stage's model sees (default 'student'); without paired views both are the data. */
+  readonly view?: 'teacher' | 'student';
   readonly recipe: Recipe;
   readonly seed: number;
 }
@@ -78,9 +86,24 @@ export interface RunPlan {
   readonly subsets: Readonly<Record<string, readonly number[]>>;
 }
 
-/** The training and validation sets of a stage: its class subset of the run's splits (validation: the test set if none). */
+/** The splits as the stage's model sees them (its view of paired data), and as its teachers see them. */
+export function viewsOf(plan: RunPlan, st: StagePlan) {
+  const t = plan.data.teacherView;
+  const own = st.view === 'teacher' && t ? t : plan.data;
+  return { own, teachers: t ?? plan.data };
+}
+
+/**
+ * The training and validation sets of a stage (its view, its class subset; validation: the test set if none), and the
+ * training set as its teachers see it when that is another view (same samples, same order).
+ */
 export function stageData(plan: RunPlan, st: StagePlan) {
-  return { train: ofClasses(plan.data.train, st.classes), val: ofClasses(plan.data.val ?? plan.data.test, st.classes) };
+  const { own, teachers } = viewsOf(plan, st);
+  return {
+    train: ofClasses(own.train, st.classes),
+    val: ofClasses(own.val ?? own.test, st.classes),
+    teacherTrain: teachers === own ? undefined : ofClasses(teachers.train, st.classes),
+  };
 }
 
 /** The samples of `ds` whose label is one of `classes` (labels keep their indices). */

@@ -40,7 +40,13 @@ export interface StageTraining {
   readonly recipe: Recipe;
   readonly loss: readonly LossTerm[];
   /** The training set, and the set each epoch is evaluated on (the validation split, else the test set) with its name. */
-  readonly data: { readonly train: Dataset; readonly val?: Dataset; readonly valName?: 'val' | 'test' };
+  readonly data: {
+    readonly train: Dataset;
+    readonly val?: Dataset;
+    readonly valName?: 'val' | 'test';
+    /** The training set as the teachers see it, sample for sample, when that is another view of the data (cross-modal). */
+    readonly teacherTrain?: Dataset;
+  };
   readonly teachers: readonly OpenTeacher[];
   readonly combine: Combine;
   /** Intra-op threads for the student's step (default: every core). */
@@ -84,6 +90,7 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
     threads: t.threads,
     loss: [...t.loss],
     teachers: t.teachers.map((o) => ({ ...o.slot, teacher: o.source })),
+    teacherView: t.data.teacherTrain,
     combine: t.combine,
     augment: ctx.augment,
     mean: ctx.mean,
