@@ -169,4 +169,3 @@ batchSize: 32
     bad('dataset: { name: mnist, views: { pupil: {} } }', /pupil/);
   });
 });
-
