@@ -53,11 +53,10 @@ const noise = Math.max(
   stat(runs.map((r) => r.rows.find((x) => x.role === 'baseline')!.testAccuracy)).half,
   stat(runs.map((r) => r.rows.find((x) => x.role === 'distilled')!.testAccuracy)).half,
 );
-lines.push(
-  '',
-  `Distilled − baseline, paired by seed: ${gains.map((x) => (x >= 0 ? '+' : '') + pct(x)).join(', ')} points ` +
-    `(mean ${g.mean >= 0 ? '+' : ''}${pct(g.mean)}); ${Math.abs(g.mean) > noise && gains.every((x) => Math.sign(x) === Math.sign(g.mean)) ? 'larger than the spread over seeds' : 'within the spread over seeds: noise'}.`,
-);
+const sameSign = gains.every((x) => Math.sign(x) === Math.sign(g.mean));
+const verdict = Math.abs(g.mean) > noise && sameSign ? 'larger than the spread over seeds' : 'within the spread over seeds: noise';
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
+lines.push('', `Distilled − baseline, paired by seed: ${gains.map(signed).join(', ')} points (mean ${signed(g.mean)}); ${verdict}.`);
 const md = `${lines.join('\n')}\n`;
 console.log(md);
 if (a.out) writeFileSync(a.out, md);
