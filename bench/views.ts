@@ -42,9 +42,8 @@ for (const role of ['teacher', 'baseline', 'distilled']) {
   const acc = runs.map((r) => r.rows.find((x) => x.role === role)!.testAccuracy);
   const s = stat(acc);
   const view = role === 'teacher' ? 'clean 28×28' : 'pixelated 7×7';
-  lines.push(
-    `| ${role} ${runs[0].rows.find((x) => x.role === role)!.model} | ${view} | ${pct(s.mean)}% ± ${pct(s.half)} | ${acc.map(pct).join(', ')} |`,
-  );
+  const model = runs[0].rows.find((x) => x.role === role)!.model;
+  lines.push(`| ${role} ${model} | ${view} | ${pct(s.mean)}% ± ${pct(s.half)} | ${acc.map(pct).join(', ')} |`);
 }
 for (const r of runs)
   gains.push(r.rows.find((x) => x.role === 'distilled')!.testAccuracy - r.rows.find((x) => x.role === 'baseline')!.testAccuracy);
