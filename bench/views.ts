@@ -29,8 +29,9 @@ const stat = (xs: number[]) => {
   return { mean, half: (Math.max(...xs) - Math.min(...xs)) / 2 };
 };
 const pct = (v: number) => (v * 100).toFixed(2);
+const when = `${new Date().toISOString().slice(0, 10)}, ${Math.round((Date.now() - t0) / 1000)} s`;
 const lines = [
-  `# Cross-modal distillation: \`npx tsx bench/views.ts --seeds ${a.seeds}\` (${new Date().toISOString().slice(0, 10)}, ${Math.round((Date.now() - t0) / 1000)} s)`,
+  `# Cross-modal distillation: \`npx tsx bench/views.ts --seeds ${a.seeds}\` (${when})`,
   '',
   `Config: \`${a.config}\`; test accuracy on each model's own view of the ${runs[0].testSamples} test images.`,
   '',
