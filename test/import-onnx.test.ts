@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { importOnnx } from '../src/nn/import/onnx-student.js';
+import { Model } from '../src/nn/model.js';
+import { crossEntropy } from '../src/nn/losses.js';
+import { sgd } from '../src/optim/sgd.js';
+import { exportOnnx, Predictor } from '../src/runtime/inference.js';
+import { ort } from '../src/runtime/ort.js';
+import { TrainSession } from '../src/runtime/train-session.js';
+import { KdError } from '../src/util/errors.js';
+
+// Students exported by PyTorch (test/fixtures/make_import_fixtures.py, torch 1.13); import.json holds PyTorch's numbers.
+const fixture = (f: string) => new URL(`./fixtures/import/${f}`, import.meta.url);
+const bytes = (f: string) => new Uint8Array(readFileSync(fixture(f)));
+const fx = JSON.parse(readFileSync(new URL('./fixtures/import.json', import.meta.url), 'utf8'));
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number, what: string) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    assert.ok(err <= atol + rtol * Math.abs(want[i]), `${what}[${i}]: got ${got[i]}, PyTorch ${want[i]} (|err| ${err.toExponential(2)})`);
+  }
+}
+
+const batch = () => new ort.Tensor('float32', Float32Array.from(fx.x), fx.x_shape);
+
+async function scores(m: Model): Promise<Float32Array> {
+  const p = await Predictor.fromModel(m, { threads: 1 });
+  try {
+    return (await p.run(batch(), ['logits'])).logits.data as Float32Array;
+  } finally {
+    await p.release();
+  }
+}
+
+describe('importOnnx: PyTorch students become trainable models', () => {
+  for (const f of ['student_eval.onnx', 'student_train.onnx'])
+    it(`${f}: eval-mode scores equal PyTorch's`, async () => {
+      const m = new Model(importOnnx(bytes(f), { source: f }));
+      close(await scores(m), fx.eval_scores, 1e-4, 1e-5, `${f} scores`);
+    });
+
+  it('eval-mode export: BN folded by PyTorch stays plain Conv; training-mode export: BN becomes train-mode BN with buffers', () => {
+    const ev = new Model(importOnnx(bytes('student_eval.onnx')));
+    assert.deepEqual(ev.bufferNames(), []);
+    assert.ok(ev.trainableNames().includes('fc.weight'));
+    const tr = new Model(importOnnx(bytes('student_train.onnx')));
+    assert.deepEqual(
+      tr.bufferNames().sort(),
+      [
+        'bn.running_mean',
+        'bn.running_var',
+        'block.bn1.running_mean',
+        'block.bn1.running_var',
+        'block.bn2.running_mean',
+        'block.bn2.running_var',
+      ].sort(),
+    );
+    assert.deepEqual(tr.trainableNames().sort(), Object.keys(fx.grads).sort());
+    // The train-mode graph keeps every PyTorch node name.
+    const g = tr.build('train').graph;
+    for (const n of ['/stem/Conv', '/bn/BatchNormalization', '/block/conv1/Conv', '/block/Add', '/block/Relu_1', '/fc/Gemm'])
+      assert.ok(g.has(n), n);
+  });
+
+  it('golden: one SGD step (lr 0.1) of cross-entropy in train mode gives PyTorch’s loss, weights and running statistics', async () => {
+    const m = new Model(importOnnx(bytes('student_train.onnx'), { source: 'student_train.onnx' }));
+    for (const [k, v] of Object.entries(fx.before) as [string, number[]][]) close(m.values.get(k)!, v, 0, 0, `${k} before`);
+    const s = await TrainSession.create(
+      {
+        model: m,
+        optimizer: sgd(),
+        extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+        loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+      },
+      { threads: 1 },
+    );
+    const r = await s.run(
+      { x: batch(), labels: new ort.Tensor('int64', BigInt64Array.from(fx.labels.map(BigInt)), [fx.labels.length]) },
+      fx.lr,
+    );
+    assert.ok(Math.abs(r.loss - fx.loss) < 1e-5, `loss ${r.loss}, PyTorch ${fx.loss}`);
+    for (const [k, want] of Object.entries(fx.after) as [string, number[]][]) {
+      const got = s.tensor(k)!;
+      close(got, want, 1e-4, 1e-6, `${k} after the step`);
+    }
+    // The gradients themselves, (before − after) / lr.
+    for (const [k, want] of Object.entries(fx.grads) as [string, number[]][]) {
+      const got = s.tensor(k)!.map((v, i) => (fx.before[k][i] - v) / fx.lr);
+      close(got, want, 2e-3, 2e-5, `dL/d${k}`);
+    }
+    await s.release();
+  });
+});
+
+describe('importOnnx: refusals name the file and what to do', () => {
+  const refuses = (f: string, code: string, ...parts: (string | RegExp)[]) =>
+    assert.throws(
+      () => importOnnx(bytes(f), { source: f }),
+      (e: unknown) => {
+        assert.ok(e instanceof KdError, String(e));
+        assert.equal(e.code, code, e.message);
+        for (const p of [f, ...parts])
+          assert.match(e.message, typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')) : p);
+        return true;
+      },
+    );
+  it('an op without a gradient rule that trainable weights reach (ReLU6 → Clip): the node, the op, freeze or file it', () =>
+    refuses('bad_op.onnx', 'NO_GRADIENT', "node '/Clip'", 'Clip', 'freeze', "'conv.weight'", 'file the op'));
+  it('the same model trains once the part before the op is frozen (by node-name pattern)', () => {
+    const m = new Model(importOnnx(bytes('bad_op.onnx'), { freeze: ['/conv/*'] }));
+    assert.deepEqual(m.trainableNames().sort(), ['fc.bias', 'fc.weight']);
+    assert.deepEqual(m.bufferNames().sort(), ['conv.bias', 'conv.weight']);
+  });
+  it('two inputs: both named', () => refuses('two_inputs.onnx', 'BAD_STUDENT', "'image'", "'mask'", 'exactly one'));
+  it('an output that is not class scores: its name and shape', () =>
+    refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));
+  it('a file that is not ONNX', () =>
+    assert.throws(() => importOnnx(new Uint8Array([1, 2, 3, 4, 5]), { source: 'junk.onnx' }), /junk\.onnx is not a valid ONNX file/));
+});
+
+describe('importOnnx: exported back under the file’s own input and output names', () => {
+  it('train a few steps, export (BN folded), reload: pixels → scores, predictions equal the trained model’s', async () => {
+    const m = new Model(importOnnx(bytes('student_train.onnx')));
+    const s = await TrainSession.create(
+      {
+        model: m,
+        optimizer: sgd(),
+        extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+        loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+      },
+      { threads: 1 },
+    );
+    const labels = new ort.Tensor('int64', BigInt64Array.from(fx.labels.map(BigInt)), [fx.labels.length]);
+    for (let k = 0; k < 3; k++) await s.run({ x: batch(), labels }, 0.1);
+    for (const name of m.specs.keys()) m.values.get(name)!.set(s.tensor(name));
+    await s.release();
+    const file = exportOnnx(m);
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const g = parseOnnx(file).graph!;
+    assert.deepEqual(
+      g.input.map((i) => i.name),
+      ['pixels'],
+    );
+    assert.deepEqual(
+      g.output.map((o) => o.name),
+      ['scores'],
+    );
+    assert.ok(!g.node.some((n) => n.opType === 'BatchNormalization'), 'BN folded into the convs');
+    const p = await Predictor.fromBytes(file, { threads: 1 });
+    assert.equal(p.inputName, 'pixels');
+    const got = (await p.run(batch(), ['scores'])).scores.data as Float32Array;
+    // The core still reads it by its own name.
+    assert.deepEqual((await p.run(batch(), ['logits'])).logits.data, got);
+    await p.release();
+    const want = await Predictor.fromModel(m, { threads: 1, foldBn: false, coreNames: true });
+    close(got, (await want.run(batch(), ['logits'])).logits.data as Float32Array, 1e-4, 1e-5, 'exported scores');
+    await want.release();
+  });
+});
