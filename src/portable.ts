@@ -32,6 +32,7 @@ export { codistillationCohort } from './distill/schemes/stale-copies.js';
 
 // Models: the zoo, layers, and the graph builder underneath.
 export { Model, type BuiltModel, type ModelDef } from './nn/model.js';
+export { importOnnx, type ImportOptions } from './nn/import/onnx-student.js';
 export { cnn, isZooModelName, lenet5, mlp, resnet, textClassifier, transformerClassifier, zooModel } from './nn/zoo/index.js';
 export { Fn, Module, Sequential } from './nn/module.js';
 export { BuildContext, type InputSpec, type Mode } from './nn/context.js';

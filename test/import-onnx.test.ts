@@ -41,6 +41,14 @@ describe('importOnnx: PyTorch students become trainable models', () => {
       close(await scores(m), fx.eval_scores, 1e-4, 1e-5, `${f} scores`);
     });
 
+  it('every seed starts from the file’s weights (the baseline and the distilled student of a config start alike)', () => {
+    const def = importOnnx(bytes('student_train.onnx'));
+    const a = new Model(def, 0),
+      b = new Model(def, 7);
+    for (const [k, v] of a.values) assert.deepEqual(b.values.get(k), v, k);
+    close(a.values.get('block.conv1.weight')!, fx.before['block.conv1.weight'], 0, 0, 'block.conv1.weight');
+  });
+
   it('eval-mode export: BN folded by PyTorch stays plain Conv; training-mode export: BN becomes train-mode BN with buffers', () => {
     const ev = new Model(importOnnx(bytes('student_eval.onnx')));
     assert.deepEqual(ev.bufferNames(), []);
@@ -157,5 +165,103 @@ describe('importOnnx: exported back under the file’s own input and output name
     const want = await Predictor.fromModel(m, { threads: 1, foldBn: false, coreNames: true });
     close(got, (await want.run(batch(), ['logits'])).logits.data as Float32Array, 1e-4, 1e-5, 'exported scores');
     await want.release();
+  });
+});
+
+describe('student: { file, freeze } in a config', () => {
+  it('trains baseline and distilled, a feature term taps a PyTorch node, student.onnx keeps pixels → scores', async () => {
+    const { copyFileSync, mkdtempSync, readdirSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { configRegistry } = await import('../src/cli/run.js');
+    const { configToYaml, loadConfig, readConfigFile } = await import('../src/config/node/index.js');
+    const { runExperiment } = await import('../src/frontends/run-config.js');
+    const { RunDir } = await import('../src/train/run-dir.js');
+    const { loadCheckpoint } = await import('../src/runtime/checkpoint.js');
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kd-import-'));
+    copyFileSync(fixture('student_train.onnx'), join(dir, 'net.onnx'));
+    const file = join(dir, 'own.yaml');
+    writeFileSync(
+      file,
+      [
+        'seed: 1',
+        'threads: 1',
+        `outDir: ${join(dir, 'out')}`,
+        'dataset: { name: mnist, trainPerClass: 12 }',
+        'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
+        "student: { file: net.onnx, freeze: ['/stem/*'] }",
+        'loss:',
+        '  - { method: ce, weight: 1 }',
+        "  - { method: at, weight: 100, options: { teacherNode: block1/pool, studentNode: '/block/Relu_1' } }",
+        'epochs: 1',
+        'batchSize: 30',
+        'checkpointEvery: 1000',
+      ].join('\n'),
+    );
+    const cfg = loadConfig(file, configRegistry());
+    assert.deepEqual(cfg.student, { file: join(dir, 'net.onnx'), freeze: ['/stem/*'] });
+    const rd = new RunDir(cfg.outDir);
+    rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
+    const s = await runExperiment(cfg, { runDir: rd });
+    assert.deepEqual(
+      s.rows.map((r) => r.role),
+      ['teacher', 'baseline', 'distilled'],
+    );
+    // The resolved config is itself a valid config.
+    writeFileSync(join(dir, 'resolved.yaml'), configToYaml(cfg));
+    assert.deepEqual(loadConfig(join(dir, 'resolved.yaml'), configRegistry()).student, cfg.student);
+
+    const bytesOut = new Uint8Array(readFileSync(rd.path('student.onnx')));
+    const g = parseOnnx(bytesOut).graph!;
+    assert.deepEqual([g.input.map((i) => i.name), g.output.map((o) => o.name)], [['pixels'], ['scores']]);
+    // The trained weights (the stage's last checkpoint) give the exported file's predictions; the frozen stem did not move.
+    const last = readdirSync(rd.checkpoints)
+      .filter((f) => f.startsWith('distilled-step'))
+      .sort()
+      .at(-1)!;
+    const ck = loadCheckpoint(join(rd.checkpoints, last));
+    const m = new Model(importOnnx(bytes('student_train.onnx')));
+    // The checkpoint holds what training changes; the frozen stem is a constant of the step, kept from the file.
+    for (const [k, v] of ck.tensors) m.values.get(k)?.set(v);
+    assert.ok(!ck.tensors.has('stem.weight') || ck.tensors.get('stem.weight')!.every((v, i) => v === fx.before['stem.weight'][i]));
+    close(m.values.get('stem.weight')!, fx.before['stem.weight'], 0, 0, 'frozen stem.weight');
+    assert.ok(
+      m.values.get('fc.weight')!.some((v, i) => v !== fx.before['fc.weight'][i]),
+      'fc.weight trained',
+    );
+    const p = await Predictor.fromBytes(bytesOut, { threads: 1 });
+    const want = await Predictor.fromModel(m, { threads: 1, coreNames: true });
+    close(
+      (await p.run(batch(), ['scores'])).scores.data as Float32Array,
+      (await want.run(batch(), ['logits'])).logits.data as Float32Array,
+      1e-4,
+      1e-5,
+      'student.onnx vs the trained model',
+    );
+    await p.release();
+    await want.release();
+  });
+
+  it('refused at load: model and file together, freeze with a zoo model, a missing file', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { configRegistry } = await import('../src/cli/run.js');
+    const { loadConfig } = await import('../src/config/node/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kd-import-bad-'));
+    const load = (student: string) => {
+      const f = join(dir, 'c.yaml');
+      writeFileSync(
+        f,
+        ['dataset: { name: mnist }', 'teacher: { model: cnn-4-8 }', `student: ${student}`, 'loss: [{ method: ce }]', 'epochs: 1'].join(
+          '\n',
+        ),
+      );
+      return () => loadConfig(f, configRegistry());
+    };
+    assert.throws(load('{ model: cnn-4-8, file: x.onnx }'), /either 'model'.*or 'file'/);
+    assert.throws(load('{ model: cnn-4-8, freeze: [a] }'), /'freeze' applies to an ONNX student/);
+    assert.throws(load('{ file: nowhere.onnx }'), /no such file: .*nowhere\.onnx/);
   });
 });

@@ -8,6 +8,7 @@ import { needsOf, type LossTerm } from '../distill/loss.js';
 import { cohort } from '../distill/schemes/cohort.js';
 import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
+import { checkStudentFits, importOnnx } from '../nn/import/onnx-student.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { optimizerFrom, scheduleFrom } from '../optim/index.js';
@@ -59,6 +60,14 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
         'BAD_CONFIG',
         `stage '${st.name}': its loss reads stale copies of the peers (codistill); give the stage a 'cohort' and 'refreshEvery'`,
       );
+    if (st.student) {
+      // Read and checked now, so a file kdistill cannot train is refused before the first stage runs; every stage
+      // importing it (the baseline and the distilled student of a classic config) starts from the file's weights.
+      const { file, freeze } = st.student;
+      const def = importOnnx(fileBytes(file, 'student'), { freeze, source: file });
+      checkStudentFits(def, train.sampleShape, train.numClasses, file);
+      return { ...common, label: file, build: () => new Model(def, st.seed) };
+    }
     if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(zoo(st.model!), st.seed) };
     const peers = st.cohort;
     const build = () => {

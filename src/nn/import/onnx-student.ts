@@ -123,6 +123,29 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
   return def;
 }
 
+/**
+ * Refuses an imported student that does not fit the run's data: its input must take the data's samples and its
+ * scores must have one column per class. Checked when a run is planned, before any training.
+ */
+export function checkStudentFits(def: ModelDef, sampleShape: readonly number[], classes: number, source: string): void {
+  const spec = def.inputs[CORE_INPUT];
+  const own = def.ioNames?.[CORE_INPUT] ?? CORE_INPUT;
+  const takes = spec.shape.slice(1);
+  if (takes.length !== sampleShape.length || takes.some((d, i) => d !== sampleShape[i]))
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `${source} takes input '${own}' as [${spec.shape.join(', ')}], but the data's samples are [${sampleShape.join(', ')}]; ` +
+        'export the student for this data (same channels and size)',
+    );
+  const out = emitModel(def, new Graph(def.name), 'eval').outputs[CORE_OUTPUT];
+  if (out.shape[1] !== classes)
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `${source} predicts ${out.shape[1]} classes (output '${def.ioNames?.[CORE_OUTPUT] ?? CORE_OUTPUT}' [${out.shape.join(', ')}]), ` +
+        `but the data has ${classes}; export the student with a head of ${classes} classes`,
+    );
+}
+
 /** The model's input as the core declares it: batch symbolic on axis 0, the rest fixed. */
 function inputSpec(i: ReturnType<typeof declaredInputs>[number], source: string): InputSpec {
   if (i.dtype !== 'float32' && i.dtype !== 'int64')

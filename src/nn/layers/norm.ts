@@ -65,7 +65,8 @@ export function batchNorm(
   if (x.shape[1] !== o.channels)
     throw new KdError(
       'SHAPE_MISMATCH',
-      `BatchNorm '${ctx.fullName(names === LAYER_NAMES ? '' : names.out)}' expects ${o.channels} channels on axis 1, got [${x.shape.join(', ')}]`,
+      `BatchNorm '${ctx.fullName(names === LAYER_NAMES ? '' : names.out)}' expects ${o.channels} channels on axis 1, ` +
+        `got [${x.shape.join(', ')}]`,
     );
   const C = o.channels,
     eps = o.eps ?? 1e-5,
