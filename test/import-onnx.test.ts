@@ -66,10 +66,18 @@ describe('importOnnx: PyTorch students become trainable models', () => {
       ].sort(),
     );
     assert.deepEqual(tr.trainableNames().sort(), Object.keys(fx.grads).sort());
-    // The train-mode graph keeps every PyTorch node name.
+    // The train-mode graph keeps every PyTorch node name and output name (what `kdistill inspect` lists); either taps it.
     const g = tr.build('train').graph;
-    for (const n of ['/stem/Conv', '/bn/BatchNormalization', '/block/conv1/Conv', '/block/Add', '/block/Relu_1', '/fc/Gemm'])
-      assert.ok(g.has(n), n);
+    for (const n of ['/stem/Conv', '/bn/BatchNormalization', '/block/conv1/Conv', '/block/Add', '/block/Relu_1', '/fc/Gemm']) {
+      assert.ok(
+        g.nodes.some((x) => x.name === n),
+        n,
+      );
+      assert.ok(g.tap(n), n);
+    }
+    for (const v of ['/bn/BatchNormalization_output_0', '/block/Relu_1_output_0']) assert.ok(g.has(v), v);
+    assert.equal(g.tap('/block/Relu_1')!.name, '/block/Relu_1_output_0');
+    assert.deepEqual(g.tap('/block/Relu_1')!.shape, ['N', 4, 14, 14]);
   });
 
   it('golden: one SGD step (lr 0.1) of cross-entropy in train mode gives PyTorch’s loss, weights and running statistics', async () => {
@@ -263,5 +271,32 @@ describe('student: { file, freeze } in a config', () => {
     assert.throws(load('{ model: cnn-4-8, file: x.onnx }'), /either 'model'.*or 'file'/);
     assert.throws(load('{ model: cnn-4-8, freeze: [a] }'), /'freeze' applies to an ONNX student/);
     assert.throws(load('{ file: nowhere.onnx }'), /no such file: .*nowhere\.onnx/);
+  });
+});
+
+describe('importOnnx: kdistill’s own export', () => {
+  it('a zoo CNN exported (BN folded) and imported predicts the same and trains; names round-trip', async () => {
+    const { cnn } = await import('../src/nn/zoo/index.js');
+    const zoo = new Model(cnn([4, 8]), 3);
+    const file = exportOnnx(zoo);
+    const m = new Model(importOnnx(file, { source: 'cnn.onnx' }));
+    assert.deepEqual(m.bufferNames(), []);
+    close(await scores(m), await scores(zoo), 1e-4, 1e-5, 'imported kdistill export');
+    const again = (await import('../src/graph/onnx.js')).parseOnnx(exportOnnx(m)).graph!;
+    assert.deepEqual([again.input.map((i) => i.name), again.output.map((o) => o.name)], [['x'], ['logits']]);
+    const s = await TrainSession.create(
+      {
+        model: m,
+        optimizer: sgd(),
+        extraInputs: { labels: { dtype: 'int64', shape: ['N'] } },
+        loss: (o, i) => ({ total: crossEntropy(o.logits, i.labels) }),
+      },
+      { threads: 1 },
+    );
+    const labels = new ort.Tensor('int64', BigInt64Array.from(fx.labels.map(BigInt)), [fx.labels.length]);
+    const l0 = (await s.run({ x: batch(), labels }, 0.1)).loss;
+    const l1 = (await s.run({ x: batch(), labels }, 0.1)).loss;
+    assert.ok(Number.isFinite(l0) && l1 < l0, `${l0} → ${l1}`);
+    await s.release();
   });
 });

@@ -106,7 +106,9 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
         vals.set(name, v);
         return v;
       };
-      for (const n of nodes) emitNode(ctx, n, fileValue, vals, inits, frozen, read, source);
+      // The class scores are made under the core's name directly, so export can give them back the file's.
+      const valueName = (v: string) => (v === outputName ? CORE_OUTPUT : v);
+      for (const n of nodes) emitNode(ctx, n, fileValue, vals, inits, frozen, read, valueName, source);
       const out = vals.get(outputName);
       if (!out) throw new KdError('BAD_ONNX', `${source}: no node produces the output '${outputName}'`);
       checkScores(out, outputName, source);
@@ -252,9 +254,12 @@ function emitNode(
   inits: ReadonlyMap<string, TensorData>,
   frozen: (name: string) => boolean,
   read: ReadonlySet<string>,
+  valueName: (fileName: string) => string,
   source: string,
 ): void {
   const g = ctx.g;
+  // kdistill's own exports name a single-output node and its value alike, which `Graph.node` does by itself.
+  const sameName = n.outputs.length === 1 && valueName(n.outputs[0]) === n.name;
   const consumed = (k: number) => n.outputs[k] !== undefined && n.outputs[k] !== '' && read.has(n.outputs[k]);
   if (n.opType === 'Dropout') {
     // Imported dropout is the identity (the file's ratio is not reproduced in training); its mask output is not supported.
@@ -280,7 +285,15 @@ function emitNode(
       channels: data(w).length,
       eps,
       momentum: 1 - onnxMomentum,
-      names: { weight: w, bias: b, mean, var: variance, out: n.name, inner: n.name },
+      names: {
+        weight: w,
+        bias: b,
+        mean,
+        var: variance,
+        out: n.name,
+        outValue: sameName ? undefined : valueName(n.outputs[0]),
+        inner: n.name,
+      },
       init: {
         weight: { kind: 'values', data: data(w) },
         bias: { kind: 'values', data: data(b) },
@@ -299,7 +312,10 @@ function emitNode(
     if (extra) return g.initializer(`${n.name}/${i}`, extra);
     return name === '' ? '' : fileValue(name, n);
   });
-  const outs = g.node(n.opType, ins, n.attrs, { name: n.name, nOut: n.outputs.length });
+  // Outputs keep the file's value names (what `kdistill inspect` lists), the nodes their node names; absent
+  // optional outputs get placeholder names.
+  const outNames = n.outputs.map((o, k) => (o === '' ? `${n.name}:${k}` : valueName(o)));
+  const outs = g.node(n.opType, ins, n.attrs, { name: n.name, outNames: sameName ? undefined : outNames });
   n.outputs.forEach((o, k) => {
     if (o !== '') vals.set(o, outs[k]);
   });

@@ -39,6 +39,8 @@ export interface BatchNormNames {
   readonly var: string;
   /** Name of the node giving the normalised output. */
   readonly out: string;
+  /** Name of that output value (default: the node's name). */
+  readonly outValue?: string;
   /** Graph scope of the statistics' nodes (default: the current scope). */
   readonly inner?: string;
 }
@@ -77,7 +79,12 @@ export function batchNorm(
   const rm = ctx.buffer(names.mean, [C], o.init?.mean ?? { kind: 'zeros' });
   const rv = ctx.buffer(names.var, [C], o.init?.var ?? { kind: 'ones' });
   if (!ctx.training || o.frozen)
-    return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: names.out })[0];
+    return x.graph.node(
+      'BatchNormalization',
+      [x, gamma, beta, rm, rv],
+      { epsilon: { kind: 'float', value: eps } },
+      { name: names.out, outNames: names.outValue === undefined ? undefined : [names.outValue] },
+    )[0];
 
   const g = x.graph;
   const inner = <T>(fn: () => T): T => (names.inner === undefined ? fn() : g.scoped(names.inner, fn));
@@ -97,7 +104,7 @@ export function batchNorm(
         inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
         return [op.mul(xc, op.mul(inv, gammaB)), op.reshape(beta, bshape)] as const;
       });
-      return op.add(scaled[0], scaled[1], names.out);
+      return g.node('Add', [...scaled], {}, { name: names.out, outNames: names.outValue === undefined ? undefined : [names.outValue] })[0];
     },
     // Closed form (Ioffe & Szegedy): with x̂ = xc·inv, dβ = Σdy, dγ = Σdy·x̂ and
     // dx = γ·inv·(dy − dβ/n − x̂·dγ/n); about half the passes of differentiating the primitives.
