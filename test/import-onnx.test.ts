@@ -300,3 +300,46 @@ describe('importOnnx: kdistill’s own export', () => {
     await s.release();
   });
 });
+
+describe('student: { file } in stages', () => {
+  it('a trained imported student teaches a later stage (read under the core’s names), its file keeps its own', async () => {
+    const { copyFileSync, mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { configRegistry } = await import('../src/cli/run.js');
+    const { configToYaml, loadConfig, readConfigFile } = await import('../src/config/node/index.js');
+    const { runExperiment } = await import('../src/frontends/run-config.js');
+    const { RunDir } = await import('../src/train/run-dir.js');
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kd-import-stages-'));
+    copyFileSync(fixture('student_eval.onnx'), join(dir, 'net.onnx'));
+    const file = join(dir, 'stages.yaml');
+    writeFileSync(
+      file,
+      [
+        'threads: 1',
+        `outDir: ${join(dir, 'out')}`,
+        'dataset: { name: mnist, trainPerClass: 12 }',
+        'stages:',
+        '  - { name: own, student: { file: net.onnx } }',
+        '  - name: small',
+        '    model: mlp-784-8-10',
+        '    teachers: [own]',
+        '    loss: [{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5, options: { temperature: 4 } }]',
+        'epochs: 1',
+        'batchSize: 30',
+      ].join('\n'),
+    );
+    const cfg = loadConfig(file, configRegistry());
+    assert.deepEqual(cfg.stages[0].student, { file: join(dir, 'net.onnx'), freeze: [] });
+    const rd = new RunDir(cfg.outDir);
+    rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
+    const s = await runExperiment(cfg, { runDir: rd });
+    assert.deepEqual(
+      s.rows.map((r) => r.role),
+      ['own', 'small'],
+    );
+    const g = parseOnnx(new Uint8Array(readFileSync(rd.path('own.onnx')))).graph!;
+    assert.deepEqual([g.input.map((i) => i.name), g.output.map((o) => o.name)], [['pixels'], ['scores']]);
+  });
+});

@@ -1,5 +1,6 @@
 import { foldBatchNorm } from '../graph/fold-bn.js';
-import { TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import { renameValues } from '../graph/rename.js';
 import type { Model } from '../nn/model.js';
@@ -195,6 +196,27 @@ export class Predictor implements Teacher {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * The bytes of a kdistill export that carries its model's own input and output names ({@link IO_NAMES_KEY}) with
+ * the core's names back (`scores` → `logits`), for the places that read a stage's model by the core's names (a
+ * trained imported student teaching a later stage). Other bytes are returned as they are.
+ */
+export function withCoreNames(bytes: Uint8Array, source = 'model'): Uint8Array {
+  const m = parseOnnx(bytes, source);
+  const meta = m.metadataProps.find((p) => p.key === IO_NAMES_KEY);
+  if (!meta) return bytes;
+  const back = new Map(Object.entries(JSON.parse(meta.value) as Record<string, string>).map(([core, own]) => [own, core]));
+  const r = (n: string) => back.get(n) ?? n;
+  const g = m.graph!;
+  for (const v of [...g.input, ...g.output]) v.name = r(v.name);
+  for (const n of g.node) {
+    n.input = n.input.map(r);
+    n.output = n.output.map(r);
+  }
+  m.metadataProps = m.metadataProps.filter((p) => p.key !== IO_NAMES_KEY);
+  return toBinary(ModelProtoSchema, m);
 }
 
 /** Core output names (`logits`) of an export that carries its own names ({@link IO_NAMES_KEY}), mapped to those names. */
