@@ -80,6 +80,18 @@ describe('importOnnx: PyTorch students become trainable models', () => {
     assert.deepEqual(g.tap('/block/Relu_1')!.shape, ['N', 4, 14, 14]);
   });
 
+  it('Dropout of a training-mode export trains as the Dropout layer at the file’s ratio and vanishes in eval mode', () => {
+    const m = new Model(importOnnx(bytes('dropout_train.onnx')));
+    const b = m.build('train');
+    assert.deepEqual(
+      b.ctx.noise.map((x) => x.name),
+      ['/drop/Dropout/noise'],
+    );
+    const keep = b.graph.nodes.find((n) => n.name === '/drop/Dropout/Less')!;
+    assert.equal((b.graph.constant(keep.inputs[1])!.data as Float32Array)[0], 0.75);
+    assert.ok(!m.build('eval').graph.nodes.some((n) => n.name.startsWith('/drop/Dropout')));
+  });
+
   it('golden: one SGD step (lr 0.1) of cross-entropy in train mode gives PyTorch’s loss, weights and running statistics', async () => {
     const m = new Model(importOnnx(bytes('student_train.onnx'), { source: 'student_train.onnx' }));
     for (const [k, v] of Object.entries(fx.before) as [string, number[]][]) close(m.values.get(k)!, v, 0, 0, `${k} before`);
@@ -132,6 +144,35 @@ describe('importOnnx: refusals name the file and what to do', () => {
   it('two inputs: both named', () => refuses('two_inputs.onnx', 'BAD_STUDENT', "'image'", "'mask'", 'exactly one'));
   it('an output that is not class scores: its name and shape', () =>
     refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));
+  it('an op kdistill cannot run (TopK) and a custom-domain op: the node and the op named', async () => {
+    const { toBinary } = await import('@bufbuild/protobuf');
+    const { ModelProtoSchema } = await import('onnx-buf/dist/onnx_pb.js');
+    const { parseOnnx } = await import('../src/graph/onnx.js');
+    const edited = (edit: (n: { opType: string; domain: string }) => void) => {
+      const m = parseOnnx(bytes('student_eval.onnx'));
+      edit(m.graph!.node.find((n) => n.name === '/block/Relu')!);
+      return toBinary(ModelProtoSchema, m);
+    };
+    assert.throws(
+      () =>
+        importOnnx(
+          edited((n) => (n.opType = 'TopK')),
+          { source: 'topk.onnx' },
+        ),
+      /topk\.onnx: node '\/block\/Relu' is a TopK, an op kdistill cannot build or train; .*file the op/,
+    );
+    assert.throws(
+      () =>
+        importOnnx(
+          edited((n) => {
+            n.opType = 'FancyAct';
+            n.domain = 'com.example';
+          }),
+          { source: 'custom.onnx' },
+        ),
+      /custom\.onnx: node '\/block\/Relu' is FancyAct of domain 'com\.example', a custom op/,
+    );
+  });
   it('a file that is not ONNX', () =>
     assert.throws(() => importOnnx(new Uint8Array([1, 2, 3, 4, 5]), { source: 'junk.onnx' }), /junk\.onnx is not a valid ONNX file/));
 });

@@ -11,6 +11,7 @@ import type { Attr, Attrs, TensorData } from '../../graph/types.js';
 import { declaredInputs } from '../../runtime/inference.js';
 import { KdError } from '../../util/errors.js';
 import type { BuildContext, InputSpec } from '../context.js';
+import { Dropout } from '../layers/dropout.js';
 import { batchNorm } from '../layers/norm.js';
 import { emitModel, type ModelDef } from '../model.js';
 import { freezeMatcher } from './freeze.js';
@@ -86,6 +87,9 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
     });
   const isParam = (name: string) => inits.get(name)?.dtype === 'float32' && !constantUse.has(name);
   const frozen = (name: string) => frozenName(name) || (readers.get(name) ?? []).some(frozenName);
+  // Values of Constant nodes, for the settings the importer reads itself (Dropout's ratio).
+  const constants = new Map<string, TensorData>();
+  for (const n of nodes) if (n.opType === 'Constant' && n.attrs.value?.kind === 'tensor') constants.set(n.outputs[0], n.attrs.value.value);
   const read = new Set([...nodes.flatMap((n) => n.inputs), outputName]);
   checkTrainable(nodes, (name) => isParam(name) && !frozen(name), input.name, source);
 
@@ -108,7 +112,7 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
       };
       // The class scores are made under the core's name directly, so export can give them back the file's.
       const valueName = (v: string) => (v === outputName ? CORE_OUTPUT : v);
-      for (const n of nodes) emitNode(ctx, n, fileValue, vals, inits, frozen, read, valueName, source);
+      for (const n of nodes) emitNode(ctx, n, fileValue, vals, inits, frozen, read, valueName, constants, source);
       const out = vals.get(outputName);
       if (!out) throw new KdError('BAD_ONNX', `${source}: no node produces the output '${outputName}'`);
       checkScores(out, outputName, source);
@@ -255,6 +259,7 @@ function emitNode(
   frozen: (name: string) => boolean,
   read: ReadonlySet<string>,
   valueName: (fileName: string) => string,
+  constants: ReadonlyMap<string, TensorData>,
   source: string,
 ): void {
   const g = ctx.g;
@@ -262,9 +267,13 @@ function emitNode(
   const sameName = n.outputs.length === 1 && valueName(n.outputs[0]) === n.name;
   const consumed = (k: number) => n.outputs[k] !== undefined && n.outputs[k] !== '' && read.has(n.outputs[k]);
   if (n.opType === 'Dropout') {
-    // Imported dropout is the identity (the file's ratio is not reproduced in training); its mask output is not supported.
+    // The Dropout layer (seeded masks, the identity in eval mode) at the file's ratio: an attribute before
+    // opset 12, then a constant input (PyTorch: a Constant node); its mask output is not supported.
     if (consumed(1)) noExtraOutputs(n, source);
-    vals.set(n.outputs[0], fileValue(n.inputs[0], n));
+    const attr = n.attrs.ratio?.kind === 'float' ? n.attrs.ratio.value : undefined;
+    const given = n.inputs[1] ? (inits.get(n.inputs[1]) ?? constants.get(n.inputs[1])) : undefined;
+    const rate = attr ?? (given ? Number(given.data[0]) : 0.5);
+    vals.set(n.outputs[0], new Dropout(n.name, rate).apply(ctx, fileValue(n.inputs[0], n)));
     return;
   }
   if (n.opType === 'BatchNormalization') {

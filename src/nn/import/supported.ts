@@ -16,6 +16,7 @@ export const NON_PARAM_INPUTS: Readonly<Record<string, readonly number[]>> = {
   Pad: [1, 2],
   ConstantOfShape: [0],
   Pow: [1],
+  Dropout: [1, 2],
 };
 
 /** Whether kdistill can build (shape-infer and run) an op of this type. */
