@@ -176,7 +176,11 @@ function checkScores(v: Value, name: string, source: string): void {
     throw new KdError(
       'BAD_STUDENT',
       `${source}: output '${name}' is ${v.dtype}[${s.join(', ')}] per batch N; an imported student's output must be class scores ` +
-        '[N, classes] (logits, float32, at least 2 classes): export the classifier head, not features, probabilities of one class or a map',
+        '[N, classes] (logits, float32, at least 2 classes): export the classifier head, not features, probabilities ' +
+        'of one class or a map' +
+        (typeof s[0] === 'number'
+          ? `; its batch size is fixed at ${s[0]}: export with dynamic_axes on axis 0 of the input and output`
+          : ''),
     );
 }
 
