@@ -141,6 +141,14 @@ describe('importOnnx: refusals name the file and what to do', () => {
     assert.deepEqual(m.trainableNames().sort(), ['fc.bias', 'fc.weight']);
     assert.deepEqual(m.bufferNames().sort(), ['conv.bias', 'conv.weight']);
   });
+  it('a frozen BatchNorm keeps its scale, shift and running statistics (normalises with them in training too)', () => {
+    const m = new Model(importOnnx(bytes('student_train.onnx'), { freeze: ['/bn/*'] }));
+    assert.ok(!m.trainableNames().some((n) => n.startsWith('bn.')));
+    const b = m.build('train');
+    assert.ok(![...b.ctx.bufferUpdates.keys()].some((n) => n.startsWith('bn.')));
+    assert.ok(b.ctx.bufferUpdates.has('block.bn1.running_mean'));
+    assert.ok(b.graph.nodes.some((n) => n.name === '/bn/BatchNormalization' && n.opType === 'BatchNormalization'));
+  });
   it('two inputs: both named', () => refuses('two_inputs.onnx', 'BAD_STUDENT', "'image'", "'mask'", 'exactly one'));
   it('an output that is not class scores: its name and shape', () =>
     refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));
