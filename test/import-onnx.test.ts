@@ -149,6 +149,11 @@ describe('importOnnx: refusals name the file and what to do', () => {
     assert.ok(b.ctx.bufferUpdates.has('block.bn1.running_mean'));
     assert.ok(b.graph.nodes.some((n) => n.name === '/bn/BatchNormalization' && n.opType === 'BatchNormalization'));
   });
+  it('a freeze pattern that matches nothing (a typo) is refused with the parameters named', () =>
+    assert.throws(
+      () => importOnnx(bytes('student_train.onnx'), { freeze: ['stem.weigth'], source: 'net.onnx' }),
+      /net\.onnx: freeze pattern 'stem\.weigth' matches no parameter .*stem\.weight/,
+    ));
   it('two inputs: both named', () => refuses('two_inputs.onnx', 'BAD_STUDENT', "'image'", "'mask'", 'exactly one'));
   it('an output that is not class scores: its name and shape', () =>
     refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));

@@ -87,11 +87,22 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
     });
   const isParam = (name: string) => inits.get(name)?.dtype === 'float32' && !constantUse.has(name);
   const frozen = (name: string) => frozenName(name) || (readers.get(name) ?? []).some(frozenName);
+  // A pattern that matches nothing is a typo that would silently train what the user meant to keep fixed.
+  for (const p of o.freeze ?? []) {
+    const hit = freezeMatcher([p]);
+    const params = [...readers.keys()].filter(isParam);
+    if (!params.some((q) => hit(q) || readers.get(q)!.some(hit)))
+      throw new KdError(
+        'BAD_FREEZE',
+        `${source}: freeze pattern '${p}' matches no parameter and no node reading one (parameters: ` +
+          `${params.slice(0, 6).join(', ')}${params.length > 6 ? ', …' : ''}); '*' matches any run of characters, '?' one`,
+      );
+  }
   // Values of Constant nodes, for the settings the importer reads itself (Dropout's ratio).
   const constants = new Map<string, TensorData>();
   for (const n of nodes) if (n.opType === 'Constant' && n.attrs.value?.kind === 'tensor') constants.set(n.outputs[0], n.attrs.value.value);
   const read = new Set([...nodes.flatMap((n) => n.inputs), outputName]);
-  checkTrainable(nodes, (name) => isParam(name) && !frozen(name), input.name, source);
+  checkTrainable(nodes, (name) => isParam(name) && !frozen(name), source);
 
   const def: ModelDef = {
     name: o.name ?? (g.name && g.name !== 'main_graph' && g.name !== 'torch_jit' ? g.name : 'student'),

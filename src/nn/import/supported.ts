@@ -37,7 +37,6 @@ function differentiable(opType: string): boolean {
 export function checkTrainable(
   nodes: readonly { name: string; opType: string; inputs: readonly string[]; outputs: readonly string[] }[],
   trainable: (initializer: string) => boolean,
-  _input: string,
   source: string,
 ): void {
   // Value → some trainable parameters it depends on (a few, for the message).
