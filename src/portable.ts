@@ -46,6 +46,7 @@ export {
   type ZooBuilder,
   type ZooShape,
 } from './nn/zoo/index.js';
+export { importOnnx, type ImportOptions } from './nn/import/onnx-student.js';
 export { Fn, Module, Sequential } from './nn/module.js';
 export { BuildContext, type InputSpec, type Mode } from './nn/context.js';
 export { GELU, gelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './nn/layers/activation.js';

@@ -34,10 +34,12 @@ function checkInputs(c: ResolvedConfig, file: string, positions: SourcePositions
     problems.push({ file, ...positions.position(where), path: formatPath(where), message });
   };
   if ('path' in c.dataset) need(c.dataset.path, c.dataset.name === 'image-folder' ? 'directory' : 'file', ['dataset', 'path']);
+  if (c.student && 'file' in c.student && c.student.file) need(c.student.file, 'file', ['student', 'file']);
   if (c.teacher && 'file' in c.teacher) need(c.teacher.file, 'file', ['teacher', 'file']);
   else if (!c.teacher)
     c.stages.forEach((st, i) => {
       if (st.file) need(st.file, 'file', ['stages', i, 'file']);
+      if (st.student) need(st.student.file, 'file', ['stages', i, 'student', 'file']);
       st.teachers.forEach((t, j) => t.file && need(t.file, 'file', ['stages', i, 'teachers', j, 'file']));
     });
   if (problems.length) throw new ConfigError(file, problems);

@@ -22,7 +22,7 @@ import {
 } from './fields.js';
 import { deepFreeze, type Frozen } from './freeze.js';
 import { inherit, recipeOverride, runRecipe, type Recipe } from './recipe.js';
-import { classicStages, classicTeacher, stageOf, stagesSchema } from './stages.js';
+import { classicStages, classicTeacher, stageOf, stagesSchema, studentFile } from './stages.js';
 
 export type { ConfigRegistry } from './fields.js';
 export { DATASET_NAMES, type DatasetName } from './dataset.js';
@@ -83,8 +83,19 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       outDir: pathString.optional(),
       dataset: datasetSchema(input),
       teacher: teacher.optional(),
-      /** `input`: the student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
-      student: z.strictObject({ model, input: z.strictObject(normFields).optional() }).optional(),
+      student: z
+        .strictObject({
+          model: model.optional(),
+          ...studentFile(input).partial({ file: true }).shape,
+          /** The student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
+          input: z.strictObject(normFields).optional(),
+        })
+        .superRefine((s, ctx) => {
+          if ((s.model === undefined) === (s.file === undefined))
+            issue(ctx, [], "give either 'model' (a zoo model) or 'file' (an ONNX student, trained from its weights)");
+          else if (s.model !== undefined && s.freeze.length) issue(ctx, ['freeze'], "'freeze' applies to an ONNX student 'file'");
+        })
+        .optional(),
       loss: lossSchema(registry).optional(),
       stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
       report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
@@ -121,7 +132,15 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       const baseline = c.stages ? false : (c.baseline ?? true);
       const stages = c.stages
         ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(teacher!, c.student!.model, loss, baseline, c.seed, run, c.student!.input);
+        : classicStages(
+            teacher!,
+            c.student!.model ?? { file: c.student!.file!, freeze: c.student!.freeze },
+            loss,
+            baseline,
+            c.seed,
+            run,
+            c.student!.input,
+          );
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)
@@ -136,7 +155,11 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         dataset: c.dataset,
         /** The single teacher of a classic config; null when the run is given as `stages`. */
         teacher,
-        student: c.student ?? null,
+        student: !c.student
+          ? null
+          : c.student.model !== undefined
+            ? { model: c.student.model, input: c.student.input }
+            : { file: c.student.file!, freeze: c.student.freeze, input: c.student.input },
         /** The distilled student's loss (classic configs; empty with `stages`). */
         loss,
         ...run,

@@ -33,6 +33,12 @@ const classes = z.array(z.int().min(0)).min(1);
 /** The loss of a trained stage that names none: cross-entropy with the labels. */
 const labelsOnly = (): LossTerm[] => [{ method: 'ce', weight: 1, options: {} }];
 
+/**
+ * An ONNX student (`student: { file, freeze }`): the file's model trained from its own weights, the parameters
+ * matching `freeze` (glob-like patterns on parameter or node names) kept fixed.
+ */
+export const studentFile = (path: StageParts['path']) => z.strictObject({ file: path, freeze: z.array(z.string().min(1)).default([]) });
+
 /** The parts of the top level a stage reuses: zoo model names, the loss and input paths (resolved against the config's folder). */
 export interface StageParts {
   readonly model: z.ZodType<string>;
@@ -96,6 +102,8 @@ export function stagesSchema(parts: StageParts) {
     .strictObject({
       name: z.string().regex(NAME, { error: "use letters, digits, '.', '_' and '-' (it names the stage's files)" }),
       model: orNull(parts.model),
+      /** An ONNX student instead of a zoo model. */
+      student: orNull(studentFile(parts.path)),
       /** Peers trained together (online distillation: dml, peer_ensemble); each is exported and reported on its own. */
       cohort: orNull(z.array(parts.model).min(2)),
       /** With a cohort: each peer keeps a stale copy refreshed every this many steps (codistillation, the `codistill` term). */
@@ -115,8 +123,13 @@ export function stagesSchema(parts: StageParts) {
       ...recipeOverride.shape,
     })
     .superRefine((s, ctx) => {
-      if ([s.model, s.cohort, s.file].filter((x) => x !== null).length !== 1)
-        issue(ctx, [], "a stage trains a zoo 'model' (or a 'cohort' of peers) or takes an ONNX 'file' as it is (exactly one)");
+      if ([s.model, s.student, s.cohort, s.file].filter((x) => x !== null).length !== 1)
+        issue(
+          ctx,
+          [],
+          "a stage trains a zoo 'model', an ONNX 'student: { file }' (or a 'cohort' of peers) " +
+            "or takes an ONNX 'file' as it is (exactly one)",
+        );
       if (s.file === null) {
         // A trained stage's model reads the data's samples: only their normalisation applies (compiled into its graph).
         if (s.output !== undefined) issue(ctx, ['output'], "'output' adapts an ONNX 'file' stage; this stage trains a model");
@@ -196,7 +209,7 @@ type ClassicTeacher = ReturnType<(typeof classicTeacher)[keyof typeof classicTea
 /** The pipeline of a classic config: the teacher (trained first unless it is a file), the student alone, the student distilled. */
 export function classicStages(
   teacher: ClassicTeacher,
-  student: string,
+  student: string | { file: string; freeze: string[] },
   loss: LossTerm[],
   baseline: boolean,
   seed: number,
@@ -204,9 +217,17 @@ export function classicStages(
   studentInput?: Adapters['input'],
 ): Stage[] {
   const norm = studentInput ? { input: studentInput } : {};
-  const stage = (name: string, model: string | null, file: string | null, teachers: StageTeacher[], loss: LossTerm[], seed: number) => ({
+  const stage = (
+    name: string,
+    model: string | { file: string; freeze: string[] } | null,
+    file: string | null,
+    teachers: StageTeacher[],
+    loss: LossTerm[],
+    seed: number,
+  ) => ({
     name,
-    model,
+    model: typeof model === 'string' ? model : null,
+    student: model !== null && typeof model === 'object' ? model : null,
     cohort: null,
     refreshEvery: null,
     file,

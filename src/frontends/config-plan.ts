@@ -11,6 +11,7 @@ import { cohort } from '../distill/schemes/cohort.js';
 import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
 import { withInputNorm } from '../nn/input-norm.js';
+import { checkStudentFits, importOnnx } from '../nn/import/onnx-student.js';
 import { Model, type ModelDef } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { optimizerFrom, scheduleFrom } from '../optim/index.js';
@@ -85,6 +86,14 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
     // The stage's input normalisation becomes the first nodes of its model (each peer's in a cohort).
     const normKey = cfg.teacher ? 'student.input' : `stages[${i}].input`;
     const norm = (d: ModelDef) => (st.input ? withInputNorm(d, st.input, normKey) : d);
+    if (st.student) {
+      // Read and checked now, so a file kdistill cannot train is refused before the first stage runs; every stage
+      // importing it (the baseline and the distilled student of a classic config) starts from the file's weights.
+      const { file, freeze } = st.student;
+      const def = importOnnx(fileBytes(file, 'student'), { freeze, source: file });
+      checkStudentFits(def, train.sampleShape, train.numClasses, file);
+      return { ...common, label: file, build: () => new Model(norm(def), st.seed) };
+    }
     if (!st.cohort) return { ...common, label: st.model!, build: () => new Model(norm(zoo(st.model!)), st.seed) };
     const peers = st.cohort;
     const build = () => {

@@ -104,6 +104,16 @@ export class Graph {
     return this.info.has(name);
   }
 
+  /**
+   * A value by its name or by the name of the node producing it (its first output): files from other
+   * exporters name a node '/block/Relu' and its output '/block/Relu_output_0', and either may be used to tap it.
+   */
+  tap(name: string): Value | undefined {
+    if (this.info.has(name)) return this.value(name);
+    const n = this.nodes.find((x) => x.name === name);
+    return n ? this.value(n.outputs[0]) : undefined;
+  }
+
   producer(name: string): Node | undefined {
     return this.producerOf.get(name);
   }

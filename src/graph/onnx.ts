@@ -50,7 +50,8 @@ export function tensorFromProto(p: TensorProto): TensorData {
   const shape = p.dims.map(Number);
   const n = shape.reduce((a, b) => a * b, 1);
   if (p.rawData.length) {
-    const buf = p.rawData.slice().buffer;
+    // A copy of exactly these bytes: `slice()` of a Node Buffer (what a file read gives) is a view into a shared pool.
+    const buf = Uint8Array.prototype.slice.call(p.rawData).buffer;
     switch (dtype) {
       case 'float32':
         return { dtype, shape, data: new Float32Array(buf, 0, n) };

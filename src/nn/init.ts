@@ -10,7 +10,9 @@ export type Init =
   /** He/Kaiming normal, std = gain / sqrt(fan_in): the default for conv layers followed by ReLU. */
   | { kind: 'he'; fanIn: number }
   /** Glorot/Xavier uniform, limit = sqrt(6 / (fan_in + fan_out)): the default for dense layers. */
-  | { kind: 'glorot'; fanIn: number; fanOut: number };
+  | { kind: 'glorot'; fanIn: number; fanOut: number }
+  /** Given values (an imported model's weights): every seed starts from them. */
+  | { kind: 'values'; data: Float32Array };
 
 /** Draws an initial value; the stream depends only on the seed and the parameter's name, not on creation order. */
 export function initialize(init: Init, n: number, seed: number, name: string): Float32Array {
@@ -34,6 +36,9 @@ export function initialize(init: Init, n: number, seed: number, name: string): F
       for (let i = 0; i < n; i++) out[i] = rng.normal() * std;
       return out;
     }
+    case 'values':
+      out.set(init.data);
+      return out;
     case 'glorot': {
       const lim = Math.sqrt(6 / (init.fanIn + init.fanOut));
       for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * lim;

@@ -9,6 +9,11 @@ export interface ModelDef {
   readonly inputs: Readonly<Record<string, InputSpec>>;
   /** Emits the forward pass and returns named outputs; classifiers return `logits`. */
   forward(ctx: BuildContext, inputs: Record<string, Value>): Record<string, Value>;
+  /**
+   * The names an exported file gives the model's inputs and outputs, by the core's name (`{ x: 'pixels' }`,
+   * `{ logits: 'scores' }`): an imported model works under the core's names and is written back under its own.
+   */
+  readonly ioNames?: Readonly<Record<string, string>>;
 }
 
 /** The result of building a model into a fresh graph. */

@@ -1,6 +1,8 @@
 import { foldBatchNorm } from '../graph/fold-bn.js';
-import { TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
+import { renameValues } from '../graph/rename.js';
 import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import { createSession, ort, type SessionOptions } from './ort.js';
@@ -16,7 +18,15 @@ export interface ExportOptions {
   /** Intermediate nodes to expose as extra outputs, by node name (feature taps). */
   taps?: string[];
   metadata?: Record<string, string>;
+  /**
+   * Keep the core's input and output names (`x`, `logits`) even where the model's file had others (an imported
+   * student, whose export otherwise restores its own names so it drops back into the serving code it came from).
+   */
+  coreNames?: boolean;
 }
+
+/** Metadata key of an export whose input and output names are the model's own: JSON { core name: file name }. */
+export const IO_NAMES_KEY = 'kdistill.io';
 
 /**
  * The model as a standalone inference ONNX file: eval-mode graph, parameters as initializers,
@@ -44,7 +54,16 @@ export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
   g.outputs.length = 0;
   g.output(...outs.map((n) => g.value(n)));
   if (o.foldBn !== false) foldBatchNorm(g);
-  return toOnnx(g, { metadata: { 'kdistill.model': model.name, ...o.metadata } });
+  const io = o.coreNames ? undefined : model.def.ioNames;
+  const renames = Object.fromEntries(
+    Object.entries(io ?? {}).flatMap(([core, own]) => {
+      const v = core in b.inputs ? b.inputs[core] : b.outputs[core];
+      return v && v.name !== own ? [[v.name, own]] : [];
+    }),
+  );
+  renameValues(g, renames);
+  const ioMeta: Record<string, string> = Object.keys(renames).length ? { [IO_NAMES_KEY]: JSON.stringify(io) } : {};
+  return toOnnx(g, { metadata: { 'kdistill.model': model.name, ...ioMeta, ...o.metadata } });
 }
 
 /** A graph input as declared in an ONNX file: element type and dims (numbers where fixed, names or '?' where not). */
@@ -111,6 +130,8 @@ export class Predictor implements Teacher {
     /** What the model is called in messages (its file, or 'model'). */
     readonly source: string,
     private readonly input: DeclaredInput,
+    /** The file's own output names by the core's (`logits` → `scores`) for an exported imported model, so callers may ask for `logits`. */
+    private readonly aliases: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /**
@@ -133,7 +154,7 @@ export class Predictor implements Teacher {
       if (source === undefined || (e instanceof KdError && e.code === 'NO_WEBGPU')) throw e;
       throw new KdError('BAD_ONNX', `ONNX Runtime cannot load ${source}: ${firstLine(e)}`);
     }
-    return new Predictor(session, inputs[0].name, name, inputs[0]);
+    return new Predictor(session, inputs[0].name, name, inputs[0], outputAliases(m, session.outputNames));
   }
 
   static async fromModel(model: Model, opts: SessionOptions & ExportOptions = {}): Promise<Predictor> {
@@ -154,7 +175,11 @@ export class Predictor implements Teacher {
           `[${x.dims.slice(1).join(', ')}]) — is it a model for another dataset?`,
       );
     const feeds = { [this.inputName]: x };
-    return (outputs ? this.session.run(feeds, outputs) : this.session.run(feeds)) as Promise<Record<string, ort.Tensor>>;
+    if (!outputs) return this.session.run(feeds) as Promise<Record<string, ort.Tensor>>;
+    const own = outputs.map((n) => this.aliases.get(n) ?? n);
+    const r = (await this.session.run(feeds, own)) as Record<string, ort.Tensor>;
+    outputs.forEach((n, i) => (r[n] = r[own[i]]));
+    return r;
   }
 
   /** Runs one batch given as a flat array (`x` is copied, so the caller may reuse it at once); one Float32Array per name. */
@@ -171,6 +196,40 @@ export class Predictor implements Teacher {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * The bytes of a kdistill export that carries its model's own input and output names ({@link IO_NAMES_KEY}) with
+ * the core's names back (`scores` → `logits`), for the places that read a stage's model by the core's names (a
+ * trained imported student teaching a later stage). Other bytes are returned as they are.
+ */
+export function withCoreNames(bytes: Uint8Array, source = 'model'): Uint8Array {
+  const m = parseOnnx(bytes, source);
+  const meta = m.metadataProps.find((p) => p.key === IO_NAMES_KEY);
+  if (!meta) return bytes;
+  const back = new Map(Object.entries(JSON.parse(meta.value) as Record<string, string>).map(([core, own]) => [own, core]));
+  const r = (n: string) => back.get(n) ?? n;
+  const g = m.graph!;
+  for (const v of [...g.input, ...g.output]) v.name = r(v.name);
+  for (const n of g.node) {
+    n.input = n.input.map(r);
+    n.output = n.output.map(r);
+  }
+  m.metadataProps = m.metadataProps.filter((p) => p.key !== IO_NAMES_KEY);
+  return toBinary(ModelProtoSchema, m);
+}
+
+/** Core output names (`logits`) of an export that carries its own names ({@link IO_NAMES_KEY}), mapped to those names. */
+function outputAliases(m: ModelProto, outputs: readonly string[]): Map<string, string> {
+  const meta = m.metadataProps.find((p) => p.key === IO_NAMES_KEY);
+  if (!meta) return new Map();
+  let io: Record<string, string>;
+  try {
+    io = JSON.parse(meta.value);
+  } catch {
+    return new Map();
+  }
+  return new Map(Object.entries(io).filter(([core, own]) => !outputs.includes(core) && outputs.includes(own)));
 }
 
 /** The first line of an error's message (ONNX Runtime appends multi-line detail). */

@@ -124,13 +124,14 @@ export function classifierStep(
       const g = out.logits.graph;
       const student: Record<string, Value> = { ...out };
       for (const n of sNodes) {
-        if (!g.has(n))
+        const v = g.tap(n);
+        if (!v)
           throw new KdError(
             'UNKNOWN_NODE',
             `student '${model.name}' has no node '${n}'; its tappable nodes include ` +
               `${tappable(g).slice(-12).join(', ')} (\`kdistill inspect\` on an exported model lists all)`,
           );
-        student[n] = g.value(n);
+        student[n] = v;
       }
       const teacher: Record<string, Value> = {};
       if (slots.length) {

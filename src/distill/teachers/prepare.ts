@@ -1,6 +1,6 @@
 import { exposeOutputs, probeOutputShapes } from '../../runtime/expose.js';
 import { parseOnnx } from '../../graph/onnx.js';
-import { declaredInputs, describeInput, firstLine } from '../../runtime/inference.js';
+import { declaredInputs, describeInput, firstLine, withCoreNames } from '../../runtime/inference.js';
 import { KdError } from '../../util/errors.js';
 import { teacherOutputsOf, type LossTerm } from '../loss.js';
 import { inputHint } from './adapt.js';
@@ -11,13 +11,15 @@ import { inputHint } from './adapt.js';
  * as inputs. `classes`, when given, must be the teacher's output width.
  */
 export async function prepareTeacher(
-  bytes: Uint8Array,
+  given: Uint8Array,
   terms: readonly LossTerm[],
   source = 'teacher',
   sampleShape?: readonly number[],
   classes?: number,
   only?: readonly string[],
 ): Promise<{ bytes: Uint8Array; shapes: Record<string, number[]> }> {
+  // A trained imported student (exported under its file's names) teaches under the core's.
+  const bytes = withCoreNames(given, source);
   const model = parseOnnx(bytes, source);
   const outputs = model.graph!.output.map((o) => o.name);
   if (!outputs.includes('logits'))

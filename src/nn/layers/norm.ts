@@ -2,6 +2,7 @@ import type { Value } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
 import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
+import type { Init } from '../init.js';
 import { Module } from '../module.js';
 
 /** Epsilon and running-average momentum of a `BatchNorm` layer. */
@@ -25,59 +26,109 @@ export class BatchNorm extends Module {
     super(name);
   }
   protected forward(ctx: BuildContext, x: Value): Value {
-    if (x.shape[1] !== this.channels)
-      throw new KdError(
-        'SHAPE_MISMATCH',
-        `BatchNorm '${ctx.fullName('')}' expects ${this.channels} channels on axis 1, got [${x.shape.join(', ')}]`,
-      );
-    const C = this.channels,
-      eps = this.opts.eps ?? 1e-5,
-      m = this.opts.momentum ?? 0.1;
-    const gamma = ctx.param('weight', [C], { kind: 'ones' });
-    const beta = ctx.param('bias', [C], { kind: 'zeros' });
-    const rm = ctx.buffer('running_mean', [C], { kind: 'zeros' });
-    const rv = ctx.buffer('running_var', [C], { kind: 'ones' });
-    if (!ctx.training)
-      return x.graph.node('BatchNormalization', [x, gamma, beta, rm, rv], { epsilon: { kind: 'float', value: eps } }, { name: 'out' })[0];
+    return batchNorm(ctx, x, { channels: this.channels, eps: this.opts.eps, momentum: this.opts.momentum });
+  }
+}
 
-    const g = x.graph;
-    const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
-    const bshape = [1, C, ...x.shape.slice(2).map(() => 1)];
-    // Elements per channel, known only at run time (symbolic batch).
-    const n = op.div(op.cast(g.node('Size', [x])[0], 'float32'), op.scalar(g, C));
-    let mean!: Value, varB!: Value, xc!: Value, inv!: Value;
-    const gammaB = op.reshape(gamma, bshape);
-    const y = g.customGradient(
-      [x, gamma, beta],
-      () => {
+/** Where {@link batchNorm} declares its parameters and buffers and how it names its nodes. */
+export interface BatchNormNames {
+  /** Local names (under the context's scope) of scale, shift, running mean and running variance. */
+  readonly weight: string;
+  readonly bias: string;
+  readonly mean: string;
+  readonly var: string;
+  /** Name of the node giving the normalised output. */
+  readonly out: string;
+  /** Name of that output value (default: the node's name). */
+  readonly outValue?: string;
+  /** Graph scope of the statistics' nodes (default: the current scope). */
+  readonly inner?: string;
+}
+
+const LAYER_NAMES: BatchNormNames = { weight: 'weight', bias: 'bias', mean: 'running_mean', var: 'running_var', out: 'out' };
+
+/**
+ * The BatchNorm layer's computation with its names given, shared by the layer (names under its scope) and
+ * imported ONNX models (the file's initializer and node names). `frozen` declares scale and shift as buffers
+ * and normalises with the running statistics in every mode (a frozen part of a model does not adapt).
+ */
+export function batchNorm(
+  ctx: BuildContext,
+  x: Value,
+  o: BatchNormOptions & {
+    channels: number;
+    names?: BatchNormNames;
+    /** Initial values (an imported model's); default the layer's ones and zeros. */
+    init?: Partial<Record<'weight' | 'bias' | 'mean' | 'var', Init>>;
+    frozen?: boolean;
+  },
+): Value {
+  const names = o.names ?? LAYER_NAMES;
+  if (x.shape[1] !== o.channels)
+    throw new KdError(
+      'SHAPE_MISMATCH',
+      `BatchNorm '${ctx.fullName(names === LAYER_NAMES ? '' : names.out)}' expects ${o.channels} channels on axis 1, ` +
+        `got [${x.shape.join(', ')}]`,
+    );
+  const C = o.channels,
+    eps = o.eps ?? 1e-5,
+    m = o.momentum ?? 0.1;
+  const declare = o.frozen ? ctx.buffer.bind(ctx) : ctx.param.bind(ctx);
+  const gamma = declare(names.weight, [C], o.init?.weight ?? { kind: 'ones' });
+  const beta = declare(names.bias, [C], o.init?.bias ?? { kind: 'zeros' });
+  const rm = ctx.buffer(names.mean, [C], o.init?.mean ?? { kind: 'zeros' });
+  const rv = ctx.buffer(names.var, [C], o.init?.var ?? { kind: 'ones' });
+  if (!ctx.training || o.frozen)
+    return x.graph.node(
+      'BatchNormalization',
+      [x, gamma, beta, rm, rv],
+      { epsilon: { kind: 'float', value: eps } },
+      { name: names.out, outNames: names.outValue === undefined ? undefined : [names.outValue] },
+    )[0];
+
+  const g = x.graph;
+  const inner = <T>(fn: () => T): T => (names.inner === undefined ? fn() : g.scoped(names.inner, fn));
+  const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
+  const bshape = [1, C, ...x.shape.slice(2).map(() => 1)];
+  // Elements per channel, known only at run time (symbolic batch).
+  const n = inner(() => op.div(op.cast(g.node('Size', [x])[0], 'float32'), op.scalar(g, C)));
+  let mean!: Value, varB!: Value, xc!: Value, inv!: Value;
+  const gammaB = inner(() => op.reshape(gamma, bshape));
+  const y = g.customGradient(
+    [x, gamma, beta],
+    () => {
+      const scaled = inner(() => {
         mean = op.reduceMean(x, axes, true, 'mean');
         xc = op.sub(x, mean);
         varB = op.reduceMean(op.mul(xc, xc), axes, true, 'var');
         inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
-        return op.add(op.mul(xc, op.mul(inv, gammaB)), op.reshape(beta, bshape), 'out');
-      },
-      // Closed form (Ioffe & Szegedy): with x̂ = xc·inv, dβ = Σdy, dγ = Σdy·x̂ and
-      // dx = γ·inv·(dy − dβ/n − x̂·dγ/n); about half the passes of differentiating the primitives.
-      (dy) => {
-        const sumDy = op.reduceSum(dy, axes, true);
-        const sumDyXc = op.reduceSum(op.mul(dy, xc), axes, true);
-        const dBeta = op.reshape(sumDy, [C]);
-        const dGamma = op.reshape(op.mul(sumDyXc, inv), [C]);
-        const invN = op.reciprocal(n);
-        const k = op.mul(op.mul(inv, inv), op.mul(sumDyXc, invN));
-        const dx = op.mul(op.sub(op.sub(dy, op.mul(sumDy, invN)), op.mul(xc, k)), op.mul(inv, gammaB));
-        return [dx, dGamma, dBeta];
-      },
-    );
+        return [op.mul(xc, op.mul(inv, gammaB)), op.reshape(beta, bshape)] as const;
+      });
+      return g.node('Add', [...scaled], {}, { name: names.out, outNames: names.outValue === undefined ? undefined : [names.outValue] })[0];
+    },
+    // Closed form (Ioffe & Szegedy): with x̂ = xc·inv, dβ = Σdy, dγ = Σdy·x̂ and
+    // dx = γ·inv·(dy − dβ/n − x̂·dγ/n); about half the passes of differentiating the primitives.
+    (dy) => {
+      const sumDy = op.reduceSum(dy, axes, true);
+      const sumDyXc = op.reduceSum(op.mul(dy, xc), axes, true);
+      const dBeta = op.reshape(sumDy, [C]);
+      const dGamma = op.reshape(op.mul(sumDyXc, inv), [C]);
+      const invN = op.reciprocal(n);
+      const k = op.mul(op.mul(inv, inv), op.mul(sumDyXc, invN));
+      const dx = op.mul(op.sub(op.sub(dy, op.mul(sumDy, invN)), op.mul(xc, k)), op.mul(inv, gammaB));
+      return [dx, dGamma, dBeta];
+    },
+  );
 
-    // Running variance is unbiased (n/(n-1)).
+  // Running variance is unbiased (n/(n-1)).
+  inner(() => {
     const unbias = op.div(n, op.addScalar(n, -1));
     const meanC = op.reshape(mean, [C]),
       varC = op.reshape(varB, [C]);
-    ctx.updateBuffer('running_mean', op.add(op.scale(rm, 1 - m), op.scale(meanC, m)));
-    ctx.updateBuffer('running_var', op.add(op.scale(rv, 1 - m), op.mul(op.scale(varC, m), unbias)));
-    return y;
-  }
+    ctx.updateBuffer(names.mean, op.add(op.scale(rm, 1 - m), op.scale(meanC, m)));
+    ctx.updateBuffer(names.var, op.add(op.scale(rv, 1 - m), op.mul(op.scale(varC, m), unbias)));
+  });
+  return y;
 }
 
 /** Layer normalisation over the trailing `shape` axes, with learnable scale and bias. */
