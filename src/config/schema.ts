@@ -155,11 +155,7 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         dataset: c.dataset,
         /** The single teacher of a classic config; null when the run is given as `stages`. */
         teacher,
-        student: !c.student
-          ? null
-          : c.student.model !== undefined
-            ? { model: c.student.model, input: c.student.input }
-            : { file: c.student.file!, freeze: c.student.freeze, input: c.student.input },
+        student: c.student ? resolvedStudent(c.student) : null,
         /** The distilled student's loss (classic configs; empty with `stages`). */
         loss,
         ...run,
@@ -197,3 +193,13 @@ export type TeacherConfig = NonNullable<ResolvedConfig['teacher']>;
 export type DatasetConfig = ResolvedConfig['dataset'];
 /** One term of the student's loss: `weight · method(options)`. */
 export type LossTermConfig = Frozen<LossTerm>;
+
+/** The resolved student: a zoo model or an ONNX file (the other's keys absent), with its input normalisation if given. */
+type ResolvedStudent<N> =
+  | { model: string; file?: undefined; freeze?: undefined; input?: N }
+  | { model?: undefined; file: string; freeze: string[]; input?: N };
+
+function resolvedStudent<N>(s: { model?: string; file?: string; freeze: string[]; input?: N }): ResolvedStudent<N> {
+  const norm = s.input === undefined ? {} : { input: s.input };
+  return s.model !== undefined ? { model: s.model, ...norm } : { file: s.file!, freeze: s.freeze, ...norm };
+}
