@@ -20,8 +20,19 @@ const seeds = a.seeds!.split(',').map(Number);
 const text = readFileSync(a.config!, 'utf8');
 const t0 = Date.now();
 const runs: RunSummary[] = [];
+let describe = (_who: 'teacher' | 'student') => 'the images';
 for (const seed of seeds) {
   const cfg = parseConfig(text.replace(/^seed: \d+$/m, `seed: ${seed}`), a.config!, configRegistry());
+  const views = 'views' in cfg.dataset ? cfg.dataset.views : undefined;
+  describe = (who) => {
+    const v = views?.[who];
+    const parts = [
+      v?.downsample !== undefined ? `${v.downsample}×${v.downsample} blocks` : '',
+      v?.noise !== undefined ? `noise σ ${v.noise}` : '',
+      v?.occlude !== undefined ? `a ${v.occlude}-pixel square hidden` : '',
+    ].filter(Boolean);
+    return parts.length ? parts.join(', ') : 'clean';
+  };
   runs.push(await runExperiment({ ...cfg, outDir: `${cfg.outDir}-seed${seed}` }));
 }
 const stat = (xs: number[]) => {
@@ -42,7 +53,7 @@ const gains: number[] = [];
 for (const role of ['teacher', 'baseline', 'distilled']) {
   const acc = runs.map((r) => r.rows.find((x) => x.role === role)!.testAccuracy);
   const s = stat(acc);
-  const view = role === 'teacher' ? 'clean 28×28' : 'pixelated 7×7';
+  const view = describe(role === 'teacher' ? 'teacher' : 'student');
   const model = runs[0].rows.find((x) => x.role === role)!.model;
   lines.push(`| ${role} ${model} | ${view} | ${pct(s.mean)}% ± ${pct(s.half)} | ${acc.map(pct).join(', ')} |`);
 }
@@ -54,7 +65,12 @@ const noise = Math.max(
   stat(runs.map((r) => r.rows.find((x) => x.role === 'distilled')!.testAccuracy)).half,
 );
 const sameSign = gains.every((x) => Math.sign(x) === Math.sign(g.mean));
-const verdict = Math.abs(g.mean) > noise && sameSign ? 'larger than the spread over seeds' : 'within the spread over seeds: noise';
+const verdict =
+  seeds.length < 3
+    ? `${seeds.length} seed(s): indicative only`
+    : Math.abs(g.mean) > noise && sameSign
+      ? 'larger than the spread over seeds'
+      : 'within the spread over seeds: noise';
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${pct(x)}`;
 lines.push('', `Distilled − baseline, paired by seed: ${gains.map(signed).join(', ')} points (mean ${signed(g.mean)}); ${verdict}.`);
 const md = `${lines.join('\n')}\n`;

@@ -85,3 +85,43 @@ describe('plugins', () => {
     );
   });
 });
+
+describe('student: { module }', () => {
+  const body = (ref: string) => BODY.replace('student: { model: tiny-net }', `student: { module: ${ref} }`).replace('logit_l1', 'kd');
+
+  it('trains a model from code: a function of the data shape (#build) or a default-exported ModelDef', async () => {
+    for (const [ref, name, params] of [
+      ['./my-net.mjs#build', 'my-net.mjs#build', 784 * 12 + 12 + 12 * 10 + 10],
+      ['./my-net.mjs', 'my-net.mjs#default', 784 * 20 + 20 + 20 * 10 + 10],
+    ] as const) {
+      const file = config(`module-${name.replace(/[^a-z]/g, '')}`, body(ref));
+      await loadPlugins(file);
+      const cfg = loadConfig(file, configRegistry());
+      assert.deepEqual(cfg.student, { module: `${path.join(fixtures, 'my-net.mjs')}#${name.split('#')[1]}` });
+      const summary = await runExperiment(cfg);
+      const distilled = summary.rows.find((r) => r.role === 'distilled')!;
+      assert.deepEqual([distilled.model, distilled.parameters], [name, params]);
+    }
+  });
+
+  it('a module not loaded, a missing export, an export that is no model: each named, before training', async () => {
+    assert.throws(
+      () => loadConfig(config('not-loaded', body('./my-net.mjs#elsewhere')), configRegistry()),
+      (e: unknown) => e instanceof ConfigError && /student\.module: .*my-net\.mjs#elsewhere is not loaded.*loadPlugins/s.test(e.message),
+    );
+    await assert.rejects(
+      loadPlugins(config('no-export', body('./my-net.mjs#biuld'))),
+      isKd('BAD_MODULE', /no-export\.yaml: student\.module: .*my-net\.mjs#biuld: the module has no export 'biuld' \(it exports .*build/),
+    );
+    await assert.rejects(
+      loadPlugins(config('number', body('./my-net.mjs#notAModel'))),
+      isKd('BAD_MODULE', /student\.module: .*#notAModel is neither a ModelDef .* nor a function returning one/),
+    );
+    const nothing = config('returns-null', body('./my-net.mjs#returnsNothing'));
+    await loadPlugins(nothing);
+    await assert.rejects(
+      runExperiment(loadConfig(nothing, configRegistry())),
+      isKd('BAD_MODULE', /#returnsNothing returned null, not a ModelDef/),
+    );
+  });
+});

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { basename, dirname, join, resolve } from '../util/path.js';
 import { datasetSchema } from './dataset.js';
+import { moduleModelName, parseModuleRef } from './module-ref.js';
 import {
   type ConfigRegistry,
   count,
@@ -87,13 +88,36 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         .strictObject({
           model: model.optional(),
           ...studentFile(input).partial({ file: true }).shape,
+          /** A model in code: `path#export` of a module exporting a ModelDef or a function of the data's shape returning one. */
+          module: z
+            .string()
+            .min(1)
+            .transform((ref) => {
+              const { path, exportName } = parseModuleRef(ref);
+              return `${resolve(dir, path)}#${exportName}`;
+            })
+            .optional(),
           /** The student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
           input: z.strictObject(normFields).optional(),
         })
         .superRefine((s, ctx) => {
-          if ((s.model === undefined) === (s.file === undefined))
-            issue(ctx, [], "give either 'model' (a zoo model) or 'file' (an ONNX student, trained from its weights)");
-          else if (s.model !== undefined && s.freeze.length) issue(ctx, ['freeze'], "'freeze' applies to an ONNX student 'file'");
+          if ([s.model, s.file, s.module].filter((x) => x !== undefined).length !== 1)
+            issue(
+              ctx,
+              [],
+              "give one of 'model' (a zoo model), 'file' (an ONNX student, trained from its weights) or 'module' (a model in code)",
+            );
+          else if (s.file === undefined && s.freeze.length) issue(ctx, ['freeze'], "'freeze' applies to an ONNX student 'file'");
+          if (s.module !== undefined) {
+            const { path, exportName } = parseModuleRef(s.module);
+            if (!registry.models(moduleModelName(path, exportName)))
+              issue(
+                ctx,
+                ['module'],
+                `${path}#${exportName} is not loaded: \`kdistill run\` imports it before validating; in the library ` +
+                  'call `await loadPlugins(configFile)` before loadConfig',
+              );
+          }
         })
         .optional(),
       loss: lossSchema(registry).optional(),
@@ -132,15 +156,7 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       const baseline = c.stages ? false : (c.baseline ?? true);
       const stages = c.stages
         ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(
-            teacher!,
-            c.student!.model ?? { file: c.student!.file!, freeze: c.student!.freeze },
-            loss,
-            baseline,
-            c.seed,
-            run,
-            c.student!.input,
-          );
+        : classicStages(teacher!, studentModelOf(c.student!), loss, baseline, c.seed, run, c.student!.input);
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)
@@ -196,10 +212,29 @@ export type LossTermConfig = Frozen<LossTerm>;
 
 /** The resolved student: a zoo model or an ONNX file (the other's keys absent), with its input normalisation if given. */
 type ResolvedStudent<N> =
-  | { model: string; file?: undefined; freeze?: undefined; input?: N }
-  | { model?: undefined; file: string; freeze: string[]; input?: N };
+  | { model: string; file?: undefined; freeze?: undefined; module?: undefined; input?: N }
+  | { model?: undefined; file: string; freeze: string[]; module?: undefined; input?: N }
+  | { model?: undefined; file?: undefined; freeze?: undefined; module: string; input?: N };
 
-function resolvedStudent<N>(s: { model?: string; file?: string; freeze: string[]; input?: N }): ResolvedStudent<N> {
+interface StudentAsWritten<N> {
+  model?: string;
+  file?: string;
+  freeze: string[];
+  module?: string;
+  input?: N;
+}
+
+function resolvedStudent<N>(s: StudentAsWritten<N>): ResolvedStudent<N> {
   const norm = s.input === undefined ? {} : { input: s.input };
+  if (s.module !== undefined) return { module: s.module, ...norm };
   return s.model !== undefined ? { model: s.model, ...norm } : { file: s.file!, freeze: s.freeze, ...norm };
+}
+
+/** What the classic stages train: a zoo (or module) model by name, or an ONNX file. */
+function studentModelOf(s: StudentAsWritten<unknown>): string | { file: string; freeze: string[] } {
+  if (s.module !== undefined) {
+    const { path, exportName } = parseModuleRef(s.module);
+    return moduleModelName(path, exportName);
+  }
+  return s.model ?? { file: s.file!, freeze: s.freeze };
 }

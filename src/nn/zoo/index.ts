@@ -7,7 +7,7 @@ import { customZooModel } from './registry.js';
 import { textClassifier, transformerClassifier } from './text.js';
 
 export { cnn, lenet5, mlp, resnet, textClassifier, transformerClassifier };
-export { customZooModelNames, registerZooModel, type ZooBuilder, type ZooShape } from './registry.js';
+export { customZooModelNames, registerModuleModel, registerZooModel, type ZooBuilder, type ZooShape } from './registry.js';
 
 /** The two reference pairs of kdistill's benchmark (docs/engine.md): teacher → student. */
 export const referencePairs = {

@@ -33,3 +33,11 @@ export function customZooModel(name: string): ZooBuilder | undefined {
 export function customZooModelNames(): string[] {
   return [...custom.keys()];
 }
+
+/**
+ * A model from a user's module (`student: { module: ./my-net.mjs#build }`), under the name configs resolve it to
+ * (`my-net.mjs#build`). Not for general use: its names may hold characters a zoo name may not.
+ */
+export function registerModuleModel(name: string, build: ZooBuilder): void {
+  custom.set(name, build);
+}
