@@ -23,7 +23,7 @@ import {
 } from './fields.js';
 import { deepFreeze, type Frozen } from './freeze.js';
 import { inherit, recipeOverride, runRecipe, type Recipe } from './recipe.js';
-import { classicStages, classicTeacher, stageOf, stagesSchema, studentFile } from './stages.js';
+import { classicStages, classicTeacher, initLayersSchema, stageOf, stagesSchema, studentFile } from './stages.js';
 
 export type { ConfigRegistry } from './fields.js';
 export { DATASET_NAMES, type DatasetName } from './dataset.js';
@@ -99,6 +99,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
             .optional(),
           /** The student normalises its own input (mean/std nodes in its graph, so its export takes the data as fed). */
           input: z.strictObject(normFields).optional(),
+          /** Start from some of the teacher's layers (the baseline too): `{ from: teacher, layers: [...] }`. */
+          init: initLayersSchema.optional(),
         })
         .superRefine((s, ctx) => {
           if ([s.model, s.file, s.module].filter((x) => x !== undefined).length !== 1)
@@ -108,6 +110,12 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
               "give one of 'model' (a zoo model), 'file' (an ONNX student, trained from its weights) or 'module' (a model in code)",
             );
           else if (s.file === undefined && s.freeze.length) issue(ctx, ['freeze'], "'freeze' applies to an ONNX student 'file'");
+          if (s.init && s.init.from !== 'teacher')
+            issue(
+              ctx,
+              ['init', 'from'],
+              `a classic config's student can start from 'teacher' only (the one earlier stage), not '${s.init.from}'`,
+            );
           if (s.module !== undefined) {
             const { path, exportName } = parseModuleRef(s.module);
             if (!registry.models(moduleModelName(path, exportName)))
@@ -156,7 +164,7 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       const baseline = c.stages ? false : (c.baseline ?? true);
       const stages = c.stages
         ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(teacher!, studentModelOf(c.student!), loss, baseline, c.seed, run, c.student!.input);
+        : classicStages(teacher!, studentModelOf(c.student!), loss, baseline, c.seed, run, c.student!.input, c.student!.init);
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)
@@ -211,10 +219,13 @@ export type DatasetConfig = ResolvedConfig['dataset'];
 export type LossTermConfig = Frozen<LossTerm>;
 
 /** The resolved student: a zoo model or an ONNX file (the other's keys absent), with its input normalisation if given. */
-type ResolvedStudent<N> =
-  | { model: string; file?: undefined; freeze?: undefined; module?: undefined; input?: N }
-  | { model?: undefined; file: string; freeze: string[]; module?: undefined; input?: N }
-  | { model?: undefined; file?: undefined; freeze?: undefined; module: string; input?: N };
+type StudentInit = { init?: z.output<typeof initLayersSchema> };
+type ResolvedStudent<N> = StudentInit &
+  (
+    | { model: string; file?: undefined; freeze?: undefined; module?: undefined; input?: N }
+    | { model?: undefined; file: string; freeze: string[]; module?: undefined; input?: N }
+    | { model?: undefined; file?: undefined; freeze?: undefined; module: string; input?: N }
+  );
 
 interface StudentAsWritten<N> {
   model?: string;
@@ -222,10 +233,11 @@ interface StudentAsWritten<N> {
   freeze: string[];
   module?: string;
   input?: N;
+  init?: z.output<typeof initLayersSchema>;
 }
 
 function resolvedStudent<N>(s: StudentAsWritten<N>): ResolvedStudent<N> {
-  const norm = s.input === undefined ? {} : { input: s.input };
+  const norm = { ...(s.input === undefined ? {} : { input: s.input }), ...(s.init === undefined ? {} : { init: s.init }) };
   if (s.module !== undefined) return { module: s.module, ...norm };
   return s.model !== undefined ? { model: s.model, ...norm } : { file: s.file!, freeze: s.freeze, ...norm };
 }

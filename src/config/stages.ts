@@ -39,6 +39,21 @@ const labelsOnly = (): LossTerm[] => [{ method: 'ce', weight: 1, options: {} }];
  */
 export const studentFile = (path: StageParts['path']) => z.strictObject({ file: path, freeze: z.array(z.string().min(1)).default([]) });
 
+/**
+ * `init: { from, layers }`: start from the listed layers of an earlier stage (DistilBERT's every-other-layer
+ * initialisation). A layer is a name prefix, the same in both models, or `{ student, teacher }` prefixes.
+ */
+export const initLayersSchema = z.strictObject({
+  from: z.string().min(1),
+  layers: z
+    .array(z.union([z.string().min(1), z.strictObject({ student: z.string().min(1), teacher: z.string().min(1) })]))
+    .min(1)
+    .transform((ls) => ls.map((l) => (typeof l === 'string' ? { student: l, teacher: l } : l))),
+});
+/** Where a stage's init comes from: an earlier stage's name. */
+export const initSource = (init: string | { from: string } | null): string | null =>
+  typeof init === 'string' ? init : (init?.from ?? null);
+
 /** The parts of the top level a stage reuses: zoo model names, the loss and input paths (resolved against the config's folder). */
 export interface StageParts {
   readonly model: z.ZodType<string>;
@@ -110,8 +125,8 @@ export function stagesSchema(parts: StageParts) {
       refreshEvery: orNull(count),
       /** A given model (evaluated, usable as a teacher), not trained. */
       file: orNull(parts.path),
-      /** An earlier stage whose trained weights this one starts from (same architecture). */
-      init: orNull(z.string().min(1)),
+      /** An earlier stage whose trained weights this one starts from: all of them (same architecture), or some layers. */
+      init: orNull(z.union([z.string().min(1), initLayersSchema])),
       teachers: orNull(z.array(z.union([z.string().min(1), teacherSchema(parts.path)])).min(1)),
       combine: z.enum(COMBINE_MODES).default('mean'),
       loss: orNull(parts.loss),
@@ -167,7 +182,7 @@ export function stagesSchema(parts: StageParts) {
               `no earlier stage named '${ref}'${seen.length ? ` (earlier stages: ${seen.join(', ')})` : ' (this is the first stage)'}`,
             );
         };
-        if (s.init !== null) known(s.init, ['init']);
+        if (s.init !== null) known(initSource(s.init)!, typeof s.init === 'string' ? ['init'] : ['init', 'from']);
         s.teachers?.forEach((t, j) => {
           if (typeof t === 'string') known(t, ['teachers', j]);
           else if (t.stage !== null) known(t.stage, ['teachers', j, 'stage']);
@@ -215,8 +230,11 @@ export function classicStages(
   seed: number,
   run: Recipe,
   studentInput?: Adapters['input'],
+  studentInit?: z.output<typeof initLayersSchema>,
 ): Stage[] {
   const norm = studentInput ? { input: studentInput } : {};
+  // The baseline starts where the distilled student does, so the comparison isolates the loss.
+  const init = studentInit ? { init: studentInit } : {};
   const stage = (
     name: string,
     model: string | { file: string; freeze: string[] } | null,
@@ -231,7 +249,7 @@ export function classicStages(
     cohort: null,
     refreshEvery: null,
     file,
-    init: null,
+    init: null as string | z.output<typeof initLayersSchema> | null,
     teachers,
     combine: 'mean' as const,
     loss,
@@ -244,7 +262,7 @@ export function classicStages(
       : { ...stage('teacher', teacher.model, null, [], labelsOnly(), seed + 1000), ...teacher.train };
   return [
     first,
-    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...run }] : []),
-    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...norm, ...run },
+    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...init, ...run }] : []),
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...norm, ...init, ...run },
   ];
 }

@@ -3,6 +3,7 @@
  * and schedule built. The one place that knows both the config's shape and the plan's.
  */
 import type { ResolvedConfig, StageConfig, TrainConfig } from '../config/index.js';
+import { initSource } from '../config/stages.js';
 import { activeAugment } from '../data/augment.js';
 import { needsOf, type LossTerm } from '../distill/loss.js';
 import { adaptTeacher } from '../distill/teachers/adapt.js';
@@ -66,7 +67,8 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
       combine: st.combine,
       loss: st.loss as LossTerm[],
       classes: st.classes,
-      init: st.init,
+      init: initSource(st.init),
+      initLayers: typeof st.init === 'object' && st.init ? st.init.layers : null,
       recipe: recipeOf(st),
       seed: st.seed,
       // Paired views: the classic config's teacher (its first stage) sees the teacher's view, every other stage the student's.

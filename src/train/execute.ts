@@ -8,6 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
+import { copyLayers, initSourceOf, mapLayers } from './init-layers.js';
 import { prepareStageTeachers, stageData, viewsOf, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
@@ -123,7 +124,10 @@ async function trainAndExport(
   o: ExecuteOptions,
 ): Promise<StageModel[]> {
   const model = st.build!();
-  if (st.init) for (const [k, v] of state.trained.get(st.init)!) model.values.get(k)!.set(v);
+  if (st.init && st.initLayers) {
+    const source = initSourceOf(plan.stages.find((s) => s.name === st.init)!, () => state.trained.get(st.init!));
+    copyLayers(model, source.values(), mapLayers(st, model, source, st.initLayers));
+  } else if (st.init) for (const [k, v] of state.trained.get(st.init)!) model.values.get(k)!.set(v);
   const { train, val, teacherTrain } = stageData(plan, st);
   const teachers = await openStageTeachers(plan, st, state);
   try {

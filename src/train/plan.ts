@@ -61,6 +61,8 @@ export interface StagePlan {
   readonly classes: readonly number[] | null;
   /** An earlier stage whose trained weights this one starts from. */
   readonly init: string | null;
+  /** Only these layers of it (name prefixes here ← there); null: every parameter (the same architecture). */
+  readonly initLayers?: readonly { readonly student: string; readonly teacher: string }[] | null;
   /** Which view of paired data the stage's model sees (default 'student'); without paired views both are the data. */
   readonly view?: 'teacher' | 'student';
   readonly recipe: Recipe;

@@ -2,6 +2,7 @@ import { teacherOutputsOf } from '../distill/loss.js';
 import { peerModel } from '../distill/schemes/cohort.js';
 import type { Model } from '../nn/model.js';
 import { exportOnnx } from '../runtime/inference.js';
+import { initSourceOf, mapLayers } from './init-layers.js';
 import { KdError } from '../util/errors.js';
 import { checkClassifierStep } from './classifier.js';
 import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
@@ -29,7 +30,8 @@ export async function preflight(plan: RunPlan): Promise<void> {
         `stage '${st.name}': teacher '${cached.name}' is cached, but the dataset is augmented, so every sample is new and no answer ` +
           'would ever be reused; set cache: false or turn augmentation off',
       );
-    if (st.init) checkInit(st, byName.get(st.init)!, student);
+    if (st.init && st.initLayers) mapLayers(st, student, initSourceOf(byName.get(st.init)!, () => undefined), st.initLayers);
+    else if (st.init) checkInit(st, byName.get(st.init)!, student);
     const reads = teacherOutputsOf(st.loss).length > 0;
     if (reads && !st.teachers.length)
       throw new KdError(
