@@ -30,7 +30,13 @@ export async function preflight(plan: RunPlan): Promise<void> {
         `stage '${st.name}': teacher '${cached.name}' is cached, but the dataset is augmented, so every sample is new and no answer ` +
           'would ever be reused; set cache: false or turn augmentation off',
       );
-    if (st.init && st.initLayers) mapLayers(st, student, initSourceOf(byName.get(st.init)!, () => undefined), st.initLayers);
+    if (st.init && st.initLayers)
+      mapLayers(
+        st,
+        student,
+        initSourceOf(byName.get(st.init)!, () => undefined),
+        st.initLayers,
+      );
     else if (st.init) checkInit(st, byName.get(st.init)!, student);
     const reads = teacherOutputsOf(st.loss).length > 0;
     if (reads && !st.teachers.length)
