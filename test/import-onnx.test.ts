@@ -322,7 +322,7 @@ describe('student: { file, freeze } in a config', () => {
       );
       return () => loadConfig(f, configRegistry());
     };
-    assert.throws(load('{ model: cnn-4-8, file: x.onnx }'), /either 'model'.*or 'file'/);
+    assert.throws(load('{ model: cnn-4-8, file: x.onnx }'), /one of 'model'.*'file'.*or 'module'/);
     assert.throws(load('{ model: cnn-4-8, freeze: [a] }'), /'freeze' applies to an ONNX student/);
     assert.throws(load('{ file: nowhere.onnx }'), /no such file: .*nowhere\.onnx/);
   });
