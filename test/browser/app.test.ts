@@ -37,7 +37,8 @@ const DIGITS = [0, 1, 2, 3, 4];
 const FORM = {
   'student-model': 'cnn-4-8',
   'run-name': 'ui-run',
-  epochs: '4',
+  // Long enough (about 12 ORT runs per stage) that stepping from pause point to pause point lands inside a stage.
+  epochs: '12',
   'batch-size': '16',
   seed: '3',
   'checkpoint-every': '4',
