@@ -23,6 +23,7 @@
  *   #data-info [data-state] empty | loading | ready | error
  *   #data-validation-kind (none | perClass | fraction)  #data-validation-value
  * Step 3, student and config:
+ *   #student-file (input type=file, an ONNX student) #student-file-info [data-state] empty | loading | ready  #student-file-clear
  *   #student-model #run-name #epochs #batch-size #lr #seed #checkpoint-every #baseline (checkbox)
  *   #loss-terms: rows [data-testid=loss-term-<i>] holding #loss-method-<i> (select) #loss-weight-<i>
  *     #loss-temperature-<i> (its label hidden for methods without one) #loss-options-<i> #loss-remove-<i>; #loss-add
@@ -399,8 +400,36 @@ function giveFile(file: File): void {
   refreshConfig(true);
 }
 
+/**
+ * An ONNX student of the user's own: stored as /inputs/student.onnx and named by the config (`student: { file }`);
+ * the core imports it when the run is planned, so a file it cannot train is refused in the page before training.
+ */
+function studentFile(file: File): void {
+  const info = $('student-file-info');
+  if (!/\.onnx$/i.test(file.name)) {
+    showError('Student', `${file.name} is not an .onnx file; export your model to ONNX (see docs/config.md, Bring your own student).`);
+    return;
+  }
+  info.dataset.state = 'loading';
+  info.textContent = `Reading ${file.name}…`;
+  state.stored.delete('student');
+  send({ type: 'put-inputs', slot: 'student', files: [{ path: 'student.onnx', file }] });
+  info.dataset.name = file.name;
+}
+
 function onStored(slot: InputSlot, files: number, bytes: number, classes: Readonly<Record<string, number>>): void {
   state.stored.add(slot);
+  if (slot === 'student') {
+    const s = $('student-file-info');
+    s.dataset.state = 'ready';
+    s.textContent = `${s.dataset.name ?? 'student.onnx'} is the student (${(bytes / 1024).toFixed(1)} KiB), trained from its own weights.`;
+    $('student-file-clear').hidden = false;
+    // Marked rather than disabled directly, so updateButtons keeps it off after a run.
+    $('student-model').dataset.disabled = 'true';
+    updateButtons();
+    refreshConfig(true);
+    return;
+  }
   const info = $('data-info');
   info.dataset.state = 'ready';
   const size = bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -650,6 +679,21 @@ function wire(): void {
       syncTeacherPanels();
       refreshConfig();
     });
+  const sf = $('student-file') as HTMLInputElement;
+  sf.addEventListener('change', () => {
+    if (sf.files?.[0]) studentFile(sf.files[0]);
+    sf.value = '';
+  });
+  $('student-file-clear').addEventListener('click', () => {
+    const info = $('student-file-info');
+    info.dataset.state = 'empty';
+    info.textContent = '';
+    $('student-file-clear').hidden = true;
+    delete $('student-model').dataset.disabled;
+    updateButtons();
+    state.stored.delete('student');
+    refreshConfig(true);
+  });
   const tf = $('teacher-file') as HTMLInputElement;
   tf.addEventListener('change', () => {
     if (tf.files?.[0]) teacherFile(tf.files[0]);

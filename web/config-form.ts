@@ -24,6 +24,8 @@ export interface FormState {
   validation: { kind: 'none' | 'perClass' | 'fraction'; value: number };
   teacher: { kind: 'zoo'; model: string; epochs: number } | { kind: 'file' };
   student: string;
+  /** An ONNX student given in the page (/inputs/student.onnx) instead of the zoo model. */
+  studentFile: boolean;
   loss: LossTermState[];
   epochs: number;
   batchSize: number;
@@ -75,7 +77,7 @@ export function formToYaml(s: FormState): string {
   lines.push('teacher:');
   if (s.teacher.kind === 'file') lines.push('  file: teacher.onnx');
   else lines.push(`  model: ${scalar(s.teacher.model)}`, `  train: { epochs: ${num(s.teacher.epochs)} }`);
-  lines.push('student:', `  model: ${scalar(s.student)}`, 'loss:');
+  lines.push('student:', s.studentFile ? '  file: student.onnx' : `  model: ${scalar(s.student)}`, 'loss:');
   for (const t of s.loss) lines.push(`  - { method: ${scalar(t.method)}, weight: ${num(t.weight)}${lossOptions(t)} }`);
   lines.push(
     `optimizer: { name: adam, lr: ${num(s.lr)} }`,
@@ -89,6 +91,8 @@ export function formToYaml(s: FormState): string {
 }
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+/** Whether the user gave an ONNX student (the page marks the field once the worker has stored it). */
+const studentFileGiven = () => byId('student-file-info').dataset.state === 'ready';
 const value = (id: string) => byId<HTMLInputElement>(id).value.trim();
 const number = (id: string) => (value(id) === '' ? Number.NaN : Number(value(id)));
 const checkedRadio = (name: string) => (document.querySelector(`input[name="${name}"]:checked`) as HTMLInputElement | null)?.value;
@@ -250,6 +254,7 @@ export function readForm(loss: LossEditor): FormState {
     teacher:
       teacherKind === 'file' ? { kind: 'file' } : { kind: 'zoo', model: value('teacher-zoo-model'), epochs: number('teacher-epochs') },
     student: value('student-model'),
+    studentFile: studentFileGiven(),
     loss: loss.read(),
     epochs: number('epochs'),
     batchSize: number('batch-size'),

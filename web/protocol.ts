@@ -5,7 +5,7 @@
  */
 
 /** Where the page keeps a dropped input, relative to the worker's /inputs folder (and the config's `dir`). */
-export type InputSlot = 'teacher' | 'images' | 'csv' | 'jsonl';
+export type InputSlot = 'teacher' | 'student' | 'images' | 'csv' | 'jsonl';
 
 /** One file to store under /inputs: its path there and the File to read it from (in the worker). */
 export interface InputFile {

@@ -190,6 +190,7 @@ async function inspect(file: File): Promise<void> {
 /** Where each slot's files go under /inputs; a new drop replaces the slot's old files. */
 const SLOT_PATH: Record<InputSlot, string> = {
   teacher: 'teacher.onnx',
+  student: 'student.onnx',
   images: 'images',
   csv: 'data.csv',
   jsonl: 'data.jsonl',
