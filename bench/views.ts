@@ -25,7 +25,9 @@ for (const seed of seeds) {
   const cfg = parseConfig(text.replace(/^seed: \d+$/m, `seed: ${seed}`), a.config!, configRegistry());
   const views = 'views' in cfg.dataset ? cfg.dataset.views : undefined;
   describe = (who) => {
-    const v = views?.[who];
+    const w = views?.[who];
+    if (w && 'features' in w) return `columns ${w.features.join(', ')}`;
+    const v = w as { downsample?: number; noise?: number; occlude?: number } | undefined;
     const parts = [
       v?.downsample !== undefined ? `${v.downsample}×${v.downsample} blocks` : '',
       v?.noise !== undefined ? `noise σ ${v.noise}` : '',

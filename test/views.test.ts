@@ -164,8 +164,66 @@ batchSize: 32
         (e: unknown) => e instanceof ConfigError && re.test(e.message),
       );
     };
-    bad('dataset: { name: csv, path: x.csv, views: { student: { noise: 0.1 } } }', /views transform images; csv rows cannot take them/);
+    bad('dataset: { name: csv, path: x.csv, views: { student: { noise: 0.1 } } }', /views\.student.*noise/);
     bad('dataset: { name: mnist, views: { student: { blur: 2 } } }', /blur/);
     bad('dataset: { name: mnist, views: { pupil: {} } }', /pupil/);
+  });
+});
+
+describe('paired views from two aligned sources: a CSV’s column groups', () => {
+  it('the teacher reads its columns and the student others, of another width, paired row by row', async () => {
+    // Class = the sign pattern of a and b; the teacher sees a and b, the student only c, a noisy copy of a.
+    const rows = ['a,b,c,label'];
+    for (let i = 0; i < 240; i++) {
+      const a = Math.sin(i * 1.7),
+        b = Math.cos(i * 2.3);
+      rows.push(`${a},${b},${a + 0.3 * Math.sin(i * 5.1)},${(a > 0 ? 1 : 0) + (b > 0 ? 2 : 0)}`);
+    }
+    const csv = path.join(tmp, 'pairs.csv');
+    writeFileSync(csv, rows.join('\n'));
+    const file = path.join(tmp, 'csv-views.yaml');
+    writeFileSync(
+      file,
+      `name: csv-views
+seed: 1
+threads: 1
+outDir: ${path.join(tmp, 'csv-views')}
+dataset: { name: csv, path: pairs.csv, options: { label: label }, views: { teacher: { features: [a, b] }, student: { features: [c] } } }
+teacher: { model: mlp-2-16-4, train: { epochs: 30, optimizer: { name: adam, lr: 0.02 } } }
+student: { model: mlp-1-8-4 }
+loss: [ { method: ce, weight: 0.5 }, { method: kd, weight: 0.5 } ]
+epochs: 2
+batchSize: 32
+`,
+    );
+    const cfg = parseConfig(readFileSync(file, 'utf8'), file, configRegistry());
+    const summary = await runExperiment(cfg);
+    const row = (role: string) => summary.rows.find((r) => r.role === role)!;
+    // The teacher sees both signs; the student cannot know b's, so it cannot do nearly as well.
+    assert.ok(row('teacher').testAccuracy > 0.8, `teacher ${row('teacher').testAccuracy}`);
+    assert.ok(row('distilled').testAccuracy < 0.75, `student ${row('distilled').testAccuracy}`);
+    assert.equal(row('teacher').parameters, 2 * 16 + 16 + 16 * 4 + 4);
+    assert.equal(row('distilled').parameters, 8 + 8 + 8 * 4 + 4);
+    // Each view is normalised on its own: the student's one column is no slice of the teacher's two.
+    assert.ok(row('distilled').agreement !== null);
+  });
+
+  it('refuses augmentation noise, which would unpair the two sources', async () => {
+    const file = path.join(tmp, 'csv-noise.yaml');
+    writeFileSync(
+      file,
+      `name: csv-noise
+outDir: ${path.join(tmp, 'csv-noise')}
+dataset: { name: csv, path: pairs.csv, augment: { noise: { std: 0.1 } }, options: { label: label }, views: { student: { features: [c] } } }
+teacher: { model: mlp-3-8-4 }
+student: { model: mlp-1-8-4 }
+loss: [ { method: kd } ]
+epochs: 1
+`,
+    );
+    await assert.rejects(
+      runExperiment(parseConfig(readFileSync(file, 'utf8'), file, configRegistry())),
+      (e: unknown) => e instanceof KdError && /dataset\.views: .*remove dataset\.augment/.test(e.message),
+    );
   });
 });

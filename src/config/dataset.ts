@@ -85,7 +85,13 @@ export function datasetSchema(input: z.ZodType<string, string>) {
       path: input,
       ...common,
       augment: rowAugment.prefault({}),
-      views: noViews('csv rows'),
+      /** Two aligned sources: the teacher and the student each read their own group of the feature columns. */
+      views: z
+        .strictObject({
+          teacher: z.strictObject({ features: z.array(column).min(1) }).optional(),
+          student: z.strictObject({ features: z.array(column).min(1) }).optional(),
+        })
+        .optional(),
       options: z
         .strictObject({
           /** The label column, by header name or 0-based index; absent: the last column. */

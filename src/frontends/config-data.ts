@@ -2,7 +2,9 @@ import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
 import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
+import { activeAugment } from '../data/augment.js';
 import { applyView, isIdentity } from '../data/views.js';
+import { KdError } from '../util/errors.js';
 import type { RunData } from '../train/plan.js';
 
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
@@ -11,24 +13,28 @@ const OWN_TEST_FRACTION = 0.2;
 /** Loads the config's dataset and cuts the run's splits: train, validation (if configured) and test. */
 export function loadData(cfg: ResolvedConfig): RunData {
   const d = cfg.dataset;
-  let full: Dataset, test: Dataset | undefined, vocab: number | undefined;
+  if (d.name === 'csv' && d.views && (d.views.teacher || d.views.student)) return csvViews(cfg, d);
+  return splitsOf(cfg, loadFull(cfg));
+}
+
+/** The config's dataset, whole, and its official test split when it has one; `features` overrides a CSV's feature columns. */
+function loadFull(cfg: ResolvedConfig, features?: readonly (string | number)[]): { full: Dataset; test?: Dataset; vocab?: number } {
+  const d = cfg.dataset;
   switch (d.name) {
     case 'mnist':
     case 'fashion-mnist':
-      full = bundledDataset(d.name, 'train');
-      test = bundledDataset(d.name, 'test');
-      break;
+      return { full: bundledDataset(d.name, 'train'), test: bundledDataset(d.name, 'test') };
     case 'image-folder':
-      full = loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels });
-      break;
+      return { full: loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels }) };
     case 'csv':
-      full = loadCsv(d.path, {
-        label: d.options.label,
-        features: d.options.features ?? undefined,
-        delimiter: d.options.delimiter,
-        header: d.options.header,
-      });
-      break;
+      return {
+        full: loadCsv(d.path, {
+          label: d.options.label,
+          features: features ?? d.options.features ?? undefined,
+          delimiter: d.options.delimiter,
+          header: d.options.header,
+        }),
+      };
     case 'jsonl': {
       const t = loadJsonl(d.path, {
         textField: d.options.textField,
@@ -37,11 +43,16 @@ export function loadData(cfg: ResolvedConfig): RunData {
         tokenizer: d.options.tokenizer,
         vocab: d.options.vocab,
       });
-      vocab = tokenizerSize(t.tokenizer);
-      full = t;
-      break;
+      return { full: t, vocab: tokenizerSize(t.tokenizer) };
     }
   }
+}
+
+/** The run's splits of loaded data: train, validation (if configured), test, then the views of paired images. */
+function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }): RunData {
+  const d = cfg.dataset;
+  let { full, test } = loaded;
+  const { vocab } = loaded;
   if (!test) {
     // Own data has no official split: a seeded, stratified share becomes the test set.
     const s = stratifiedSplit(full, { seed: cfg.seed, valFraction: OWN_TEST_FRACTION });
@@ -72,4 +83,23 @@ export function loadData(cfg: ResolvedConfig): RunData {
     return { train, val, test, mean: st.mean, std: st.std };
   }
   return { train, val, test, vocab };
+}
+
+/**
+ * A CSV read as two aligned sources: the teacher's feature columns and the student's, from the same rows. Both are
+ * split by the same seeded, label-only cuts, so their samples stay paired by index; each is normalised on its own.
+ */
+function csvViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { name: 'csv' }>): RunData {
+  if (activeAugment(d.augment))
+    throw new KdError(
+      'BAD_CONFIG',
+      `dataset.views: the teacher's and the student's columns are read in step, and noise of different widths would ` +
+        'unpair them; remove dataset.augment',
+    );
+  const student = splitsOf(cfg, loadFull(cfg, d.views!.student?.features));
+  const teacher = splitsOf(cfg, loadFull(cfg, d.views!.teacher?.features));
+  return {
+    ...student,
+    teacherView: { train: teacher.train, val: teacher.val, test: teacher.test, mean: teacher.mean, std: teacher.std },
+  };
 }

@@ -47,13 +47,16 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
     if (!files.has(path)) files.set(path, readInput(path, what));
     return files.get(path)!;
   };
+  // The teacher of paired views is sized to its own view (a CSV's other columns have another width).
+  const teacherSeen = data.teacherView?.train ?? train;
   // A file's adapters are compiled into its bytes here, so everything after (preflight, cache keys, workers) sees one model.
   const adapted = (path: string, what: string, a: Adapters, key: string) =>
     a.input || a.output
-      ? adaptTeacher(fileBytes(path, what), { input: a.input, output: a.output, sampleShape: train.sampleShape, source: path, key })
+      ? adaptTeacher(fileBytes(path, what), { input: a.input, output: a.output, sampleShape: teacherSeen.sampleShape, source: path, key })
       : fileBytes(path, what);
-  const zoo = (name: string) => zooModel(name, train.sampleShape, train.numClasses, vocab);
   const stageOf = (st: StageConfig, i: number): StagePlan => {
+    const seen = cfg.teacher && i === 0 ? teacherSeen : train;
+    const zoo = (name: string) => zooModel(name, seen.sampleShape, seen.numClasses, vocab);
     // Where the stage's adapters are written: the classic config's `teacher` is its first stage.
     const stageKey = cfg.teacher ? 'teacher' : `stages[${i}]`;
     const common = {

@@ -69,6 +69,8 @@ export interface FitOptions extends SessionOptions {
   combine?: Combine;
   /** What the teachers are asked about: the training set in their view (paired with `ds` by index; cross-modal KD). */
   teacherView?: Dataset;
+  /** The normalisation of `teacherView`'s samples (default: `mean` and `std`). */
+  teacherNorm?: { readonly mean?: readonly number[]; readonly std?: readonly number[] };
 }
 
 /**
@@ -108,6 +110,7 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     augment: o.augment,
     teachers: teachers.map((t) => t.teacher),
     teacherView: o.teacherView,
+    teacherNorm: o.teacherNorm,
     onStep: o.onStep,
     onRun: o.onRun,
     partners: needsOf(terms).partners,

@@ -9,7 +9,7 @@ import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
 import { copyLayers, initSourceOf, mapLayers } from './init-layers.js';
-import { prepareStageTeachers, stageData, viewsOf, type RunPlan, type StagePlan } from './plan.js';
+import { normOfView, prepareStageTeachers, stageData, viewsOf, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile, stageModelName } from './stage-files.js';
@@ -78,8 +78,9 @@ async function evaluateFileTeachers(plan: RunPlan, state: RunState): Promise<voi
   for (const t of plan.stages.flatMap((s) => s.teachers)) {
     if (t.kind !== 'onnx' || state.predictions.has(t.name)) continue;
     // A file teacher is scored on the samples as teachers see them (its view of paired data).
-    const ev = await evaluateClassifier(t.bytes, (plan.data.teacherView ?? plan.data).test, {
-      ...norm(plan),
+    const seen = plan.data.teacherView ?? plan.data;
+    const ev = await evaluateClassifier(t.bytes, seen.test, {
+      ...normOfView(seen),
       threads: plan.threads,
       source: t.label,
     });
@@ -144,7 +145,7 @@ async function trainAndExport(
         combine: st.combine,
         threads: Math.max(1, plan.threads - workers),
       },
-      contextOf(plan, rd, o),
+      contextOf(plan, st, rd, o),
     );
     const cached = teachers.filter((t) => t.stats).map((t) => ({ teacher: t.slot.name, ...t.stats!() }));
     if (cached.length) {
@@ -203,7 +204,8 @@ async function evaluateStageModel(
   const p = await Predictor.fromBytes(m.bytes, { threads: plan.threads }, st.file?.path ?? m.name);
   try {
     // Each model is scored on its own view of the test set: paired by index, so agreement compares the same samples.
-    const ev = await evaluateClassifier(p, viewsOf(plan, st).own.test, { ...norm(plan), subsets: plan.subsets });
+    const own = viewsOf(plan, st).own;
+    const ev = await evaluateClassifier(p, own.test, { ...normOfView(own), subsets: plan.subsets });
     state.predictions.set(m.name, ev.predictions);
     const ref = agreeWith ? state.predictions.get(agreeWith) : undefined;
     const text = plan.data.train.kind === 'text';
@@ -216,7 +218,7 @@ async function evaluateStageModel(
       agreeWith: ref ? agreeWith! : null,
       parameters: m.params,
       fileBytes: m.bytes.length,
-      latencyMs: text ? [] : await measureLatency(p, plan.data.train.sampleShape, [1, 32], 30),
+      latencyMs: text ? [] : await measureLatency(p, own.train.sampleShape, [1, 32], 30),
       file: m.file,
       ...(ev.subsets ? { subsets: ev.subsets } : {}),
       ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
@@ -231,14 +233,16 @@ export function norm(plan: RunPlan): { mean?: readonly number[]; std?: readonly 
   return { mean: plan.data.mean, std: plan.data.std };
 }
 
-/** The stage context of a plan's run: its seed, augmentation, normalisation and checkpointing. */
-function contextOf(plan: RunPlan, rd: RunDir, o: ExecuteOptions): StageContext {
+/** The stage context of a plan's run: its seed, augmentation, normalisation (of the stage's view) and checkpointing. */
+function contextOf(plan: RunPlan, st: StagePlan, rd: RunDir, o: ExecuteOptions): StageContext {
+  const { own, teachers } = viewsOf(plan, st);
   return {
     runDir: rd,
     resume: o.resume,
     seed: plan.seed,
     augment: plan.augment,
-    ...norm(plan),
+    ...normOfView(own),
+    teacherNorm: teachers === own ? undefined : normOfView(teachers),
     checkpointEvery: plan.checkpointEvery,
     keepCheckpoints: plan.keepCheckpoints,
     threads: plan.threads,

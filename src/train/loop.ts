@@ -56,6 +56,8 @@ export interface LoopOptions {
    * student sees. Batched in lockstep with `ds` (same seed, so the same shuffling and augmentation draws).
    */
   teacherView?: Dataset;
+  /** How `teacherView` is normalised (default: `mean` and `std`); a view may hold other features than `ds`. */
+  teacherNorm?: { readonly mean?: readonly number[]; readonly std?: readonly number[] };
 }
 
 /**
@@ -68,9 +70,11 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const bo = { batchSize: o.batchSize, seed: o.seed, mean: o.mean, std: o.std, augment: o.augment, partners: o.partners };
   const it = o.resumeAt ? BatchIterator.restore(ds, bo, o.resumeAt) : batches(ds, bo);
   const tv = o.teacherView;
-  if (tv && (tv.n !== ds.n || sampleSize(tv) !== sampleSize(ds) || ds.kind === 'text'))
-    throw new KdError('BAD_CALL', `training '${name}': the teachers' view must hold the student's ${ds.n} image samples, paired by index`);
-  const itT = tv ? (o.resumeAt ? BatchIterator.restore(tv, bo, o.resumeAt) : batches(tv, bo)) : undefined;
+  if (tv && (tv.n !== ds.n || ds.kind === 'text' || tv.kind === 'text'))
+    throw new KdError('BAD_CALL', `training '${name}': the teachers' view must hold the student's ${ds.n} samples, paired by index`);
+  const bt = { ...bo, mean: o.teacherNorm?.mean ?? bo.mean, std: o.teacherNorm?.std ?? bo.std };
+  const itT = tv ? (o.resumeAt ? BatchIterator.restore(tv, bt, o.resumeAt) : batches(tv, bt)) : undefined;
+  const perT = tv ? sampleSize(tv) : 0;
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
   const per = sampleSize(ds);
@@ -87,7 +91,8 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
     y: new BigInt64Array(it.capacity),
     idx: io.sampleIndex ? new BigInt64Array(it.capacity) : undefined,
     /** The batch in the teachers' view, when they see another one. */
-    xt: itT ? new Float32Array(it.capacity * per) : undefined,
+    xt: itT ? new Float32Array(it.capacity * perT) : undefined,
+    tshape: [] as number[],
     shape: [] as number[],
     size: 0,
   }));
@@ -105,10 +110,11 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       const b = it.nextBatch(),
         sl = slots[half * K + group.length];
       if (itT) {
-        const bt = itT.nextBatch();
+        const t = itT.nextBatch();
         // Same seed, same dataset size: the two streams draw the same samples; a mismatch would silently unpair them.
-        if (bt.indices[0] !== b.indices[0] || bt.size !== b.size) throw new KdError('INTERNAL', `training '${name}': views out of step`);
-        sl.xt!.set(bt.x);
+        if (t.indices[0] !== b.indices[0] || t.size !== b.size) throw new KdError('INTERNAL', `training '${name}': views out of step`);
+        sl.xt!.set(t.x);
+        sl.tshape = [...t.shape];
       }
       epoch = b.epoch;
       if (text) (sl.x as BigInt64Array).set(b.xIds!);
@@ -128,10 +134,11 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       : new ort.Tensor('float32', (sl.x as Float32Array).subarray(0, per * sl.size), sl.shape);
   // Teachers are asked for a group as soon as it is loaded, so they answer while the previous group trains; an
   // in-thread predictor is asked only when its answer is needed, since it would take the cores the student is using.
-  const teacherX = (sl: Slot) => (sl.xt ?? sl.x).subarray(0, per * sl.size);
+  const teacherX = (sl: Slot) => (sl.xt ? sl.xt.subarray(0, perT * sl.size) : sl.x.subarray(0, per * sl.size));
+  const teacherShape = (sl: Slot) => (sl.xt ? sl.tshape : sl.shape);
   const ask = (g: Slot[]) =>
     teachers.map((t) =>
-      t.rt instanceof Predictor ? undefined : g.map((sl) => (t.rt as Teacher).predictMany(teacherX(sl), sl.shape, t.names)),
+      t.rt instanceof Predictor ? undefined : g.map((sl) => (t.rt as Teacher).predictMany(teacherX(sl), teacherShape(sl), t.names)),
     );
   const answer = async (g: Slot[], asked: ReturnType<typeof ask>): Promise<ort.Tensor[][][]> =>
     Promise.all(
@@ -140,7 +147,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
           ? await Promise.all(asked[k]!)
           : await Promise.all(
               g.map(async (sl) => {
-                const x = sl.xt ? new ort.Tensor('float32', teacherX(sl) as Float32Array, sl.shape) : xTensor(sl);
+                const x = sl.xt ? new ort.Tensor('float32', teacherX(sl) as Float32Array, sl.tshape) : xTensor(sl);
                 const r = await (t.rt as Predictor).run(x, t.names as string[]);
                 return t.names.map((n) => r[n].data as Float32Array);
               }),

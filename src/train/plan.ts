@@ -27,7 +27,7 @@ export interface RunData {
    * `val` and `test` above are then the student's view. Stages with `view: 'teacher'` train and are scored on these,
    * and every teacher is asked about these samples while a student trains on its own view.
    */
-  teacherView?: { train: Dataset; val?: Dataset; test: Dataset };
+  teacherView?: { train: Dataset; val?: Dataset; test: Dataset; mean?: readonly number[]; std?: readonly number[] };
 }
 
 /** How one model is trained: budget, batch, optimizer, learning-rate schedule, clipping. */
@@ -95,6 +95,11 @@ export function viewsOf(plan: RunPlan, st: StagePlan) {
   return { own, teachers: t ?? plan.data };
 }
 
+/** The normalisation of a view's samples (CSV features; none for images). */
+export function normOfView(v: { mean?: readonly number[]; std?: readonly number[] }) {
+  return { mean: v.mean, std: v.std };
+}
+
 /**
  * The training and validation sets of a stage (its view, its class subset; validation: the test set if none), and the
  * training set as its teachers see it when that is another view (same samples, same order).
@@ -119,7 +124,8 @@ export function ofClasses(ds: Dataset, classes: readonly number[] | null): Datas
 
 /** Every teacher of a stage readied for its loss; `stageBytes` gives earlier stages' ONNX (trained, or preflight's stand-ins). */
 export function prepareStageTeachers(plan: RunPlan, st: StagePlan, stageBytes: (stage: string) => Uint8Array): Promise<PreparedTeacher[]> {
-  const { sampleShape, numClasses: classes } = plan.data.train;
+  // Teachers take their view's samples, which may have another shape (another group of a CSV's columns).
+  const { sampleShape, numClasses: classes } = viewsOf(plan, st).teachers.train;
   const ctx = { stage: st.name, loss: st.loss, combine: st.combine, sampleShape, classes, stageBytes };
   return Promise.all(st.teachers.map((t, k) => prepareStageTeacher(t, k, ctx)));
 }

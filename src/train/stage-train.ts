@@ -21,6 +21,8 @@ export interface StageContext {
   readonly augment?: AugmentOptions;
   readonly mean?: number | readonly number[];
   readonly std?: number | readonly number[];
+  /** How the teachers' view of paired data is normalised, when it is another view than the stage's. */
+  readonly teacherNorm?: { readonly mean?: readonly number[]; readonly std?: readonly number[] };
   readonly checkpointEvery: number;
   readonly keepCheckpoints: number;
   /** Threads for the per-epoch evaluation. */
@@ -91,6 +93,7 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
     loss: [...t.loss],
     teachers: t.teachers.map((o) => ({ ...o.slot, teacher: o.source })),
     teacherView: t.data.teacherTrain,
+    teacherNorm: ctx.teacherNorm,
     combine: t.combine,
     augment: ctx.augment,
     mean: ctx.mean,
