@@ -1,6 +1,7 @@
 // Paired views (cross-modal distillation): the teacher sees one view of each sample, the student another.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import { loadDataset } from '../src/data/node/index.js';
 import { applyView } from '../src/data/views.js';
 import { FunctionTeacher } from '../src/distill/teachers/function.js';
 import { configRegistry } from '../src/frontends/config-registry.js';
+import { loadData } from '../src/frontends/config-data.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
@@ -224,6 +226,62 @@ epochs: 1
     await assert.rejects(
       runExperiment(parseConfig(readFileSync(file, 'utf8'), file, configRegistry())),
       (e: unknown) => e instanceof KdError && /dataset\.views: .*remove dataset\.augment/.test(e.message),
+    );
+  });
+});
+
+describe('paired views from two aligned sources: two image folders', () => {
+  /** Writes `n` MNIST test digits of classes 0–2 as PNGs under dir/<class>/<i>.png, through `pixel`. */
+  function folder(dir: string, pixel: (v: number) => number): void {
+    const test = loadDataset('mnist', 'test');
+    const count = [0, 0, 0];
+    for (let i = 0; i < test.n && Math.min(...count) < 15; i++) {
+      const c = test.y[i];
+      if (c > 2 || count[c] >= 15) continue;
+      const img = new PNG({ width: 28, height: 28 });
+      for (let p = 0; p < 784; p++) {
+        const v = pixel(test.x[i * 784 + p]);
+        img.data.set([v, v, v, 255], 4 * p);
+      }
+      mkdirSync(path.join(dir, String(c)), { recursive: true });
+      writeFileSync(path.join(dir, String(c), `${count[c]++}.png`), PNG.sync.write(img));
+    }
+  }
+
+  it('the teacher reads one folder and the student the other, image for image', async () => {
+    folder(path.join(tmp, 'clean'), (v) => v);
+    folder(path.join(tmp, 'inverted'), (v) => 255 - v);
+    const file = path.join(tmp, 'folders.yaml');
+    const body = (student: string) => `name: folders
+seed: 4
+threads: 1
+outDir: ${path.join(tmp, 'folders')}
+dataset: { name: image-folder, path: clean, views: { student: { path: ${student} } } }
+teacher: { model: cnn-4-8, train: { epochs: 2 } }
+student: { model: cnn-4-8 }
+loss: [ { method: ce, weight: 0.5 }, { method: kd, weight: 0.5 } ]
+epochs: 1
+batchSize: 16
+`;
+    writeFileSync(file, body('inverted'));
+    const cfg = parseConfig(readFileSync(file, 'utf8'), file, configRegistry());
+    const summary = await runExperiment(cfg);
+    const data = loadData(cfg);
+    const acc = async (f: string, ds: Dataset) =>
+      (await evaluateClassifier(new Uint8Array(readFileSync(path.join(cfg.outDir, f))), ds)).accuracy;
+    const row = (role: string) => summary.rows.find((r) => r.role === role)!;
+    assert.equal(row('teacher').testAccuracy, +(await acc('teacher.onnx', data.teacherView!.test)).toFixed(4));
+    assert.equal(row('distilled').testAccuracy, +(await acc('student.onnx', data.test)).toFixed(4));
+    // The student's test images are the teacher's, inverted: the same files, in the same order.
+    assert.equal(data.test.x[100], 255 - data.teacherView!.test.x[100]);
+    assert.deepEqual([...data.test.y], [...data.teacherView!.test.y]);
+
+    // A folder that does not hold the same files is refused, naming both.
+    rmSync(path.join(tmp, 'inverted', '2', '14.png'));
+    const bad = parseConfig(readFileSync(file, 'utf8'), file, configRegistry());
+    assert.throws(
+      () => loadData(bad),
+      (e: unknown) => e instanceof KdError && /must hold the same class folders and file names.*first difference is 2\/14\.png/.test(e.message),
     );
   });
 });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { augmentSchema } from '../data/augment.js';
-import { viewsSchema } from '../data/views.js';
+import { viewSchema, viewsSchema } from '../data/views.js';
 import { count, issue, nonNegativeCount } from './fields.js';
 
 /** Datasets a config can name. */
@@ -68,6 +68,16 @@ export function datasetSchema(input: z.ZodType<string, string>) {
       name: z.literal('image-folder'),
       path: input,
       ...common,
+      /**
+       * Views of an image folder may also read another folder (`path`): two aligned sources, the same class folders
+       * and file names (an RGB and a depth image of each scene), each view transformed as it says.
+       */
+      views: z
+        .strictObject({
+          teacher: viewSchema.extend({ path: input.optional() }).optional(),
+          student: viewSchema.extend({ path: input.optional() }).optional(),
+        })
+        .optional(),
       options: z
         .strictObject({
           /** Images are resized to [height, width]; absent: the first image's size. */

@@ -14,18 +14,23 @@ const OWN_TEST_FRACTION = 0.2;
 export function loadData(cfg: ResolvedConfig): RunData {
   const d = cfg.dataset;
   if (d.name === 'csv' && d.views && (d.views.teacher || d.views.student)) return csvViews(cfg, d);
+  if (d.name === 'image-folder' && (d.views?.teacher?.path || d.views?.student?.path)) return folderViews(cfg, d);
   return splitsOf(cfg, loadFull(cfg));
 }
 
 /** The config's dataset, whole, and its official test split when it has one; `features` overrides a CSV's feature columns. */
-function loadFull(cfg: ResolvedConfig, features?: readonly (string | number)[]): { full: Dataset; test?: Dataset; vocab?: number } {
+function loadFull(
+  cfg: ResolvedConfig,
+  features?: readonly (string | number)[],
+  folder?: string,
+): { full: Dataset; test?: Dataset; vocab?: number } {
   const d = cfg.dataset;
   switch (d.name) {
     case 'mnist':
     case 'fashion-mnist':
       return { full: bundledDataset(d.name, 'train'), test: bundledDataset(d.name, 'test') };
     case 'image-folder':
-      return { full: loadImageFolder(d.path, { size: d.options.size, channels: d.options.channels }) };
+      return { full: loadImageFolder(folder ?? d.path, { size: d.options.size, channels: d.options.channels }) };
     case 'csv':
       return {
         full: loadCsv(d.path, {
@@ -49,7 +54,7 @@ function loadFull(cfg: ResolvedConfig, features?: readonly (string | number)[]):
 }
 
 /** The run's splits of loaded data: train, validation (if configured), test, then the views of paired images. */
-function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }): RunData {
+function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }, noViews = false): RunData {
   const d = cfg.dataset;
   let { full, test } = loaded;
   const { vocab } = loaded;
@@ -71,7 +76,7 @@ function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; 
     val = split.val;
   }
   if (d.trainPerClass) train = stratifiedSplit(train, { seed: cfg.seed, valPerClass: d.trainPerClass }).val;
-  const views = d.name === 'csv' || d.name === 'jsonl' ? undefined : d.views;
+  const views = noViews || d.name === 'csv' || d.name === 'jsonl' ? undefined : d.views;
   if (views && !(isIdentity(views.teacher) && isIdentity(views.student))) {
     // The splits are cut once; each view is then a fixed function of every sample, so the two stay paired by index.
     const see = (who: 'teacher' | 'student') => (ds: Dataset) => applyView(ds, views[who], cfg.seed, who);
@@ -102,4 +107,35 @@ function csvViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { n
     ...student,
     teacherView: { train: teacher.train, val: teacher.val, test: teacher.test, mean: teacher.mean, std: teacher.std },
   };
+}
+
+/**
+ * Two image folders as aligned sources (`views.<who>.path`; a view without one reads `dataset.path`): the same class
+ * folders and file names in both, so the i-th image of one is the i-th of the other; both split by the same seeded
+ * cuts, then each view's transforms applied.
+ */
+function folderViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { name: 'image-folder' }>): RunData {
+  const views = d.views!;
+  const read = (who: 'teacher' | 'student') => loadFull(cfg, undefined, views[who]?.path ?? d.path);
+  const t = read('teacher'),
+    s = read('student');
+  const tf = (t.full as { files?: readonly string[] }).files ?? [];
+  const sf = (s.full as { files?: readonly string[] }).files ?? [];
+  const at = tf.findIndex((f, i) => f !== sf[i]);
+  if (tf.length !== sf.length || at >= 0)
+    throw new KdError(
+      'DATASET_INVALID',
+      `dataset.views: the teacher's folder (${views.teacher?.path ?? d.path}) and the student's (${views.student?.path ?? d.path}) ` +
+        `must hold the same class folders and file names, image for image; ` +
+        (at >= 0
+          ? `the first difference is ${tf[at] ?? 'nothing'} against ${sf[at] ?? 'nothing'}`
+          : `they hold ${tf.length} and ${sf.length} images`),
+    );
+  const see = (who: 'teacher' | 'student', r: RunData) => {
+    const v = views[who];
+    const apply = (ds: Dataset) => applyView(ds, v, cfg.seed, who);
+    return { train: apply(r.train), val: r.val && apply(r.val), test: apply(r.test) };
+  };
+  const teacher = see('teacher', splitsOf(cfg, t, true));
+  return { ...see('student', splitsOf(cfg, s, true)), teacherView: teacher };
 }
