@@ -281,7 +281,8 @@ batchSize: 16
     const bad = parseConfig(readFileSync(file, 'utf8'), file, configRegistry());
     assert.throws(
       () => loadData(bad),
-      (e: unknown) => e instanceof KdError && /must hold the same class folders and file names.*first difference is 2\/14\.png/.test(e.message),
+      (e: unknown) =>
+        e instanceof KdError && /must hold the same class folders and file names.*first difference is 2\/14\.png/.test(e.message),
     );
   });
 });
