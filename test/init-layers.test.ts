@@ -102,3 +102,41 @@ stages:
     );
   });
 });
+
+describe('init layers by number (DistilBERT: every other layer)', () => {
+  it("[0, 2]: the student's first layer starts from the teacher's first, its second from the teacher's third", async () => {
+    const file = path.join(tmp, 'numbers.yaml');
+    writeFileSync(
+      file,
+      `name: numbers
+seed: 2
+threads: 1
+outDir: ${path.join(tmp, 'numbers')}
+dataset: { name: mnist, trainPerClass: 10, validation: { perClass: 5 } }
+teacher: { model: cnn-8-8-8, train: { epochs: 1, optimizer: { name: adam, lr: 0.01 } } }
+student: { model: cnn-8-8, init: { from: teacher, layers: [0, 2] } }
+loss: [ { method: kd, weight: 1 } ]
+optimizer: { name: sgd, lr: 1.0e-9 }
+epochs: 1
+batchSize: 32
+baseline: false
+`,
+    );
+    const cfg = load(file);
+    await runExperiment(cfg);
+    const dir = path.join(cfg.outDir, 'checkpoints');
+    const t = loadCheckpoint(path.join(dir, 'teacher-final.ckpt')).tensors;
+    const s = loadCheckpoint(path.join(dir, 'distilled-best.ckpt')).tensors;
+    const near = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
+    assert.ok(near(s.get('block1/conv/weight')!, t.get('block1/conv/weight')!));
+    assert.ok(near(s.get('block2/conv/weight')!, t.get('block3/conv/weight')!));
+    assert.ok(!near(s.get('block2/conv/weight')!, t.get('block2/conv/weight')!));
+
+    writeFileSync(file, readFileSync(file, 'utf8').replace('layers: [0, 2]', 'layers: [0, 5]'));
+    await assert.rejects(
+      runExperiment(load(file)),
+      (e: unknown) =>
+        e instanceof KdError && /layer 5 of 'teacher' does not exist; it has 3 \(block1, block2, block3\), numbered from 0/.test(e.message),
+    );
+  });
+});

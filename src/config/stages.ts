@@ -41,12 +41,13 @@ export const studentFile = (path: StageParts['path']) => z.strictObject({ file: 
 
 /**
  * `init: { from, layers }`: start from the listed layers of an earlier stage (DistilBERT's every-other-layer
- * initialisation). A layer is a name prefix, the same in both models, or `{ student, teacher }` prefixes.
+ * initialisation). A layer is a name prefix, the same in both models, `{ student, teacher }` prefixes, or a number:
+ * the k-th number names the teacher layer the student's k-th layer starts from (`[0, 2, 4]`: every other one).
  */
 export const initLayersSchema = z.strictObject({
   from: z.string().min(1),
   layers: z
-    .array(z.union([z.string().min(1), z.strictObject({ student: z.string().min(1), teacher: z.string().min(1) })]))
+    .array(z.union([z.int().min(0), z.string().min(1), z.strictObject({ student: z.string().min(1), teacher: z.string().min(1) })]))
     .min(1)
     .transform((ls) => ls.map((l) => (typeof l === 'string' ? { student: l, teacher: l } : l))),
 });

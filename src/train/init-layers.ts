@@ -8,8 +8,45 @@ import type { Model } from '../nn/model.js';
 import { KdError } from '../util/errors.js';
 import type { StagePlan } from './plan.js';
 
-/** One layer mapping: student prefix ← source prefix. */
+/** One layer mapping: student prefix ← source prefix, or (a number) the source layer the next student layer starts from. */
 export type LayerPair = { readonly student: string; readonly teacher: string };
+/** A written layer mapping: prefixes, or a layer number. */
+export type LayerRef = LayerPair | number;
+
+/**
+ * A model's layers in order: the name prefix up to its first numbered segment (`block1`, `encoder.layer.0`, `layer3`),
+ * each counted once, in the order the model declares them. Names without a numbered segment belong to no layer.
+ */
+export function layersOf(names: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const n of names) {
+    const m = /^(.*?(?:^|[/.])[A-Za-z_]*\d+)(?=[/.]|$)/.exec(n);
+    if (m && !out.includes(m[1])) out.push(m[1]);
+  }
+  return out;
+}
+
+/** Numbers of `layers` as prefix pairs: the k-th number is the source layer the student's k-th layer starts from. */
+function numbered(st: StagePlan, student: Model, source: InitSource, layers: readonly LayerRef[]): LayerPair[] {
+  const mine = layersOf(student.specs.keys());
+  const theirs = layersOf(source.shapes.keys());
+  let k = 0;
+  return layers.map((l) => {
+    if (typeof l !== 'number') return l;
+    const where = `stage '${st.name}' (${st.label}): init.layers`;
+    if (k >= mine.length)
+      throw new KdError(
+        'BAD_INIT',
+        `${where}: ${layers.filter((x) => typeof x === 'number').length} layer numbers, but the student has ${mine.length} layers (${mine.join(', ')})`,
+      );
+    if (l >= theirs.length)
+      throw new KdError(
+        'BAD_INIT',
+        `${where}: layer ${l} of '${source.name}' does not exist; it has ${theirs.length} (${theirs.join(', ')}), numbered from 0`,
+      );
+    return { student: mine[k++], teacher: theirs[l] };
+  });
+}
 
 /** A source's values by name, with their shapes: a trained stage's model, or an ONNX file's initializers. */
 export interface InitSource {
@@ -41,7 +78,8 @@ const under = (name: string, prefix: string) =>
  * The student name → source name pairs of `layers`, checked: every pair must match some student parameter, and each
  * must find a source value of its shape. Errors name the stage, the pair and what is there instead.
  */
-export function mapLayers(st: StagePlan, student: Model, source: InitSource, layers: readonly LayerPair[]): Map<string, string> {
+export function mapLayers(st: StagePlan, student: Model, source: InitSource, refs: readonly LayerRef[]): Map<string, string> {
+  const layers = numbered(st, student, source, refs);
   const out = new Map<string, string>();
   const where = `stage '${st.name}' (${st.label}): init.layers`;
   for (const [i, { student: sp, teacher: tp }] of layers.entries()) {

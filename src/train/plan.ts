@@ -62,7 +62,7 @@ export interface StagePlan {
   /** An earlier stage whose trained weights this one starts from. */
   readonly init: string | null;
   /** Only these layers of it (name prefixes here ← there); null: every parameter (the same architecture). */
-  readonly initLayers?: readonly { readonly student: string; readonly teacher: string }[] | null;
+  readonly initLayers?: readonly ({ readonly student: string; readonly teacher: string } | number)[] | null;
   /** Which view of paired data the stage's model sees (default 'student'); without paired views both are the data. */
   readonly view?: 'teacher' | 'student';
   readonly recipe: Recipe;
