@@ -37,7 +37,8 @@ function numbered(st: StagePlan, student: Model, source: InitSource, layers: rea
     if (k >= mine.length)
       throw new KdError(
         'BAD_INIT',
-        `${where}: ${layers.filter((x) => typeof x === 'number').length} layer numbers, but the student has ${mine.length} layers (${mine.join(', ')})`,
+        `${where}: ${layers.filter((x) => typeof x === 'number').length} layer numbers, ` +
+          `but the student has ${mine.length} layers (${mine.join(', ')})`,
       );
     if (l >= theirs.length)
       throw new KdError(
