@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf/dist/onnx_pb.js';
+import { configToYaml, loadConfig, readConfigFile } from '../src/config/node/index.js';
+import { configRegistry } from '../src/frontends/config-registry.js';
+import { runExperiment } from '../src/frontends/run-config.js';
+import { parseOnnx } from '../src/graph/onnx.js';
+import { cnn } from '../src/nn/zoo/index.js';
+import { loadCheckpoint } from '../src/runtime/checkpoint.js';
+import { RunDir } from '../src/train/run-dir.js';
 import { importOnnx } from '../src/nn/import/onnx-student.js';
 import { Model } from '../src/nn/model.js';
 import { crossEntropy } from '../src/nn/losses.js';
@@ -158,9 +169,6 @@ describe('importOnnx: refusals name the file and what to do', () => {
   it('an output that is not class scores: its name and shape', () =>
     refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));
   it('an op kdistill cannot run (TopK) and a custom-domain op: the node and the op named', async () => {
-    const { toBinary } = await import('@bufbuild/protobuf');
-    const { ModelProtoSchema } = await import('onnx-buf/dist/onnx_pb.js');
-    const { parseOnnx } = await import('../src/graph/onnx.js');
     const edited = (edit: (n: { opType: string; domain: string }) => void) => {
       const m = parseOnnx(bytes('student_eval.onnx'));
       edit(m.graph!.node.find((n) => n.name === '/block/Relu')!);
@@ -207,7 +215,6 @@ describe('importOnnx: exported back under the file’s own input and output name
     for (const name of m.specs.keys()) m.values.get(name)!.set(s.tensor(name));
     await s.release();
     const file = exportOnnx(m);
-    const { parseOnnx } = await import('../src/graph/onnx.js');
     const g = parseOnnx(file).graph!;
     assert.deepEqual(
       g.input.map((i) => i.name),
@@ -232,15 +239,6 @@ describe('importOnnx: exported back under the file’s own input and output name
 
 describe('student: { file, freeze } in a config', () => {
   it('trains baseline and distilled, a feature term taps a PyTorch node, student.onnx keeps pixels → scores', async () => {
-    const { copyFileSync, mkdtempSync, readdirSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { configRegistry } = await import('../src/cli/run.js');
-    const { configToYaml, loadConfig, readConfigFile } = await import('../src/config/node/index.js');
-    const { runExperiment } = await import('../src/frontends/run-config.js');
-    const { RunDir } = await import('../src/train/run-dir.js');
-    const { loadCheckpoint } = await import('../src/runtime/checkpoint.js');
-    const { parseOnnx } = await import('../src/graph/onnx.js');
     const dir = mkdtempSync(join(tmpdir(), 'kd-import-'));
     copyFileSync(fixture('student_train.onnx'), join(dir, 'net.onnx'));
     const file = join(dir, 'own.yaml');
@@ -306,11 +304,6 @@ describe('student: { file, freeze } in a config', () => {
   });
 
   it('refused at load: model and file together, freeze with a zoo model, a missing file', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { configRegistry } = await import('../src/cli/run.js');
-    const { loadConfig } = await import('../src/config/node/index.js');
     const dir = mkdtempSync(join(tmpdir(), 'kd-import-bad-'));
     const load = (student: string) => {
       const f = join(dir, 'c.yaml');
@@ -330,13 +323,12 @@ describe('student: { file, freeze } in a config', () => {
 
 describe('importOnnx: kdistill’s own export', () => {
   it('a zoo CNN exported (BN folded) and imported predicts the same and trains; names round-trip', async () => {
-    const { cnn } = await import('../src/nn/zoo/index.js');
     const zoo = new Model(cnn([4, 8]), 3);
     const file = exportOnnx(zoo);
     const m = new Model(importOnnx(file, { source: 'cnn.onnx' }));
     assert.deepEqual(m.bufferNames(), []);
     close(await scores(m), await scores(zoo), 1e-4, 1e-5, 'imported kdistill export');
-    const again = (await import('../src/graph/onnx.js')).parseOnnx(exportOnnx(m)).graph!;
+    const again = parseOnnx(exportOnnx(m)).graph!;
     assert.deepEqual([again.input.map((i) => i.name), again.output.map((o) => o.name)], [['x'], ['logits']]);
     const s = await TrainSession.create(
       {
@@ -357,14 +349,6 @@ describe('importOnnx: kdistill’s own export', () => {
 
 describe('student: { file } in stages', () => {
   it('a trained imported student teaches a later stage (read under the core’s names), its file keeps its own', async () => {
-    const { copyFileSync, mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { configRegistry } = await import('../src/cli/run.js');
-    const { configToYaml, loadConfig, readConfigFile } = await import('../src/config/node/index.js');
-    const { runExperiment } = await import('../src/frontends/run-config.js');
-    const { RunDir } = await import('../src/train/run-dir.js');
-    const { parseOnnx } = await import('../src/graph/onnx.js');
     const dir = mkdtempSync(join(tmpdir(), 'kd-import-stages-'));
     copyFileSync(fixture('student_eval.onnx'), join(dir, 'net.onnx'));
     const file = join(dir, 'stages.yaml');
