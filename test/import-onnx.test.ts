@@ -23,6 +23,15 @@ import { KdError } from '../src/util/errors.js';
 
 // Students exported by PyTorch (test/fixtures/make_import_fixtures.py, torch 1.13); import.json holds PyTorch's numbers.
 const fixture = (f: string) => new URL(`./fixtures/import/${f}`, import.meta.url);
+
+/** A fresh folder holding the fixture as net.onnx and a config (its lines, then `outDir`) that names it; the config's path. */
+function configBeside(prefix: string, onnx: string, name: string, lines: readonly string[]): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  copyFileSync(fixture(onnx), join(dir, 'net.onnx'));
+  const file = join(dir, name);
+  writeFileSync(file, [...lines, `outDir: ${join(dir, 'out')}`].join('\n'));
+  return { dir, file };
+}
 const bytes = (f: string) => new Uint8Array(readFileSync(fixture(f)));
 const fx = JSON.parse(readFileSync(new URL('./fixtures/import.json', import.meta.url), 'utf8'));
 
@@ -239,26 +248,19 @@ describe('importOnnx: exported back under the file’s own input and output name
 
 describe('student: { file, freeze } in a config', () => {
   it('trains baseline and distilled, a feature term taps a PyTorch node, student.onnx keeps pixels → scores', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kd-import-'));
-    copyFileSync(fixture('student_train.onnx'), join(dir, 'net.onnx'));
-    const file = join(dir, 'own.yaml');
-    writeFileSync(
-      file,
-      [
-        'seed: 1',
-        'threads: 1',
-        `outDir: ${join(dir, 'out')}`,
-        'dataset: { name: mnist, trainPerClass: 12 }',
-        'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
-        "student: { file: net.onnx, freeze: ['/stem/*'] }",
-        'loss:',
-        '  - { method: ce, weight: 1 }',
-        "  - { method: at, weight: 100, options: { teacherNode: block1/pool, studentNode: '/block/Relu_1' } }",
-        'epochs: 1',
-        'batchSize: 30',
-        'checkpointEvery: 1000',
-      ].join('\n'),
-    );
+    const { dir, file } = configBeside('kd-import-', 'student_train.onnx', 'own.yaml', [
+      'seed: 1',
+      'threads: 1',
+      'dataset: { name: mnist, trainPerClass: 12 }',
+      'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
+      "student: { file: net.onnx, freeze: ['/stem/*'] }",
+      'loss:',
+      '  - { method: ce, weight: 1 }',
+      "  - { method: at, weight: 100, options: { teacherNode: block1/pool, studentNode: '/block/Relu_1' } }",
+      'epochs: 1',
+      'batchSize: 30',
+      'checkpointEvery: 1000',
+    ]);
     const cfg = loadConfig(file, configRegistry());
     assert.deepEqual(cfg.student, { file: join(dir, 'net.onnx'), freeze: ['/stem/*'] });
     const rd = new RunDir(cfg.outDir);
@@ -349,25 +351,18 @@ describe('importOnnx: kdistill’s own export', () => {
 
 describe('student: { file } in stages', () => {
   it('a trained imported student teaches a later stage (read under the core’s names), its file keeps its own', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kd-import-stages-'));
-    copyFileSync(fixture('student_eval.onnx'), join(dir, 'net.onnx'));
-    const file = join(dir, 'stages.yaml');
-    writeFileSync(
-      file,
-      [
-        'threads: 1',
-        `outDir: ${join(dir, 'out')}`,
-        'dataset: { name: mnist, trainPerClass: 12 }',
-        'stages:',
-        '  - { name: own, student: { file: net.onnx } }',
-        '  - name: small',
-        '    model: mlp-784-8-10',
-        '    teachers: [own]',
-        '    loss: [{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5, options: { temperature: 4 } }]',
-        'epochs: 1',
-        'batchSize: 30',
-      ].join('\n'),
-    );
+    const { dir, file } = configBeside('kd-import-stages-', 'student_eval.onnx', 'stages.yaml', [
+      'threads: 1',
+      'dataset: { name: mnist, trainPerClass: 12 }',
+      'stages:',
+      '  - { name: own, student: { file: net.onnx } }',
+      '  - name: small',
+      '    model: mlp-784-8-10',
+      '    teachers: [own]',
+      '    loss: [{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5, options: { temperature: 4 } }]',
+      'epochs: 1',
+      'batchSize: 30',
+    ]);
     const cfg = loadConfig(file, configRegistry());
     assert.deepEqual(cfg.stages[0].student, { file: join(dir, 'net.onnx'), freeze: [] });
     const rd = new RunDir(cfg.outDir);

@@ -23,6 +23,7 @@ import {
   runExperiment,
   runtime,
   webInfo,
+  writeFile,
 } from '../src/browser.js';
 import type { EnvInfo, FromWorker, InputFile, InputSlot, InterruptedRun, MethodInfo, MetricEvent, RunFile, ToWorker } from './protocol.js';
 
@@ -53,7 +54,6 @@ interface RunRecord {
 const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 const storage = () => runtime().storage;
 const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
-const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
 
 function errorOf(e: unknown): { message: string; code: string | null } {
   if (e instanceof Error) {
@@ -78,11 +78,6 @@ function env(): EnvInfo {
   };
 }
 
-function write(path: string, bytes: Uint8Array | string): void {
-  storage().mkdirp(dirOf(path));
-  storage().writeAtomic(path, [bytes]);
-}
-
 /** Every file under a folder, as paths relative to it (the storage lists one level at a time). */
 function walk(dir: string, rel = ''): string[] {
   const s = storage();
@@ -98,7 +93,7 @@ function walk(dir: string, rel = ''): string[] {
 }
 
 function copyTree(from: string, to: string): void {
-  for (const rel of walk(from)) write(join(to, rel), storage().read(join(from, rel), 'input'));
+  for (const rel of walk(from)) writeFile(join(to, rel), storage().read(join(from, rel), 'input'));
 }
 
 const decoder = new TextDecoder();
@@ -170,7 +165,7 @@ async function inspect(file: File): Promise<void> {
   storage().remove(path);
   const bytes = new Uint8Array(await file.arrayBuffer());
   const info = await inspectModel(bytes, file.name);
-  write(path, bytes);
+  writeFile(path, bytes);
   post({
     type: 'inspected',
     info: {
@@ -203,7 +198,7 @@ async function putInputs(slot: InputSlot, files: readonly InputFile[]): Promise<
   for (const f of files) {
     const data = new Uint8Array(await f.file.arrayBuffer());
     bytes += data.byteLength;
-    write(join(INPUTS, f.path), data);
+    writeFile(join(INPUTS, f.path), data);
     if (slot === 'images') {
       const cls = f.path.split('/')[1];
       classes[cls] = (classes[cls] ?? 0) + 1;
@@ -321,7 +316,7 @@ async function execute(cfg: Config, dir: string, resume: boolean): Promise<void>
     );
   } catch (e) {
     sendEvents();
-    write(join(dir, RECORD), JSON.stringify({ ...rec, failed: errorOf(e).message }));
+    writeFile(join(dir, RECORD), JSON.stringify({ ...rec, failed: errorOf(e).message }));
     await flushStorage().catch(() => {});
     throw e;
   } finally {
@@ -337,7 +332,7 @@ async function start(yaml: string): Promise<void> {
   storage().remove(dir);
   copyTree(INPUTS, join(dir, 'inputs'));
   const rec: RunRecord = { configText: yaml, resolvedText: configToYaml(cfg), startedAt: new Date().toISOString() };
-  write(join(dir, RECORD), JSON.stringify(rec));
+  writeFile(join(dir, RECORD), JSON.stringify(rec));
   await flushStorage();
   await execute(cfg, dir, false);
 }

@@ -3,7 +3,7 @@ import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
 import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
 import { activeAugment } from '../data/augment.js';
-import { applyView, isIdentity } from '../data/views.js';
+import { applyView, isIdentity, type Views } from '../data/views.js';
 import { KdError } from '../util/errors.js';
 import type { RunData } from '../train/plan.js';
 
@@ -14,8 +14,14 @@ const OWN_TEST_FRACTION = 0.2;
 export function loadData(cfg: ResolvedConfig): RunData {
   const d = cfg.dataset;
   if (d.name === 'csv' && d.views && (d.views.teacher || d.views.student)) return csvViews(cfg, d);
-  if (d.name === 'image-folder' && (d.views?.teacher?.path || d.views?.student?.path)) return folderViews(cfg, d);
-  return splitsOf(cfg, loadFull(cfg));
+  if (d.name === 'csv' || d.name === 'jsonl' || !d.views) return splitsOf(cfg, loadFull(cfg));
+  if (d.name === 'image-folder' && (d.views.teacher?.path || d.views.student?.path)) {
+    const { teacher, student } = alignedFolders(cfg, d);
+    return withViews(cfg, d.views, splitsOf(cfg, student), splitsOf(cfg, teacher));
+  }
+  const splits = splitsOf(cfg, loadFull(cfg));
+  if (isIdentity(d.views.teacher) && isIdentity(d.views.student)) return splits;
+  return withViews(cfg, d.views, splits, splits);
 }
 
 /** The config's dataset, whole, and its official test split when it has one; `features` overrides a CSV's feature columns. */
@@ -53,8 +59,8 @@ function loadFull(
   }
 }
 
-/** The run's splits of loaded data: train, validation (if configured), test, then the views of paired images. */
-function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }, noViews = false): RunData {
+/** The run's splits of loaded data: train, validation (if configured), test; a CSV's normalisation from its training split. */
+function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }): RunData {
   const d = cfg.dataset;
   let { full, test } = loaded;
   const { vocab } = loaded;
@@ -76,13 +82,6 @@ function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; 
     val = split.val;
   }
   if (d.trainPerClass) train = stratifiedSplit(train, { seed: cfg.seed, valPerClass: d.trainPerClass }).val;
-  const views = noViews || d.name === 'csv' || d.name === 'jsonl' ? undefined : d.views;
-  if (views && !(isIdentity(views.teacher) && isIdentity(views.student))) {
-    // The splits are cut once; each view is then a fixed function of every sample, so the two stay paired by index.
-    const see = (who: 'teacher' | 'student') => (ds: Dataset) => applyView(ds, views[who], cfg.seed, who);
-    const teacherView = { train: see('teacher')(train), val: val && see('teacher')(val), test: see('teacher')(test) };
-    return { train: see('student')(train), val: val && see('student')(val), test: see('student')(test), vocab, teacherView };
-  }
   if (d.name === 'csv') {
     const st = featureStats(train.x as Float32Array, train.sampleShape[0]);
     return { train, val, test, mean: st.mean, std: st.std };
@@ -110,11 +109,22 @@ function csvViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { n
 }
 
 /**
- * Two image folders as aligned sources (`views.<who>.path`; a view without one reads `dataset.path`): the same class
- * folders and file names in both, so the i-th image of one is the i-th of the other; both split by the same seeded
- * cuts, then each view's transforms applied.
+ * Paired images: the student's splits and the teacher's (the same ones, or another folder's cut alike) each seen
+ * through its view's transforms. The splits are cut before, so the two stay paired by index.
  */
-function folderViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { name: 'image-folder' }>): RunData {
+function withViews(cfg: ResolvedConfig, views: Views, student: RunData, teacher: RunData): RunData {
+  const see = (who: 'teacher' | 'student', r: RunData) => {
+    const apply = (ds: Dataset) => applyView(ds, views[who], cfg.seed, who);
+    return { train: apply(r.train), val: r.val && apply(r.val), test: apply(r.test) };
+  };
+  return { ...student, ...see('student', student), teacherView: see('teacher', teacher) };
+}
+
+/**
+ * Two image folders as aligned sources (`views.<who>.path`; a view without one reads `dataset.path`): the same class
+ * folders and file names in both, so the i-th image of one is the i-th of the other.
+ */
+function alignedFolders(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], { name: 'image-folder' }>) {
   const views = d.views!;
   const read = (who: 'teacher' | 'student') => loadFull(cfg, undefined, views[who]?.path ?? d.path);
   const t = read('teacher'),
@@ -131,11 +141,5 @@ function folderViews(cfg: ResolvedConfig, d: Extract<ResolvedConfig['dataset'], 
           ? `the first difference is ${tf[at] ?? 'nothing'} against ${sf[at] ?? 'nothing'}`
           : `they hold ${tf.length} and ${sf.length} images`),
     );
-  const see = (who: 'teacher' | 'student', r: RunData) => {
-    const v = views[who];
-    const apply = (ds: Dataset) => applyView(ds, v, cfg.seed, who);
-    return { train: apply(r.train), val: r.val && apply(r.val), test: apply(r.test) };
-  };
-  const teacher = see('teacher', splitsOf(cfg, t, true));
-  return { ...see('student', splitsOf(cfg, s, true)), teacherView: teacher };
+  return { teacher: t, student: s };
 }

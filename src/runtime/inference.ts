@@ -130,7 +130,7 @@ export class Predictor implements Teacher {
     /** What the model is called in messages (its file, or 'model'). */
     readonly source: string,
     private readonly input: DeclaredInput,
-    /** The file's own output names by the core's (`logits` → `scores`) for an exported imported model, so callers may ask for `logits`. */
+    /** The file's own output names by the core's (`logits` → `scores`) of an imported model's export: callers ask for `logits`. */
     private readonly aliases: ReadonlyMap<string, string> = new Map(),
   ) {}
 

@@ -1,5 +1,5 @@
 import { KdError } from '../util/errors.js';
-import { dirname } from '../util/path.js';
+import { dirname, resolve } from '../util/path.js';
 import type { Storage, WriteAtomicOptions } from './storage.js';
 
 /**
@@ -18,11 +18,8 @@ const view = (f: FileBuf) => f.buf.subarray(0, f.len);
 const enc = new TextEncoder();
 const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? enc.encode(c) : c);
 
-/** '/a/b/' and 'a//b' are the same folder as '/a/b': one spelling per path, so lookups in the maps agree. */
-function norm(path: string): string {
-  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  return `/${parts.join('/')}`;
-}
+/** '/a/b/', 'a//b' and '/a/./b' are the same folder as '/a/b': one spelling per path, so lookups in the maps agree. */
+const norm = (path: string): string => resolve('/', path);
 
 /**
  * A file system in memory, with the semantics of Node's that kdistill relies on (a write needs its folder to

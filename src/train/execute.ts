@@ -9,7 +9,7 @@ import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
 import { copyLayers, initSourceOf, mapLayers } from './init-layers.js';
-import { normOfView, prepareStageTeachers, stageData, viewsOf, type RunPlan, type StagePlan } from './plan.js';
+import { normOfView, prepareStageTeachers, stageData, teachersView, viewsOf, type RunPlan, type StagePlan } from './plan.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile, stageModelName } from './stage-files.js';
@@ -78,7 +78,7 @@ async function evaluateFileTeachers(plan: RunPlan, state: RunState): Promise<voi
   for (const t of plan.stages.flatMap((s) => s.teachers)) {
     if (t.kind !== 'onnx' || state.predictions.has(t.name)) continue;
     // A file teacher is scored on the samples as teachers see them (its view of paired data).
-    const seen = plan.data.teacherView ?? plan.data;
+    const seen = teachersView(plan);
     const ev = await evaluateClassifier(t.bytes, seen.test, {
       ...normOfView(seen),
       threads: plan.threads,
@@ -226,11 +226,6 @@ async function evaluateStageModel(
   } finally {
     await p.release();
   }
-}
-
-/** The data's normalisation, read the same way by every stage and evaluation. */
-export function norm(plan: RunPlan): { mean?: readonly number[]; std?: readonly number[] } {
-  return { mean: plan.data.mean, std: plan.data.std };
 }
 
 /** The stage context of a plan's run: its seed, augmentation, normalisation (of the stage's view) and checkpointing. */

@@ -88,11 +88,15 @@ export interface RunPlan {
   readonly subsets: Readonly<Record<string, readonly number[]>>;
 }
 
+/** The splits as teachers see them: the teacher's view of paired data, else the data. */
+export function teachersView(plan: RunPlan) {
+  return plan.data.teacherView ?? plan.data;
+}
+
 /** The splits as the stage's model sees them (its view of paired data), and as its teachers see them. */
 export function viewsOf(plan: RunPlan, st: StagePlan) {
-  const t = plan.data.teacherView;
-  const own = st.view === 'teacher' && t ? t : plan.data;
-  return { own, teachers: t ?? plan.data };
+  const teachers = teachersView(plan);
+  return { own: st.view === 'teacher' ? teachers : plan.data, teachers };
 }
 
 /** The normalisation of a view's samples (CSV features; none for images). */

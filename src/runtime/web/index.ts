@@ -1,3 +1,4 @@
+import { dirname, join } from '../../util/path.js';
 import type { MemoryStorage } from '../memory-storage.js';
 import { setRuntime } from '../runtime.js';
 import { flushStorage, forgetStored, restoreStorage as restoreInto } from './persist.js';
@@ -19,8 +20,7 @@ export function restoreStorage(prefixes: string | readonly string[] = '/runs'): 
 
 /** Writes a file into the browser's storage, creating its folders (how a page hands kdistill the user's files). */
 export function writeFile(path: string, data: Uint8Array | string): void {
-  const dir = path.slice(0, path.lastIndexOf('/')) || '/';
-  webStorage.mkdirp(dir);
+  webStorage.mkdirp(dirname(path));
   webStorage.writeAtomic(path, [data]);
 }
 
@@ -42,7 +42,7 @@ export async function writeFiles(dir: string, files: Iterable<FileLike>): Promis
     const rel = f.webkitRelativePath || f.name;
     // A picked folder's paths start with the folder's own name: drop it, so `dir` is that folder.
     const inner = f.webkitRelativePath ? rel.split('/').slice(1).join('/') : rel;
-    const path = `${dir.replace(/\/+$/, '')}/${inner}`;
+    const path = join(dir, inner);
     writeFile(path, new Uint8Array(await f.arrayBuffer()));
     paths.push(path);
   }
