@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf/dist/onnx_pb.js';
-import { configToYaml, loadConfig, readConfigFile } from '../src/config/node/index.js';
+import { configToYaml, loadConfig } from '../src/config/node/index.js';
 import { configRegistry } from '../src/frontends/config-registry.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { parseOnnx } from '../src/graph/onnx.js';
@@ -263,9 +263,9 @@ describe('student: { file, freeze } in a config', () => {
     ]);
     const cfg = loadConfig(file, configRegistry());
     assert.deepEqual(cfg.student, { file: join(dir, 'net.onnx'), freeze: ['/stem/*'] });
+    // runExperiment starts the run directory itself; rd only names its files.
+    const s = await runExperiment(cfg);
     const rd = new RunDir(cfg.outDir);
-    rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
-    const s = await runExperiment(cfg, { runDir: rd });
     assert.deepEqual(
       s.rows.map((r) => r.role),
       ['teacher', 'baseline', 'distilled'],
@@ -365,9 +365,9 @@ describe('student: { file } in stages', () => {
     ]);
     const cfg = loadConfig(file, configRegistry());
     assert.deepEqual(cfg.stages[0].student, { file: join(dir, 'net.onnx'), freeze: [] });
+    // runExperiment starts the run directory itself; rd only names its files.
+    const s = await runExperiment(cfg);
     const rd = new RunDir(cfg.outDir);
-    rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['test'] });
-    const s = await runExperiment(cfg, { runDir: rd });
     assert.deepEqual(
       s.rows.map((r) => r.role),
       ['own', 'small'],
