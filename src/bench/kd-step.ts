@@ -43,6 +43,8 @@ export async function benchKdStep(
   batch = 128,
   mode: 'sequential' | 'pipelined' = 'sequential',
   stepsPerRun = 8,
+  /** Write ONNX Runtime's per-node profile of the student's step under this prefix (bench/profile.ts). */
+  profile?: string,
 ): Promise<KdStepResult> {
   const ref = referencePairs[pair];
   const teacher = new Model(ref.teacher(), 1);
@@ -76,7 +78,7 @@ export async function benchKdStep(
         metrics: { acc: accuracy(out.logits, inp.labels) },
       }),
     },
-    { threads: studentThreads, multiStep: K > 1 },
+    { threads: studentThreads, multiStep: K > 1, profile },
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];

@@ -159,7 +159,10 @@ export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
     producerName: 'kdistill',
     producerVersion: '0.1.0',
     docString: opts.docString ?? '',
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(OPSET) })],
+    opsetImport: [
+      create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(OPSET) }),
+      ...[...domainsOf(g)].map((domain) => create(OperatorSetIdProtoSchema, { domain, version: 1n })),
+    ],
     metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({
       $typeName: 'onnx.StringStringEntryProto' as const,
       key,
@@ -167,6 +170,15 @@ export function toModelProto(g: Graph, opts: ExportOptions = {}): ModelProto {
     })),
     graph,
   });
+}
+
+/** Non-default operator domains used by `g` and its subgraphs (ONNX Runtime's contrib domains, all at version 1). */
+function domainsOf(g: Graph, into = new Set<string>()): Set<string> {
+  for (const n of g.nodes) {
+    if (n.domain) into.add(n.domain);
+    for (const a of Object.values(n.attrs)) if (a.kind === 'graph') domainsOf(a.value.graph as Graph, into);
+  }
+  return into;
 }
 
 /** Serialises a graph to ONNX protobuf bytes. */

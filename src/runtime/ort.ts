@@ -30,6 +30,11 @@ export interface SessionOptions {
   spin?: boolean;
   /** Execution provider, one of the runtime's `providers` (default: the runtime's first, 'cpu' on Node, 'wasm' in a browser). */
   provider?: string;
+  /**
+   * Write ONNX Runtime's per-node profile to `<profile>_<timestamp>.json` (Chrome trace format); the file is
+   * complete once the session is released (see `bench/profile.ts`, which sums it by phase and op type).
+   */
+  profile?: string;
 }
 
 /** Intra-op threads a session gets when none are asked for (the registered runtime's default). */
@@ -56,6 +61,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     graphOptimizationLevel: opts.optimization ?? 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     extra: { session: { intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
   }).catch((e: unknown) => {
     // ORT's words for a browser without a usable GPU ("no available backend found") hide what to change.

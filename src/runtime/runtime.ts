@@ -28,6 +28,11 @@ export interface Runtime {
    * awaits would otherwise settle as microtasks only; called after every ORT run. Absent: nothing to yield to.
    */
   yieldToEvents?(): Promise<void>;
+  /**
+   * The channel block of ONNX Runtime's NCHWc convolution kernels on `provider` (16 with AVX-512, 8 with AVX2), or 0
+   * where it has none; training steps then run their convolutions in that layout (see `graph/nchwc.ts`).
+   */
+  nchwcBlock?(provider: string): Promise<number>;
   /** Intra-op threads a session gets when none are asked for. */
   defaultThreads(): number;
   /** Files: checkpoints, run directories, teacher caches, models the user names. */

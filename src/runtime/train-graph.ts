@@ -1,5 +1,6 @@
 import { gradients } from '../autodiff/gradients.js';
 import { Graph, type Value } from '../graph/graph.js';
+import { lowerConvsToNchwc } from '../graph/nchwc.js';
 import * as op from '../graph/ops.js';
 import { A, type DType, type Shape } from '../graph/types.js';
 import { BuildContext, type InputSpec, type NoiseSpec, type ParamSpec } from '../nn/context.js';
@@ -246,7 +247,7 @@ function ancestors(v: Value): Set<string> {
  * leading axis of length K. State then crosses the JS boundary once per K steps instead of every
  * step, which for large dense models is a third of the step time.
  */
-export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean } = {}): TrainGraph {
+export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean; nchwcBlock?: number } = {}): TrainGraph {
   const name = `${spec.model.name}-train`;
   if (!opts.multiStep) {
     const g = new Graph(name);
@@ -260,6 +261,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
       step,
       (gr) => g.input(groupRate(gr), 'float32', []),
     );
+    if (opts.nchwcBlock) lowerConvsToNchwc(g, opts.nchwcBlock);
     const scalars = Object.fromEntries(Object.entries(s.scalars).map(([k, v]) => [k, v.name]));
     g.output(...Object.values(s.scalars), ...s.state.map((x) => x.next));
     return {
@@ -283,6 +285,7 @@ export function buildTrainGraph(spec: TrainStepSpec, opts: { multiStep?: boolean
   const lr = perStep('lr', 'float32', []);
   const step = op.add(body.outer('step0', 'float32', []), op.addScalar(op.cast(iter, 'float32'), 1), 'step');
   const s = emitStep(body, spec, perStep, lr, step, (gr) => perStep(groupRate(gr), 'float32', []));
+  if (opts.nchwcBlock) lowerConvsToNchwc(body, opts.nchwcBlock);
   // A Loop body's inputs are exactly (iter, cond, carried state...) in the order of the Loop's inputs;
   // frozen parameters and buffers are read from the enclosing graph instead.
   body.inputs.splice(0, body.inputs.length, iter.name, cond.name, ...s.state.map((x) => x.name));

@@ -82,10 +82,15 @@ export class TrainSession {
       initial?: ReadonlyMap<string, Float32Array>;
       /** Tensors shared with other sessions training other parts of the same model in alternation (see {@link SharedState}). */
       shared?: SharedState;
+      /** Run convolutions in ONNX Runtime's NCHWc layout where the runtime has it (default true; see graph/nchwc.ts). */
+      nchwc?: boolean;
     } = {},
   ): Promise<TrainSession> {
-    const tg = buildTrainGraph(spec, { multiStep: opts.multiStep });
-    const session = await createSession(toOnnx(tg.graph), { ...opts, provider: opts.provider ?? runtime().trainProvider });
+    const rt = runtime();
+    const provider = opts.provider ?? rt.trainProvider ?? rt.providers[0];
+    const nchwcBlock = opts.nchwc === false ? 0 : ((await rt.nchwcBlock?.(provider)) ?? 0);
+    const tg = buildTrainGraph(spec, { multiStep: opts.multiStep, nchwcBlock });
+    const session = await createSession(toOnnx(tg.graph), { ...opts, provider });
     const ts = new TrainSession(spec, tg, session, opts.seed ?? spec.model.seed, opts.initial);
     if (opts.shared) {
       opts.shared.join(ts);

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Runtime } from '../runtime.js';
+import { probeNchwcBlock } from '../nchwc-probe.js';
 import { nodeStorage } from './storage.js';
 import { WorkerTeacher } from './worker-teacher.js';
 
@@ -27,6 +28,7 @@ export const nodeRuntime: Runtime = {
   name: 'node',
   ort,
   providers: ['cpu'],
+  nchwcBlock: (provider) => (provider === 'cpu' && process.env.KDISTILL_NCHWC !== '0' ? probeNchwcBlock(provider) : Promise.resolve(0)),
   defaultThreads: () => os.availableParallelism?.() ?? os.cpus().length,
   storage: nodeStorage,
   // One-shot `hash` costs a third of a createHash() chain, which shows when a cache hashes every sample.
