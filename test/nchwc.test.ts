@@ -103,7 +103,7 @@ describe('NCHWc lowering of training convolutions', { skip }, () => {
   ] as const)
     it(`${name}: three Adam steps end at the same parameters with and without it`, async () => {
       const rng = new Rng(3);
-      const x = Float32Array.from({ length: 8 * shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+      const x = Float32Array.from({ length: 8 * (shape as readonly number[]).reduce((a, b) => a * b, 1) }, () => rng.normal());
       const labels = BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10));
       const params = async (nchwc: boolean) => {
         const model = new Model(def(), 5);

@@ -115,7 +115,8 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
     onRun: o.onRun,
     partners: needsOf(terms).partners,
   };
-  const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1 };
+  // Alone on its cores (no teacher session between its runs), the step's pool may spin between ops: ~20% at 2 threads.
+  const sessionOpts = { threads: o.threads, seed: o.seed, multiStep: loop.stepsPerRun > 1, spin: teachers.length === 0 };
   const pre = o.resume ? undefined : pretrainOf(terms);
   let initial: Map<string, Float32Array> | undefined;
   if (pre) {
