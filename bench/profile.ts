@@ -61,7 +61,9 @@ for (const e of nodes) {
   total += e.dur;
 }
 const perRun = (us: number) => us / runs / 1000;
-console.log(`${a.pair}, ${threads} thread(s): step ${ms.toFixed(2)} ms measured; profiled ${runs} runs, kernels sum to ${perRun(total).toFixed(2)} ms/step`);
+console.log(
+  `${a.pair}, ${threads} thread(s): step ${ms.toFixed(2)} ms measured; profiled ${runs} runs, kernels sum to ${perRun(total).toFixed(2)} ms/step`,
+);
 console.log(`nodes per step: ${nodes.length / runs}`);
 for (const [p, us] of phases) console.log(`  ${p.padEnd(9)} ${perRun(us).toFixed(2).padStart(7)} ms  ${((100 * us) / total).toFixed(1)}%`);
 console.log('phase     op type                     ms/step  nodes/step  share');

@@ -54,8 +54,16 @@ export async function benchTrainStep(
   );
   const rng = new Rng(0);
   const shape = [batch, ...ref.inputShape];
-  const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
-  const labels = new ort.Tensor('int64', BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))), [batch]);
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    shape,
+  );
+  const labels = new ort.Tensor(
+    'int64',
+    BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))),
+    [batch],
+  );
   const feeds = Array.from({ length: K }, () => ({ x, labels }));
   const lrs = new Array(K).fill(1e-3);
   const group = async () => (K > 1 ? (await train.runMany(feeds, lrs)).at(-1)! : await train.run(feeds[0], 1e-3));

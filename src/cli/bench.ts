@@ -4,12 +4,20 @@ import { median } from '../util/stats.js';
 import { benchKdStep, type KdStepResult } from '../bench/kd-step.js';
 import { runTorch, torchAvailable, type TorchResult } from './torch-peer.js';
 import { type BrowserBench, type BrowserBenchPage, startBrowserBench } from './bench-browser.js';
+import { type ForkedTrainStep, forkTrainStep } from '../bench/train-step-fork.js';
+
+const kdPairs = ['mlp', 'cnn'] as const;
+const trainPairs = ['cnn-train', 'resnet20'] as const;
+/** The rows `kdistill bench` can run: KD steps of the reference pairs, and plain training steps of two teachers. */
+export type BenchPair = (typeof kdPairs)[number] | (typeof trainPairs)[number];
+const isTrainPair = (p: BenchPair): p is (typeof trainPairs)[number] => (trainPairs as readonly string[]).includes(p);
 
 interface Row {
-  pair: 'mlp' | 'cnn';
+  pair: BenchPair;
   threads: number;
-  mode: 'sequential' | 'pipelined';
-  kdistill: KdStepResult;
+  /** 'train' rows time plain training (CE, Adam, train-mode BN), each measurement in its own process. */
+  mode: 'sequential' | 'pipelined' | 'train';
+  kdistill: KdStepResult | ForkedTrainStep;
   torch?: TorchResult;
   torchChannelsLast?: TorchResult;
   ratio?: number;
@@ -26,9 +34,12 @@ interface Row {
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('images/s of a full KD step for the reference pairs (MLP 1200→800, CNN 32-64-128→8-16), against PyTorch when available')
+    .description(
+      'images/s of a full KD step for the reference pairs (MLP 1200→800, CNN 32-64-128→8-16) and of plain training ' +
+        '(cnn-train: the teacher CNN; resnet20 at 32×32), against PyTorch when available',
+    )
     .option('--json', 'print the results as JSON')
-    .option('--pairs <list>', 'pairs to run', 'mlp,cnn')
+    .option('--pairs <list>', 'pairs to run', [...kdPairs, ...trainPairs].join(','))
     .option('--threads <list>', 'thread counts', '1,2')
     .option('--steps <n>', 'timed steps per measurement', '64')
     .option('--reps <n>', 'interleaved repetitions (medians are reported)', '3')
@@ -36,9 +47,10 @@ export function registerBench(program: Command): void {
     .option('--browser', 'also run each pair in headless Chromium (onnxruntime-web, the built web app) and print browser/Node')
     .option('--chromium <path>', 'the Chromium --browser starts', '/usr/bin/chromium')
     .action(async (o: BenchOptions) => {
-      const pairs = o.pairs.split(',') as ('mlp' | 'cnn')[];
+      const known: readonly string[] = [...kdPairs, ...trainPairs];
+      const pairs = o.pairs.split(',') as BenchPair[];
       for (const p of pairs)
-        if (p !== 'mlp' && p !== 'cnn') throw new KdError('BAD_OPTION', `--pairs: unknown pair '${p}' (choose mlp, cnn)`);
+        if (!known.includes(p)) throw new KdError('BAD_OPTION', `--pairs: unknown pair '${p}' (choose from ${known.join(', ')})`);
       const threads = o.threads.split(',').map(Number);
       const steps = Number(o.steps),
         reps = Number(o.reps);
@@ -62,7 +74,8 @@ export function registerBench(program: Command): void {
       try {
         for (const pair of pairs)
           for (const t of threads) {
-            const page = browser ? await openPage(browser, t) : undefined;
+            const train = isTrainPair(pair);
+            const page = browser && !train ? await openPage(browser, t) : undefined;
             if (page && typeof page !== 'string')
               browserInfo ??= {
                 version: browser!.version,
@@ -72,18 +85,23 @@ export function registerBench(program: Command): void {
             const bs: KdStepResult[] = [];
             // With two or more threads kdistill can also run the teacher in its own worker thread on the
             // next batch (pipelined); the thread budget is the same, split between teacher and student.
-            const modes = t >= 2 ? (['sequential', 'pipelined'] as const) : (['sequential'] as const);
-            const ks = new Map<string, KdStepResult[]>(modes.map((m) => [m, []]));
+            const modes = train ? (['train'] as const) : t >= 2 ? (['sequential', 'pipelined'] as const) : (['sequential'] as const);
+            const ks = new Map<string, (KdStepResult | ForkedTrainStep)[]>(modes.map((m) => [m, []]));
             const ts: TorchResult[] = [],
               tcl: TorchResult[] = [];
             // Interleave engines so drift of this shared machine hits both alike.
             for (let r = 0; r < reps; r++) {
-              for (const m of modes) ks.get(m)!.push(await benchKdStep(pair, t, steps, 128, m));
-              if (page && typeof page !== 'string') bs.push(await page.run(pair, steps, 128));
+              for (const m of modes)
+                ks.get(m)!.push(
+                  isTrainPair(pair)
+                    ? await forkTrainStep(pair, t, steps)
+                    : await benchKdStep(pair, t, steps, 128, m as 'sequential' | 'pipelined'),
+                );
+              if (page && typeof page !== 'string' && !isTrainPair(pair)) bs.push(await page.run(pair, steps, 128));
               if (torch.ok) {
                 const a = runTorch(pair, t, steps);
                 if (a) ts.push(a);
-                if (pair === 'cnn') {
+                if (pair !== 'mlp') {
                   const b = runTorch(pair, t, steps, true);
                   if (b) tcl.push(b);
                 }
@@ -114,7 +132,7 @@ export function registerBench(program: Command): void {
           JSON.stringify(
             {
               batch: 128,
-              loss: '0.5*CE + 0.5*T^2*KL, T=4',
+              loss: '0.5*CE + 0.5*T^2*KL, T=4 (train rows: CE, train-mode BN)',
               optimizer: 'Adam lr 1e-3',
               reps,
               steps,
@@ -130,15 +148,21 @@ export function registerBench(program: Command): void {
       }
       console.error('');
       const bcols = browser ? '  browser img/s  browser/node' : '';
-      console.log(`pair  thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio${bcols}`);
+      console.log(`pair       thr  mode        kdistill img/s  torch img/s  ratio  torch channels_last  ratio${bcols}`);
       for (const r of rows)
         console.log(
-          `${r.pair.padEnd(5)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ` +
+          `${r.pair.padEnd(10)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ` +
             `${String(r.kdistill.imgPerSec).padStart(14)}  ${String(r.torch?.imgPerSec ?? '–').padStart(11)}  ` +
             `${String(r.ratio ?? '–').padStart(5)}  ${String(r.torchChannelsLast?.imgPerSec ?? '–').padStart(19)}  ` +
             `${String(r.ratioChannelsLast ?? '–').padStart(5)}` +
             (browser ? `  ${String(r.browser?.imgPerSec ?? '–').padStart(13)}  ${String(r.browserRatio ?? '–').padStart(12)}` : ''),
         );
+      for (const r of rows)
+        if ('peakRssMb' in r.kdistill)
+          console.log(
+            `${r.pair} ${r.threads} threads, peak resident set: kdistill ${r.kdistill.peakRssMb} MB, ` +
+              `torch ${r.torch?.peakRssMb ?? '–'} MB, torch channels_last ${r.torchChannelsLast?.peakRssMb ?? '–'} MB`,
+          );
       for (const r of rows) if (r.browserSkipped) console.error(`browser, ${r.pair} ${r.threads} threads: ${r.browserSkipped}`);
       if (browserInfo) console.error(`browser: ${browserInfo.version}, cross-origin isolated: ${browserInfo.crossOriginIsolated}`);
     });

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BenchPair } from './bench.js';
 
 /** The PyTorch side of `kdistill bench`: bench/torch/kd_step.py run with the tuning a fair comparison needs. */
 const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'torch', 'run_tuned.sh');
@@ -22,10 +23,12 @@ export interface TorchResult {
   stepMsMedian: number;
   teacherFwdMs: number;
   blas?: string;
+  /** The peer process's peak resident set (ru_maxrss). */
+  peakRssMb?: number;
 }
 
-/** Runs one PyTorch KD-step measurement in a child process; undefined if it failed. */
-export function runTorch(pair: 'mlp' | 'cnn', threads: number, steps: number, channelsLast = false): TorchResult | undefined {
+/** Runs one PyTorch measurement (a KD step, or a plain training step for cnn-train and resnet20) in a child process; undefined if it failed. */
+export function runTorch(pair: BenchPair, threads: number, steps: number, channelsLast = false): TorchResult | undefined {
   const args = [script, '--pair', pair, '--threads', String(threads), '--steps', String(steps)];
   if (channelsLast) args.push('--channels-last');
   const r = spawnSync('bash', args, { encoding: 'utf8', timeout: 600_000 });

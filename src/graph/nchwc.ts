@@ -24,7 +24,13 @@ export function lowerConvsToNchwc(g: Graph, block: number): number {
   const nodes = g.nodes.splice(0, g.nodes.length);
   let lowered = 0;
   for (const n of nodes) {
-    const plan = n.domain ? undefined : n.opType === 'Conv' ? forwardPlan(g, n, block) : n.opType === 'ConvTranspose' ? adjointPlan(g, n, block) : undefined;
+    const plan = n.domain
+      ? undefined
+      : n.opType === 'Conv'
+        ? forwardPlan(g, n, block)
+        : n.opType === 'ConvTranspose'
+          ? adjointPlan(g, n, block)
+          : undefined;
     if (!plan) {
       g.nodes.push(n);
       continue;
@@ -72,7 +78,7 @@ function adjointPlan(g: Graph, n: Node, block: number): Plan | undefined {
   if (attrInts(n, 'output_padding', []).some((p) => p !== 0)) return undefined;
   if (attrInts(n, 'strides', [1, 1]).some((s) => s !== 1) || attrInts(n, 'dilations', [1, 1]).some((d) => d !== 1)) return undefined;
   const w = g.info.get(n.inputs[1]);
-  if (!w || w.shape.length !== 4 || !w.shape.every(fixed) || n.inputs[2]) return undefined;
+  if (w?.shape.length !== 4 || !w.shape.every(fixed) || n.inputs[2]) return undefined;
   // ConvTranspose weights are [in, out, kh, kw]; the equivalent correlation pads by k − 1 − p.
   const [cin, cout, kh, kw] = w.shape as number[];
   if (cin % block || cout % block) return undefined;
