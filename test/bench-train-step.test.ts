@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { forkTrainStep } from '../src/bench/train-step-fork.js';
+import { forkTrainStep } from '../src/bench/node/train-step-fork.js';
 
 test('bench: a train row runs in its own process and reports its throughput, loss and peak memory', async () => {
   const r = await forkTrainStep('cnn-train', 1, 8);

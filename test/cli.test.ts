@@ -21,6 +21,8 @@ describe('kdistill command line', () => {
       [['eval', join(dir, 'none.onnx')], /cannot read .*none.onnx: ENOENT/],
       [['train', 'cnn-8--16'], /unknown model 'cnn-8--16'/],
       [['bench', '--pairs', 'resnet'], /--pairs: unknown pair 'resnet'/],
+      [['run', 'examples/mnist.yaml', '--seeds', '0,x'], /--seeds: '0,x' is not a list of seeds; .* e\.g\. --seeds 0,1,2/],
+      [['run', 'examples/mnist.yaml', '--seeds', '1,1'], /--seeds: '1,1' names a seed twice/],
     ] as [string[], RegExp][]) {
       const r = cli(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);

@@ -280,11 +280,14 @@ function expectBad(c: Bad, run: () => unknown): void {
 }
 
 describe('config: examples', () => {
-  for (const f of ['mnist.yaml', 'fashion-mnist.yaml']) {
+  for (const [f, dataset] of [
+    ['mnist-cnn.yaml', 'mnist'],
+    ['fashion-mnist.yaml', 'fashion-mnist'],
+  ]) {
     it(`${f} loads`, () => {
       const c = loadConfig(path.join(examples, f), registry);
       assert.equal(c.name, f.replace('.yaml', '-kd'));
-      assert.equal(c.dataset.name, f.replace('.yaml', ''));
+      assert.equal(c.dataset.name, dataset);
       assert.ok(c.teacher && c.student, `${f} names a teacher and a student`);
       assert.equal('model' in c.teacher && c.teacher.model, 'cnn-32-64-128');
       assert.equal(c.student.model, 'cnn-4-8');
@@ -298,11 +301,19 @@ describe('config: examples', () => {
     });
   }
 
-  it('mnist.yaml is the documented recipe', () => {
+  it('mnist.yaml is the documented recipe: the shipped teacher file, the Hinton student, T = 4, 10 epochs', () => {
     const c = loadConfig(path.join(examples, 'mnist.yaml'), registry);
-    assert.ok(c.teacher && 'train' in c.teacher);
-    assert.equal(c.teacher.train.epochs, 3);
-    assert.equal(c.epochs, 5);
+    assert.ok(c.teacher && 'file' in c.teacher);
+    assert.equal(c.teacher.file, path.join(examples, 'teachers', 'mnist-mlp-1200.onnx'));
+    assert.equal(c.student?.model, 'mlp-784-800-800-10');
+    assert.deepEqual(
+      c.loss.map((l) => [l.method, l.weight, l.options]),
+      [
+        ['ce', 0.5, { labelSmoothing: 0, classes: null }],
+        ['kd', 0.5, { temperature: 4, classes: null }],
+      ],
+    );
+    assert.equal(c.epochs, 10);
     assert.equal(c.baseline, true);
   });
 });

@@ -259,7 +259,11 @@ describe('example configs', () => {
       .map(String)
       .filter((f) => f.endsWith('.yaml'));
     assert.ok(files.length >= 30, `found ${files.length}`);
-    for (const f of files) assert.ok(loadConfig(join(root, f), configRegistry()).stages.length >= 1, f);
+    const { loadPlugins } = await import('../src/frontends/node/plugins.js');
+    for (const f of files) {
+      await loadPlugins(join(root, f));
+      assert.ok(loadConfig(join(root, f), configRegistry()).stages.length >= 1, f);
+    }
   });
 });
 

@@ -169,7 +169,20 @@ describe('example configs', () => {
       .map(String)
       .filter((f) => f.endsWith('.yaml'));
     assert.ok(files.length >= 5, `examples: ${files.join(', ')}`);
-    for (const f of files) assert.doesNotThrow(() => loadConfig(join(root, f), configRegistry()), f);
+    const { loadPlugins } = await import('../src/frontends/node/plugins.js');
+    // The reproductions' configs (bench/reproduce/) too: the README's tables come from them.
+    const repro = new URL('../bench/reproduce/', import.meta.url).pathname;
+    const all = [
+      ...files.map((f) => join(root, f)),
+      ...readdirSync(repro)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(repro, f)),
+    ];
+    for (const f of all) {
+      // As `kdistill run` does: a config's plugins register their names before it is validated.
+      await loadPlugins(f);
+      assert.doesNotThrow(() => loadConfig(f, configRegistry()), f);
+    }
   });
 });
 

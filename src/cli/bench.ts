@@ -4,7 +4,7 @@ import { median } from '../util/stats.js';
 import { benchKdStep, type KdStepResult } from '../bench/kd-step.js';
 import { runTorch, torchAvailable, type TorchResult } from './torch-peer.js';
 import { type BrowserBench, type BrowserBenchPage, startBrowserBench } from './bench-browser.js';
-import { type ForkedTrainStep, forkTrainStep } from '../bench/train-step-fork.js';
+import { type ForkedTrainStep, forkTrainStep } from '../bench/node/train-step-fork.js';
 
 const kdPairs = ['mlp', 'cnn'] as const;
 const trainPairs = ['cnn-train', 'resnet20'] as const;

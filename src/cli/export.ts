@@ -8,6 +8,7 @@ import { parseOnnx } from '../graph/onnx.js';
 import { exportReport, formatExportReport } from '../report/export-report.js';
 import { KdError } from '../util/errors.js';
 import { readInput, writeAtomic } from '../runtime/storage.js';
+import { reportAfterRun } from './report.js';
 
 interface ExportFlags {
   teacher?: string;
@@ -116,6 +117,8 @@ export function registerExport(program: Command): void {
       const md = formatExportReport(report);
       writeAtomic(join(dir, 'export-report.json'), [`${JSON.stringify(report, null, 2)}\n`], { what: 'report' });
       writeAtomic(join(dir, 'export-report.md'), [`${md}\n`], { what: 'report' });
+      // A run directory's report.html gains the export section.
+      if (existsSync(join(dir, 'summary.json'))) reportAfterRun(dir, (l) => console.error(l));
       if (o.json) return console.log(JSON.stringify(report, null, 2));
       console.log(md);
       const written = [

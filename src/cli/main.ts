@@ -6,6 +6,7 @@ import { registerBench } from './bench.js';
 import { registerExport } from './export.js';
 import { registerCache } from './cache.js';
 import { registerInspect } from './inspect.js';
+import { registerReport } from './report.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
@@ -19,6 +20,7 @@ program
   .description('Knowledge distillation on ONNX Runtime: train, distill, inspect, evaluate, benchmark.')
   .option('--debug', 'show stack traces');
 registerRun(program);
+registerReport(program);
 registerTrain(program);
 registerInspect(program);
 registerBench(program);

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { ConfigError, configToYaml, parseConfig } from '../config/node/index.js';
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../frontends/run-config.js';
+import { reportAfterRun } from './report.js';
 import { KdError } from '../util/errors.js';
 import { readInput } from '../runtime/storage.js';
 import { configRegistry } from '../frontends/config-registry.js';
@@ -73,6 +74,7 @@ async function runFlags(config: Record<string, unknown>, log: (line: string) => 
   const rd = new RunDir(cfg.outDir);
   rd.start({ configText: text, resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
   const summary = await runExperiment(cfg, { runDir: rd, log });
+  reportAfterRun(cfg.outDir, log);
   log(`run directory: ${cfg.outDir}`);
   return summary;
 }

@@ -44,6 +44,7 @@ export async function runExperiment(cfg: ResolvedConfig, opts: RunOptions = {}):
     trainSamples: data.train.n,
     validationSamples: data.val?.n ?? 0,
     testSamples: data.test.n,
+    ...(data.test.classNames ? { classNames: [...data.test.classNames] } : {}),
     rows,
     seconds: Math.round((Date.now() - t0) / 1000),
   };

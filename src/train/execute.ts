@@ -4,6 +4,7 @@ import { openTeachers, releaseTeachers, type OpenTeacher } from '../distill/teac
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { Model } from '../nn/model.js';
 import { measureLatency } from '../runtime/latency.js';
+import { confusionMatrix, MAX_CONFUSION_CLASSES } from './confusion.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
@@ -221,6 +222,9 @@ async function evaluateStageModel(
       latencyMs: text ? [] : await measureLatency(p, own.train.sampleShape, [1, 32], 30),
       file: m.file,
       ...(ev.subsets ? { subsets: ev.subsets } : {}),
+      ...(own.test.numClasses <= MAX_CONFUSION_CLASSES
+        ? { confusion: confusionMatrix(ev.predictions, own.test.y, own.test.numClasses) }
+        : {}),
       ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
     };
   } finally {

@@ -20,6 +20,8 @@ export interface SummaryRow {
   subsets?: Record<string, { accuracy: number; taskAccuracy: number }>;
   /** Answers of cached teachers read from disk (hits) and asked of the teacher (misses) while this stage trained. */
   teacherCache?: (CacheStats & { teacher: string })[];
+  /** Test-set counts of (true class, predicted class), row = true class; for up to 50 classes. */
+  confusion?: number[][];
 }
 
 /** What every run leaves in `summary.json`, whichever front-end started it (`kdistill run`, `kdistill distill`, the library). */
@@ -30,6 +32,8 @@ export interface RunSummary {
   trainSamples: number;
   validationSamples: number;
   testSamples: number;
+  /** The dataset's class names, when it has them (Fashion-MNIST, image folders, JSONL labels). */
+  classNames?: string[];
   rows: SummaryRow[];
   seconds: number;
 }
@@ -37,15 +41,18 @@ export interface RunSummary {
 /** The comparison table printed at the end of a run. */
 export function formatSummary(s: RunSummary): string {
   const w = Math.max(11, ...s.rows.map((r) => r.role.length + 1));
+  // A file's label is its path; the table shows the file's name (summary.json keeps the path).
+  const label = (r: SummaryRow) => r.model.replace(/^.*[\\/]/, '');
+  const mw = Math.min(40, Math.max(18, ...s.rows.map((r) => label(r).length)));
   const subsets = Object.keys(s.rows[0]?.subsets ?? {});
   const head =
-    `${'role'.padEnd(w)} model              test acc   agree   params    file KiB   p50 ms (b=1 / b=32)` +
+    `${'role'.padEnd(w)} ${'model'.padEnd(mw)} test acc   agree   params    file KiB   p50 ms (b=1 / b=32)` +
     subsets.map((n) => `   ${n}: acc / task`).join('');
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const agree = (r: SummaryRow) => (r.agreement === null ? '—' : `${(r.agreement * 100).toFixed(1)}%`);
   const lines = s.rows.map(
     (r) =>
-      `${r.role.padEnd(w)} ${r.model.slice(-18).padEnd(18)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${agree(r).padStart(6)}  ` +
+      `${r.role.padEnd(w)} ${label(r).slice(-mw).padEnd(mw)} ${(r.testAccuracy * 100).toFixed(2).padStart(7)}%  ${agree(r).padStart(6)}  ` +
       `${String(r.parameters ?? '?').padStart(7)}  ${(r.fileBytes / 1024).toFixed(0).padStart(9)}   ` +
       r.latencyMs
         .map((l) => l.p50.toFixed(2))

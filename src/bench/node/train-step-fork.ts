@@ -1,8 +1,8 @@
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KdError } from '../util/errors.js';
-import type { TrainPair, TrainStepResult } from './train-step.js';
+import { KdError } from '../../util/errors.js';
+import type { TrainPair, TrainStepResult } from '../train-step.js';
 
 /** A plain-training measurement with the peak resident set of the process that ran it. */
 export type ForkedTrainStep = TrainStepResult & { peakRssMb: number };
