@@ -8,7 +8,7 @@ import { ort } from '../runtime/ort.js';
 import { runtime } from '../runtime/runtime.js';
 import { TrainSession } from '../runtime/train-session.js';
 import { KdError } from '../util/errors.js';
-import { Rng } from '../util/rng.js';
+import { randomBatch } from './random-batch.js';
 import { median } from '../util/stats.js';
 
 /** One timed measurement of a reference pair's KD step: the median step time, images/s and where the time went. */
@@ -80,18 +80,7 @@ export async function benchKdStep(
     },
     { threads: studentThreads, multiStep: K > 1, profile },
   );
-  const rng = new Rng(0);
-  const shape = [batch, ...ref.inputShape];
-  const x = new ort.Tensor(
-    'float32',
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
-    shape,
-  );
-  const labels = new ort.Tensor(
-    'int64',
-    BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))),
-    [batch],
-  );
+  const { x, labels } = randomBatch(batch, ref.inputShape);
   const lrs = new Array(K).fill(1e-3);
   // One group = K steps: the teacher answers each of the K batches, then one run trains on all of them.
   const teacherGroup = async () => {
@@ -99,7 +88,8 @@ export async function benchKdStep(
     for (let k = 0; k < K; k++) out.push((await tp.run(x, ['logits'])).logits);
     return out;
   };
-  const requestGroup = () => Array.from({ length: K }, async () => (await tw!.predictMany(x.data as Float32Array, shape, ['logits']))[0]);
+  const requestGroup = () =>
+    Array.from({ length: K }, async () => (await tw!.predictMany(x.data as Float32Array, [...x.dims], ['logits']))[0]);
   let pending = tw ? requestGroup() : undefined;
   const group = async (): Promise<Record<string, number>> => {
     let tl: ort.Tensor[];

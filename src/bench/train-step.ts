@@ -5,7 +5,7 @@ import { adam } from '../optim/adam.js';
 import { ort } from '../runtime/ort.js';
 import { runtime } from '../runtime/runtime.js';
 import { TrainSession } from '../runtime/train-session.js';
-import { Rng } from '../util/rng.js';
+import { randomBatch } from './random-batch.js';
 import { median } from '../util/stats.js';
 
 /** The plain-training rows of `kdistill bench`: the teacher CNN of the reference pair, and ResNet-20 at 32×32. */
@@ -52,18 +52,7 @@ export async function benchTrainStep(
     },
     { threads, multiStep: K > 1, profile: opts.profile, spin: true },
   );
-  const rng = new Rng(0);
-  const shape = [batch, ...ref.inputShape];
-  const x = new ort.Tensor(
-    'float32',
-    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
-    shape,
-  );
-  const labels = new ort.Tensor(
-    'int64',
-    BigInt64Array.from({ length: batch }, () => BigInt(rng.int(10))),
-    [batch],
-  );
+  const { x, labels } = randomBatch(batch, ref.inputShape);
   const feeds = Array.from({ length: K }, () => ({ x, labels }));
   const lrs = new Array(K).fill(1e-3);
   const group = async () => (K > 1 ? (await train.runMany(feeds, lrs)).at(-1)! : await train.run(feeds[0], 1e-3));
