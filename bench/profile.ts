@@ -62,12 +62,14 @@ for (const e of nodes) {
 }
 const perRun = (us: number) => us / runs / 1000;
 console.log(
-  `${a.pair}, ${threads} thread(s): step ${ms.toFixed(2)} ms measured; profiled ${runs} runs, kernels sum to ${perRun(total).toFixed(2)} ms/step`,
+  `${a.pair}, ${threads} thread(s): step ${ms.toFixed(2)} ms measured; ` +
+    `profiled ${runs} runs, kernels sum to ${perRun(total).toFixed(2)} ms/step`,
 );
 console.log(`nodes per step: ${nodes.length / runs}`);
 for (const [p, us] of phases) console.log(`  ${p.padEnd(9)} ${perRun(us).toFixed(2).padStart(7)} ms  ${((100 * us) / total).toFixed(1)}%`);
 console.log('phase     op type                     ms/step  nodes/step  share');
 for (const [k, b] of [...by].sort((x, y) => y[1].us - x[1].us).slice(0, Number(a.top)))
   console.log(
-    `${k.padEnd(37)} ${perRun(b.us).toFixed(3).padStart(7)}  ${String(b.count / runs).padStart(10)}  ${((100 * b.us) / total).toFixed(1).padStart(5)}%`,
+    `${k.padEnd(37)} ${perRun(b.us).toFixed(3).padStart(7)}  ${String(b.count / runs).padStart(10)}  ` +
+      `${((100 * b.us) / total).toFixed(1).padStart(5)}%`,
   );

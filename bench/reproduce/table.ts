@@ -27,7 +27,8 @@ const reproductions: Reproduction[] = [
     paper: {},
     paperBudget: 'the paper has no 10-epoch run; its long runs are the next section',
     ourBudget:
-      'the shipped teacher; students 10 epochs each, Adam lr 1e-3 cosine, T = 4, 0.5·CE + 0.5·KD (chosen on the validation split of seed 0: ' +
+      'the shipped teacher; students 10 epochs each, Adam lr 1e-3 cosine, T = 4, 0.5·CE + 0.5·KD ' +
+      '(chosen on the validation split of seed 0: ' +
       'bench/reproduce/mnist-recipe-sweep.yaml, and with jittered images for every student, mnist-recipe-sweep-jitter.yaml)',
     gap:
       'At 10 epochs the distilled student gains 0.2–0.35 points on every seed, four times the seed spread, and closes 36–55% ' +
@@ -43,7 +44,8 @@ const reproductions: Reproduction[] = [
     paper: { teacher: 67, baseline: 146, distilled: 74 },
     paperBudget: 'SGD with dropout and max-norm constraints, trained to convergence (epochs not stated); all 60,000 training images',
     ourBudget:
-      'teacher: 40 epochs on 55,000 jittered images (shipped, examples/teachers/); students: 30 epochs each, Adam lr 1e-3 cosine, 55,000 images (5,000 held out for validation)',
+      'teacher: 40 epochs on 55,000 jittered images (shipped, examples/teachers/); students: 30 epochs each, ' +
+      'Adam lr 1e-3 cosine, 55,000 images (5,000 held out for validation)',
     gap:
       "Our teacher is weaker (91 errors against 67): Adam for 40 epochs instead of the paper's long SGD runs with max-norm, " +
       'and 5,000 fewer training images. The effect is the paper’s: the student alone overfits, the distilled one closes most of the gap.',
@@ -70,7 +72,8 @@ for (const r of reproductions) {
   lines.push('| model | test errors, paper | test errors, kdistill (mean ± std) | per seed |', '|---|---|---|---|');
   for (const row of s.rows)
     lines.push(
-      `| ${row.role} (${row.model.replace(/^.*\//, '')}) | ${r.paper[row.role] ?? '–'} | ${fmtErr(row, r.testSamples)} | ${row.accuracy.map((a) => Math.round((1 - a) * r.testSamples)).join(' / ')} |`,
+      `| ${row.role} (${row.model.replace(/^.*\//, '')}) | ${r.paper[row.role] ?? '–'} | ${fmtErr(row, r.testSamples)} | ` +
+        `${row.accuracy.map((a) => Math.round((1 - a) * r.testSamples)).join(' / ')} |`,
     );
   for (const p of s.paired) {
     const gap = p.gapClosed ? `; gap to the teacher closed: ${p.gapClosed.map((g) => `${Math.round(g * 100)}%`).join(' / ')}` : '';
@@ -80,7 +83,8 @@ for (const r of reproductions) {
         : undefined;
     lines.push(
       '',
-      `${p.role} − baseline: ${(p.mean * 100).toFixed(2)} ± ${(p.std * 100).toFixed(2)} points (${p.withinNoise ? 'within the seed spread: noise' : 'beyond the seed spread'})${gap}` +
+      `${p.role} − baseline: ${(p.mean * 100).toFixed(2)} ± ${(p.std * 100).toFixed(2)} points ` +
+        `(${p.withinNoise ? 'within the seed spread: noise' : 'beyond the seed spread'})${gap}` +
         (paperGap !== undefined ? ` (the paper: ${paperGap}%).` : '.'),
     );
   }

@@ -27,7 +27,7 @@ export interface TorchResult {
   peakRssMb?: number;
 }
 
-/** Runs one PyTorch measurement (a KD step, or a plain training step for cnn-train and resnet20) in a child process; undefined if it failed. */
+/** Runs one PyTorch measurement (a KD step; for cnn-train and resnet20 a plain training step) in a child process; undefined on failure. */
 export function runTorch(pair: BenchPair, threads: number, steps: number, channelsLast = false): TorchResult | undefined {
   const args = [script, '--pair', pair, '--threads', String(threads), '--steps', String(steps)];
   if (channelsLast) args.push('--channels-last');

@@ -120,13 +120,17 @@ export function formatSeeds(s: SeedsSummary): string {
   lines.push(`${'role'.padEnd(w)} ${'model'.padEnd(20)} test acc, mean ± std   per seed`);
   for (const r of s.rows)
     lines.push(
-      `${r.role.padEnd(w)} ${r.model.padEnd(20)} ${`${pct(r.mean)} ± ${(r.std * 100).toFixed(2)}`.padEnd(22)} ${r.accuracy.map(pct).join(' / ')}`,
+      `${r.role.padEnd(w)} ${r.model.replace(/^.*[\\/]/, '').padEnd(20)} ` +
+        `${`${pct(r.mean)} ± ${(r.std * 100).toFixed(2)}`.padEnd(22)} ${r.accuracy.map(pct).join(' / ')}`,
     );
   for (const p of s.paired) {
-    const gap = p.gapClosed ? `; gap to ${p.teacher} closed ${p.gapClosed.map((g) => `${Math.round(g * 100)}%`).join(' / ')}` : '';
+    const closed = p.gapClosed?.map((g) => `${Math.round(g * 100)}%`).join(' / ');
+    const gap = closed ? `; gap to ${p.teacher} closed ${closed}` : '';
+    const spread = (p.spread * 100).toFixed(2);
+    const noise = p.withinNoise ? `within noise (seed spread ${spread})` : `beyond the seed spread of ${spread}`;
     lines.push(
       `${p.role} − ${p.against}: ${pts(p.mean)} ± ${(p.std * 100).toFixed(2)} points (per seed ${p.differences.map(pts).join(' / ')})` +
-        `${gap}; ${p.withinNoise ? `within noise (seed spread ${(p.spread * 100).toFixed(2)})` : `beyond the seed spread of ${(p.spread * 100).toFixed(2)}`}`,
+        `${gap}; ${noise}`,
     );
   }
   return lines.join('\n');

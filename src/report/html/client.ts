@@ -19,7 +19,8 @@ export const CLIENT_JS = `(function () {
   }
   function draw(el, title, xlabel, x, series, extraScale, integerX) {
     var width = Math.max(320, el.clientWidth || 560);
-    var axes = [integerX ? { label: xlabel, incrs: [1, 2, 5, 10, 20, 50, 100] } : { label: xlabel }, { label: series.length && series[0].axis ? series[0].axis : '' }];
+    var xAxis = integerX ? { label: xlabel, incrs: [1, 2, 5, 10, 20, 50, 100] } : { label: xlabel };
+    var axes = [xAxis, { label: series.length && series[0].axis ? series[0].axis : '' }];
     if (extraScale) axes.push({ scale: extraScale.key, side: 1, label: extraScale.label, grid: { show: false } });
     var opts = {
       title: title, width: width, height: 250,
@@ -45,7 +46,8 @@ export const CLIENT_JS = `(function () {
       var xs = []; for (var e = 1; e <= maxE; e++) xs.push(e);
       var ser = stages.map(function (s, i) {
         var ep = run.epochs[s], vals = xs.map(function (x) { var k = ep.epoch.lastIndexOf(x); return k < 0 ? null : ep[which][k]; });
-        return { label: s, values: vals, points: true, axis: 'validation ' + (stage === 'loss' ? 'loss' : 'accuracy'), color: palette[i % palette.length] };
+        var axis = 'validation ' + (stage === 'loss' ? 'loss' : 'accuracy');
+        return { label: s, values: vals, points: true, axis: axis, color: palette[i % palette.length] };
       });
       return draw(el, 'Validation ' + (stage === 'loss' ? 'loss' : 'accuracy') + ' after each epoch', 'epoch', xs, ser, undefined, true);
     }
@@ -54,7 +56,9 @@ export const CLIENT_JS = `(function () {
     var names = Object.keys(st.series), w = Math.max(1, Math.round(st.step.length / 60));
     if (kind === 'loss') {
       var terms = names.filter(function (n) { return !(n in accNames) && n !== 'grad_norm'; });
-      var ser2 = terms.map(function (n) { return { label: n, values: smooth(st.series[n], w), axis: 'loss', width: n === 'loss' ? 2.2 : 1.4 }; });
+      var ser2 = terms.map(function (n) {
+        return { label: n, values: smooth(st.series[n], w), axis: 'loss', width: n === 'loss' ? 2.2 : 1.4 };
+      });
       var extra;
       if (names.indexOf('grad_norm') >= 0) {
         ser2.push({ label: 'grad_norm', values: smooth(st.series.grad_norm, w), scale: 'g', dash: [4, 4], color: '#9a6700', width: 1 });

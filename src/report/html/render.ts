@@ -23,6 +23,9 @@ export interface ReportInput {
   links?: string[];
 }
 
+/** The page may run its inline scripts and styles and show data: images; it may fetch nothing. */
+const CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
+
 /** Text that goes inside a <script> element as it is: `</` cannot end the element early. */
 const scriptSafe = (s: string) => s.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
 
@@ -41,7 +44,7 @@ export function renderReport(input: ReportInput, assets: ReportAssets): string {
   const payload = { runs: runs.map((r) => ({ steps: r.steps, epochs: r.epochs })) };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <title>${esc(title)} — kdistill report</title>
 <style>${assets.uplotCss}</style><style>${REPORT_CSS}</style></head>
 <body><header><h1>${esc(title)}</h1><div class="meta">${esc(meta(runs[0], seeds))}</div></header>
@@ -53,10 +56,14 @@ export function renderReport(input: ReportInput, assets: ReportAssets): string {
 `;
 }
 
+/** A difference in points with its sign, e.g. +0.28 or −0.10. */
+const signedPts = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v * 100).toFixed(2)}`;
+
 function meta(r: ReportRun, seeds?: SeedsSummary): string {
   const s = r.summary;
+  const n = (v: number) => v.toLocaleString('en-US');
   const parts = [
-    `dataset ${s.dataset}: ${s.trainSamples.toLocaleString('en-US')} train / ${s.validationSamples.toLocaleString('en-US')} validation / ${s.testSamples.toLocaleString('en-US')} test samples`,
+    `dataset ${s.dataset}: ${n(s.trainSamples)} train / ${n(s.validationSamples)} validation / ${n(s.testSamples)} test samples`,
     seeds ? `seeds ${seeds.seeds.join(', ')}, ${seeds.seconds} s in all` : `seed ${s.seed}, ${s.seconds} s`,
   ];
   if (r.run?.startedAt) parts.push(`started ${r.run.startedAt}`);
@@ -77,7 +84,8 @@ function seedsLead(s: SeedsSummary): string {
         : p.mean > 0
           ? 'beyond the seed spread'
           : 'worse beyond the seed spread';
-      return `<p class="lead"><b>${esc(p.role)}</b> vs the student trained alone: ${p.mean >= 0 ? '+' : '−'}${Math.abs(p.mean * 100).toFixed(2)} ± ${(p.std * 100).toFixed(2)} points over ${p.differences.length} seeds${gap} — ${verdict}.</p>`;
+      const diff = `${signedPts(p.mean)} ± ${(p.std * 100).toFixed(2)} points over ${p.differences.length} seeds`;
+      return `<p class="lead"><b>${esc(p.role)}</b> vs the student trained alone: ${diff}${gap} — ${verdict}.</p>`;
     })
     .join('');
 }
@@ -94,7 +102,8 @@ function comparison(runs: ReportRun[], links?: string[]): string {
       })
       .join('')}</tr>`;
   });
-  return `<table class="summary"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const thead = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead>`;
+  return `<table class="summary">${thead}<tbody>${rows.join('')}</tbody></table>`;
 }
 
 function runSection(r: ReportRun, i: number, ofSeeds: boolean): string {
@@ -146,7 +155,10 @@ function lead(r: ReportRun, ofSeeds: boolean): string {
         t && t.testAccuracy > base.testAccuracy
           ? ` (${Math.round((d / (t.testAccuracy - base.testAccuracy)) * 100)}% of the gap to the ${esc(t.role)})`
           : '';
-      return `<p class="lead"><b>${esc(x.role)}</b> ${esc(x.model)}: ${(x.testAccuracy * 100).toFixed(2)}% against ${(base.testAccuracy * 100).toFixed(2)}% trained alone, ${d >= 0 ? '+' : '−'}${Math.abs(d * 100).toFixed(2)} points${gap}${ofSeeds ? '' : '; one seed: run with --seeds to see the spread'}.</p>`;
+      const pc = (v: number) => `${(v * 100).toFixed(2)}%`;
+      const vs = `${pc(x.testAccuracy)} against ${pc(base.testAccuracy)} trained alone, ${signedPts(d)} points`;
+      const spread = ofSeeds ? '' : '; one seed: run with --seeds to see the spread';
+      return `<p class="lead"><b>${esc(x.role)}</b> ${esc(x.model)}: ${vs}${gap}${spread}.</p>`;
     })
     .join('');
 }
