@@ -301,7 +301,7 @@ describe('config: examples', () => {
     });
   }
 
-  it('mnist.yaml is the documented recipe: the shipped teacher file, the Hinton student, T = 4, 10 epochs', () => {
+  it('mnist.yaml is the documented recipe: the shipped teacher file, the Hinton student, T = 20, 30 epochs', () => {
     const c = loadConfig(path.join(examples, 'mnist.yaml'), registry);
     assert.ok(c.teacher && 'file' in c.teacher);
     assert.equal(c.teacher.file, path.join(examples, 'teachers', 'mnist-mlp-1200.onnx'));
@@ -309,11 +309,11 @@ describe('config: examples', () => {
     assert.deepEqual(
       c.loss.map((l) => [l.method, l.weight, l.options]),
       [
-        ['ce', 0.5, { labelSmoothing: 0, classes: null }],
-        ['kd', 0.5, { temperature: 4, classes: null }],
+        ['ce', 0.1, { labelSmoothing: 0, classes: null }],
+        ['kd', 0.9, { temperature: 20, classes: null }],
       ],
     );
-    assert.equal(c.epochs, 10);
+    assert.equal(c.epochs, 30);
     assert.equal(c.baseline, true);
   });
 });

@@ -264,7 +264,7 @@ export function readForm(loss: LossEditor): FormState {
   };
 }
 
-/** The loss the page starts with: half cross-entropy, half Hinton KD at T = 4, as examples/mnist.yaml. */
+/** The loss the page starts with: half cross-entropy, half Hinton KD at T = 4, as examples/mnist-cnn.yaml. */
 export const DEFAULT_LOSS: LossTermState[] = [
   { method: 'ce', weight: 0.5, temperature: null, options: '' },
   { method: 'kd', weight: 0.5, temperature: 4, options: '' },
