@@ -71,10 +71,10 @@ describe('report: the numbers it shows', () => {
 });
 
 describe('report.html', () => {
-  it('is one self-contained file: uPlot inlined, no URL to fetch, every section present', () => {
+  it('is one self-contained file: uPlot inlined, no URL to fetch, every section present', async () => {
     const dir = tmp();
     writeRunFixture(dir, 0, { config: 'name: x\n# </script><script>alert(1)</script>\n' });
-    const html = readFileSync(writeRunReport(dir), 'utf8');
+    const html = readFileSync(await writeRunReport(dir), 'utf8');
     assert.ok(html.length > 40_000, 'uPlot is inlined');
     // The one URL is in uPlot's licence comment, which stays with the code; the Chromium test shows nothing is fetched.
     assert.doesNotMatch(html, /<script[^>]*\ssrc=|<link[^>]*\shref=|https?:\/\/(?!github\.com\/leeoniya\/uPlot\b)/);
@@ -158,5 +158,46 @@ describe('kdistill run --seeds', () => {
     assert.match(readFileSync(join(dir, 'out', 'report.html'), 'utf8'), /Over 2 seeds/);
     assert.equal(stats.paired[0].differences.length, 2);
     assert.match(r.stderr, /distilled − baseline: [+−-]\d/);
+  });
+});
+
+describe('report: attention maps of feature terms', () => {
+  it('a run with an at term gets teacher and student maps at its node pair, each scaled to [0, 1] per image', async () => {
+    const dir = tmp();
+    const file = join(dir, 'at.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: tiny-at',
+        'threads: 1',
+        `outDir: ${join(dir, 'out')}`,
+        'baseline: false',
+        'dataset: { name: mnist, trainPerClass: 12 }',
+        'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
+        'student: { model: cnn-4-8 }',
+        'loss: [{ method: ce }, { method: at, weight: 100, options: { teacherNode: block1/relu, studentNode: block1/relu } }]',
+        'epochs: 1',
+        'batchSize: 40',
+      ].join('\n'),
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { attentionFigure } = await import('../src/report/node/attention.js');
+    const a = (await attentionFigure(join(dir, 'out')))!;
+    assert.ok(a, 'a figure for the at term');
+    assert.deepEqual(
+      a.pairs.map((p) => [p.method, p.teacherNode, p.studentNode]),
+      [['at', 'block1/relu', 'block1/relu']],
+    );
+    const { teacher, student } = a.pairs[0];
+    assert.deepEqual([teacher.height, teacher.width, teacher.values.length], [28, 28, 4]);
+    for (const m of [...teacher.values, ...student.values]) {
+      assert.equal(Math.min(...m), 0);
+      assert.equal(Math.max(...m), 1);
+    }
+    assert.notDeepEqual(teacher.values, student.values, 'two models, two maps');
+    const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8');
+    assert.match(html, /<h2>Attention maps<\/h2>/);
+    assert.equal(html.match(/<canvas class="map"/g)?.length, 4 * 3);
   });
 });

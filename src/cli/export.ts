@@ -118,7 +118,7 @@ export function registerExport(program: Command): void {
       writeAtomic(join(dir, 'export-report.json'), [`${JSON.stringify(report, null, 2)}\n`], { what: 'report' });
       writeAtomic(join(dir, 'export-report.md'), [`${md}\n`], { what: 'report' });
       // A run directory's report.html gains the export section.
-      if (existsSync(join(dir, 'summary.json'))) reportAfterRun(dir, (l) => console.error(l));
+      if (existsSync(join(dir, 'summary.json'))) await reportAfterRun(dir, (l) => console.error(l));
       if (o.json) return console.log(JSON.stringify(report, null, 2));
       console.log(md);
       const written = [

@@ -45,7 +45,7 @@ export function registerRun(program: Command): void {
         if (resume) rd.resume(configToYaml(c), process.argv.slice(1));
         else rd.start({ configText: readConfigFile(file), resolvedText: configToYaml(c), seed: c.seed, command: process.argv.slice(1) });
         const summary = await runExperiment(c, { runDir: rd, log, resume });
-        reportAfterRun(c.outDir, log);
+        await reportAfterRun(c.outDir, log);
         return summary;
       };
       if (seeds === undefined) {

@@ -74,7 +74,7 @@ async function runFlags(config: Record<string, unknown>, log: (line: string) => 
   const rd = new RunDir(cfg.outDir);
   rd.start({ configText: text, resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
   const summary = await runExperiment(cfg, { runDir: rd, log });
-  reportAfterRun(cfg.outDir, log);
+  await reportAfterRun(cfg.outDir, log);
   log(`run directory: ${cfg.outDir}`);
   return summary;
 }

@@ -34,6 +34,28 @@ export const CLIENT_JS = `(function () {
     };
     new uPlot(opts, [x].concat(series.map(function (s) { return s.values; })), el);
   }
+  // A stack's j-th image onto a canvas, each value a block of pixels; grey for inputs, a warm ramp for attention.
+  function paint(canvas, stack, j, warm) {
+    var scale = Math.max(1, Math.floor(96 / stack.width));
+    canvas.width = stack.width * scale;
+    canvas.height = stack.height * scale;
+    var ctx = canvas.getContext('2d'), img = ctx.createImageData(canvas.width, canvas.height), v = stack.values[j];
+    for (var y = 0; y < canvas.height; y++)
+      for (var x = 0; x < canvas.width; x++) {
+        var t = v[Math.floor(y / scale) * stack.width + Math.floor(x / scale)], o = 4 * (y * canvas.width + x);
+        img.data[o] = warm ? 255 * Math.min(1, 1.6 * t) : 255 * t;
+        img.data[o + 1] = warm ? 255 * t * t : 255 * t;
+        img.data[o + 2] = warm ? 90 * (1 - t) : 255 * t;
+        img.data[o + 3] = 255;
+      }
+    ctx.putImageData(img, 0, 0);
+  }
+  document.querySelectorAll('canvas[data-map]').forEach(function (c) {
+    var p = c.getAttribute('data-map').split('|'), a = data.runs[Number(p[0])].attention, j = Number(p[1]);
+    if (p[2] === 'input') return paint(c, a.images, j, false);
+    var pair = a.pairs[Number(p[2])];
+    paint(c, p[3] === 'teacher' ? pair.teacher : pair.student, j, true);
+  });
   var accNames = { acc: 'batch accuracy', agree: 'agreement with teacher', task: 'task accuracy' };
   document.querySelectorAll('[data-chart]').forEach(function (el) {
     var parts = el.getAttribute('data-chart').split('|');

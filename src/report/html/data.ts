@@ -19,6 +19,20 @@ export interface EpochSeries {
   valLoss: (number | null)[];
 }
 
+/** Maps of `values.length` images, each `height × width` in row-major order, scaled to [0, 1]. */
+export interface ImageStack {
+  height: number;
+  width: number;
+  values: number[][];
+}
+
+/** Test images and, for each feature term's node pair, the teacher's and the student's attention on them. */
+export interface AttentionFigure {
+  images: ImageStack;
+  labels: number[];
+  pairs: { method: string; teacherNode: string; studentNode: string; teacher: ImageStack; student: ImageStack }[];
+}
+
 /** Everything a report needs from one run directory. */
 export interface ReportRun {
   /** How the run is named on the page (its directory). */
@@ -31,6 +45,8 @@ export interface ReportRun {
   steps: Record<string, StepSeries>;
   epochs: Record<string, EpochSeries>;
   exportReport?: ExportReport;
+  /** For runs with feature terms: teacher and student attention maps on a few test images. */
+  attention?: AttentionFigure;
 }
 
 /** Steps kept per stage: enough for the shape of a curve, few enough for a small file. */

@@ -41,7 +41,7 @@ export function renderReport(input: ReportInput, assets: ReportAssets): string {
     sections.push(runs.length > 1 ? `<details${i === 0 ? ' open' : ''}><summary>${esc(r.label)}</summary>${body}</details>` : body);
   });
   // The payload is only what the charts draw; the tables are already HTML.
-  const payload = { runs: runs.map((r) => ({ steps: r.steps, epochs: r.epochs })) };
+  const payload = { runs: runs.map((r) => ({ steps: r.steps, epochs: r.epochs, attention: r.attention })) };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
@@ -132,6 +132,7 @@ function runSection(r: ReportRun, i: number, ofSeeds: boolean): string {
       '</div>',
     );
   }
+  if (r.attention) out.push(attentionSection(r, i));
   if (r.exportReport) out.push(`<h2>Export</h2>`, exportTable(r.exportReport));
   if (r.config)
     out.push(
@@ -161,4 +162,29 @@ function lead(r: ReportRun, ofSeeds: boolean): string {
       return `<p class="lead"><b>${esc(x.role)}</b> ${esc(x.model)}: ${vs}${gap}${spread}.</p>`;
     })
     .join('');
+}
+
+/** Teacher and student attention on a few test images, one column per compared node pair (drawn by the page). */
+function attentionSection(r: ReportRun, i: number): string {
+  const a = r.attention!;
+  const cls = (c: number) => esc(r.summary.classNames?.[c] ?? String(c));
+  const head = ['test image', ...a.pairs.flatMap((p) => [`teacher ${esc(p.teacherNode)}`, `student ${esc(p.studentNode)}`])];
+  const rows = a.labels.map(
+    (label, j) =>
+      `<tr><td><canvas class="map" data-map="${i}|${j}|input"></canvas><div class="dim">class ${cls(label)}</div></td>` +
+      a.pairs
+        .map(
+          (_, k) =>
+            `<td><canvas class="map" data-map="${i}|${j}|${k}|teacher"></canvas></td>` +
+            `<td><canvas class="map" data-map="${i}|${j}|${k}|student"></canvas></td>`,
+        )
+        .join('') +
+      '</tr>',
+  );
+  const terms = [...new Set(a.pairs.map((p) => p.method))].join(', ');
+  return (
+    `<h2>Attention maps</h2><p class="dim">What the feature terms (${esc(terms)}) compare: the mean over channels of the ` +
+    'squared activation at each node, scaled per image (bright = high), for the teacher and the distilled student.</p>' +
+    `<table class="maps"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`
+  );
 }

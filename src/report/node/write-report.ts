@@ -9,6 +9,7 @@ import type { ExportReport } from '../export-report.js';
 import type { SeedsSummary } from '../seeds.js';
 import { metricsSeries, type ReportRun } from '../html/data.js';
 import { type ReportAssets, renderReport } from '../html/render.js';
+import { attentionFigure } from './attention.js';
 
 let assets: ReportAssets | undefined;
 /** uPlot's browser build and stylesheet, read once from the installed `uplot` package. */
@@ -46,10 +47,12 @@ export function readReportRun(dir: string, label = basename(resolve(dir))): Repo
   };
 }
 
-/** Writes `<dir>/report.html` for one finished run; returns its path. */
-export function writeRunReport(dir: string): string {
+/** Writes `<dir>/report.html` for one finished run (with attention maps when its loss compares features); returns its path. */
+export async function writeRunReport(dir: string): Promise<string> {
   const out = join(dir, 'report.html');
-  writeAtomic(out, [renderReport({ runs: [readReportRun(dir)] }, reportAssets())], { what: 'report' });
+  const run = readReportRun(dir);
+  const attention = await attentionFigure(dir);
+  writeAtomic(out, [renderReport({ runs: [attention ? { ...run, attention } : run] }, reportAssets())], { what: 'report' });
   return out;
 }
 
