@@ -12,6 +12,15 @@ import { writeRunFixture } from './helpers/report-fixture.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'kd-report-'));
 
+/** A config of seconds (12 MNIST images per class, one epoch) in a fresh folder, writing its run to <dir>/out. */
+function tinyRun(name: string, lines: string[]): { dir: string; file: string } {
+  const dir = tmp();
+  const file = join(dir, `${name}.yaml`);
+  const head = [`name: ${name}`, 'threads: 1', `outDir: ${join(dir, 'out')}`, 'dataset: { name: mnist, trainPerClass: 12 }'];
+  writeFileSync(file, [...head, ...lines, 'epochs: 1', 'batchSize: 40'].join('\n'));
+  return { dir, file };
+}
+
 describe('report: the numbers it shows', () => {
   it('confusion matrix and per-class accuracy count true class × prediction', () => {
     const m = confusionMatrix(Int32Array.from([0, 1, 1, 2, 0]), Int32Array.from([0, 1, 2, 2, 1]), 3);
@@ -125,22 +134,11 @@ describe('report.html', () => {
 
 describe('kdistill run --seeds', () => {
   it('runs each seed in its own folder and writes seeds.json and report.html over them', () => {
-    const dir = tmp();
-    const file = join(dir, 'tiny.yaml');
-    writeFileSync(
-      file,
-      [
-        'name: tiny',
-        'threads: 1',
-        `outDir: ${join(dir, 'out')}`,
-        'dataset: { name: mnist, trainPerClass: 12 }',
-        'teacher: { model: mlp-784-32-10, train: { epochs: 1 } }',
-        'student: { model: mlp-784-8-10 }',
-        'loss: [{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5 }]',
-        'epochs: 1',
-        'batchSize: 40',
-      ].join('\n'),
-    );
+    const { dir, file } = tinyRun('tiny', [
+      'teacher: { model: mlp-784-32-10, train: { epochs: 1 } }',
+      'student: { model: mlp-784-8-10 }',
+      'loss: [{ method: ce, weight: 0.5 }, { method: kd, weight: 0.5 }]',
+    ]);
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', file, '--seeds', '3,5', '--json'], {
       encoding: 'utf8',
     });
@@ -163,23 +161,12 @@ describe('kdistill run --seeds', () => {
 
 describe('report: attention maps of feature terms', () => {
   it('a run with an at term gets teacher and student maps at its node pair, each scaled to [0, 1] per image', async () => {
-    const dir = tmp();
-    const file = join(dir, 'at.yaml');
-    writeFileSync(
-      file,
-      [
-        'name: tiny-at',
-        'threads: 1',
-        `outDir: ${join(dir, 'out')}`,
-        'baseline: false',
-        'dataset: { name: mnist, trainPerClass: 12 }',
-        'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
-        'student: { model: cnn-4-8 }',
-        'loss: [{ method: ce }, { method: at, weight: 100, options: { teacherNode: block1/relu, studentNode: block1/relu } }]',
-        'epochs: 1',
-        'batchSize: 40',
-      ].join('\n'),
-    );
+    const { dir, file } = tinyRun('tiny-at', [
+      'baseline: false',
+      'teacher: { model: cnn-4-8, train: { epochs: 1 } }',
+      'student: { model: cnn-4-8 }',
+      'loss: [{ method: ce }, { method: at, weight: 100, options: { teacherNode: block1/relu, studentNode: block1/relu } }]',
+    ]);
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', file], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const { attentionFigure } = await import('../src/report/node/attention.js');

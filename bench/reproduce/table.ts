@@ -100,6 +100,7 @@ for (const r of reproductions) {
     `Budget, paper: ${r.paperBudget}.`,
     '',
     `Budget, kdistill: ${r.ourBudget}; ${s.seconds} s for the ${s.seeds.length} seeds on 2 cores.`,
+    ...(r.note ? ['', r.note] : []),
     '',
     `Gap: ${r.gap}`,
     '',
