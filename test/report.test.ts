@@ -159,6 +159,21 @@ describe('kdistill run --seeds', () => {
   });
 });
 
+describe('kdistill train --seeds', () => {
+  it('the flag front-ends take --seeds too: one run per seed and the seed statistics', () => {
+    const out = join(tmp(), 'out');
+    const args = ['--import', 'tsx', 'src/cli/main.ts', 'train', 'mlp-784-8-10', '--epochs', '1', '--batch', '256', '--seeds', '0,1'];
+    const r = spawnSync(process.execPath, [...args, '--threads', '1', '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const stats = JSON.parse(r.stdout) as SeedsSummary;
+    assert.deepEqual(stats.seeds, [0, 1]);
+    assert.equal(stats.rows[0].accuracy.length, 2);
+    assert.notEqual(stats.rows[0].accuracy[0], stats.rows[0].accuracy[1], 'two seeds, two results');
+    assert.ok(existsSync(join(out, 'seed-1', 'mlp-784-8-10.onnx')));
+    assert.ok(existsSync(join(out, 'report.html')));
+  });
+});
+
 describe('report: attention maps of feature terms', () => {
   it('a run with an at term gets teacher and student maps at its node pair, each scaled to [0, 1] per image', async () => {
     const { dir, file } = tinyRun('tiny-at', [

@@ -5,6 +5,7 @@ import { ConfigError, configToYaml, parseConfig } from '../config/node/index.js'
 import { RunDir } from '../train/run-dir.js';
 import { runExperiment } from '../frontends/run-config.js';
 import { reportAfterRun } from './report.js';
+import { parseSeeds, runSeeds, SEEDS_HELP } from './seeds.js';
 import { KdError } from '../util/errors.js';
 import { readInput } from '../runtime/storage.js';
 import { configRegistry } from '../frontends/config-registry.js';
@@ -17,6 +18,7 @@ interface Common {
   seed: string;
   threads?: string;
   out: string;
+  seeds?: string;
 }
 
 function fraction(v: string, flag: string): number {
@@ -61,7 +63,8 @@ function common(o: Common, name: string): Record<string, unknown> {
  * Runs the config the flags describe through the same core as `kdistill run` (written to the run directory as
  * `config.yaml`, so the run can be repeated with `kdistill run <out>/config.yaml`).
  */
-async function runFlags(config: Record<string, unknown>, log: (line: string) => void) {
+async function runFlags(config: Record<string, unknown>, log: (line: string) => void, seedList?: string) {
+  const seeds = seedList === undefined ? undefined : parseSeeds(seedList);
   const text = `# written by: kdistill ${process.argv.slice(2).join(' ')}\n${stringify(config)}`;
   let cfg: ReturnType<typeof parseConfig>;
   try {
@@ -71,12 +74,21 @@ async function runFlags(config: Record<string, unknown>, log: (line: string) => 
     if (!(e instanceof ConfigError)) throw e;
     throw new KdError('BAD_OPTION', e.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
   }
-  const rd = new RunDir(cfg.outDir);
-  rd.start({ configText: text, resolvedText: configToYaml(cfg), seed: cfg.seed, command: process.argv.slice(1) });
-  const summary = await runExperiment(cfg, { runDir: rd, log });
-  await reportAfterRun(cfg.outDir, log);
+  const once = async (c: typeof cfg) => {
+    const rd = new RunDir(c.outDir);
+    rd.start({ configText: text, resolvedText: configToYaml(c), seed: c.seed, command: process.argv.slice(1) });
+    const summary = await runExperiment(c, { runDir: rd, log });
+    await reportAfterRun(c.outDir, log);
+    return summary;
+  };
+  if (seeds) {
+    const stats = await runSeeds(cfg, seeds, once, { log });
+    log(`run directory: ${cfg.outDir} (one folder per seed)`);
+    return { stats };
+  }
+  const summary = await once(cfg);
   log(`run directory: ${cfg.outDir}`);
-  return summary;
+  return { summary };
 }
 
 function addCommon(c: Command, epochs: string): Command {
@@ -87,7 +99,8 @@ function addCommon(c: Command, epochs: string): Command {
     .option('--lr <x>', 'peak learning rate (Adam, cosine decay)', '0.001')
     .option('--seed <n>', 'seed for initialisation, data order and dropout', '0')
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)')
-    .option('--out <dir>', 'output directory', 'runs/latest');
+    .option('--out <dir>', 'output directory', 'runs/latest')
+    .option('--seeds <list>', SEEDS_HELP);
 }
 
 /**
@@ -102,8 +115,9 @@ export function registerTrain(program: Command): void {
     '5',
   ).action(async (name: string, o: Common) => {
     const config = { ...common(o, name), stages: [{ name, model: name }] };
-    const s = await runFlags(config, (l) => console.error(l));
-    const r = s.rows[0];
+    const { summary: s, stats } = await runFlags(config, (l) => console.error(l), o.seeds);
+    if (stats) return console.log(JSON.stringify(stats));
+    const r = s!.rows[0];
     console.log(
       JSON.stringify({
         model: name,
@@ -140,6 +154,6 @@ export function registerTrain(program: Command): void {
           { method: 'kd', weight: 1 - alpha, options: { temperature: T } },
         ],
       };
-      await runFlags(config, (l) => console.log(l));
+      await runFlags(config, (l) => console.log(l), o.seeds);
     });
 }
