@@ -3,3 +3,4 @@
 import './runtime/node/index.js';
 import './data/node/index.js';
 import './distill/teachers/node/store.js';
+import './distill/federated/node/worker-party.js';

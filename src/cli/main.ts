@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerReport } from './report.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
+import { registerSynth } from './synth.js';
 import { registerTrain } from './train.js';
 
 /** Exit codes: 0 done, 1 bad command line (commander), 2 a problem with the user's input, 70 an internal error. */
@@ -27,6 +28,7 @@ registerBench(program);
 registerExport(program);
 registerCache(program);
 registerServe(program);
+registerSynth(program);
 
 try {
   await program.parseAsync(process.argv);

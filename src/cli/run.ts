@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { synthesizer, synthesizerNames } from '../distill/datafree/index.js';
 import { configToYaml, loadConfig, readConfigFile } from '../config/node/index.js';
 import { methodRegistry } from '../distill/registry.js';
 import { configRegistry } from '../frontends/config-registry.js';
@@ -66,12 +67,14 @@ export function registerRun(program: Command): void {
               (m.options as { partial?: () => { safeParse(v: unknown): { data?: unknown } } }).partial?.().safeParse({}).data ??
               {});
       };
-      const rows = [...methodRegistry().values()].map((m) => ({
-        name: m.name,
-        kind: m.kind,
-        defaults: defaultsOf(m),
-        description: m.description,
-      }));
+      const rows = [
+        ...[...methodRegistry().values()].map((m) => ({ name: m.name, kind: m.kind, defaults: defaultsOf(m), description: m.description })),
+        // Data-free methods make the training inputs (`dataFree:` in a config), so any loss above can be used on them.
+        ...synthesizerNames().map((n) => {
+          const s = synthesizer(n);
+          return { name: n, kind: 'data-free', defaults: defaultsOf(s), description: s.description };
+        }),
+      ];
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       for (const r of rows)
         console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);

@@ -7,7 +7,9 @@
 import { z } from 'zod';
 import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { basename, dirname, join, resolve } from '../util/path.js';
+import { dataFreeSchema } from './data-free.js';
 import { datasetSchema } from './dataset.js';
+import { federatedSchema } from './federated.js';
 import { moduleModelName, parseModuleRef } from './module-ref.js';
 import {
   type ConfigRegistry,
@@ -129,6 +131,10 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         })
         .optional(),
       loss: lossSchema(registry).optional(),
+      /** The distilled student learns from samples a data-free method makes from the teacher (no training data read). */
+      dataFree: dataFreeSchema.optional(),
+      /** The training split dealt to parties that keep it, trained by a federated protocol (instead of teacher and student). */
+      federated: federatedSchema(model).nullable().optional(),
       stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
       report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
       ...runRecipe.shape,
@@ -138,13 +144,30 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       cacheDir: pathString.default(join('.cache', 'kdistill', 'teachers')).transform(output),
     })
     .superRefine((c, ctx) => {
+      if (c.federated != null) {
+        for (const k of ['teacher', 'student', 'loss', 'baseline', 'dataFree', 'stages'] as const)
+          if (c[k] !== undefined) issue(ctx, [k], `'${k}' does not apply to a federated run: its parties and protocol are in 'federated'`);
+        return;
+      }
       if (c.stages !== undefined) {
-        for (const k of ['teacher', 'student', 'loss', 'baseline'] as const)
+        for (const k of ['teacher', 'student', 'loss', 'baseline', 'dataFree'] as const)
           if (c[k] !== undefined)
             issue(ctx, [k], `'${k}' belongs to a single teacher → student run; with 'stages', each stage says what it trains`);
       } else
         for (const k of ['teacher', 'student', 'loss'] as const)
           if (c[k] === undefined) issue(ctx, [k], `'${k}' is required (or describe the run as 'stages')`);
+      if (c.dataFree && c.baseline === true)
+        issue(
+          ctx,
+          ['baseline'],
+          'a data-free run reads no training data, so there is nothing to train a student alone on; remove baseline',
+        );
+      if (c.dataFree && c.teacher?.file === undefined && c.teacher?.model !== undefined)
+        issue(
+          ctx,
+          ['dataFree'],
+          "a data-free run distils from a given teacher: give 'teacher: { file }' (a zoo teacher would need the training data)",
+        );
     })
     .transform((c) => {
       const run: Recipe = {
@@ -161,10 +184,22 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
           ? classicTeacher.file(t.file, { input: t.input, output: t.output })
           : classicTeacher.model(t.model!, inherit(run, t.train));
       const loss: LossTerm[] = c.loss ?? [];
-      const baseline = c.stages ? false : (c.baseline ?? true);
-      const stages = c.stages
-        ? c.stages.map((st) => stageOf(st, run, c.seed))
-        : classicStages(teacher!, studentModelOf(c.student!), loss, baseline, c.seed, run, c.student!.input, c.student!.init);
+      const baseline = c.stages || c.dataFree ? false : (c.baseline ?? true);
+      const stages = c.federated
+        ? []
+        : c.stages
+          ? c.stages.map((st) => stageOf(st, run, c.seed))
+          : classicStages(
+              teacher!,
+              studentModelOf(c.student!),
+              loss,
+              baseline,
+              c.seed,
+              run,
+              c.student!.input,
+              c.student!.init,
+              c.dataFree ?? null,
+            );
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
       for (const st of stages)
@@ -185,8 +220,10 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         ...run,
         /** Also train the student without a teacher, same seed and budget, for comparison (classic configs). */
         baseline,
-        /** What the run trains, in order: a classic config becomes teacher → baseline → distilled. */
+        /** What the run trains, in order: a classic config becomes teacher → baseline → distilled (none when federated). */
         stages,
+        /** A federated run's parties and protocol; null otherwise. */
+        federated: c.federated ?? null,
         /** Class subsets every stage is also evaluated on, by name. */
         report: { subsets },
         /** Checkpoint every this many steps; 0 means at epoch ends only. */

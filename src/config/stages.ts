@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
+import { type DataFree, dataFreeSchema } from './data-free.js';
 import { count, issue, NAME, orNull, seedSchema, type LossTerm } from './fields.js';
 import { inherit, recipeOverride, type Recipe } from './recipe.js';
 
@@ -133,6 +134,10 @@ export function stagesSchema(parts: StageParts) {
       loss: orNull(parts.loss),
       /** Train (and validate) on samples of these classes only; null: all. */
       classes: orNull(classes),
+      /** How the trained model is exported: `foldBatchNorm: false` keeps BatchNorm nodes (a teacher for DeepInversion). */
+      export: z.strictObject({ foldBatchNorm: z.boolean().default(true) }).optional(),
+      /** Train on samples a data-free method makes from the stage's teacher instead of the training split. */
+      dataFree: orNull(dataFreeSchema),
       seed: orNull(seedSchema),
       /** A 'file' stage's adapters, as a file teacher's; a trained stage's `input` normalises its model's input (mean, std). */
       ...adapters,
@@ -164,8 +169,30 @@ export function stagesSchema(parts: StageParts) {
           ['refreshEvery'],
           "'refreshEvery' sets how often a cohort's peers refresh their stale copies (codistillation); this stage has no 'cohort'",
         );
+      if (s.dataFree !== null) {
+        const ts = s.teachers ?? [];
+        if (ts.length !== 1 || (typeof ts[0] !== 'string' && ts[0].http !== undefined))
+          issue(
+            ctx,
+            ['dataFree'],
+            "a data-free stage synthesises its samples from one teacher's graph: " +
+              "give it exactly one teacher, an ONNX 'file' or an earlier stage",
+          );
+        if (s.classes !== null) issue(ctx, ['classes'], "a data-free stage's samples are made for every class of its teacher");
+      }
       if (s.file !== null)
-        for (const k of ['init', 'teachers', 'loss', 'classes', 'epochs', 'optimizer', 'schedule', 'batchSize'] as const)
+        for (const k of [
+          'init',
+          'teachers',
+          'loss',
+          'classes',
+          'dataFree',
+          'export',
+          'epochs',
+          'optimizer',
+          'schedule',
+          'batchSize',
+        ] as const)
           if (s[k] != null) issue(ctx, [k], `'${k}' applies to a trained stage; a 'file' stage is used as it is`);
     });
   return z
@@ -232,6 +259,7 @@ export function classicStages(
   run: Recipe,
   studentInput?: Adapters['input'],
   studentInit?: z.output<typeof initLayersSchema>,
+  dataFree: DataFree | null = null,
 ): Stage[] {
   const norm = studentInput ? { input: studentInput } : {};
   // The baseline starts where the distilled student does, so the comparison isolates the loss.
@@ -255,6 +283,7 @@ export function classicStages(
     combine: 'mean' as const,
     loss,
     classes: null,
+    dataFree: null as DataFree | null,
     seed,
   });
   const first =
@@ -264,6 +293,6 @@ export function classicStages(
   return [
     first,
     ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...init, ...run }] : []),
-    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), ...norm, ...init, ...run },
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), dataFree, ...norm, ...init, ...run },
   ];
 }

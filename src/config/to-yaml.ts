@@ -14,8 +14,15 @@ function dropNulls(o: object): object {
 export function configToYaml(config: ResolvedConfig): string {
   // A classic config is written as one (its stages are derived), a pipeline as its stages; nulls mean
   // "not given" and stay out, so the file loads back to the same config.
-  const { teacher, student, loss, baseline, stages, ...rest } = config;
-  const shape = teacher ? { ...rest, teacher, student, loss, baseline } : { ...rest, stages: stages.map(dropNulls) };
+  const { teacher, student, loss, baseline, stages, federated, ...rest } = config;
+  // A classic data-free run keeps its `dataFree` on the distilled stage; it is written back as the user's flat mapping.
+  const df = stages.find((s) => s.name === 'distilled')?.dataFree;
+  const dataFree = df ? { dataFree: { method: df.method, n: df.n, range: df.range, ...df.options } } : {};
+  const shape = federated
+    ? { ...rest, federated }
+    : teacher
+      ? { ...rest, teacher, student, loss, baseline, ...dataFree }
+      : { ...rest, stages: stages.map(dropNulls) };
   // The teacher often shares the run's optimizer object; anchors and aliases would only obscure the file.
   const doc = new Document(shape, { aliasDuplicateObjects: false });
   // Short lists of numbers (betas, image size) read better inline.

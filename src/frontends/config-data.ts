@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
-import { featureStats, stratifiedSplit, tokenizerSize, type Dataset } from '../data/index.js';
+import { featureStats, stratifiedSplit, take, tokenizerSize, type Dataset } from '../data/index.js';
 import { activeAugment } from '../data/augment.js';
 import { applyView, isIdentity, type Views } from '../data/views.js';
 import { KdError } from '../util/errors.js';
@@ -10,9 +10,13 @@ import type { RunData } from '../train/plan.js';
 /** Share of an own dataset (image folder, CSV, JSONL) held out as its test set; bundled datasets have official ones. */
 const OWN_TEST_FRACTION = 0.2;
 
-/** Loads the config's dataset and cuts the run's splits: train, validation (if configured) and test. */
+/**
+ * Loads the config's dataset and cuts the run's splits: train, validation (if configured) and test. A run whose every
+ * trained stage is data-free reads the evaluation data only (see `evaluationOnly`).
+ */
 export function loadData(cfg: ResolvedConfig): RunData {
   const d = cfg.dataset;
+  if (cfg.stages.length && cfg.stages.every((st) => st.file !== null || st.dataFree !== null)) return evaluationOnly(cfg);
   if (d.name === 'csv' && d.views && (d.views.teacher || d.views.student)) return csvViews(cfg, d);
   if (d.name === 'csv' || d.name === 'jsonl' || !d.views) return splitsOf(cfg, loadFull(cfg));
   if (d.name === 'image-folder' && (d.views.teacher?.path || d.views.student?.path)) {
@@ -22,6 +26,28 @@ export function loadData(cfg: ResolvedConfig): RunData {
   const splits = splitsOf(cfg, loadFull(cfg));
   if (isIdentity(d.views.teacher) && isIdentity(d.views.student)) return splits;
   return withViews(cfg, d.views, splits, splits);
+}
+
+/**
+ * The data of a run that trains on synthesised samples only: a bundled dataset's test split (its training split is
+ * never read), or all of an own dataset, as the test set. The training split is an empty dataset of the same shape.
+ */
+function evaluationOnly(cfg: ResolvedConfig): RunData {
+  const d = cfg.dataset;
+  if (d.validation)
+    throw new KdError(
+      'BAD_CONFIG',
+      'dataset.validation: a data-free run reads no training data to hold a validation split out of (its stages choose ' +
+        'their best checkpoint on held-out synthesised samples); remove dataset.validation',
+    );
+  if (d.views) throw new KdError('BAD_CONFIG', 'dataset.views: paired views are not supported in a data-free run; remove dataset.views');
+  const test = d.name === 'mnist' || d.name === 'fashion-mnist' ? bundledDataset(d.name, 'test') : loadFull(cfg).full;
+  const train = take(test, 0, `${test.name} (no training data: data-free)`);
+  if (d.name === 'csv') {
+    const st = featureStats(test.x as Float32Array, test.sampleShape[0]);
+    return { train, test, mean: st.mean, std: st.std };
+  }
+  return { train, test };
 }
 
 /** The config's dataset, whole, and its official test split when it has one; `features` overrides a CSV's feature columns. */

@@ -70,6 +70,8 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
       combine: st.combine,
       loss: st.loss as LossTerm[],
       classes: st.classes,
+      dataFree: st.dataFree,
+      foldBatchNorm: st.export?.foldBatchNorm ?? true,
       init: initSource(st.init),
       initLayers: typeof st.init === 'object' && st.init ? st.init.layers : null,
       recipe: recipeOf(st),

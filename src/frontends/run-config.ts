@@ -5,6 +5,7 @@ import { preflight } from '../train/preflight.js';
 import { formatSummary, type RunSummary } from '../train/report.js';
 import { RunDir } from '../train/run-dir.js';
 import { loadData } from './config-data.js';
+import { runFederatedExperiment } from './federated-run.js';
 
 export { formatSummary, type RunSummary, type SummaryRow } from '../train/report.js';
 
@@ -34,6 +35,12 @@ export async function runExperiment(cfg: ResolvedConfig, opts: RunOptions = {}):
   else if (!opts.runDir) rd.start({ resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['runExperiment'] });
   if (opts.onEvent) rd.observe(opts.onEvent);
   const data = loadData(cfg);
+  if (cfg.federated) {
+    const summary = await runFederatedExperiment(cfg, data, rd, opts.log);
+    rd.write('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+    opts.log?.(formatSummary(summary));
+    return summary;
+  }
   const plan = planFromConfig(cfg, data);
   await preflight(plan);
   const rows = await executePlan(plan, { runDir: rd, resume: opts.resume, log: opts.log, pause: opts.pause });

@@ -4,6 +4,7 @@ import { openTeachers, releaseTeachers, type OpenTeacher } from '../distill/teac
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { Model } from '../nn/model.js';
 import { measureLatency } from '../runtime/latency.js';
+import { dataFreeSplits } from './data-free-stage.js';
 import { confusionMatrix, MAX_CONFUSION_CLASSES } from './confusion.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
@@ -130,7 +131,7 @@ async function trainAndExport(
     const source = initSourceOf(plan.stages.find((s) => s.name === st.init)!, () => state.trained.get(st.init!));
     copyLayers(model, source.values(), mapLayers(st, model, source, st.initLayers));
   } else if (st.init) for (const [k, v] of state.trained.get(st.init)!) model.values.get(k)!.set(v);
-  const { train, val, teacherTrain } = stageData(plan, st);
+  const { train, val, teacherTrain } = st.dataFree ? await synthesizedData(plan, st, rd, state, o) : stageData(plan, st);
   const teachers = await openStageTeachers(plan, st, state);
   try {
     // ONNX teachers run in worker threads of their own; HTTP and live teachers take no core.
@@ -141,7 +142,7 @@ async function trainAndExport(
         model,
         recipe: st.recipe,
         loss: st.loss,
-        data: { train, val, valName: plan.data.val ? 'val' : 'test', teacherTrain },
+        data: { train, val, valName: plan.data.val || st.dataFree ? 'val' : 'test', teacherTrain },
         teachers,
         combine: st.combine,
         threads: Math.max(1, plan.threads - workers),
@@ -163,6 +164,23 @@ async function trainAndExport(
   return exportStage(st, model);
 }
 
+/** A data-free stage's samples, made from its teacher; the first of them are kept in the run directory to be looked at. */
+async function synthesizedData(plan: RunPlan, st: StagePlan, rd: RunDir, state: RunState, o: ExecuteOptions) {
+  const splits = await dataFreeSplits(
+    plan,
+    st,
+    (n) => state.bytes.get(n),
+    (e) => {
+      rd.log(e);
+      if (e.event === 'warning') o.log?.(`warning: ${e.message}`);
+      if (e.event === 'synth')
+        o.log?.(`${st.name}: ${e.samples} ${e.method} samples in ${e.seconds} s; teacher's classes ${e.classCounts}`);
+    },
+  );
+  rd.write(`${st.name}-synth.json`, JSON.stringify(splits.preview));
+  return { train: splits.train, val: splits.val, teacherTrain: undefined };
+}
+
 /** The stage's teachers, readied for its loss and started; none when its loss reads no teacher. */
 async function openStageTeachers(plan: RunPlan, st: StagePlan, state: RunState): Promise<OpenTeacher[]> {
   if (!teacherOutputsOf(st.loss).length) return [];
@@ -177,7 +195,7 @@ export function exportStage(st: StagePlan, model: Model): StageModel[] {
         name: st.name,
         label: st.label,
         file: stageFile(st.name),
-        bytes: exportOnnx(model, { metadata: { 'kdistill.role': st.name } }),
+        bytes: exportOnnx(model, { metadata: { 'kdistill.role': st.name }, foldBn: st.foldBatchNorm !== false }),
         params: model.parameterCount(),
       },
     ];
@@ -188,7 +206,7 @@ export function exportStage(st: StagePlan, model: Model): StageModel[] {
       name,
       label,
       file: stageFile(st.name, k),
-      bytes: exportOnnx(peer, { metadata: { 'kdistill.role': name } }),
+      bytes: exportOnnx(peer, { metadata: { 'kdistill.role': name }, foldBn: st.foldBatchNorm !== false }),
       params: peer.parameterCount(),
     };
   });

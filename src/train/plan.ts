@@ -59,6 +59,15 @@ export interface StagePlan {
   readonly loss: readonly LossTerm[];
   /** Train (and validate) on samples of these classes only; null: all. */
   readonly classes: readonly number[] | null;
+  /** Export with BatchNorm folded into the convolutions (default true); false keeps it, for DeepInversion's statistics. */
+  readonly foldBatchNorm?: boolean;
+  /** Train on samples this data-free method makes from the stage's one teacher, not on the training split. */
+  readonly dataFree?: {
+    readonly method: string;
+    readonly n: number;
+    readonly range: readonly [number, number];
+    readonly options: Record<string, unknown>;
+  } | null;
   /** An earlier stage whose trained weights this one starts from. */
   readonly init: string | null;
   /** Only these layers of it (name prefixes here ← there); null: every parameter (the same architecture). */

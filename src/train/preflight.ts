@@ -5,6 +5,7 @@ import { exportOnnx } from '../runtime/inference.js';
 import { initSourceOf, mapLayers } from './init-layers.js';
 import { KdError } from '../util/errors.js';
 import { checkClassifierStep } from './classifier.js';
+import { dataFreeCounts } from './data-free-stage.js';
 import { prepareStageTeachers, stageData, type RunPlan, type StagePlan } from './plan.js';
 
 /**
@@ -46,7 +47,13 @@ export async function preflight(plan: RunPlan): Promise<void> {
           'reads a teacher, and the stage names none (teachers: [...])',
       );
     const slots = reads ? (await prepareStageTeachers(plan, st, (n) => stand.get(n)!)).map((p) => p.slot) : [];
-    checkClassifierStep(student, st.loss, slots, st.combine, stageData(plan, st).train.n);
+    checkClassifierStep(
+      student,
+      st.loss,
+      slots,
+      st.combine,
+      st.dataFree ? dataFreeCounts(st.dataFree.n).train : stageData(plan, st).train.n,
+    );
   }
 }
 

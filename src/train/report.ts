@@ -36,6 +36,13 @@ export interface RunSummary {
   classNames?: string[];
   rows: SummaryRow[];
   seconds: number;
+  /** A federated run: its protocol, and per party its private split, the bytes it sent and received each round, the rounds it missed. */
+  federated?: {
+    algorithm: string;
+    rounds: number;
+    publicSamples: number;
+    parties: { samples: number; classCounts: number[]; bytesUp: number[]; bytesDown: number[]; dropped: number[] }[];
+  };
 }
 
 /** The comparison table printed at the end of a run. */
@@ -61,6 +68,16 @@ export function formatSummary(s: RunSummary): string {
       subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join(''),
   );
   const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
+  const f = s.federated;
+  if (f) {
+    const mean = (k: 'bytesUp' | 'bytesDown') =>
+      f.parties.reduce((a, p) => a + p[k].reduce((x, y) => x + y, 0), 0) / f.parties.length / f.rounds;
+    const kb = (v: number) => `${(v / 1024).toFixed(1)} KiB`;
+    notes.push(
+      `${f.algorithm}, ${f.parties.length} parties, ${f.rounds} rounds: per party and round ${kb(mean('bytesUp'))} sent, ` +
+        `${kb(mean('bytesDown'))} received (mean); rounds missed: ${f.parties.reduce((a, p) => a + p.dropped.length, 0)}`,
+    );
+  }
   const counts = `${s.trainSamples} train / ${s.validationSamples} validation / ${s.testSamples} test samples`;
   const totals = `${s.dataset}: ${counts}, ${s.seconds} s`;
   return [head, ...lines, totals, ...notes].join('\n');

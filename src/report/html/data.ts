@@ -47,6 +47,8 @@ export interface ReportRun {
   exportReport?: ExportReport;
   /** For runs with feature terms: teacher and student attention maps on a few test images. */
   attention?: AttentionFigure;
+  /** For data-free stages: a grid of the first synthesised samples (a PNG data URI) and the teacher's labels of them. */
+  synthesized?: { stage: string; png: string; labels: number[] }[];
 }
 
 /** Steps kept per stage: enough for the shape of a curve, few enough for a small file. */

@@ -133,6 +133,13 @@ function runSection(r: ReportRun, i: number, ofSeeds: boolean): string {
     );
   }
   if (r.attention) out.push(attentionSection(r, i));
+  for (const g of r.synthesized ?? [])
+    out.push(
+      `<h2>Synthesised inputs: ${esc(g.stage)}</h2><p class="dim">The first ${g.labels.length} samples the data-free method made ` +
+        "from the teacher (no training data was read), row by row; the teacher's classes: " +
+        `${esc(g.labels.map((c) => r.summary.classNames?.[c] ?? String(c)).join(', '))}.</p>`,
+      `<img class="synth" alt="synthesised samples of stage ${esc(g.stage)}" src="${g.png}">`,
+    );
   if (r.exportReport) out.push(`<h2>Export</h2>`, exportTable(r.exportReport));
   if (r.config)
     out.push(

@@ -28,6 +28,7 @@ table.heat td, table.heat th { padding: 2px 6px; text-align: center; min-width: 
 pre { background: var(--bg2); border: 1px solid var(--line); padding: 10px 12px; overflow: auto; font-size: 12.5px; }
 table.maps td { text-align: center; vertical-align: top; }
 canvas.map { image-rendering: pixelated; width: 96px; height: 96px; }
+img.synth { image-rendering: pixelated; width: 690px; max-width: 100%; border: 1px solid #ddd; }
 details > summary { cursor: pointer; font-weight: 600; margin: 10px 0; }
 nav a { margin-right: 14px; }
 `;

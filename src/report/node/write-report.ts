@@ -1,5 +1,5 @@
 /** Reading run directories and writing report.html in Node: the files a run leaves, and uPlot from its package. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
 import type { RunSummary } from '../../train/report.js';
@@ -9,6 +9,8 @@ import type { ExportReport } from '../export-report.js';
 import type { SeedsSummary } from '../seeds.js';
 import { metricsSeries, type ReportRun } from '../html/data.js';
 import { type ReportAssets, renderReport } from '../html/render.js';
+import { tileSamples } from '../../distill/datafree/grid.js';
+import { encodePng } from '../../distill/datafree/node/png.js';
 import { attentionFigure } from './attention.js';
 
 let assets: ReportAssets | undefined;
@@ -44,7 +46,20 @@ export function readReportRun(dir: string, label = basename(resolve(dir))): Repo
     steps,
     epochs,
     exportReport: readJson<ExportReport>(join(dir, 'export-report.json')),
+    synthesized: synthesizedGrids(dir),
   };
+}
+
+/** The first samples each data-free stage trained on (`<stage>-synth.json`), tiled into PNG data URIs. */
+function synthesizedGrids(dir: string): ReportRun['synthesized'] {
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir).filter((f) => f.endsWith('-synth.json'));
+  if (!files.length) return undefined;
+  return files.sort().map((f) => {
+    const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { x: number[]; y: number[]; shape: number[]; range?: [number, number] };
+    const png = encodePng(tileSamples(p.x, p.shape, p.range ?? [0, 1], 8));
+    return { stage: f.replace(/-synth\.json$/, ''), labels: p.y, png: `data:image/png;base64,${png.toString('base64')}` };
+  });
 }
 
 /** Writes `<dir>/report.html` for one finished run (with attention maps when its loss compares features); returns its path. */

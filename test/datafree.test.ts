@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { configRegistry } from '../src/cli/run.js';
+import { configToYaml } from '../src/config/index.js';
+import { ConfigError, parseConfig } from '../src/config/node/index.js';
+import { bundledDataset, registerBundledDataset } from '../src/data/bundled.js';
+import { take, type Dataset } from '../src/data/index.js';
+import { synthesize } from '../src/distill/datafree/index.js';
+import { classSimilarity, finalLayerWeights } from '../src/distill/datafree/class-similarity.js';
+import { dirichlet } from '../src/distill/datafree/dirichlet.js';
+import { inversionGraph, openInversion } from '../src/distill/datafree/inversion.js';
+import { runExperiment } from '../src/frontends/run-config.js';
+import { decodeImage } from '../src/data/image-folder.js';
+import { writeRunReport } from '../src/report/node/write-report.js';
+import { Graph } from '../src/graph/graph.js';
+import * as op from '../src/graph/ops.js';
+import { toOnnx } from '../src/graph/onnx.js';
+import { Model } from '../src/nn/model.js';
+import { zooModel } from '../src/nn/zoo/index.js';
+import { ort } from '../src/runtime/ort.js';
+import { exportOnnx, Predictor } from '../src/runtime/inference.js';
+import { evaluateClassifier, fitClassifier } from '../src/train/classifier.js';
+import { RunDir } from '../src/train/run-dir.js';
+import { Rng } from '../src/util/rng.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kd-datafree-'));
+const shape = [1, 28, 28];
+let withBn: Uint8Array, folded: Uint8Array, mlp: Uint8Array, test: Dataset, mnistTrain: Dataset;
+
+// A small MNIST CNN with BatchNorm (about 91% after two epochs on 5,000 images), exported with BN kept and folded,
+// and an MLP (a Gemm head) for ZSKD.
+before(async () => {
+  mnistTrain = bundledDataset('mnist', 'train');
+  const train = take(mnistTrain, 5000);
+  test = take(bundledDataset('mnist', 'test'), 1000);
+  const cnn = new Model(zooModel('cnn-8-16', shape, 10), 1);
+  await fitClassifier(cnn, train, { epochs: 2, lr: 3e-3, seed: 1, threads: 1 });
+  withBn = exportOnnx(cnn, { foldBn: false });
+  folded = exportOnnx(cnn);
+  const m = new Model(zooModel('mlp-784-64-10', shape, 10), 1);
+  await fitClassifier(m, train, { epochs: 2, lr: 3e-3, seed: 1, threads: 1 });
+  mlp = exportOnnx(m);
+});
+
+/** Conv → BatchNormalization → tanh → 2×2 average pool → Gemm, random weights; without `head`, the class scores are the pooled map's sum. */
+function smoothTeacher(head = true): Uint8Array {
+  const rng = new Rng(7);
+  const g = new Graph('smooth');
+  const r = (name: string, dims: number[], scale: number, offset = 0) =>
+    g.initializer(name, {
+      dtype: 'float32',
+      shape: dims,
+      data: Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => offset + scale * (rng.next() - 0.5)),
+    });
+  const x = g.input('x', 'float32', ['N', ...shape]);
+  const c = op.conv(x, r('w', [4, 1, 3, 3], 1), undefined, { pads: [1, 1, 1, 1] });
+  const bn = g.node('BatchNormalization', [c, r('s', [4], 0.5, 1), r('b', [4], 0.2), r('m', [4], 0.2), r('v', [4], 0.5, 1)])[0];
+  const h = op.avgPool(op.tanh(bn), { kernel: [2, 2], strides: [2, 2] });
+  const logits = head
+    ? op.gemm(op.flatten(h, 1), r('fc', [10, 4 * 14 * 14], 0.2), r('fcb', [10], 0.1), { transB: true, name: 'logits' })
+    : op.identity(op.reshape(op.reduceMean(h, [2, 3]), [0, -1]), 'logits');
+  g.output(logits);
+  return toOnnx(g);
+}
+
+const ctx = (teacher: Uint8Array, n: number, log?: (e: Record<string, unknown>) => void) => ({
+  teacher,
+  source: 'tiny.onnx',
+  sampleShape: shape,
+  classes: 10,
+  n,
+  seed: 0,
+  range: [0, 1] as const,
+  threads: 1,
+  log,
+});
+
+/** A student distilled (KD, T = 4) on the samples alone, scored on real MNIST test images. */
+async function studentOn(ds: Dataset, teacher: Uint8Array): Promise<number> {
+  const s = new Model(zooModel('cnn-8-16', shape, 10), 2);
+  const tp = await Predictor.fromBytes(teacher, { threads: 1 });
+  try {
+    await fitClassifier(s, ds, {
+      epochs: 10,
+      lr: 3e-3,
+      seed: 0,
+      threads: 1,
+      loss: [{ method: 'kd', weight: 1, options: { temperature: 4 } }],
+      teacher: tp,
+      teacherShapes: { logits: [10] },
+    });
+  } finally {
+    await tp.release();
+  }
+  return (await evaluateClassifier(s, test, { threads: 1 })).accuracy;
+}
+
+describe('data-free: samples from the teacher alone', () => {
+  it('DeepInversion on a BN teacher: every class, and a student far above chance', async () => {
+    const set = await synthesize(ctx(withBn, 300), { method: 'deepinversion', options: { steps: 60 } });
+    assert.ok(
+      set.classCounts.every((c) => c > 0),
+      `classes ${set.classCounts}`,
+    );
+    const acc = await studentOn(set.data, withBn);
+    assert.ok(acc > 0.4, `student on DeepInversion samples: ${acc} (chance 0.1)`);
+  });
+
+  it('ZSKD on a Gemm head: every class, and a student far above chance', async () => {
+    const set = await synthesize(ctx(mlp, 300), { method: 'zskd', options: { steps: 100, lr: 0.05 } });
+    assert.ok(
+      set.classCounts.every((c) => c > 0),
+      `classes ${set.classCounts}`,
+    );
+    const acc = await studentOn(set.data, mlp);
+    assert.ok(acc > 0.25, `student on ZSKD samples: ${acc} (chance 0.1)`);
+  });
+
+  it('DAFL: a generator trained against the teacher covers every class, and a student learns from it', async () => {
+    const events: Record<string, unknown>[] = [];
+    const set = await synthesize(
+      ctx(folded, 300, (e) => events.push(e)),
+      {
+        method: 'dafl',
+        options: { steps: 60, batchSize: 64, channels: [16, 8], snapshots: 3 },
+      },
+    );
+    assert.ok(
+      set.classCounts.every((c) => c > 0),
+      `classes ${set.classCounts}`,
+    );
+    const last = events.filter((e) => e.event === 'synth-batch').at(-1)!;
+    // The information-entropy term is −H(mean prediction) in base 10: −1 is an even spread over 10 classes.
+    assert.ok(Number(last.info_entropy) < -0.8, `info entropy ${last.info_entropy}`);
+    const acc = await studentOn(set.data, folded);
+    assert.ok(acc > 0.3, `student on DAFL samples: ${acc} (chance 0.1)`);
+  });
+
+  it('a folded-BN teacher: DeepInversion says only the priors apply, and still runs', async () => {
+    const events: Record<string, unknown>[] = [];
+    const set = await synthesize(
+      ctx(folded, 20, (e) => events.push(e)),
+      { method: 'deepinversion', options: { steps: 5 } },
+    );
+    const w = events.find((e) => e.event === 'warning');
+    assert.match(String(w?.message), /no BatchNormalization nodes.*only the class term and the TV and l2 priors/);
+    assert.equal(set.data.n, 20);
+  });
+
+  it('baselines: noise in range, unrelated images unlabelled, both labelled by the teacher', async () => {
+    const n = await synthesize(ctx(withBn, 50), { method: 'noise' });
+    assert.ok((n.data.x as Float32Array).every((v) => v >= 0 && v <= 1));
+    const u = await synthesize(ctx(withBn, 50), { method: 'unrelated', options: { dataset: 'fashion-mnist' } });
+    const fashion = bundledDataset('fashion-mnist', 'train');
+    // The images are Fashion-MNIST's (some sample of them), their labels the teacher's, not Fashion-MNIST's.
+    const first = Array.from((u.data.x as Float32Array).subarray(0, 784), (v) => Math.round(v * 255));
+    let found = false;
+    for (let i = 0; i < fashion.n && !found; i++) found = first.every((v, j) => v === fashion.x[i * 784 + j]);
+    assert.ok(found, 'the first unrelated sample is a Fashion-MNIST training image');
+    await assert.rejects(
+      synthesize(ctx(withBn, 5), { method: 'unrelated', options: { dataset: 'fashion-mnist', colour: 1 } }),
+      /dataFree\.colour/,
+    );
+  });
+
+  it("the inversion objective's input gradient matches finite differences (class, BN statistics, TV and l2 terms)", async () => {
+    // A smooth teacher (tanh, average pooling): ReLU and max-pool kinks would make finite differences of a real CNN
+    // disagree wherever a pixel's step crosses one.
+    const g = inversionGraph(smoothTeacher(), shape, { target: 1, temperature: 2, bn: 1, firstBn: 10, tv: 0.1, l2: 0.05 });
+    assert.equal(g.bnLayers, 1);
+    const s = await openInversion(g, 1);
+    const rng = new Rng(3);
+    const B = 4;
+    const x = Float32Array.from({ length: B * 784 }, () => rng.next());
+    const target = new Float32Array(B * 10);
+    for (let i = 0; i < B; i++) target[i * 10 + i] = 1;
+    const run = async (v: Float32Array) => {
+      const o = await s.run({ x: new ort.Tensor('float32', v, [B, ...shape]), target: new ort.Tensor('float32', target, [B, 10]) });
+      return { loss: (o.loss.data as Float32Array)[0], grad: o.grad_x.data as Float32Array };
+    };
+    const { grad } = await run(x);
+    const eps = 1e-2;
+    let worst = 0;
+    for (let k = 0; k < 24; k++) {
+      const i = rng.int(x.length);
+      const up = Float32Array.from(x),
+        down = Float32Array.from(x);
+      up[i] += eps;
+      down[i] -= eps;
+      const fd = ((await run(up)).loss - (await run(down)).loss) / (2 * eps);
+      worst = Math.max(worst, Math.abs(fd - grad[i]) / Math.max(Math.abs(fd), 1e-2));
+    }
+    await s.release();
+    assert.ok(worst < 0.05, `largest relative error ${worst}`);
+  });
+
+  it('Dirichlet draws average α / Σα; class similarity is 1 on the diagonal and 0 somewhere in each row', () => {
+    const rng = new Rng(1);
+    const alpha = [2, 0.5, 0.1, 1];
+    const mean = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) dirichlet(rng, alpha).forEach((v, k) => (mean[k] += v / 4000));
+    alpha.forEach((a, k) => assert.ok(Math.abs(mean[k] - a / 3.6) < 0.02, `component ${k}: ${mean[k]} vs ${a / 3.6}`));
+    const w = finalLayerWeights(mlp);
+    assert.equal(w.length, 10);
+    assert.equal(w[0].length, 64);
+    const sim = classSimilarity(w);
+    sim.forEach((row, i) => {
+      assert.equal(row[i], 1);
+      assert.equal(Math.min(...row), 0);
+    });
+    assert.throws(() => finalLayerWeights(smoothTeacher(false)), /its output 'logits' is not made by a Gemm or MatMul/);
+  });
+});
+
+describe('data-free in a config', () => {
+  const teacherFile = () => {
+    const f = join(dir, 'teacher.onnx');
+    writeFileSync(f, withBn);
+    return f;
+  };
+  const config = (extra: string[]) =>
+    [
+      'seed: 0',
+      'threads: 1',
+      'dataset: { name: mnist }',
+      `teacher: { file: ${teacherFile()} }`,
+      'student: { model: cnn-8-16 }',
+      'loss: [{ method: kd, weight: 1, options: { temperature: 4 } }]',
+      ...extra,
+    ].join('\n');
+
+  it('trains on synthesised samples and never reads the training split', async () => {
+    const real = bundledDataset('mnist', 'test');
+    registerBundledDataset('mnist', (split) => {
+      if (split === 'train') throw new Error('the training split was read');
+      return take(real, 500);
+    });
+    try {
+      const out = join(dir, 'run-di');
+      const cfg = parseConfig(
+        config([`outDir: ${out}`, 'dataFree: { method: deepinversion, n: 300, steps: 60 }', 'epochs: 10']),
+        join(dir, 'df.yaml'),
+        configRegistry(),
+      );
+      assert.equal(cfg.stages.map((s) => s.name).join(), 'teacher,distilled', 'no baseline: there is no data to train it on');
+      // The resolved config (what a run directory keeps) loads again as the same data-free run.
+      const again = parseConfig(configToYaml(cfg), join(dir, 'again.yaml'), configRegistry());
+      assert.deepEqual(again.stages[1].dataFree, cfg.stages[1].dataFree);
+      const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir) });
+      assert.equal(s.trainSamples, 0);
+      const student = s.rows.find((r) => r.role === 'distilled')!;
+      assert.ok(student.testAccuracy > 0.3, `distilled on synthesised samples: ${student.testAccuracy}`);
+      const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+      assert.match(log, /"event":"synth","method":"deepinversion","samples":330/);
+      const preview = JSON.parse(readFileSync(join(out, 'distilled-synth.json'), 'utf8'));
+      assert.deepEqual(preview.shape, [64, 1, 28, 28]);
+      await writeRunReport(out);
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      const png = /<img class="synth"[^>]*src="data:image\/png;base64,([^"]+)"/.exec(html);
+      assert.ok(png, 'the report shows the synthesised grid');
+      const img = decodeImage(Buffer.from(png[1], 'base64'), 'grid.png');
+      assert.equal(img.width, 8 * 29 + 1);
+    } finally {
+      registerBundledDataset('mnist', (split) => (split === 'train' ? mnistTrain : real));
+    }
+  });
+
+  it('kdistill synth writes a grid of what a method makes', () => {
+    const out = join(dir, 'synth');
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        new URL('../src/cli/main.ts', import.meta.url).pathname,
+        'synth',
+        teacherFile(),
+        '--method',
+        'deepinversion',
+        '--n',
+        '12',
+        '--option',
+        'steps=5',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /12 deepinversion samples/);
+    const img = decodeImage(readFileSync(join(out, 'grid.png')), 'grid.png');
+    assert.equal(img.width, 4 * 29 + 1);
+    assert.equal(JSON.parse(readFileSync(join(out, 'samples.json'), 'utf8')).labels.length, 12);
+    const bad = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        new URL('../src/cli/main.ts', import.meta.url).pathname,
+        'synth',
+        teacherFile(),
+        '--method',
+        'zskd',
+        '--option',
+        'stepz=5',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /dataFree\.stepz: unknown option 'stepz' of dataFree method 'zskd'; its options: beta, temperature, steps/);
+  });
+
+  it('refuses what cannot work, naming the field', () => {
+    const bad = (extra: string[], re: RegExp) =>
+      assert.throws(
+        () => parseConfig(config(['epochs: 1', ...extra]), join(dir, 'bad.yaml'), configRegistry()),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message),
+      );
+    bad(
+      ['dataFree: { method: dafl2 }'],
+      /dataFree\.method.*unknown dataFree method 'dafl2'; known: noise, unrelated, zskd, deepinversion/s,
+    );
+    bad(['dataFree: { method: zskd, temprature: 20 }'], /dataFree.*temprature/s);
+    bad(['dataFree: { method: zskd, steps: 0 }'], /dataFree\.steps/);
+    bad(['dataFree: { method: noise }', 'baseline: true'], /baseline.*nothing to train a student alone on/s);
+  });
+});
