@@ -42,7 +42,8 @@ export function registerSynth(program: Command): void {
   program
     .command('synth <teacher.onnx>')
     .description(
-      `samples a data-free method makes from the teacher alone, written as grid.png and samples.json (methods: ${synthesizerNames().join(', ')})`,
+      'samples a data-free method makes from the teacher alone, written as grid.png and samples.json ' +
+        `(methods: ${synthesizerNames().join(', ')})`,
     )
     .requiredOption('--method <name>', 'the data-free method')
     .option('--n <count>', 'samples to make', '64')

@@ -60,11 +60,13 @@ export function optionIssues(name: string, issues: readonly z.core.$ZodIssue[]):
     e.code === 'unrecognized_keys'
       ? e.keys.map((k) => ({
           path: [...e.path.map(String), k],
-          message: `unknown option '${k}' of dataFree method '${name}'; ${known.length ? `its options: ${known.join(', ')}` : 'it takes none'}`,
+          message: `unknown option '${k}' of dataFree method '${name}'; ${optionList(known)}`,
         }))
       : [{ path: e.path.map(String), message: `${e.message} (an option of dataFree method '${name}')` }],
   );
 }
+
+const optionList = (known: readonly string[]) => (known.length ? `its options: ${known.join(', ')}` : 'it takes none');
 
 /** Checks a method's options up front, naming the field; returns them with defaults filled in. */
 export function parseSynthOptions(name: string, options: unknown, where = 'dataFree'): Record<string, unknown> {

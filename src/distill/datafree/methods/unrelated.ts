@@ -23,7 +23,8 @@ export const unrelated: Synthesizer<z.infer<typeof options>> = {
     if (ds.sampleShape.join() !== ctx.sampleShape.join())
       throw new KdError(
         'SHAPE_MISMATCH',
-        `dataFree.dataset: '${o.dataset}' has samples [${ds.sampleShape}] but the teacher takes [${ctx.sampleShape}]; pick data of that shape`,
+        `dataFree.dataset: '${o.dataset}' has samples [${ds.sampleShape}] but the teacher takes [${ctx.sampleShape}]; ` +
+          'pick data of that shape',
       );
     if (ds.n < ctx.n) throw new KdError('BAD_OPTION', `dataFree.n: '${o.dataset}' has ${ds.n} images, fewer than the ${ctx.n} asked for`);
     const order = new Rng(ctx.seed).shuffle(Int32Array.from({ length: ds.n }, (_, i) => i));
