@@ -35,7 +35,8 @@ for (const m of ['noise', 'unrelated', 'zskd', 'deepinversion', 'dafl']) {
 }
 
 console.log(
-  '\n| algorithm | parties: mean test accuracy % | worst party % | consensus % | KiB sent per party and round | KiB received | rounds missed |',
+  '\n| algorithm | parties: mean test accuracy % | worst party % | consensus % | ' +
+    'KiB sent per party and round | KiB received | rounds missed |',
 );
 console.log('|---|---|---|---|---|---|---|');
 let alone: number[] | undefined;
@@ -59,8 +60,10 @@ for (const alg of ['alone', 'fedmd', 'fd', 'fedavg', 'fedmd-mixed']) {
     ).toFixed(1);
   const missed = r.runs.map((s) => s.federated!.parties.reduce((t, p) => t + p.dropped.length, 0));
   if (alg === 'alone') alone = mean;
-  const paired = alone && alg !== 'alone' ? ` (paired Δ ${pct(mean.map((v, i) => v - alone![i])).replace(/^(\d)/, '+$1')})` : '';
+  const delta = alone && alg !== 'alone' ? pct(mean.map((v, i) => v - alone![i])).replace(/^(\d)/, '+$1') : '';
+  const paired = delta ? ` (paired Δ ${delta})` : '';
   console.log(
-    `| ${alg} | ${pct(mean)}${paired} | ${pct(worst)} | ${pct(consensus)} | ${kib('bytesUp')} | ${kib('bytesDown')} | ${missed.join(' / ')} |`,
+    `| ${alg} | ${pct(mean)}${paired} | ${pct(worst)} | ${pct(consensus)} | ` +
+      `${kib('bytesUp')} | ${kib('bytesDown')} | ${missed.join(' / ')} |`,
   );
 }
