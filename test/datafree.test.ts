@@ -264,46 +264,22 @@ describe('data-free in a config', () => {
   });
 
   it('kdistill synth writes a grid of what a method makes', () => {
+    const synth = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'synth', teacherFile(), ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
     const out = join(dir, 'synth');
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        new URL('../src/cli/main.ts', import.meta.url).pathname,
-        'synth',
-        teacherFile(),
-        '--method',
-        'deepinversion',
-        '--n',
-        '12',
-        '--option',
-        'steps=5',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
-    );
+    const r = synth('--method', 'deepinversion', '--n', '12', '--option', 'steps=5', '--out', out);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /12 deepinversion samples/);
     const img = decodeImage(readFileSync(join(out, 'grid.png')), 'grid.png');
     assert.equal(img.width, 4 * 29 + 1);
     assert.equal(JSON.parse(readFileSync(join(out, 'samples.json'), 'utf8')).labels.length, 12);
-    const bad = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        new URL('../src/cli/main.ts', import.meta.url).pathname,
-        'synth',
-        teacherFile(),
-        '--method',
-        'zskd',
-        '--option',
-        'stepz=5',
-      ],
-      { encoding: 'utf8' },
-    );
+    const bad = synth('--method', 'zskd', '--option', 'stepz=5');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /dataFree\.stepz: unknown option 'stepz' of dataFree method 'zskd'; its options: beta, temperature, steps/);
   });
