@@ -317,6 +317,15 @@ export function batches(ds: Dataset, opts: BatchOptions): BatchIterator {
   return new BatchIterator(ds, opts);
 }
 
+/**
+ * Every sample of `ds` in order, as the batcher feeds them (bytes scaled to [0, 1], `mean`/`std` applied), in one
+ * new array: what a teacher or a hash of the fed bytes sees.
+ */
+export function fedSamples(ds: Dataset, opts: Pick<BatchOptions, 'mean' | 'std'> = {}): Float32Array {
+  for (const b of batches(ds, { batchSize: Math.max(1, ds.n), shuffle: false, ...opts })) return Float32Array.from(b.x);
+  return new Float32Array(0);
+}
+
 /** Per-element scale and offset so the inner loop is one multiply-add whatever the normalisation. */
 function affine(ds: Dataset, size: number, opts: BatchOptions): [Float64Array, Float64Array] {
   const channels = ds.sampleShape.length > 0 ? ds.sampleShape[0] : 1;

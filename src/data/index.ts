@@ -24,7 +24,7 @@ export {
   type FashionClassText,
   type FashionCollection,
 } from './fashion-mnist.js';
-export { BatchIterator, batches, type Batch, type BatchOptions, type BatchState, type PartnerSampler } from './batches.js';
+export { BatchIterator, batches, fedSamples, type Batch, type BatchOptions, type BatchState, type PartnerSampler } from './batches.js';
 export { normaliseAugment, type AugmentOptions, type AugmentParams } from './augment.js';
 export {
   decodeImage,

@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
+import { fedSamples } from '../data/batches.js';
 import { subset, type Dataset } from '../data/dataset.js';
 import { runFederated } from '../distill/federated/run.js';
 import { partyStarter } from '../distill/federated/start.js';
@@ -8,11 +9,6 @@ import type { RunSummary, SummaryRow } from '../train/report.js';
 import type { RunDir } from '../train/run-dir.js';
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-
-/** Samples as float32 in [0, 1] (bytes / 255, as the batcher scales them). */
-function floats(ds: Dataset): Float32Array {
-  return ds.x instanceof Float32Array ? Float32Array.from(ds.x) : Float32Array.from(ds.x, (v) => v * (1 / 255));
-}
 
 /** The public transfer set (another dataset's images, or held out of the training split) and what is left to deal. */
 function publicSet(cfg: ResolvedConfig, train: Dataset): { publicX?: Float32Array; pool: Dataset } {
@@ -27,13 +23,13 @@ function publicSet(cfg: ResolvedConfig, train: Dataset): { publicX?: Float32Arra
       );
     if (other.n < p.n) throw new KdError('BAD_CONFIG', `federated.public.n: '${p.dataset}' has ${other.n} images, fewer than ${p.n}`);
     const order = new Rng(`${cfg.seed}:public`).shuffle(Int32Array.from({ length: other.n }, (_, i) => i));
-    return { publicX: floats(subset(other, order.subarray(0, p.n))), pool: train };
+    return { publicX: fedSamples(subset(other, order.subarray(0, p.n))), pool: train };
   }
   if (train.n <= p.n)
     throw new KdError('BAD_CONFIG', `federated.public.n: ${p.n} held out of ${train.n} training samples leaves none for the parties`);
   const order = new Rng(`${cfg.seed}:public`).shuffle(Int32Array.from({ length: train.n }, (_, i) => i));
   return {
-    publicX: floats(subset(train, order.subarray(0, p.n))),
+    publicX: fedSamples(subset(train, order.subarray(0, p.n))),
     pool: subset(train, Int32Array.from(order.subarray(p.n)).sort(), `${train.name} (private pool)`),
   };
 }

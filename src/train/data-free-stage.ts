@@ -8,7 +8,13 @@ export interface DataFreeSplits {
   readonly train: Dataset;
   readonly val: Dataset;
   /** The first samples, for the run directory's grid (`<stage>-synth.json`). */
-  readonly preview: { readonly x: number[]; readonly y: number[]; readonly shape: readonly number[] };
+  readonly preview: {
+    readonly x: number[];
+    readonly y: number[];
+    readonly shape: readonly number[];
+    /** The data range the samples are in, so the grid maps it to black … white. */
+    readonly range: readonly [number, number];
+  };
 }
 
 /** Samples of a preview grid. */
@@ -63,6 +69,7 @@ export async function dataFreeSplits(
       x: Array.from(all.x.subarray(0, m * per), (v) => +v.toFixed(3)),
       y: Array.from(all.y.subarray(0, m)),
       shape: [m, ...sampleShape],
+      range: df.range,
     },
   };
 }

@@ -115,13 +115,11 @@ export interface InvertOptions {
   readonly lr: number;
   /** Inputs are kept within [lo, hi] after every step (the data's range). */
   readonly range: readonly [number, number];
-  /** Called every `every` steps with the step and the mean of each reported term. */
-  readonly onStep?: (step: number, terms: Record<string, number>) => void;
 }
 
 /**
  * Optimises one batch `x` (in place) with Adam (β = 0.9, 0.999, as ZSKD and DeepInversion) on an open session of
- * `inversionGraph`; returns the final terms and the teacher's logits for the final inputs.
+ * `inversionGraph`; returns the terms at the final inputs.
  */
 export async function invert(
   session: ort.InferenceSession,
@@ -129,7 +127,7 @@ export async function invert(
   shape: readonly number[],
   target: Float32Array | undefined,
   o: InvertOptions,
-): Promise<{ terms: Record<string, number>; logits: Float32Array }> {
+): Promise<Record<string, number>> {
   const m = new Float32Array(x.length),
     v = new Float32Array(x.length);
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
@@ -142,7 +140,7 @@ export async function invert(
     terms = Object.fromEntries(scalarNames.map((n) => [n, (out[n].data as Float32Array)[0]]));
     if (!Number.isFinite(terms.loss))
       throw new KdError('NON_FINITE', `input inversion: the objective became ${terms.loss} at step ${step}; lower the learning rate`);
-    if (step > o.steps) return { terms, logits: out.logits.data as Float32Array };
+    if (step > o.steps) break;
     const g = out.grad_x.data as Float32Array;
     const c1 = 1 - b1 ** step,
       c2 = 1 - b2 ** step;
@@ -153,9 +151,8 @@ export async function invert(
       const xi = x[i] - (o.lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
       x[i] = xi < lo ? lo : Math.min(xi, hi);
     }
-    o.onStep?.(step, terms);
   }
-  return { terms, logits: new Float32Array() };
+  return terms;
 }
 
 /** Opens the objective's session. */
@@ -179,7 +176,7 @@ export async function invertInBatches(
       const m = Math.min(o.batchSize, ctx.n - start);
       const x = out.subarray(start * per, (start + m) * per);
       const t = targets?.subarray(start * graph.classes, (start + m) * graph.classes);
-      const { terms } = await invert(session, x, [m, ...ctx.sampleShape], t, { steps: o.steps, lr: o.lr, range: ctx.range });
+      const terms = await invert(session, x, [m, ...ctx.sampleShape], t, { steps: o.steps, lr: o.lr, range: ctx.range });
       ctx.log?.({ event: 'synth-batch', method: o.method, samples: start + m, of: ctx.n, ...terms });
     }
   } finally {

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Dataset } from '../../data/dataset.js';
+import { argmaxRows } from '../../util/argmax.js';
 import { KdError } from '../../util/errors.js';
 
 /** What a synthesiser is given: the teacher and the shape, count and range of the samples to make. */
@@ -85,13 +86,8 @@ export interface TransferSet {
 
 /** Wraps synthesised samples as a dataset whose labels are the teacher's predictions `logits` [n, classes]. */
 export function transferSet(name: string, x: Float32Array, logits: Float32Array, ctx: SynthContext): TransferSet {
-  const y = new Int32Array(ctx.n),
+  const y = argmaxRows(logits.subarray(0, ctx.n * ctx.classes), ctx.classes),
     counts = new Array<number>(ctx.classes).fill(0);
-  for (let i = 0; i < ctx.n; i++) {
-    let best = 0;
-    for (let k = 1; k < ctx.classes; k++) if (logits[i * ctx.classes + k] > logits[i * ctx.classes + best]) best = k;
-    y[i] = best;
-    counts[best]++;
-  }
+  for (const c of y) counts[c]++;
   return { data: { name, x, y, n: ctx.n, sampleShape: ctx.sampleShape, numClasses: ctx.classes, kind: 'image' }, classCounts: counts };
 }

@@ -3,6 +3,7 @@
  * runs in a worker of its own (node/party-worker.ts), so the coordinator reaches it only through messages and sees
  * nothing but the replies below.
  */
+import { fedSamples } from '../../data/batches.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { LossTerm } from '../loss.js';
 import { Model } from '../../nn/model.js';
@@ -10,7 +11,8 @@ import { zooModel } from '../../nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../../runtime/inference.js';
 import { runtime } from '../../runtime/runtime.js';
 import type { Teacher } from '../../runtime/teacher.js';
-import { evaluateClassifier, fitClassifier } from '../../train/classifier.js';
+import { fitClassifier } from '../../train/classifier.js';
+import { argmaxRows } from '../../util/argmax.js';
 
 /** What a party is made of when the simulation starts (not protocol traffic: its own data, dealt once). */
 export interface PartySetup {
@@ -26,32 +28,35 @@ export interface PartySetup {
   readonly threads: number;
 }
 
+/** The key of sample `i` of row-major float32 samples `x` (`per` values each): the sha256 of the bytes fed. */
+function sampleKey(x: Float32Array, i: number, per: number): string {
+  return runtime().sha256(new Uint8Array(x.buffer, x.byteOffset + i * per * 4, per * 4));
+}
+
+/** Protocol targets for the samples of `x`: row `rowOf(i)` for sample i, keyed as the batcher will feed it. */
+function targetTable(x: Float32Array, n: number, rowOf: (i: number) => Float32Array): Map<string, Float32Array> {
+  const per = x.length / Math.max(1, n);
+  return new Map(Array.from({ length: n }, (_, i) => [sampleKey(x, i, per), rowOf(i)]));
+}
+
 /** Answers the samples it was built for from a table keyed by each sample's bytes (targets fixed by the protocol). */
 class TableTeacher implements Teacher {
-  constructor(private readonly table: ReadonlyMap<string, Float32Array>) {}
+  constructor(
+    private readonly table: ReadonlyMap<string, Float32Array>,
+    private readonly width: number,
+  ) {}
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[]): Promise<Float32Array[]> {
     const n = shape[0],
-      per = x.length / n,
-      bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength),
-      rt = runtime();
-    const first = this.table.values().next().value!;
-    const out = new Float32Array(n * first.length);
+      per = x.length / n;
+    const out = new Float32Array(n * this.width);
     for (let i = 0; i < n; i++) {
-      const row = this.table.get(rt.sha256(bytes.subarray(i * per * 4, (i + 1) * per * 4)));
+      const row = this.table.get(sampleKey(x as Float32Array, i, per));
       if (!row) throw new Error('a sample outside the table reached the protocol teacher');
-      out.set(row, i * first.length);
+      out.set(row, i * this.width);
     }
     return [out];
   }
   async release(): Promise<void> {}
-}
-
-/** Float32 copy of a dataset's samples scaled as the batcher scales them (bytes / 255), for hashing. */
-function floats(ds: Dataset): Float32Array {
-  if (ds.x instanceof Float32Array) return ds.x;
-  const out = new Float32Array(ds.x.length);
-  for (let i = 0; i < out.length; i++) out[i] = ds.x[i] * (1 / 255);
-  return out;
 }
 
 export class Party {
@@ -74,7 +79,7 @@ export class Party {
       seed: this.s.seed * 1000 + this.s.index * 31 + this.rounds++,
       threads: this.s.threads,
       loss,
-      teacher: table ? new TableTeacher(table) : undefined,
+      teacher: table ? new TableTeacher(table, this.classes) : undefined,
       teacherShapes: table ? { logits: [this.classes] } : undefined,
     });
   }
@@ -86,36 +91,35 @@ export class Party {
 
   /** FedMD's upload: the model's class scores on the public samples `indices`. */
   async publicLogits(indices: Int32Array): Promise<Float32Array> {
-    const x = this.publicRows(indices);
-    return this.logits(x, indices.length);
+    return this.logits(exportOnnx(this.model), this.publicRows(indices), indices.length);
   }
 
   /** FedMD's digest: the model regresses the consensus scores on the same public samples. */
   async digest(indices: Int32Array, consensus: Float32Array, epochs: number): Promise<void> {
-    const x = this.publicRows(indices);
-    const table = new Map<string, Float32Array>();
-    const rt = runtime();
+    const x = this.publicRows(indices),
+      K = this.classes;
     const ds: Dataset = {
       name: 'public',
       x,
       y: new Int32Array(indices.length),
       n: indices.length,
       sampleShape: this.s.test.sampleShape,
-      numClasses: this.classes,
+      numClasses: K,
     };
-    for (let i = 0; i < indices.length; i++)
-      table.set(
-        rt.sha256(new Uint8Array(x.buffer, x.byteOffset + i * this.per * 4, this.per * 4)),
-        consensus.subarray(i * this.classes, (i + 1) * this.classes),
-      );
+    const table = targetTable(x, ds.n, (i) => consensus.subarray(i * K, (i + 1) * K));
     await this.fit(ds, epochs, [{ method: 'logit_mse', weight: 1 }], table);
   }
 
   /** FD's upload: the mean class scores of the private samples of each label, and how many samples each mean covers. */
   async labelLogits(): Promise<{ means: Float32Array; counts: Int32Array }> {
+    return this.labelMeans(fedSamples(this.s.private));
+  }
+
+  /** The per-label means of the model's scores on the private samples `x` (as fed). */
+  private async labelMeans(x: Float32Array): Promise<{ means: Float32Array; counts: Int32Array }> {
     const ds = this.s.private,
       K = this.classes;
-    const logits = await this.logits(floats(ds), ds.n);
+    const logits = await this.logits(exportOnnx(this.model), x, ds.n);
     const means = new Float32Array(K * K),
       counts = new Int32Array(K);
     for (let i = 0; i < ds.n; i++) {
@@ -133,15 +137,12 @@ export class Party {
   async trainWithLabelTargets(epochs: number, global: Float32Array, have: Uint8Array, weight: number): Promise<void> {
     const ds = this.s.private,
       K = this.classes;
-    const own = (await this.labelLogits()).means;
-    const x = floats(ds),
-      rt = runtime();
-    const table = new Map<string, Float32Array>();
-    for (let i = 0; i < ds.n; i++) {
+    const x = fedSamples(ds);
+    const own = (await this.labelMeans(x)).means;
+    const table = targetTable(x, ds.n, (i) => {
       const c = ds.y[i];
-      const src = have[c] ? global : own;
-      table.set(rt.sha256(new Uint8Array(x.buffer, x.byteOffset + i * this.per * 4, this.per * 4)), src.subarray(c * K, (c + 1) * K));
-    }
+      return (have[c] ? global : own).subarray(c * K, (c + 1) * K);
+    });
     await this.fit(
       ds,
       epochs,
@@ -165,14 +166,12 @@ export class Party {
 
   /** Evaluation by the simulation (not protocol traffic): test accuracy and the test scores for the consensus row. */
   async evaluate(): Promise<{ accuracy: number; logits: Float32Array; onnx: Uint8Array; parameters: number }> {
-    const ev = await evaluateClassifier(this.model, this.s.test, { threads: this.s.threads });
+    const test = this.s.test,
+      K = this.classes;
     const onnx = exportOnnx(this.model);
-    return {
-      accuracy: ev.accuracy,
-      logits: await this.logits(floats(this.s.test), this.s.test.n),
-      onnx,
-      parameters: this.model.parameterCount(),
-    };
+    const logits = await this.logits(onnx, fedSamples(test), test.n);
+    const correct = argmaxRows(logits, K).reduce((a, c, i) => a + (c === test.y[i] ? 1 : 0), 0);
+    return { accuracy: correct / test.n, logits, onnx, parameters: this.model.parameterCount() };
   }
 
   private publicRows(indices: Int32Array): Float32Array {
@@ -181,8 +180,8 @@ export class Party {
     return x;
   }
 
-  private async logits(x: Float32Array, n: number): Promise<Float32Array> {
-    const p = await Predictor.fromBytes(exportOnnx(this.model), { threads: this.s.threads });
+  private async logits(onnx: Uint8Array, x: Float32Array, n: number): Promise<Float32Array> {
+    const p = await Predictor.fromBytes(onnx, { threads: this.s.threads });
     try {
       return (await p.predictMany(x, [n, ...this.s.test.sampleShape], ['logits']))[0];
     } finally {

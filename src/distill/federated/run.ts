@@ -4,6 +4,7 @@
  */
 import { subset, type Dataset } from '../../data/dataset.js';
 import { Rng } from '../../util/rng.js';
+import { argmaxRows } from '../../util/argmax.js';
 import { KdError } from '../../util/errors.js';
 import { alone } from './algorithms/alone.js';
 import type { FedContext, FedOptions } from './algorithms/context.js';
@@ -124,17 +125,10 @@ export async function runFederated(s: FederatedSpec): Promise<FederatedResult> {
       (p) => parties[p].call<{ accuracy: number; logits: Float32Array; onnx: Uint8Array; parameters: number }>('evaluate', []),
     );
     const K = s.test.numClasses;
-    let correct = 0;
-    for (let i = 0; i < s.test.n; i++) {
-      let best = 0,
-        bestScore = -Infinity;
-      for (let k = 0; k < K; k++) {
-        let v = 0;
-        for (const e of evals) v += e.logits[i * K + k];
-        if (v > bestScore) [best, bestScore] = [k, v];
-      }
-      if (best === s.test.y[i]) correct++;
-    }
+    const sum = new Float64Array(s.test.n * K);
+    for (const e of evals) for (let j = 0; j < sum.length; j++) sum[j] += e.logits[j];
+    const consensus = argmaxRows(sum, K);
+    const correct = consensus.reduce((a, c, i) => a + (c === s.test.y[i] ? 1 : 0), 0);
     const bytes = (p: number, dir: 'up' | 'down') =>
       Array.from({ length: s.rounds }, (_, r) =>
         messages.filter((m) => m.party === p && m.round === r + 1 && m.direction === dir).reduce((a, m) => a + m.bytes, 0),

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { fedSamples } from '../../../data/batches.js';
 import { bundledDataset } from '../../../data/bundled.js';
+import { subset } from '../../../data/dataset.js';
 import { Rng } from '../../../util/rng.js';
 import { KdError } from '../../../util/errors.js';
 import type { Synthesizer } from '../synthesizer.js';
@@ -19,7 +21,6 @@ export const unrelated: Synthesizer<z.infer<typeof options>> = {
   options,
   async synthesize(ctx, o) {
     const ds = bundledDataset(o.dataset, 'train');
-    const per = ctx.sampleShape.reduce((a, b) => a * b, 1);
     if (ds.sampleShape.join() !== ctx.sampleShape.join())
       throw new KdError(
         'SHAPE_MISMATCH',
@@ -28,12 +29,10 @@ export const unrelated: Synthesizer<z.infer<typeof options>> = {
       );
     if (ds.n < ctx.n) throw new KdError('BAD_OPTION', `dataFree.n: '${o.dataset}' has ${ds.n} images, fewer than the ${ctx.n} asked for`);
     const order = new Rng(ctx.seed).shuffle(Int32Array.from({ length: ds.n }, (_, i) => i));
-    const out = new Float32Array(ctx.n * per);
+    // The images as a teacher of that dataset would be fed them ([0, 1]), then mapped onto this teacher's range.
+    const out = fedSamples(subset(ds, order.subarray(0, ctx.n)));
     const [lo, hi] = ctx.range;
-    const scale = ds.x instanceof Uint8Array ? 1 / 255 : 1;
-    for (let i = 0; i < ctx.n; i++)
-      for (let j = 0, src = order[i] * per; j < per; j++)
-        out[i * per + j] = lo + (hi - lo) * Math.min(1, Math.max(0, ds.x[src + j] * scale));
+    for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * Math.min(1, Math.max(0, out[i]));
     return out;
   },
 };
