@@ -104,6 +104,11 @@ describe('federated: what leaves a party is only what the protocol says', () => 
     const r = await run('fedavg');
     const params = 784 * 32 + 32 + 32 * 10 + 10;
     for (const m of ups(r.messages, 1)) assert.equal(m.bytes, params * 4);
+    // The coordinator's starting point is party 0's initialisation, and that message is logged too.
+    assert.deepEqual(
+      ups(r.messages, 0).map((m) => [m.party, m.kind, m.bytes]),
+      [[0, 'init-params', params * 4]],
+    );
     const accs = new Set(r.parties.map((p) => p.accuracy));
     assert.equal(accs.size, 1);
     assert.equal(r.consensusAccuracy, r.parties[0].accuracy);

@@ -14,7 +14,8 @@ export async function fedavg(c: FedContext, models: readonly string[]): Promise<
       'BAD_CONFIG',
       `federated.algorithm fedavg averages parameters, so every party needs the same model; they have ${[...new Set(models)].join(', ')}`,
     );
-  let global = await c.parties[0].call<Float32Array[]>('params', []);
+  // The starting point is party 0's initialisation: logged as round 0, before the rounds whose bytes the summary counts.
+  let global = await c.parties[0].call<Float32Array[]>('params', [], { round: 0, kind: 'init-params', up: (params) => ({ params }) });
   for (let round = 1; round <= c.rounds; round++) {
     const present = c.present(round);
     if (!present.length) continue;
