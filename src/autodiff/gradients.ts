@@ -80,10 +80,15 @@ export function gradients(loss: Value, wrt: readonly Value[], opts: { seed?: Val
   return out;
 }
 
-/** Values computed (transitively) from any target. */
+/**
+ * Values computed (transitively) from any target. A hand-differentiated subgraph's output depends on the inputs its
+ * gradient is given for, even where its forward ops carry none (the Round inside fake quantisation).
+ */
 function forwardReach(g: Graph, targets: Set<string>): Set<string> {
   const reach = new Set(targets);
   for (const n of g.nodes) {
+    const custom = g.customGrads.get(n.outputs[0]);
+    if (custom?.inputs.some((i) => reach.has(i))) for (const o of n.outputs) reach.add(o);
     if (isNonDifferentiable(n.opType)) continue;
     if (n.inputs.some((i) => reach.has(i))) for (const o of n.outputs) reach.add(o);
   }
@@ -99,7 +104,7 @@ function backwardReach(g: Graph, loss: string, dependsOnTarget: Set<string>) {
     if (!n.outputs.some((o) => needed.has(o))) continue;
     if (!n.outputs.some((o) => dependsOnTarget.has(o))) continue;
     nodes.add(n);
-    for (const i of n.inputs) if (dependsOnTarget.has(i)) needed.add(i);
+    for (const i of [...n.inputs, ...(g.customGrads.get(n.outputs[0])?.inputs ?? [])]) if (dependsOnTarget.has(i)) needed.add(i);
   }
   return nodes;
 }

@@ -39,6 +39,7 @@ const nonDifferentiable = new Set([
   'ConstantOfShape',
   'Constant',
   'Sign',
+  'Round',
   'Floor',
   'OneHot',
   'EyeLike',

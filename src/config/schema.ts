@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { basename, dirname, join, resolve } from '../util/path.js';
 import { dataFreeSchema } from './data-free.js';
+import { quantizeSchema } from './quantize.js';
 import { datasetSchema } from './dataset.js';
 import { federatedSchema } from './federated.js';
 import { moduleModelName, parseModuleRef } from './module-ref.js';
@@ -103,6 +104,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
           input: z.strictObject(normFields).optional(),
           /** Start from some of the teacher's layers (the baseline too): `{ from: teacher, layers: [...] }`. */
           init: initLayersSchema.optional(),
+          /** Train the student (and the baseline) with fake quantisation, so its int8 export computes what it learned. */
+          quantize: quantizeSchema.optional(),
         })
         .superRefine((s, ctx) => {
           if ([s.model, s.file, s.module].filter((x) => x !== undefined).length !== 1)
@@ -112,6 +115,12 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
               "give one of 'model' (a zoo model), 'file' (an ONNX student, trained from its weights) or 'module' (a model in code)",
             );
           else if (s.file === undefined && s.freeze.length) issue(ctx, ['freeze'], "'freeze' applies to an ONNX student 'file'");
+          if (s.quantize && s.file !== undefined)
+            issue(
+              ctx,
+              ['quantize'],
+              "quantisation-aware training applies to a zoo 'model' or a 'module' (whose Conv and Linear layers it quantises)",
+            );
           if (s.init && s.init.from !== 'teacher')
             issue(
               ctx,
@@ -199,6 +208,7 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
               c.student!.input,
               c.student!.init,
               c.dataFree ?? null,
+              c.student!.quantize ?? null,
             );
       const subsets: Record<string, number[]> = { ...c.report.subsets };
       // Stages trained on a class subset are also measured on it, unless the config names that subset already.
@@ -256,7 +266,7 @@ export type DatasetConfig = ResolvedConfig['dataset'];
 export type LossTermConfig = Frozen<LossTerm>;
 
 /** The resolved student: a zoo model or an ONNX file (the other's keys absent), with its input normalisation if given. */
-type StudentInit = { init?: z.output<typeof initLayersSchema> };
+type StudentInit = { init?: z.output<typeof initLayersSchema>; quantize?: z.output<typeof quantizeSchema> };
 type ResolvedStudent<N> = StudentInit &
   (
     | { model: string; file?: undefined; freeze?: undefined; module?: undefined; input?: N }
@@ -271,10 +281,15 @@ interface StudentAsWritten<N> {
   module?: string;
   input?: N;
   init?: z.output<typeof initLayersSchema>;
+  quantize?: z.output<typeof quantizeSchema>;
 }
 
 function resolvedStudent<N>(s: StudentAsWritten<N>): ResolvedStudent<N> {
-  const norm = { ...(s.input === undefined ? {} : { input: s.input }), ...(s.init === undefined ? {} : { init: s.init }) };
+  const norm = {
+    ...(s.input === undefined ? {} : { input: s.input }),
+    ...(s.init === undefined ? {} : { init: s.init }),
+    ...(s.quantize === undefined ? {} : { quantize: s.quantize }),
+  };
   if (s.module !== undefined) return { module: s.module, ...norm };
   return s.model !== undefined ? { model: s.model, ...norm } : { file: s.file!, freeze: s.freeze, ...norm };
 }

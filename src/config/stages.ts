@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { teacherInputSchema, teacherOutputSchema } from '../distill/teachers/adapter-spec.js';
 import { type DataFree, dataFreeSchema } from './data-free.js';
+import { quantizeSchema } from './quantize.js';
 import { count, issue, NAME, orNull, seedSchema, type LossTerm } from './fields.js';
 import { inherit, recipeOverride, type Recipe } from './recipe.js';
 
@@ -138,6 +139,8 @@ export function stagesSchema(parts: StageParts) {
       export: z.strictObject({ foldBatchNorm: z.boolean().default(true) }).optional(),
       /** Train on samples a data-free method makes from the stage's teacher instead of the training split. */
       dataFree: orNull(dataFreeSchema),
+      /** Train with fake quantisation (quantisation-aware training), so the int8 export computes what the model learned. */
+      quantize: orNull(quantizeSchema),
       seed: orNull(seedSchema),
       /** A 'file' stage's adapters, as a file teacher's; a trained stage's `input` normalises its model's input (mean, std). */
       ...adapters,
@@ -163,6 +166,8 @@ export function stagesSchema(parts: StageParts) {
             );
       }
       if (s.cohort !== null && s.init !== null) issue(ctx, ['init'], 'a cohort starts from its own initialisation');
+      if (s.quantize !== null && s.model === null)
+        issue(ctx, ['quantize'], "quantisation-aware training applies to a zoo 'model' (whose Conv and Linear layers it quantises)");
       if (s.refreshEvery !== null && s.cohort === null)
         issue(
           ctx,
@@ -260,6 +265,7 @@ export function classicStages(
   studentInput?: Adapters['input'],
   studentInit?: z.output<typeof initLayersSchema>,
   dataFree: DataFree | null = null,
+  quantize: z.output<typeof quantizeSchema> | null = null,
 ): Stage[] {
   const norm = studentInput ? { input: studentInput } : {};
   // The baseline starts where the distilled student does, so the comparison isolates the loss.
@@ -284,6 +290,7 @@ export function classicStages(
     loss,
     classes: null,
     dataFree: null as DataFree | null,
+    quantize: null as z.output<typeof quantizeSchema> | null,
     seed,
   });
   const first =
@@ -292,7 +299,7 @@ export function classicStages(
       : { ...stage('teacher', teacher.model, null, [], labelsOnly(), seed + 1000), ...teacher.train };
   return [
     first,
-    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), ...norm, ...init, ...run }] : []),
-    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), dataFree, ...norm, ...init, ...run },
+    ...(baseline ? [{ ...stage('baseline', student, null, [], labelsOnly(), seed), quantize, ...norm, ...init, ...run }] : []),
+    { ...stage('distilled', student, null, [teacherOf('teacher')], loss, seed), dataFree, quantize, ...norm, ...init, ...run },
   ];
 }

@@ -12,6 +12,7 @@ import { cohort } from '../distill/schemes/cohort.js';
 import { codistillationCohort } from '../distill/schemes/stale-copies.js';
 import type { TeacherSpec } from '../distill/teachers/spec.js';
 import { withInputNorm } from '../nn/input-norm.js';
+import { withQuantization } from '../nn/quant/model.js';
 import { checkStudentFits, importOnnx } from '../nn/import/onnx-student.js';
 import { Model, type ModelDef } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
@@ -92,7 +93,9 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
       );
     // The stage's input normalisation becomes the first nodes of its model (each peer's in a cohort).
     const normKey = cfg.teacher ? 'student.input' : `stages[${i}].input`;
-    const norm = (d: ModelDef) => (st.input ? withInputNorm(d, st.input, normKey) : d);
+    const normed = (d: ModelDef) => (st.input ? withInputNorm(d, st.input, normKey) : d);
+    // Quantisation wraps the normalised model, so its first layer quantises what the normalisation gives it.
+    const norm = (d: ModelDef) => (st.quantize ? withQuantization(normed(d), st.quantize) : normed(d));
     if (st.student) {
       // Read and checked now, so a file kdistill cannot train is refused before the first stage runs; every stage
       // importing it (the baseline and the distilled student of a classic config) starts from the file's weights.

@@ -43,6 +43,8 @@ export const erf = un('Erf');
 export const identity = un('Identity');
 export const reciprocal = un('Reciprocal');
 export const sign = un('Sign');
+/** Round half to even (ONNX Round), as QuantizeLinear rounds. */
+export const round = un('Round');
 export const not = un('Not');
 
 export const add = bin('Add');
@@ -56,6 +58,7 @@ export const equal = bin('Equal');
 export const less = bin('Less');
 export const greater = bin('Greater');
 export const and = bin('And');
+export const or = bin('Or');
 export const matmul = bin('MatMul');
 
 /** a * k for a float constant k. */

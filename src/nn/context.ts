@@ -2,6 +2,7 @@ import type { Graph, Value } from '../graph/graph.js';
 import type { DType, Shape, TensorData } from '../graph/types.js';
 import { KdError } from '../util/errors.js';
 import type { Init } from './init.js';
+import type { QuantSpec } from './quant/spec.js';
 
 /** Whether a model is built for training (dropout, batch statistics) or for evaluation and export. */
 export type Mode = 'train' | 'eval';
@@ -37,6 +38,15 @@ export class BuildContext {
   /** New values of buffers computed in train mode (buffer name → value). */
   readonly bufferUpdates = new Map<string, Value>();
   readonly noise: NoiseSpec[] = [];
+  /**
+   * Fake quantisation the layers apply while this is set (a quantisation-aware model sets it around its forward pass);
+   * undefined: the model computes in float.
+   */
+  quant?: QuantSpec;
+  /** Each fake-quantised activation: the scope holding its range → the value it quantises (what the int8 exporter names it). */
+  readonly quantSites = new Map<string, string>();
+  /** Layers whose weights were fake-quantised (a model with none cannot train quantisation-aware). */
+  readonly quantLayers: string[] = [];
   private readonly path: string[] = [];
 
   constructor(

@@ -2,6 +2,7 @@ import { Graph, type Value } from '../graph/graph.js';
 import { KdError } from '../util/errors.js';
 import { BuildContext, type InputSpec, type Mode, type ParamSource, type ParamSpec } from './context.js';
 import { initialize } from './init.js';
+import type { QuantSpec } from './quant/spec.js';
 
 /** A model as code: its inputs and a function that emits its forward pass under a BuildContext. */
 export interface ModelDef {
@@ -14,6 +15,8 @@ export interface ModelDef {
    * `{ logits: 'scores' }`): an imported model works under the core's names and is written back under its own.
    */
   readonly ioNames?: Readonly<Record<string, string>>;
+  /** Set on a model trained with fake quantisation (see `withQuantization`): how, and the same model computing in float. */
+  readonly quantization?: { readonly spec: QuantSpec; readonly float: ModelDef };
 }
 
 /** The result of building a model into a fresh graph. */

@@ -3,7 +3,9 @@ import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, toOnnx } from '../graph/onnx.js';
 import { renameValues } from '../graph/rename.js';
-import type { Model } from '../nn/model.js';
+import { Graph } from '../graph/graph.js';
+import { emitModel, type Model } from '../nn/model.js';
+import { QAT_KEY, qatParams } from '../nn/quant/model.js';
 import { KdError } from '../util/errors.js';
 import { createSession, ort, type SessionOptions } from './ort.js';
 import { readInput } from './storage.js';
@@ -23,6 +25,11 @@ export interface ExportOptions {
    * student, whose export otherwise restores its own names so it drops back into the serving code it came from).
    */
   coreNames?: boolean;
+  /**
+   * A quantisation-aware model: write its fake-quantised graph (float ops computing what the int8 model will) instead of
+   * the float model carrying its learned quantisation parameters as metadata (the default, which `quantizeInt8` reads).
+   */
+  fakeQuant?: boolean;
 }
 
 /** Metadata key of an export whose input and output names are the model's own: JSON { core name: file name }. */
@@ -33,7 +40,9 @@ export const IO_NAMES_KEY = 'kdistill.io';
  * dropout gone, BatchNorm folded, symbolic batch. Any ONNX runtime can run it.
  */
 export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
-  const b = model.build('eval');
+  const q = model.def.quantization;
+  const def = q && !o.fakeQuant ? q.float : model.def;
+  const b = emitModel(def, new Graph(def.name), 'eval', { kind: 'initializers', values: model.values });
   const g = b.graph;
   const outs = o.outputs
     ? o.outputs.map((k) => {
@@ -63,7 +72,14 @@ export function exportOnnx(model: Model, o: ExportOptions = {}): Uint8Array {
   );
   renameValues(g, renames);
   const ioMeta: Record<string, string> = Object.keys(renames).length ? { [IO_NAMES_KEY]: JSON.stringify(io) } : {};
-  return toOnnx(g, { metadata: { 'kdistill.model': model.name, ...ioMeta, ...o.metadata } });
+  const qat: Record<string, string> = q && !o.fakeQuant ? { [QAT_KEY]: JSON.stringify(renamedQat(model, renames)) } : {};
+  return toOnnx(g, { metadata: { 'kdistill.model': model.name, ...ioMeta, ...qat, ...o.metadata } });
+}
+
+/** The model's quantisation parameters under the names its exported file gives the tensors. */
+function renamedQat(model: Model, renames: Record<string, string>) {
+  const p = qatParams(model)!;
+  return { ...p, activations: Object.fromEntries(Object.entries(p.activations).map(([k, v]) => [renames[k] ?? k, v])) };
 }
 
 /** A graph input as declared in an ONNX file: element type and dims (numbers where fixed, names or '?' where not). */

@@ -1,3 +1,4 @@
+import type { Dataset } from '../data/index.js';
 import { teacherOutputsOf } from '../distill/loss.js';
 import { peerModel } from '../distill/schemes/cohort.js';
 import { openTeachers, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
@@ -8,10 +9,12 @@ import { dataFreeSplits } from './data-free-stage.js';
 import { confusionMatrix, MAX_CONFUSION_CLASSES } from './confusion.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { runtime } from '../runtime/runtime.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
 import { copyLayers, initSourceOf, mapLayers } from './init-layers.js';
 import { normOfView, prepareStageTeachers, stageData, teachersView, viewsOf, type RunPlan, type StagePlan } from './plan.js';
+import { quantizedModel } from './quantized-row.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile, stageModelName } from './stage-files.js';
@@ -24,7 +27,14 @@ interface StageModel {
   readonly file: string;
   readonly bytes: Uint8Array;
   readonly params?: number;
+  /** A quantisation-aware model's fake-quantised graph (what it trained and validated as), to score its int8 file against. */
+  readonly fakeQuant?: Uint8Array;
 }
+
+/** Where a quantisation-aware stage keeps its fake-quantised graph (so a resumed run scores it as the first run did). */
+const fakeQuantFile = (stage: string) => `checkpoints/${stage}.fakequant.onnx`;
+/** A quantisation-aware stage's int8 file, next to its float one (where `kdistill export --int8` writes it too). */
+const int8File = (file: string) => file.replace(/\.onnx$/, '.int8.onnx');
 
 /** What a finished stage hands to later ones: its files (teachers), its weights (init), its test predictions (agreement). */
 class RunState {
@@ -63,14 +73,17 @@ export async function executePlan(plan: RunPlan, o: ExecuteOptions): Promise<Sum
       : done[st.name]
         ? reuseStage(st, rd, done[st.name], initSources.has(st.name), state, o.log)
         : await trainAndExport(plan, st, rd, initSources.has(st.name), state, o);
-    for (const m of models) rd.write(m.file, m.bytes);
+    for (const m of models) {
+      rd.write(m.file, m.bytes);
+      if (m.fakeQuant) rd.write(fakeQuantFile(m.name), m.fakeQuant);
+    }
     if (!st.file && !done[st.name]) {
       done[st.name] = { parameters: models[0].params, at: new Date().toISOString() };
       rd.write('stages.json', `${JSON.stringify(done, null, 2)}\n`);
     }
     state.bytes.set(st.name, models[0].bytes);
     const agreeWith = agreementReference(plan, st, state);
-    for (const m of models) state.rows.push(await evaluateStageModel(plan, st, m, agreeWith, state));
+    for (const m of models) state.rows.push(await evaluateStageModel(plan, st, m, agreeWith, state, rd));
   }
   return state.rows;
 }
@@ -108,13 +121,20 @@ function reuseStage(
 ): StageModel[] {
   if (initSource) state.trained.set(st.name, loadCheckpoint(`${rd.checkpoints}/${st.name}-final.ckpt`).tensors);
   log?.(`${st.name}: trained before the interruption, reusing ${stageFile(st.name)}`);
-  return (st.peers ?? [st.label]).map((label, k) => ({
-    name: stageModelName(st.name, k),
-    label,
-    file: stageFile(st.name, k),
-    bytes: readInput(rd.path(stageFile(st.name, k)), k === 0 ? 'stage model' : 'cohort peer'),
-    ...(k === 0 ? { params: record.parameters as number | undefined } : {}),
-  }));
+  return (st.peers ?? [st.label]).map((label, k) => {
+    const name = stageModelName(st.name, k);
+    const fake = runtime().storage.exists(rd.path(fakeQuantFile(name)))
+      ? { fakeQuant: readInput(rd.path(fakeQuantFile(name)), 'fake-quantised model') }
+      : {};
+    return {
+      name,
+      label,
+      file: stageFile(st.name, k),
+      bytes: readInput(rd.path(stageFile(st.name, k)), k === 0 ? 'stage model' : 'cohort peer'),
+      ...fake,
+      ...(k === 0 ? { params: record.parameters as number | undefined } : {}),
+    };
+  });
 }
 
 /** Trains a stage with its teachers running beside it, then exports it (each peer of a cohort on its own). */
@@ -197,6 +217,7 @@ export function exportStage(st: StagePlan, model: Model): StageModel[] {
         file: stageFile(st.name),
         bytes: exportOnnx(model, { metadata: { 'kdistill.role': st.name }, foldBn: st.foldBatchNorm !== false }),
         params: model.parameterCount(),
+        ...(model.def.quantization ? { fakeQuant: exportOnnx(model, { fakeQuant: true }) } : {}),
       },
     ];
   return st.peers.map((label, k) => {
@@ -219,6 +240,7 @@ async function evaluateStageModel(
   m: StageModel,
   agreeWith: string | undefined,
   state: RunState,
+  rd: RunDir,
 ): Promise<SummaryRow> {
   const p = await Predictor.fromBytes(m.bytes, { threads: plan.threads }, st.file?.path ?? m.name);
   try {
@@ -244,10 +266,18 @@ async function evaluateStageModel(
         ? { confusion: confusionMatrix(ev.predictions, own.test.y, own.test.numClasses) }
         : {}),
       ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
+      ...(m.fakeQuant ? { quantization: await int8Of(m, own.test, { ...normOfView(own), threads: plan.threads }, rd) } : {}),
     };
   } finally {
     await p.release();
   }
+}
+
+/** A quantisation-aware stage's int8 file, written next to its float one, scored against its fake-quantised graph. */
+async function int8Of(m: StageModel, test: Dataset, o: { mean?: readonly number[]; std?: readonly number[]; threads: number }, rd: RunDir) {
+  const q = await quantizedModel(m.bytes, m.fakeQuant!, test, int8File(m.file), { ...o, sampleShape: test.sampleShape });
+  rd.write(q.row.file, q.bytes);
+  return q.row;
 }
 
 /** The stage context of a plan's run: its seed, augmentation, normalisation (of the stage's view) and checkpointing. */

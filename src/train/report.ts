@@ -1,3 +1,4 @@
+import type { QuantizationRow } from './quantized-row.js';
 import type { CacheStats } from '../distill/teachers/cache.js';
 import type { Latency } from '../runtime/latency.js';
 
@@ -22,6 +23,8 @@ export interface SummaryRow {
   teacherCache?: (CacheStats & { teacher: string })[];
   /** Test-set counts of (true class, predicted class), row = true class; for up to 50 classes. */
   confusion?: number[][];
+  /** A quantisation-aware stage: its int8 file (from what it learned) scored beside the fake-quantised graph it trained. */
+  quantization?: QuantizationRow;
 }
 
 /** What every run leaves in `summary.json`, whichever front-end started it (`kdistill run`, `kdistill distill`, the library). */

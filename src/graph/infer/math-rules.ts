@@ -37,6 +37,7 @@ for (const op of [
   'LeakyRelu',
   'Gelu',
   'Clip',
+  'Round',
   'Sin',
   'Cos',
 ])

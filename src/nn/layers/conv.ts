@@ -3,6 +3,8 @@ import * as op from '../../graph/ops.js';
 import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
 import { Module } from '../module.js';
+import { quantizeActivation } from '../quant/activation.js';
+import { fakeQuantWeight } from '../quant/fake-quant.js';
 
 /** Kernel, stride, padding, dilation, groups and bias of a `Conv2d`. */
 export interface Conv2dOptions {
@@ -46,7 +48,12 @@ export class Conv2d extends Module {
       );
     const [ph, pw] = p === 'same' ? [((kh - 1) * d) >> 1, ((kw - 1) * d) >> 1] : [p, p];
     const fanIn = (this.inChannels / groups) * kh * kw;
-    const w = ctx.param('weight', [this.outChannels, this.inChannels / groups, kh, kw], { kind: 'he', fanIn });
+    const param = ctx.param('weight', [this.outChannels, this.inChannels / groups, kh, kw], { kind: 'he', fanIn });
+    // Under quantisation-aware training the layer reads its input and weight as the int8 export will hold them.
+    const q = ctx.quant;
+    if (q?.activations) x = quantizeActivation(ctx, x, q);
+    if (q) ctx.quantLayers.push(ctx.fullName(''));
+    const w = q ? fakeQuantWeight(param, 0, q.bits) : param;
     const b = this.opts.bias === false ? undefined : ctx.param('bias', [this.outChannels], { kind: 'zeros' });
     const s = this.opts.stride ?? 1;
     return op.conv(x, w, b, { strides: [s, s], pads: [ph, pw, ph, pw], dilations: [d, d], group: groups, name: 'out' });

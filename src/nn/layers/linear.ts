@@ -4,6 +4,8 @@ import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
 import type { Init } from '../init.js';
 import { Module } from '../module.js';
+import { quantizeActivation } from '../quant/activation.js';
+import { fakeQuantWeight } from '../quant/fake-quant.js';
 
 /** Bias and weight initialisation of a `Linear` layer. */
 export interface LinearOptions {
@@ -33,7 +35,12 @@ export class Linear extends Module {
       this.opts.init === 'he'
         ? { kind: 'he', fanIn: this.inFeatures }
         : { kind: 'glorot', fanIn: this.inFeatures, fanOut: this.outFeatures };
-    const w = ctx.param('weight', [this.inFeatures, this.outFeatures], winit);
+    const param = ctx.param('weight', [this.inFeatures, this.outFeatures], winit);
+    // Under quantisation-aware training the layer reads its input and weight as the int8 export will hold them.
+    const q = ctx.quant;
+    if (q?.activations) x = quantizeActivation(ctx, x, q);
+    if (q) ctx.quantLayers.push(ctx.fullName(''));
+    const w = q ? fakeQuantWeight(param, 1, q.bits) : param;
     if (this.opts.bias === false) return op.matmul(x, w, 'out');
     const b = ctx.param('bias', [this.outFeatures], { kind: 'zeros' });
     // Gemm keeps MatMul+Add one kernel for 2-D inputs; batched inputs need MatMul's broadcasting.

@@ -25,9 +25,10 @@ export interface WeightSink {
 
 /**
  * Symmetric int8 per-channel quantization of weight `w` along `axis` (levels −127…127, zero point 0,
- * ORT's default for weights). Returns the name of the dequantized tensor and the per-channel scales.
+ * ORT's default for weights; `levels` 7 for a 4-bit weight held in int8). Returns the name of the dequantized tensor and
+ * the per-channel scales.
  */
-export function quantizeWeight(w: TensorProto, axis: number, sink: WeightSink): { name: string; scales: Float32Array } {
+export function quantizeWeight(w: TensorProto, axis: number, sink: WeightSink, levels = 127): { name: string; scales: Float32Array } {
   const dims = w.dims.map(Number);
   const data = floatsOf(w);
   const C = dims[axis];
@@ -38,9 +39,10 @@ export function quantizeWeight(w: TensorProto, axis: number, sink: WeightSink): 
     amax[c] = Math.max(amax[c], Math.abs(data[i]));
   }
   // An all-zero channel gets scale 1: any scale represents it exactly and 0 would divide by zero.
-  const scales = Float32Array.from(amax, (a) => (a > 0 ? a / 127 : 1));
+  const scales = Float32Array.from(amax, (a) => (a > 0 ? a / levels : 1));
   const q = new Int8Array(data.length);
-  for (let i = 0; i < data.length; i++) q[i] = Math.max(-127, Math.min(127, rint(data[i] / scales[Math.floor(i / inner) % C])));
+  for (let i = 0; i < data.length; i++)
+    q[i] = Math.max(-levels, Math.min(levels, rint(Math.fround(data[i] / scales[Math.floor(i / inner) % C]))));
   const name = `${w.name}_dequantized`;
   if (!sink.init.has(`${w.name}_quantized`)) {
     sink.init.set(`${w.name}_quantized`, tensor(`${w.name}_quantized`, DT.INT8, dims, q));
