@@ -68,7 +68,10 @@ export function registerExport(program: Command): void {
     )
     .option('--teacher <teacher.onnx>', "the teacher to compare with (default: the run directory's teacher.onnx)")
     .option('--fp16', 'also write float16 weights (half the file; computes in float32)')
-    .option('--int8', 'also write a static int8 QDQ model calibrated on training images')
+    .option(
+      '--int8',
+      'also write a static int8 QDQ model: calibrated on training images, or from the scales a quantisation-aware student learned',
+    )
     .option('--calibrate <n>', 'training images for the int8 activation ranges', '512')
     .option('--dataset <name>', "mnist | fashion-mnist (default: the run's dataset, else mnist)")
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)')

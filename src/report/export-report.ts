@@ -1,3 +1,4 @@
+import { QAT_KEY } from '../nn/quant/model.js';
 import { parseOnnx } from '../graph/onnx.js';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../nn/model.js';
@@ -33,8 +34,10 @@ export interface ExportRow {
 export interface ExportReport {
   dataset: string;
   testSamples: number;
-  /** Samples int8 ranges were calibrated on (absent without int8). */
+  /** Samples int8 ranges were calibrated on (absent without int8, or for a quantisation-aware student). */
   calibrationSamples?: number;
+  /** The student trained quantisation-aware: its int8 file holds the scales it learned, nothing was calibrated. */
+  quantizationAware?: boolean;
   threads?: number;
   rows: ExportRow[];
 }
@@ -125,8 +128,9 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
       await pr.release();
     }
   }
+  const qat = parseOnnx(student.fp32).metadataProps.some((p) => p.key === QAT_KEY);
   const calibrationSamples =
-    student.int8 && o.calibration
+    student.int8 && o.calibration && !qat
       ? o.calibration.reduce((a, b) => a + b.length, 0) / o.test.sampleShape.reduce((a, b) => a * b, 1)
       : undefined;
   return {
@@ -134,6 +138,7 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
       dataset: o.test.name,
       testSamples: o.test.n,
       ...(calibrationSamples ? { calibrationSamples } : {}),
+      ...(qat ? { quantizationAware: true } : {}),
       ...(o.threads ? { threads: o.threads } : {}),
       rows,
     },
@@ -174,7 +179,11 @@ export function formatExportReport(r: ExportReport): string {
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
-  const cal = r.calibrationSamples ? `; int8 calibrated on ${r.calibrationSamples} training samples` : '';
+  const cal = r.quantizationAware
+    ? '; int8 from quantisation-aware training (its learned scales, no calibration)'
+    : r.calibrationSamples
+      ? `; int8 calibrated on ${r.calibrationSamples} training samples`
+      : '';
   lines.push(
     '',
     `${r.dataset}: ${r.testSamples} test samples${cal}; latency on onnxruntime-node CPU${r.threads ? ` with ${r.threads} threads` : ''}.`,

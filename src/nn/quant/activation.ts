@@ -53,3 +53,12 @@ export function quantizeActivation(ctx: BuildContext, x: Value, q: QuantSpec): V
     return fakeQuant(x, s, z, ACT_LEVELS, { gradScale }, 'fq');
   });
 }
+
+/**
+ * `x` fake-quantised under scope `name` when the model trains quantisation-aware with activations (else `x` itself): for
+ * tensors the int8 model reads outside a Conv or Linear, such as a residual Add's inputs or a global pooling's.
+ */
+export function asQuantized(ctx: BuildContext, x: Value, name: string): Value {
+  const q = ctx.quant;
+  return q?.activations ? ctx.scope(name, () => quantizeActivation(ctx, x, q)) : x;
+}

@@ -4,6 +4,7 @@ import type { BuildContext } from '../context.js';
 import { Conv2d } from '../layers/conv.js';
 import { Linear } from '../layers/linear.js';
 import { BatchNorm } from '../layers/norm.js';
+import { asQuantized } from '../quant/activation.js';
 import type { ModelDef } from '../model.js';
 import { KdError } from '../../util/errors.js';
 
@@ -18,7 +19,8 @@ function basicBlock(ctx: BuildContext, x: Value, cin: number, cout: number, stri
     sc = new Conv2d('proj', cin, cout, { kernel: 1, stride, bias: false }).apply(ctx, x);
     sc = new BatchNorm('proj_bn', cout).apply(ctx, sc);
   }
-  return op.relu(op.add(h, sc, 'add'), 'out');
+  // The int8 model adds two uint8 tensors (QLinearAdd): quantisation-aware training reads both as it will.
+  return op.relu(op.add(asQuantized(ctx, h, 'add_a'), asQuantized(ctx, sc, 'add_b'), 'add'), 'out');
 }
 
 export interface ResnetOptions {
@@ -52,7 +54,7 @@ export function resnet(o: ResnetOptions): ModelDef {
           c = co;
         }
       }
-      const f = op.flatten(op.globalAvgPool(h, 'gap'), 1, 'features');
+      const f = op.flatten(op.globalAvgPool(asQuantized(ctx, h, 'gap_in'), 'gap'), 1, 'features');
       return { logits: op.identity(new Linear('fc', c, o.classes ?? 10).apply(ctx, f), 'logits'), features: f };
     },
   };
