@@ -25,7 +25,18 @@ export { formatSummary, runExperiment, type RunOptions, type RunSummary, type Su
 
 // Distillation methods: the registry and what a method is.
 export { getMethod, methodRegistry, registerMethod } from './distill/registry.js';
-export type { DistillMethod, ExtraModel, KnowledgeKind, MethodInputs, MethodLoss, MethodNeeds, PretrainPhase } from './distill/method.js';
+export type {
+  Alternation,
+  BoundaryInputs,
+  BoundarySampling,
+  DistillMethod,
+  ExtraModel,
+  KnowledgeKind,
+  MethodInputs,
+  MethodLoss,
+  MethodNeeds,
+  PretrainPhase,
+} from './distill/method.js';
 export { classPairs } from './distill/samplers/class-pairs.js';
 export { cohort, peerModel, type CohortDef } from './distill/schemes/cohort.js';
 export { codistillationCohort } from './distill/schemes/stale-copies.js';

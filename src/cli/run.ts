@@ -77,6 +77,6 @@ export function registerRun(program: Command): void {
       ];
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       for (const r of rows)
-        console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(9)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
+        console.log(`${r.name.padEnd(8)} ${r.kind.padEnd(11)} ${JSON.stringify(r.defaults).padEnd(28)} ${r.description}`);
     });
 }

@@ -61,11 +61,18 @@ export function needsOf(terms: readonly LossTerm[]): MethodNeeds {
   const names = models.map((m) => m.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new KdError('BAD_LOSS', `two terms declare an extra model named '${twice}'; each needs a name of its own`);
+  const boundary = all.filter((x) => x.n.boundary);
+  if (boundary.length > 1)
+    throw new KdError(
+      'BAD_LOSS',
+      `terms ${boundary.map((x) => x.method).join(' and ')} each ask for boundary samples; one attack serves a step, so keep one of them`,
+    );
   return {
     sampleIndex: all.some((x) => x.n.sampleIndex),
     staleCopies: all.some((x) => x.n.staleCopies),
     ...(partners.length ? { partners: partners[0].n.partners } : {}),
     ...(models.length ? { models } : {}),
+    ...(boundary.length ? { boundary: boundary[0].n.boundary } : {}),
   };
 }
 

@@ -5,9 +5,12 @@ import type { BuildContext } from '../nn/context.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
+import type { Alternation } from '../runtime/train-graph.js';
+
+export type { Alternation };
 
 /** The family a method belongs to, as the survey sorts distilled knowledge (plus plain supervision). */
-export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation' | 'online' | 'self';
+export type KnowledgeKind = 'label' | 'response' | 'feature' | 'relation' | 'online' | 'self' | 'adversarial';
 
 /** The graph values a method's loss may read. Teacher values are step inputs: no gradient flows into the teacher. */
 export interface MethodInputs {
@@ -28,6 +31,37 @@ export interface MethodInputs {
   readonly numSamples?: number;
   /** The extra models the method's `needs` declared, by name: each applies that model (shared weights) to a value. */
   readonly models?: Readonly<Record<string, (x: Value) => Value>>;
+  /** The boundary samples the method's `needs` asked for (see {@link BoundarySampling}); present in training steps only. */
+  readonly boundary?: BoundaryInputs;
+}
+
+/**
+ * Samples the trainer pushed through the frozen teacher towards a decision boundary (BSS), one row per batch
+ * sample: rows the teacher got wrong were not attacked and hold the clean sample.
+ */
+export interface BoundaryInputs {
+  /** The student's logits on the boundary samples [N, C]: a second pass of the student, sharing its parameters. */
+  readonly student: Value;
+  /** The teacher's logits on them [N, C] (a step input: no gradient). */
+  readonly teacher: Value;
+  /** 1 where the row was attacked (the teacher classified the clean sample correctly), else 0; float [N]. */
+  readonly attacked: Value;
+  /** The schedule's factor at this step (`BoundarySampling.weight`), a scalar. */
+  readonly weight: Value;
+}
+
+/**
+ * What a method asks the trainer to compute for every batch through the frozen teacher before the step (BSS's
+ * attack): each correctly classified sample is moved by gradient steps on the teacher's logits from its class b
+ * towards a class k drawn from the teacher's other probabilities, and the step reads the result as `boundary`.
+ */
+export interface BoundarySampling {
+  /** Attack iterations (each one teacher forward and backward). */
+  readonly steps: number;
+  /** Step size η of x ← x + η·(z_b − z_k + 1e-4)·∇(z_k − z_b)/‖∇(z_k − z_b)‖₂. */
+  readonly stepSize: number;
+  /** The factor the step reads as `boundary.weight` in epoch `epoch` (1-based) of `epochs` (the paper's decay). */
+  weight(epoch: number, epochs: number): number;
 }
 
 /** A loss with objectives for the extra models the method trains (a discriminator's loss, a generator's). */
@@ -40,8 +74,9 @@ export interface MethodLoss {
 
 /**
  * A model a method trains beside the student, with an optimizer, learning rate and objective of its own (a
- * discriminator, a generator): both are updated in the same step, the student on the total loss, this model on
- * its objective. Its parameters are adapters (checkpointed, never exported with the student).
+ * discriminator, a generator): by default both are updated in the same step, the student on the total loss, this
+ * model on its objective; with `alternate` they take turns. Its parameters are adapters (checkpointed, never
+ * exported with the student).
  */
 export interface ExtraModel {
   /** Its name: the key in `MethodInputs.models` and the name of its parameter group. */
@@ -54,6 +89,8 @@ export interface ExtraModel {
   readonly lr?: number;
   /** Its schedule (default: the student's). */
   readonly schedule?: Schedule;
+  /** Update in turns with the student instead of jointly (see {@link Alternation}). */
+  readonly alternate?: Alternation;
 }
 
 /**
@@ -86,6 +123,8 @@ export interface MethodNeeds {
   readonly staleCopies?: boolean;
   /** Models trained beside the student with optimizers and objectives of their own (see {@link ExtraModel}). */
   readonly models?: readonly ExtraModel[];
+  /** Samples moved towards the teacher's decision boundary for each batch, read as `boundary` (see {@link BoundarySampling}). */
+  readonly boundary?: BoundarySampling;
 }
 
 /**

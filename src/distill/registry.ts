@@ -25,6 +25,8 @@ import { tfkd } from './methods/self/tfkd.js';
 import { codistill } from './methods/online/codistill.js';
 import { dml } from './methods/online/dml.js';
 import { peerEnsemble } from './methods/online/peer-ensemble.js';
+import { bss } from './methods/adversarial/bss.js';
+import { discriminator } from './methods/adversarial/discriminator.js';
 
 const methods = new Map<string, DistillMethod>();
 
@@ -58,6 +60,8 @@ registerMethod(byot);
 registerMethod(dml);
 registerMethod(peerEnsemble);
 registerMethod(codistill);
+registerMethod(discriminator);
+registerMethod(bss);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

@@ -18,9 +18,23 @@ export interface LossOutput {
 }
 
 /**
- * Trainable parameters updated by an optimizer of their own, in the same step as the rest (jointly): a
- * generator, a discriminator, a second party. Each group reads its learning rate from the step input
- * `lr.<name>` and, with `objective`, descends that scalar instead of the step's total loss.
+ * Turns instead of joint updates: steps cycle through `steps` steps in which only the group updates, then
+ * `studentSteps` in which only the rest (the model and its adapters) does. The side whose turn it is not keeps its
+ * parameters, optimizer slots and buffers (BatchNorm statistics) exactly: each is selected in the step graph
+ * (`Where(turn, new, old)`) by a turn derived from the step number, so a multi-step graph alternates inside its
+ * Loop and a resumed run picks up mid-cycle. Each side's optimizer sees its own update count as its step (Adam's
+ * bias correction, SGD's first momentum step), as two PyTorch optimizers stepped in turn would; learning-rate
+ * schedules follow the global step.
+ */
+export interface Alternation {
+  readonly steps: number;
+  readonly studentSteps: number;
+}
+
+/**
+ * Trainable parameters updated by an optimizer of their own, in the same step as the rest (jointly, or in turns
+ * with `alternate`): a generator, a discriminator, a second party. Each group reads its learning rate from the step
+ * input `lr.<name>` and, with `objective`, descends that scalar instead of the step's total loss.
  */
 export interface ParamGroup {
   readonly name: string;
@@ -29,6 +43,8 @@ export interface ParamGroup {
   readonly optimizer: Optimizer;
   /** A key of the loss builder's `objectives`; absent: the total loss. */
   readonly objective?: string;
+  /** Update in turns with the rest of the step (see {@link Alternation}); absent: every step. */
+  readonly alternate?: Alternation;
 }
 
 /** Everything the training step needs to know to become one ONNX graph. */
@@ -134,24 +150,41 @@ function emitStep(
   const grads = gradients(loss.total, main);
   // Clipping and the reported norm are the main parameters': a group's gradient is of another objective.
   const norm = spec.gradNorm && main.length ? g.scoped('grad_norm', () => gradNormOf(grads, main, spec.gradNorm)) : undefined;
-  const updates = [{ params: main, grads, optimizer, lr }];
+  // Turns are gated only when a group asks for them, so joint steps keep their graph (and numbers) as they were.
+  const turns = alternationOf(groups, step);
+  const updates: Update[] = [{ params: main, grads, optimizer, lr, turn: turns?.student }];
   for (const x of groups) {
     const objective = x.group.objective === undefined ? loss.total : loss.objectives![x.group.objective];
-    updates.push({ params: x.params, grads: gradients(objective, x.params), optimizer: x.group.optimizer, lr: groupLr(x.group.name) });
+    updates.push({
+      params: x.params,
+      grads: gradients(objective, x.params),
+      optimizer: x.group.optimizer,
+      lr: groupLr(x.group.name),
+      turn: x.group.alternate ? turns!.group : undefined,
+    });
   }
 
   const state: Step['state'] = [];
+  const gated = (turn: Turn | undefined, next: Value, old: Value) => (turn ? op.where(turn.active, next, old) : next);
   g.scoped('optim', () => {
     for (const u of updates)
       for (const p of u.params) {
         const slots = u.optimizer.slots.map((s) => g.input(`${p.name}#${s}`, 'float32', p.shape));
-        const upd = g.scoped(p.name.replace(/\//g, '.'), () => u.optimizer.update(p, u.grads.get(p.name)!, slots, { lr: u.lr, step }));
+        const upd = g.scoped(p.name.replace(/\//g, '.'), () => {
+          const r = u.optimizer.update(p, u.grads.get(p.name)!, slots, { lr: u.lr, step: u.turn?.step ?? step });
+          return { param: gated(u.turn, r.param, p), slots: r.slots.map((v, i) => gated(u.turn, v, slots[i])) };
+        });
         state.push({ name: p.name, next: upd.param, shape: p.shape as number[], kind: 'param' });
         slots.forEach((sv, i) => state.push({ name: sv.name, next: upd.slots[i], shape: p.shape as number[], kind: 'slot' }));
       }
   });
-  for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates])
-    state.push({ name, next: v, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
+  for (const [name, v] of [...built.ctx.bufferUpdates, ...aux.bufferUpdates]) {
+    // A buffer is on the side of the group whose module declared it, else on the model's (the student's).
+    const owner = groups.find((x) => x.group.owns(name));
+    const turn = owner ? (owner.group.alternate ? turns!.group : undefined) : turns?.student;
+    const next = turn ? g.scoped('optim', () => gated(turn, v, g.value(name))) : v;
+    state.push({ name, next, shape: (model.specs.get(name) ?? aux.params.get(name)!).shape, kind: 'buffer' });
+  }
   const updated = new Set(state.map((s) => s.name));
   const constants = [...model.specs.keys(), ...aux.params.keys()].filter((n) => !updated.has(n) && g.has(n));
   const scalars: Record<string, Value> = { loss: loss.total, ...(norm ? { grad_norm: norm } : {}) };
@@ -166,6 +199,59 @@ function emitStep(
   }
   const dataInputs = [...Object.keys(model.def.inputs), ...Object.keys(extras)];
   return { dataInputs, state, constants, noise: [...built.ctx.noise, ...aux.noise], scalars, aux: auxSpecs };
+}
+
+/** A side's turn: whether it updates at this step, and the step number its optimizer sees (its own update count). */
+interface Turn {
+  readonly active: Value;
+  readonly step: Value;
+}
+
+interface Update {
+  params: Value[];
+  grads: Map<string, Value>;
+  optimizer: Optimizer;
+  lr: Value;
+  turn?: Turn;
+}
+
+/**
+ * The turns of the alternating groups and of the rest, from the 1-based step number s: with t = s − 1, the cycle
+ * P = k + m, c = ⌊t / P⌋ and r = t − cP, the groups update when r < k (their c·k + r + 1-th update) and the rest
+ * otherwise (its c·m + r − k + 1-th). Every alternating group must share one cycle: they take the same turns.
+ */
+function alternationOf(groups: readonly { group: ParamGroup }[], step: Value): { group: Turn; student: Turn } | undefined {
+  const alt = groups.filter((x) => x.group.alternate);
+  if (!alt.length) return undefined;
+  const { steps: k, studentSteps: m } = alt[0].group.alternate!;
+  for (const x of alt) {
+    const a = x.group.alternate!;
+    if (!Number.isInteger(a.steps) || !Number.isInteger(a.studentSteps) || a.steps < 1 || a.studentSteps < 1)
+      throw new KdError(
+        'BAD_GROUP',
+        `parameter group '${x.group.name}' alternates ${a.steps} steps with ${a.studentSteps} student steps; both must be integers ≥ 1`,
+      );
+    if (a.steps !== k || a.studentSteps !== m)
+      throw new KdError(
+        'BAD_GROUP',
+        `parameter groups '${alt[0].group.name}' (${k}:${m}) and '${x.group.name}' (${a.steps}:${a.studentSteps}) alternate ` +
+          'on different cycles; give them the same steps and studentSteps',
+      );
+  }
+  const g = step.graph;
+  return g.scoped('alternate', () => {
+    const P = k + m;
+    const t = op.addScalar(step, -1);
+    // ⌊t/P⌋ for a whole t ≥ 0 as round((t − (P−1)/2)/P): the fraction stays within ±(P−1)/2P, never a tie.
+    const cycle = op.round(op.div(op.addScalar(t, -(P - 1) / 2), op.scalar(g, P)), 'cycle');
+    const r = op.sub(t, op.scale(cycle, P), 'phase');
+    const active = op.less(r, op.scalar(g, k - 0.5), 'group_turn');
+    const own = (per: number, offset: Value) => op.addScalar(op.add(op.scale(cycle, per), offset), 1);
+    return {
+      group: { active, step: own(k, op.min(r, op.scalar(g, k - 1))) },
+      student: { active: op.not(active, 'student_turn'), step: own(m, op.max(op.addScalar(r, -k), op.scalar(g, 0))) },
+    };
+  });
 }
 
 /** Each group's parameters among the trainable ones; a parameter claimed by two groups, or a group's unknown objective, is an error. */

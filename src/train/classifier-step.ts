@@ -9,11 +9,12 @@ import {
   needsOf,
   type LossTerm,
 } from '../distill/loss.js';
+import type { BoundaryInputs } from '../distill/method.js';
 import type { Value } from '../graph/graph.js';
 import type { Dim } from '../graph/types.js';
-import type { InputSpec } from '../nn/context.js';
+import type { BuildContext, InputSpec } from '../nn/context.js';
 import { accuracy, agreement } from '../nn/losses.js';
-import type { Model } from '../nn/model.js';
+import { emitModel, type Model } from '../nn/model.js';
 import { adam } from '../optim/adam.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { buildTrainGraph, type TrainStepSpec } from '../runtime/train-graph.js';
@@ -110,6 +111,21 @@ export function classifierStep(
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
   slots.forEach((_, k) => nodes[k].forEach((n, i) => (extraInputs[inputOf(k, n)] = { dtype: 'float32', shape: shapes[k][i] })));
   if (withIndex) extraInputs.sample_index = { dtype: 'int64', shape: ['N'] };
+  const boundary = phase === 'main' ? needs.boundary : undefined;
+  const input = Object.keys(model.def.inputs)[0];
+  if (boundary) {
+    if (Object.keys(model.def.inputs).length !== 1 || model.def.inputs[input].dtype !== 'float32')
+      throw new KdError(
+        'BAD_LOSS',
+        `the loss moves samples towards the teacher's decision boundary (bss), which needs a student of one float input; ` +
+          `'${model.name}' takes ${Object.entries(model.def.inputs)
+            .map(([k, v]) => `${k} (${v.dtype})`)
+            .join(', ')}`,
+      );
+    if (slots.length !== 1)
+      throw new KdError('BAD_LOSS', `bss attacks through one teacher; the stage has ${slots.length} (give it one teacher)`);
+    Object.assign(extraInputs, boundaryInputs(model.def.inputs[input].shape, classes));
+  }
   const spec: TrainStepSpec = {
     model,
     optimizer,
@@ -119,6 +135,7 @@ export function classifierStep(
       owns: (p: string) => owned.get(m.name)!.has(p),
       optimizer: m.optimizer,
       objective: m.objective,
+      alternate: m.alternate,
     })),
     loss: (out, inp, aux) => {
       const g = out.logits.graph;
@@ -164,6 +181,7 @@ export function classifierStep(
         numSamples,
         models,
         ...(withIndex ? { sampleIndex: inp.sample_index } : {}),
+        ...(boundary ? { boundary: boundaryPass(model, input, inp, aux) } : {}),
       };
       const l = phase === 'pretrain' ? { ...pretrainLoss(terms, inputs), objectives: {} } : distillationLoss(terms, inputs);
       const metrics: Record<string, Value> = { acc: accuracy(out.logits, inp.labels) };
@@ -172,12 +190,51 @@ export function classifierStep(
     },
   };
   const io: StepInputs = {
-    input: Object.keys(model.def.inputs)[0],
+    input,
     teachers: slots.map((_, k) => ({ names: nodes[k], inputs: nodes[k].map((n) => inputOf(k, n)), shapes: shapes[k] })),
     sampleIndex: withIndex,
     groups: extra.map((m) => ({ name: m.name, lr: m.lr, schedule: m.schedule })),
+    ...(boundary ? { boundary } : {}),
   };
   return { spec, io, classes };
+}
+
+/** The step inputs of boundary samples (see `BoundaryInputs`): the samples, the teacher's logits, which were attacked, the factor. */
+export const BOUNDARY_INPUTS = {
+  x: 'boundary_x',
+  logits: 'boundary_teacher_logits',
+  attacked: 'boundary_attacked',
+  weight: 'boundary_weight',
+};
+
+function boundaryInputs(sample: readonly Dim[], classes: number): Record<string, InputSpec> {
+  return {
+    [BOUNDARY_INPUTS.x]: { dtype: 'float32', shape: sample },
+    [BOUNDARY_INPUTS.logits]: { dtype: 'float32', shape: ['N', classes] },
+    [BOUNDARY_INPUTS.attacked]: { dtype: 'float32', shape: ['N'] },
+    [BOUNDARY_INPUTS.weight]: { dtype: 'float32', shape: [] },
+  };
+}
+
+/**
+ * The student applied a second time, to the boundary samples: the same parameter inputs (found by name), its own
+ * dropout draws (registered with the step's noise). Its BatchNorm layers normalise with this batch's statistics;
+ * their running statistics are updated from the clean batch only (this pass's updates are not state).
+ */
+function boundaryPass(model: Model, input: string, inp: Record<string, Value>, aux: BuildContext): BoundaryInputs {
+  const x = inp[BOUNDARY_INPUTS.x];
+  const b = x.graph.scoped('boundary', () =>
+    emitModel(model.def, x.graph, 'train', { kind: 'inputs' }, (name, dtype, shape) =>
+      name === input ? x : aux.makeInput(name, dtype, shape),
+    ),
+  );
+  aux.noise.push(...b.ctx.noise);
+  return {
+    student: b.outputs.logits,
+    teacher: inp[BOUNDARY_INPUTS.logits],
+    attacked: inp[BOUNDARY_INPUTS.attacked],
+    weight: inp[BOUNDARY_INPUTS.weight],
+  };
 }
 
 /**

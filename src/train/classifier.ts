@@ -1,4 +1,5 @@
 import { batches, checkLabels, type AugmentOptions, type BatchState, type Dataset } from '../data/index.js';
+import { BoundaryAttack, fedBounds } from '../distill/adversarial/boundary-attack.js';
 import type { Combine } from '../distill/combine.js';
 import { needsOf, pretrainOf, teacherOutputsOf, type LossTerm } from '../distill/loss.js';
 import { KdError } from '../util/errors.js';
@@ -61,10 +62,15 @@ export interface FitOptions extends SessionOptions {
   /** Per-sample shapes of the teacher features the terms read, by node name (see `probeOutputShapes`). */
   teacherShapes?: Record<string, readonly number[]>;
   /**
+   * The teacher as ONNX bytes, for terms that differentiate through it (bss's boundary samples); `teachers` entries
+   * carry theirs as `bytes`.
+   */
+  teacherBytes?: Uint8Array;
+  /**
    * Several teachers instead of `teacher`: their logits are combined by `combine` into the one `logits`
    * the terms read; features are read as `node@name` (a plain node name is the first teacher's).
    */
-  teachers?: (TeacherSlot & { teacher: Teacher })[];
+  teachers?: (TeacherSlot & { teacher: Teacher; bytes?: Uint8Array })[];
   /** How several teachers' logits are combined (default `mean`, the average of their probabilities). */
   combine?: Combine;
   /** What the teachers are asked about: the training set in their view (paired with `ds` by index; cross-modal KD). */
@@ -81,7 +87,7 @@ export interface FitOptions extends SessionOptions {
 export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): Promise<{ losses: number[]; session?: TrainSession }> {
   const terms = o.loss ?? [{ method: 'ce', weight: 1 }];
   const needs = teacherOutputsOf(terms).length > 0;
-  const given = o.teachers ?? (o.teacher ? [{ teacher: o.teacher, shapes: o.teacherShapes, name: 'teacher' }] : []);
+  const given = o.teachers ?? (o.teacher ? [{ teacher: o.teacher, shapes: o.teacherShapes, name: 'teacher', bytes: o.teacherBytes }] : []);
   if (needs && !given.length)
     throw new KdError('NO_TEACHER', `the loss terms ${terms.map((t) => t.method).join(' + ')} need a teacher, and none was given`);
   const teachers = needs ? given : [];
@@ -143,7 +149,20 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   }
   const session = await TrainSession.create(spec, { ...sessionOpts, initial });
   let losses: number[];
+  let attack: BoundaryAttack | undefined;
   try {
+    if (io.boundary) {
+      const t = teachers[0];
+      if (!t.bytes)
+        throw new KdError(
+          'NO_TEACHER',
+          `bss moves samples by gradient steps through the teacher, so teacher '${t.name}' must be an ONNX model ` +
+            '(a file or an earlier stage; in the library, pass its bytes as teacherBytes), not an HTTP endpoint or a function',
+        );
+      const bounds = fedBounds(ds.sampleShape, ds.x instanceof Uint8Array, o.mean, o.std);
+      attack = await BoundaryAttack.open(t.bytes, { ...io.boundary, bounds, threads: o.threads, source: t.name });
+      loop.boundary = attack;
+    }
     if (o.resume) {
       const meta = session.restoreCheckpoint(o.resume);
       if (!meta.batches)
@@ -157,6 +176,8 @@ export async function fitClassifier(model: Model, ds: Dataset, o: FitOptions): P
   } catch (e) {
     await session.release();
     throw e;
+  } finally {
+    await attack?.release();
   }
   session.syncToModel();
   if (o.keepSession) return { losses, session };

@@ -7,7 +7,11 @@ import {
   type Dataset,
   type PartnerSampler,
 } from '../data/index.js';
+import type { BoundaryAttack } from '../distill/adversarial/boundary-attack.js';
+import type { BoundarySampling } from '../distill/method.js';
 import type { Dim } from '../graph/types.js';
+import { Rng } from '../util/rng.js';
+import { BOUNDARY_INPUTS } from './classifier-step.js';
 import { KdError } from '../util/errors.js';
 import { lrAt, type Schedule } from '../optim/schedule.js';
 import { Predictor } from '../runtime/inference.js';
@@ -28,6 +32,8 @@ export interface StepInputs {
   readonly sampleIndex: boolean;
   /** Parameter groups of the step (extra models) with their own peak learning rate and schedule (default: the loop's). */
   readonly groups?: readonly { readonly name: string; readonly lr?: number; readonly schedule?: Schedule }[];
+  /** Boundary samples the step reads for every batch (bss), and the factor their term takes by epoch. */
+  readonly boundary?: BoundarySampling;
 }
 
 /** One pass of training: data, budget, schedule and callbacks (see `FitOptions` for each field's meaning). */
@@ -58,6 +64,8 @@ export interface LoopOptions {
   teacherView?: Dataset;
   /** How `teacherView` is normalised (default: `mean` and `std`); a view may hold other features than `ds`. */
   teacherNorm?: { readonly mean?: readonly number[]; readonly std?: readonly number[] };
+  /** The attack through the first teacher that makes each batch's boundary samples, when `StepInputs.boundary` asks for them. */
+  boundary?: BoundaryAttack;
 }
 
 /**
@@ -72,6 +80,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const tv = o.teacherView;
   if (tv && (tv.n !== ds.n || ds.kind === 'text' || tv.kind === 'text'))
     throw new KdError('BAD_CALL', `training '${name}': the teachers' view must hold the student's ${ds.n} samples, paired by index`);
+  if (io.boundary && !o.boundary)
+    throw new KdError('NO_TEACHER', `training '${name}': the loss moves samples through the teacher (bss), and no attack was given`);
+  if (io.boundary && (tv || ds.kind === 'text'))
+    throw new KdError(
+      'BAD_LOSS',
+      `training '${name}': bss moves the student's own inputs through the teacher, so it needs one view of non-text data`,
+    );
   const bt = { ...bo, mean: o.teacherNorm?.mean ?? bo.mean, std: o.teacherNorm?.std ?? bo.std };
   const itT = tv ? (o.resumeAt ? BatchIterator.restore(tv, bt, o.resumeAt) : batches(tv, bt)) : undefined;
   const perT = tv ? sampleSize(tv) : 0;
@@ -155,6 +170,36 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
         return data.map((ds, j) => ds.map((d, i) => new ort.Tensor('float32', d, [g[j].size, ...(t.shapes[i].slice(1) as number[])])));
       }),
     );
+  /**
+   * Attacks each batch of a group through the first teacher (its logits answer the batch) and adds the step's boundary
+   * inputs; the target classes are drawn from a stream keyed by the step, so a resumed run draws what it would have.
+   */
+  const boundaryFeeds = async (
+    need: BoundarySampling,
+    attack: BoundaryAttack,
+    g: Slot[],
+    feeds: Record<string, ort.Tensor>[],
+    tl: ort.Tensor[][][],
+    first: number,
+  ) => {
+    for (let k = 0; k < g.length; k++) {
+      const sl = g[k];
+      const b = await attack.run(
+        (sl.x as Float32Array).subarray(0, per * sl.size),
+        sl.shape,
+        sl.y.subarray(0, sl.size),
+        tl[0][k][0].data as Float32Array,
+        new Rng(`${o.seed}:bss:${first + k}`),
+      );
+      const epoch = Math.floor((first + k) / it.stepsPerEpoch) + 1;
+      Object.assign(feeds[k], {
+        [BOUNDARY_INPUTS.x]: new ort.Tensor('float32', b.x, sl.shape),
+        [BOUNDARY_INPUTS.logits]: new ort.Tensor('float32', b.logits, [sl.size, b.logits.length / sl.size]),
+        [BOUNDARY_INPUTS.attacked]: new ort.Tensor('float32', b.attacked, [sl.size]),
+        [BOUNDARY_INPUTS.weight]: new ort.Tensor('float32', Float32Array.of(need.weight(epoch, o.epochs)), []),
+      });
+    }
+  };
   let half = 0;
   let group = loadGroup(half);
   let pending = ask(group);
@@ -174,6 +219,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       teachers.forEach((t, j) => t.inputs.forEach((input, i) => (f[input] = tl[j][k][i])));
       return f;
     });
+    if (io.boundary) await boundaryFeeds(io.boundary, o.boundary!, group, feeds, tl, done);
     const lrs = feeds.map((_, k) => lrAt(o.schedule, o.lr, done + k));
     const groupLrs = Object.fromEntries(
       (io.groups ?? []).map((gr) => [gr.name, feeds.map((_, k) => lrAt(gr.schedule ?? o.schedule, gr.lr ?? o.lr, done + k))]),

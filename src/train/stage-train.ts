@@ -91,7 +91,7 @@ export async function trainStage(t: StageTraining, ctx: StageContext): Promise<n
     seed: ctx.seed,
     threads: t.threads,
     loss: [...t.loss],
-    teachers: t.teachers.map((o) => ({ ...o.slot, teacher: o.source })),
+    teachers: t.teachers.map((o) => ({ ...o.slot, teacher: o.source, bytes: o.bytes })),
     teacherView: t.data.teacherTrain,
     teacherNorm: ctx.teacherNorm,
     combine: t.combine,
