@@ -115,9 +115,11 @@ for (const dataset of a.datasets!.split(',')) {
     rows.push(r);
     if (r.seed === seeds[0]) writeFileSync(`${files}/${dataset}-${r.row}.onnx`, bytes);
     save();
-    log(
-      `${dataset} ${r.row} seed ${r.seed}: test ${(r.test * 100).toFixed(2)}%${r.fakeQuant !== undefined ? ` (fake-quantised ${(r.fakeQuant * 100).toFixed(2)}%, agreement ${(r.agreeFake! * 100).toFixed(2)}%)` : ''}, ${r.fileBytes} B, ${r.seconds} s`,
-    );
+    const fq =
+      r.fakeQuant !== undefined
+        ? ` (fake-quantised ${(r.fakeQuant * 100).toFixed(2)}%, agreement ${(r.agreeFake! * 100).toFixed(2)}%)`
+        : '';
+    log(`${dataset} ${r.row} seed ${r.seed}: test ${(r.test * 100).toFixed(2)}%${fq}, ${r.fileBytes} B, ${r.seconds} s`);
   };
   for (const seed of seeds)
     for (const v of TRAINED) {

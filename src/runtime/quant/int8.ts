@@ -105,8 +105,9 @@ export async function quantizeInt8(bytes: Uint8Array, calibration: readonly Floa
   g.input = g.input.filter((i) => !wasInit.has(i.name) || kept.has(i.name));
   const per = floatInput(bytes, o).sampleShape.reduce((a, b) => a * b, 1);
   const samples = calibration.reduce((a, b) => a + b.length, 0) / per;
+  const also = calibrated.length ? `, ${calibrated.length} calibrated` : '';
   const acts = qat
-    ? `uint8 asymmetric activations (scale and zero point from quantisation-aware training${calibrated.length ? `, ${calibrated.length} calibrated` : ''})`
+    ? `uint8 asymmetric activations (scale and zero point from quantisation-aware training${also})`
     : `uint8 asymmetric activations (min/max over ${samples} calibration samples)`;
   const weights =
     (qat?.bits ?? o.weightBits) === 4 ? '4-bit symmetric per-channel weights stored as int8' : 'int8 symmetric per-channel weights';
