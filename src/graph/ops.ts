@@ -222,6 +222,14 @@ export function expand(x: Value, shape: Value | readonly number[], name?: string
 export function expandLike(x: Value, like: Value, name?: string): Value {
   return expand(x, shapeOf(like), name);
 }
+/** The `k` largest values along the last axis and their indices (ONNX TopK, sorted, largest first). */
+export function topK(x: Value, k: number, name?: string): [Value, Value] {
+  const [v, i] = x.graph.node('TopK', [x, ints(x.graph, [k], 'k')], { axis: A.i(-1), largest: A.i(1), sorted: A.i(1) }, { name, nOut: 2 });
+  return [v, i];
+}
+export function gatherElements(x: Value, idx: Value, axis: number, name?: string): Value {
+  return x.graph.node('GatherElements', [x, idx], { axis: A.i(axis) }, { name })[0];
+}
 export function gather(x: Value, idx: Value, axis = 0, name?: string): Value {
   return x.graph.node('Gather', [x, idx], { axis: A.i(axis) }, { name })[0];
 }

@@ -38,6 +38,7 @@ for (const op of [
   'Gelu',
   'Clip',
   'Round',
+  'CumSum',
   'Sin',
   'Cos',
 ])

@@ -188,6 +188,16 @@ rules.set('Gather', (_g, n, ins) => {
   return [{ dtype: ins[0]!.dtype, shape: [...x.slice(0, axis), ...idx, ...x.slice(axis + 1)] }];
 });
 rules.set('GatherElements', (_g, n, ins) => [{ dtype: req(n, ins, 0).dtype, shape: req(n, ins, 1).shape }]);
+rules.set('TopK', (g, n, ins) => {
+  const x = req(n, ins, 0).shape;
+  const k = g.constant(n.inputs[1]);
+  const axis = normAxis(attrInt(n, 'axis', -1), x.length);
+  const shape = x.map((d, i) => (i === axis ? (k ? Number(k.data[0]) : 'k') : d));
+  return [
+    { dtype: ins[0]!.dtype, shape },
+    { dtype: 'int64', shape },
+  ];
+});
 rules.set('ScatterElements', same());
 rules.set('ScatterND', same());
 rules.set('OneHot', (g, n, ins) => {
