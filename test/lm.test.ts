@@ -5,7 +5,6 @@ import { gradients } from '../src/autodiff/gradients.js';
 import { distillationLoss } from '../src/distill/loss.js';
 import { Graph, type Value } from '../src/graph/graph.js';
 import { toOnnx } from '../src/graph/onnx.js';
-import * as op from '../src/graph/ops.js';
 import { Model } from '../src/nn/model.js';
 import { causalLm, convLm } from '../src/nn/zoo/lm.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';
