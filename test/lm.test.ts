@@ -9,6 +9,15 @@ import { Model } from '../src/nn/model.js';
 import { causalLm, convLm } from '../src/nn/zoo/lm.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';
 import { createSession, ort } from '../src/runtime/ort.js';
+import { fitTokenizer, tokenIds, tokenizerSize } from '../src/data/text.js';
+import { fitLm, perplexity, teacherWindows, topkAnswers } from '../src/train/lm/fit.js';
+import { generate } from '../src/train/lm/generate.js';
+import { checkSameTokenizer, tokenizerMetadata } from '../src/train/lm/lm-file.js';
+import { windowsOf } from '../src/train/lm/windows.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // PyTorch's values from test/fixtures/make_lm_fixtures.py.
 const fx = JSON.parse(readFileSync(new URL('./fixtures/lm.json', import.meta.url), 'utf8'));
@@ -125,4 +134,118 @@ describe('causal language models', () => {
       for (let i = 0; i < short.length; i++) assert.ok(Math.abs(short[i] - a[i]) < 1e-5);
       await p.release();
     });
+});
+
+const TEXT = 'All human beings are born free and equal in dignity and rights. They are endowed with reason and conscience. '.repeat(12);
+
+describe('training, distilling and sampling language models', () => {
+  const tok = fitTokenizer('char', [TEXT], { lowercase: false });
+  const V = tokenizerSize(tok);
+  const w = windowsOf(tokenIds(tok, TEXT), 16);
+  const small = (seed: number) => new Model(causalLm({ vocab: V, dim: 16, layers: 1, heads: 2, maxLen: 16 }), seed);
+  let teacherBytes: Uint8Array;
+
+  it('a teacher learns the text: perplexity far below the uniform', async () => {
+    const m = new Model(causalLm({ vocab: V, dim: 32, layers: 2, heads: 2, maxLen: 16 }), 5);
+    const before = await perplexity(m, w);
+    const r = await fitLm(m, w, { loss: [{ method: 'token_ce', weight: 1 }], epochs: 12, batchSize: 8, lr: 5e-3, seed: 1 });
+    const after = await perplexity(m, w);
+    assert.ok(r.epochs[r.epochs.length - 1].loss < r.epochs[0].loss, 'the loss fell');
+    assert.ok(after < before / 3 && after < V / 4, `perplexity ${before.toFixed(2)} → ${after.toFixed(2)} (vocabulary ${V})`);
+    teacherBytes = exportOnnx(m, { metadata: tokenizerMetadata(tok) });
+  });
+
+  it('generation is deterministic per seed; greedy ignores the seed', async () => {
+    const p = await Predictor.fromBytes(teacherBytes, { threads: 1 });
+    const prompt = Array.from(tokenIds(tok, 'All human '));
+    const a = await generate(p, prompt, 20, { seed: 3, maxLen: 16 }),
+      b = await generate(p, prompt, 20, { seed: 3, maxLen: 16 }),
+      c = await generate(p, prompt, 20, { seed: 4, temperature: 1.5, maxLen: 16 });
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a, c);
+    const g1 = await generate(p, prompt, 20, { temperature: 0, seed: 1, maxLen: 16 }),
+      g2 = await generate(p, prompt, 20, { temperature: 0, seed: 2, maxLen: 16 });
+    assert.deepEqual(g1, g2);
+    assert.deepEqual(g1.slice(0, prompt.length), prompt);
+    await p.release();
+  });
+
+  it('distilling from cached top-k answers trains the student exactly as the live teacher on the same top-k does', async () => {
+    const teacher = await Predictor.fromBytes(teacherBytes, { threads: 1 });
+    const loss = [{ method: 'token_kl', weight: 1, options: { topk: 4, temperature: 2 } }];
+    const o = { loss, epochs: 2, batchSize: 8, lr: 3e-3, seed: 2 };
+    const live = small(7),
+      cached = small(7);
+    await fitLm(live, w, { ...o, teacher });
+    // The cache: the teacher asked once per window, then not at all.
+    const answers = await topkAnswers(teacher, w, 4);
+    await fitLm(cached, w, { ...o, topk: answers });
+    for (const [k, v] of live.values) assert.deepEqual(Array.from(cached.values.get(k)!), Array.from(v), `parameter ${k}`);
+    await teacher.release();
+  });
+
+  it('on-policy GKD and sequence-level KD run and bring the student towards the teacher', async () => {
+    const teacher = await Predictor.fromBytes(teacherBytes, { threads: 1 });
+    const alone = small(3);
+    await fitLm(alone, w, { loss: [{ method: 'token_ce', weight: 1 }], epochs: 3, batchSize: 8, lr: 3e-3, seed: 3 });
+    const onPolicy = small(3);
+    const r = await fitLm(onPolicy, w, {
+      loss: [{ method: 'gkd', weight: 1, options: { beta: 0.5 } }],
+      epochs: 3,
+      batchSize: 8,
+      lr: 3e-3,
+      seed: 3,
+      teacher,
+      onPolicy: { fraction: 0.5, prompt: 4, refreshEvery: 2 },
+    });
+    assert.ok(r.epochs.every((e) => Number.isFinite(e.loss)));
+    const seq = await teacherWindows(teacher, w, { prompt: 4, seed: 1 });
+    assert.equal(seq.count, w.count);
+    // The teacher's continuations keep each window's prompt and are not the data itself.
+    for (let i = 0; i < 4; i++) assert.equal(seq.ids[i], w.ids[i]);
+    assert.ok(seq.ids.some((v, i) => v !== w.ids[i]));
+    const student = small(3);
+    const untrained = await perplexity(student, w);
+    await fitLm(student, seq, { loss: [{ method: 'token_ce', weight: 1 }], epochs: 4, batchSize: 8, lr: 1e-2, seed: 3 });
+    const trained = await perplexity(student, w);
+    assert.ok(
+      trained < untrained / 2,
+      `trained on the teacher's text only, perplexity on the data ${untrained.toFixed(2)} → ${trained.toFixed(2)}`,
+    );
+    await teacher.release();
+  });
+
+  it('teacher and student with different tokenizers are refused, naming both sizes and the first differing token', () => {
+    const other = fitTokenizer('char', [`${TEXT}xyz`], { lowercase: false });
+    checkSameTokenizer(tok, fitTokenizer('char', [TEXT], { lowercase: false }));
+    assert.throws(
+      () => checkSameTokenizer(tok, other),
+      (e: Error) => {
+        assert.match(e.message, new RegExp(`teacher: ${V} ids, char; student: ${tokenizerSize(other)} ids`));
+        assert.match(e.message, /first difference is id \d+: .* against /);
+        return true;
+      },
+    );
+  });
+
+  it('kdistill generate continues a prompt from the file alone (its tokenizer and context inside), the same per seed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kd-gen-'));
+    writeFileSync(join(dir, 'lm.onnx'), teacherBytes);
+    const run = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'generate', join(dir, 'lm.onnx'), ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
+    const a = run('--prompt', 'All human', '--tokens', '30', '--seed', '5'),
+      b = run('--prompt', 'All human', '--tokens', '30', '--seed', '5');
+    assert.equal(a.status, 0, a.stderr);
+    assert.ok(a.stdout.startsWith('All human') && a.stdout.length > 'All human'.length + 20, a.stdout);
+    assert.equal(a.stdout, b.stdout);
+    const bad = run('--prompt', 'All', '--temperature', '-1');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--temperature must be a number ≥ 0/);
+  });
 });

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { KdError } from '../util/errors.js';
 import { registerBench } from './bench.js';
 import { registerExport } from './export.js';
+import { registerGenerate } from './generate.js';
 import { registerCache } from './cache.js';
 import { registerInspect } from './inspect.js';
 import { registerReport } from './report.js';
@@ -29,6 +30,7 @@ registerExport(program);
 registerCache(program);
 registerServe(program);
 registerSynth(program);
+registerGenerate(program);
 
 try {
   await program.parseAsync(process.argv);

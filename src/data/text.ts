@@ -124,3 +124,19 @@ export function parseTokenizer(v: unknown): TokenizerSpec {
     );
   return o as unknown as TokenizerSpec;
 }
+
+/** All token ids of `text` (no truncation, no padding): a language model's stream. */
+export function tokenIds(t: TokenizerSpec, text: string): Int32Array {
+  const n = encodeText(t, text, 0, new Int32Array(0));
+  const out = new Int32Array(n);
+  encodeText(t, text, n, out);
+  return out;
+}
+
+/** The text of ids (`char` / `word` tokenizers; words joined by spaces): padding is dropped, unknown ids become U+FFFD. */
+export function decodeIds(t: TokenizerSpec, ids: ArrayLike<number>): string {
+  if (t.kind === 'char-ngram') throw new KdError('BAD_ARGUMENT', 'a hashed char-ngram tokenizer cannot turn ids back into text');
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== PAD_ID) parts.push(ids[i] === UNK_ID ? '\uFFFD' : (t.vocab[ids[i] - 2] ?? '\uFFFD'));
+  return parts.join(t.kind === 'word' ? ' ' : '');
+}

