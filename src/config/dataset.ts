@@ -9,7 +9,7 @@ import { viewSchema, viewsSchema } from '../data/views.js';
 import { count, issue, nonNegativeCount } from './fields.js';
 
 /** Datasets a config can name. */
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl'] as const;
+export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl', 'movielens'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 const split = { perClass: (perClass: number) => ({ perClass }), fraction: (fraction: number) => ({ fraction }) };
@@ -130,5 +130,35 @@ export function datasetSchema(input: z.ZodType<string, string>) {
         })
         .prefault({}),
     }),
+    movielens(input),
   ]);
+}
+
+/**
+ * MovieLens ratings from R's dslabs package (src/data/node/movielens.ts) as user → item interactions, split by time within
+ * each user: the split is the data's, so the stratified `validation` and `trainPerClass` do not apply.
+ */
+function movielens(input: z.ZodType<string, string>) {
+  const own = (k: string, what: string) => refused(`'${k}' does not apply to movielens: ${what}`).transform(() => null);
+  return z.strictObject({
+    name: z.literal('movielens'),
+    /** The dslabs package's data folder; absent: found in the R libraries (Debian: /usr/lib/R/site-library/dslabs/data). */
+    path: input.optional(),
+    validation: own('validation', "each user's latest interactions are the test set; options.validation holds out a share before them"),
+    trainPerClass: own('trainPerClass', 'it trains on every interaction of the training split; raise options.minItemInteractions'),
+    augment: refused('augmentation works on images; remove it for movielens').transform(allOff),
+    views: noViews('movielens interactions'),
+    options: z
+      .strictObject({
+        /** Ratings below this are not interactions; 0: every rating is one (the implicit-feedback convention). */
+        minRating: z.number().min(0).max(5).default(0),
+        /** Movies with fewer ratings than this are dropped (a core filter; 1: every movie is kept). */
+        minItemInteractions: count.default(1),
+        /** The latest share of each user's interactions held out as the test set (Caser's and RD's protocol: 0.2). */
+        test: z.number().gt(0).lt(1).default(0.2),
+        /** The share before the test set held out as the validation set (0: none; Caser's and RD's protocol: 0.1). */
+        validation: z.number().min(0).lt(1).default(0),
+      })
+      .prefault({}),
+  });
 }

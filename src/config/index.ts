@@ -33,7 +33,10 @@ function checkInputs(c: ResolvedConfig, file: string, positions: SourcePositions
     const message = found ? `${p} is not a ${kind}` : `no such ${kind}: ${p} (relative paths start at the config file's folder)`;
     problems.push({ file, ...positions.position(where), path: formatPath(where), message });
   };
-  if ('path' in c.dataset) need(c.dataset.path, c.dataset.name === 'image-folder' ? 'directory' : 'file', ['dataset', 'path']);
+  if ('path' in c.dataset && c.dataset.path !== undefined) {
+    const folder = c.dataset.name === 'image-folder' || c.dataset.name === 'movielens';
+    need(c.dataset.path, folder ? 'directory' : 'file', ['dataset', 'path']);
+  }
   if (c.student && 'file' in c.student && c.student.file) need(c.student.file, 'file', ['student', 'file']);
   if (c.teacher && 'file' in c.teacher) need(c.teacher.file, 'file', ['teacher', 'file']);
   else if (!c.teacher)

@@ -1,5 +1,6 @@
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import type { Interactions } from './interactions.js';
 
 /** The two halves of a dataset with a held-out evaluation set. */
 export type Split = 'train' | 'test';
@@ -23,12 +24,14 @@ export interface Dataset {
    */
   readonly sourceIndex?: Int32Array;
   /** What the samples are; absent when not stated (the bundled MNIST loaders hold images). */
-  readonly kind?: 'image' | 'tabular' | 'text';
+  readonly kind?: 'image' | 'tabular' | 'text' | 'interactions';
   /**
    * Token ids (non-negative) of text datasets, `n` rows of `sampleShape[0]` (the sequence length), 0 = padding.
    * Such datasets also hold the same ids as float32 in `x`, so code that only knows `x` keeps working.
    */
   readonly ids?: Int32Array;
+  /** Interaction data (`kind: 'interactions'`, ids = users, labels = items): each user's items a ranking skips. */
+  readonly interactions?: Interactions;
 }
 
 /** Number of values per sample. */

@@ -69,6 +69,7 @@ export function needsOf(terms: readonly LossTerm[]): MethodNeeds {
     );
   return {
     sampleIndex: all.some((x) => x.n.sampleIndex),
+    known: all.some((x) => x.n.known),
     staleCopies: all.some((x) => x.n.staleCopies),
     ...(partners.length ? { partners: partners[0].n.partners } : {}),
     ...(models.length ? { models } : {}),

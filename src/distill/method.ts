@@ -27,6 +27,11 @@ export interface MethodInputs {
   readonly aux?: BuildContext;
   /** Dataset indices of the batch's samples, int64 [N]; present when the method's `needs` asks for it (memory banks keyed by sample). */
   readonly sampleIndex?: Value;
+  /**
+   * 1 where the user of the batch's row has a known (training) interaction with the item, else 0; float [N, items].
+   * Present when the method's `needs` asks for `known` (ranking distillation leaves these out of the teacher's top-K).
+   */
+  readonly known?: Value;
   /** Number of samples in the training set (sizes a memory bank keyed by sample index); present in training steps. */
   readonly numSamples?: number;
   /** The extra models the method's `needs` declared, by name: each applies that model (shared weights) to a value. */
@@ -114,6 +119,8 @@ export interface PretrainPhase<O> {
 export interface MethodNeeds {
   /** The batch's dataset indices as `sampleIndex` (per-sample state keyed by sample, such as CRD's memory banks). */
   readonly sampleIndex?: boolean;
+  /** Each row's user's known items as `known` (interaction data only: the trainer reads them from the dataset). */
+  readonly known?: boolean;
   /**
    * Batches with a partner for each anchor, chosen by this sampler (CS-KD's same-class pairs): the first half
    * of the batch are anchors, the second half their partners, in the same order.

@@ -31,6 +31,7 @@ import { dml } from './methods/online/dml.js';
 import { peerEnsemble } from './methods/online/peer-ensemble.js';
 import { bss } from './methods/adversarial/bss.js';
 import { discriminator } from './methods/adversarial/discriminator.js';
+import { rd } from './methods/ranking/rd.js';
 
 const methods = new Map<string, DistillMethod>();
 
@@ -70,6 +71,7 @@ registerMethod(reverseKl);
 registerMethod(gkd);
 registerMethod(discriminator);
 registerMethod(bss);
+registerMethod(rd);
 
 /** All registered methods by name. */
 export function methodRegistry(): ReadonlyMap<string, DistillMethod> {

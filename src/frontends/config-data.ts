@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
+import { interactionsDataset } from '../data/interactions.js';
 import { featureStats, stratifiedSplit, take, tokenizerSize, type Dataset } from '../data/index.js';
 import { activeAugment } from '../data/augment.js';
 import { applyView, isIdentity, type Views } from '../data/views.js';
@@ -55,7 +56,7 @@ function loadFull(
   cfg: ResolvedConfig,
   features?: readonly (string | number)[],
   folder?: string,
-): { full: Dataset; test?: Dataset; vocab?: number } {
+): { full: Dataset; test?: Dataset; val?: Dataset; vocab?: number } {
   const d = cfg.dataset;
   switch (d.name) {
     case 'mnist':
@@ -82,11 +83,16 @@ function loadFull(
       });
       return { full: t, vocab: tokenizerSize(t.tokenizer) };
     }
+    case 'movielens': {
+      // Split by the data (by time within each user); the users are the models' vocabulary of ids.
+      const s = interactionsDataset('movielens', { path: d.path, ...d.options });
+      return { full: s.train, test: s.test, val: s.val, vocab: s.users };
+    }
   }
 }
 
 /** The run's splits of loaded data: train, validation (if configured), test; a CSV's normalisation from its training split. */
-function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; vocab?: number }): RunData {
+function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; val?: Dataset; vocab?: number }): RunData {
   const d = cfg.dataset;
   let { full, test } = loaded;
   const { vocab } = loaded;
@@ -97,7 +103,7 @@ function splitsOf(cfg: ResolvedConfig, loaded: { full: Dataset; test?: Dataset; 
     test = s.val;
   }
   let train = full,
-    val: Dataset | undefined;
+    val: Dataset | undefined = loaded.val;
   if (d.validation) {
     const v = d.validation;
     const split = stratifiedSplit(

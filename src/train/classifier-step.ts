@@ -111,6 +111,8 @@ export function classifierStep(
   const extraInputs: Record<string, InputSpec> = { labels: { dtype: 'int64', shape: ['N'] } };
   slots.forEach((_, k) => nodes[k].forEach((n, i) => (extraInputs[inputOf(k, n)] = { dtype: 'float32', shape: shapes[k][i] })));
   if (withIndex) extraInputs.sample_index = { dtype: 'int64', shape: ['N'] };
+  const withKnown = !!needs.known;
+  if (withKnown) extraInputs.known = { dtype: 'float32', shape: ['N', classes] };
   const boundary = phase === 'main' ? needs.boundary : undefined;
   const input = Object.keys(model.def.inputs)[0];
   if (boundary) {
@@ -181,6 +183,7 @@ export function classifierStep(
         numSamples,
         models,
         ...(withIndex ? { sampleIndex: inp.sample_index } : {}),
+        ...(withKnown ? { known: inp.known } : {}),
         ...(boundary ? { boundary: boundaryPass(model, input, inp, aux) } : {}),
       };
       const l = phase === 'pretrain' ? { ...pretrainLoss(terms, inputs), objectives: {} } : distillationLoss(terms, inputs);
@@ -193,6 +196,7 @@ export function classifierStep(
     input,
     teachers: slots.map((_, k) => ({ names: nodes[k], inputs: nodes[k].map((n) => inputOf(k, n)), shapes: shapes[k] })),
     sampleIndex: withIndex,
+    known: withKnown,
     groups: extra.map((m) => ({ name: m.name, lr: m.lr, schedule: m.schedule })),
     ...(boundary ? { boundary } : {}),
   };

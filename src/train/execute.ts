@@ -9,12 +9,14 @@ import { dataFreeSplits } from './data-free-stage.js';
 import { confusionMatrix, MAX_CONFUSION_CLASSES } from './confusion.js';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
+import { ort } from '../runtime/ort.js';
 import { runtime } from '../runtime/runtime.js';
 import { readInput } from '../runtime/storage.js';
 import { agreementRate, evaluateClassifier } from './classifier.js';
 import { copyLayers, initSourceOf, mapLayers } from './init-layers.js';
 import { normOfView, prepareStageTeachers, stageData, teachersView, viewsOf, type RunPlan, type StagePlan } from './plan.js';
 import { quantizedModel } from './quantized-row.js';
+import { evaluateRanking } from './ranking-metrics.js';
 import type { SummaryRow } from './report.js';
 import type { RunDir } from './run-dir.js';
 import { readStages, stageFile, stageModelName } from './stage-files.js';
@@ -249,7 +251,8 @@ async function evaluateStageModel(
     const ev = await evaluateClassifier(p, own.test, { ...normOfView(own), subsets: plan.subsets });
     state.predictions.set(m.name, ev.predictions);
     const ref = agreeWith ? state.predictions.get(agreeWith) : undefined;
-    const text = plan.data.train.kind === 'text';
+    // Latency is measured on float inputs; models of token or user ids (int64) are not timed.
+    const text = plan.data.train.ids !== undefined;
     return {
       role: m.name,
       model: m.label,
@@ -267,10 +270,19 @@ async function evaluateStageModel(
         : {}),
       ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
       ...(m.fakeQuant ? { quantization: await int8Of(m, own.test, { ...normOfView(own), threads: plan.threads }, rd) } : {}),
+      ...(own.test.interactions ? { ranking: await rankingOf(p, own.test) } : {}),
     };
   } finally {
     await p.release();
   }
+}
+
+/** NDCG@10 and Recall@10 on held-out interactions (rounded as the summary's accuracies are). */
+async function rankingOf(p: Predictor, test: Dataset): Promise<NonNullable<SummaryRow['ranking']>> {
+  const score = async (u: BigInt64Array) =>
+    (await p.run(new ort.Tensor('int64', u, [u.length, 1]), ['logits'])).logits.data as Float32Array;
+  const r = await evaluateRanking(score, test);
+  return { k: r.k, ndcg: +r.ndcg.toFixed(4), recall: +r.recall.toFixed(4), users: r.users };
 }
 
 /** A quantisation-aware stage's int8 file, written next to its float one, scored against its fake-quantised graph. */

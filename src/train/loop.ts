@@ -7,6 +7,7 @@ import {
   type Dataset,
   type PartnerSampler,
 } from '../data/index.js';
+import { knownMask } from '../data/interactions.js';
 import type { BoundaryAttack } from '../distill/adversarial/boundary-attack.js';
 import type { BoundarySampling } from '../distill/method.js';
 import type { Dim } from '../graph/types.js';
@@ -30,6 +31,8 @@ export interface StepInputs {
   }[];
   /** Whether the step takes the batch's dataset indices as 'sample_index'. */
   readonly sampleIndex: boolean;
+  /** Whether the step takes each row's user's known items as 'known' [N, items] (interaction data). */
+  readonly known?: boolean;
   /** Parameter groups of the step (extra models) with their own peak learning rate and schedule (default: the loop's). */
   readonly groups?: readonly { readonly name: string; readonly lr?: number; readonly schedule?: Schedule }[];
   /** Boundary samples the step reads for every batch (bss), and the factor their term takes by epoch. */
@@ -90,6 +93,12 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
   const bt = { ...bo, mean: o.teacherNorm?.mean ?? bo.mean, std: o.teacherNorm?.std ?? bo.std };
   const itT = tv ? (o.resumeAt ? BatchIterator.restore(tv, bt, o.resumeAt) : batches(tv, bt)) : undefined;
   const perT = tv ? sampleSize(tv) : 0;
+  const inter = ds.interactions;
+  if (io.known && !inter)
+    throw new KdError(
+      'BAD_LOSS',
+      `training '${name}': the loss leaves each user's known items out (rd), which needs interaction data (dataset: { name: movielens })`,
+    );
   const total = Math.min(o.maxSteps ?? Infinity, o.epochs * it.stepsPerEpoch);
   const K = Math.max(1, o.stepsPerRun);
   const per = sampleSize(ds);
@@ -99,12 +108,13 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       throw new KdError('NO_TEACHER', `training '${name}' needs ${io.teachers.length} teacher(s) and got ${o.teachers?.length ?? 0}`);
     return { ...t, rt };
   });
-  // Text datasets feed token ids (int64), everything else float pixels/features.
-  const text = ds.kind === 'text';
+  // Text and interaction datasets feed ids (int64: tokens, users), everything else float pixels/features.
+  const text = ds.ids !== undefined;
   const slots = Array.from({ length: 2 * K }, () => ({
     x: text ? new BigInt64Array(it.capacity * per) : new Float32Array(it.capacity * per),
     y: new BigInt64Array(it.capacity),
     idx: io.sampleIndex ? new BigInt64Array(it.capacity) : undefined,
+    known: io.known ? new Float32Array(it.capacity * inter!.items) : undefined,
     /** The batch in the teachers' view, when they see another one. */
     xt: itT ? new Float32Array(it.capacity * perT) : undefined,
     tshape: [] as number[],
@@ -136,6 +146,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
       else (sl.x as Float32Array).set(b.x);
       sl.y.set(b.y);
       if (sl.idx) for (let i = 0; i < b.size; i++) sl.idx[i] = BigInt(b.indices[i]);
+      if (sl.known) knownMask(inter!, b.xIds!, b.size, sl.known);
       sl.shape = [...b.shape];
       sl.size = b.size;
       group.push(sl);
@@ -216,6 +227,7 @@ export async function trainLoop(session: TrainSession, name: string, ds: Dataset
         labels: new ort.Tensor('int64', sl.y.subarray(0, sl.size), [sl.size]),
       };
       if (sl.idx) f.sample_index = new ort.Tensor('int64', sl.idx.subarray(0, sl.size), [sl.size]);
+      if (sl.known) f.known = new ort.Tensor('float32', sl.known.subarray(0, sl.size * inter!.items), [sl.size, inter!.items]);
       teachers.forEach((t, j) => t.inputs.forEach((input, i) => (f[input] = tl[j][k][i])));
       return f;
     });

