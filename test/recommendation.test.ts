@@ -27,7 +27,8 @@ const fx = JSON.parse(readFileSync(new URL('./fixtures/ranking.json', import.met
 describe('rd (ranking distillation) matches PyTorch', () => {
   for (const c of fx.cases) {
     const o = c.options;
-    it(`${o.weighting} weights (k ${o.k}, λ ${o.lambda}, μ ${o.mu}, ${o.form}, step ${c.step} of hybridAfter ${o.hybridAfter})`, async () => {
+    const title = `${o.weighting} weights (k ${o.k}, λ ${o.lambda}, μ ${o.mu}, ${o.form}, step ${c.step} of hybridAfter ${o.hybridAfter})`;
+    it(title, async () => {
       const [N, I] = fx.shape;
       const g = new Graph('rd');
       const s = g.input('s', 'float32', ['N', I]),

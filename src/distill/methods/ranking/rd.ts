@@ -40,8 +40,9 @@ type Options = z.infer<typeof options>;
  * from ε = 100 sampled items, r̂ ≈ ⌊|I|·(share of samples scored higher)⌋), since the student's scores for every item
  * are at hand; the warm-up is counted in steps (the code's is 10 of 50 epochs); the code's default K = 10, λ = 1,
  * μ = 0.1 and no renormalisation are the defaults. `form: 'softmax'` (not in the paper) treats the extra positives
- * as labels of the softmax over items that `ce` trains, for students whose own loss is that softmax: the sigmoid form
- * rewards raising every score, which a softmax loss does not oppose.
+ * as labels of the softmax over items that `ce` trains, for students whose own loss is that softmax (the sigmoid form
+ * also rewards raising every score, which a softmax loss does not oppose); on MovieLens' validation split the paper's
+ * sigmoid form did better (docs/applications.md).
  */
 export const rd: DistillMethod<Options> = {
   name: 'rd',
