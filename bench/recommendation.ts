@@ -79,9 +79,8 @@ const sd = (xs: number[]) => Math.sqrt(xs.reduce((p, q) => p + (q - mean(xs)) **
 const ms = (xs: number[]) => `${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}`;
 const row = (s: Result, role: string) => s.rows.find((r) => r.role === role)!;
 const first = results[0];
-console.log(
-  `\n${first.dataset}: ${first.trainSamples} training / ${first.testSamples} test interactions; seeds ${results.map((r) => r.seed).join(', ')}\n`,
-);
+const seedList = results.map((r) => r.seed).join(', ');
+console.log(`\n${first.dataset}: ${first.trainSamples} training / ${first.testSamples} test interactions; seeds ${seedList}\n`);
 console.log('| model | | params | NDCG@10 | Recall@10 | Δ NDCG@10 vs alone (paired) | Δ Recall@10 vs alone | training s |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const role of first.rows.map((r) => r.role)) {
