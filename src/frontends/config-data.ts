@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { bundledDataset } from '../data/bundled.js';
 import { loadCsv, loadImageFolder, loadJsonl } from '../data/files.js';
 import { interactionsDataset } from '../data/interactions.js';
+import { spamAssassinSplits } from '../data/spam-assassin.js';
 import { featureStats, stratifiedSplit, take, tokenizerSize, type Dataset } from '../data/index.js';
 import { activeAugment } from '../data/augment.js';
 import { applyView, isIdentity, type Views } from '../data/views.js';
@@ -88,6 +89,18 @@ function loadFull(
       const s = interactionsDataset('movielens', { path: d.path, ...d.options });
       return { full: s.train, test: s.test, val: s.val, vocab: s.users };
     }
+    case 'spam-assassin': {
+      // The test set is the corpus' own test collections, never a random share of the training ones.
+      const o = d.options;
+      const s = spamAssassinSplits({ ...o, perGroup: o.perGroup ?? undefined, seed: cfg.seed });
+      return { full: s.train, test: s.test, vocab: tokenizerSize(s.train.tokenizer) };
+    }
+    case 'udhr-text':
+      // Running text is cut into windows by the language-model run (frontends/lm-run.ts), not into samples here.
+      throw new KdError(
+        'BAD_CONFIG',
+        'udhr-text is a language-model corpus: run it with `kdistill run` (runExperiment), which trains language models',
+      );
   }
 }
 

@@ -6,6 +6,8 @@ import { formatSummary, type RunSummary } from '../train/report.js';
 import { RunDir } from '../train/run-dir.js';
 import { loadData } from './config-data.js';
 import { runFederatedExperiment } from './federated-run.js';
+import { runLmExperiment } from './lm-run.js';
+import { KdError } from '../util/errors.js';
 
 export { formatSummary, type RunSummary, type SummaryRow } from '../train/report.js';
 
@@ -34,6 +36,13 @@ export async function runExperiment(cfg: ResolvedConfig, opts: RunOptions = {}):
   if (!opts.runDir && opts.resume) rd.resume(configToYaml(cfg), ['runExperiment']);
   else if (!opts.runDir) rd.start({ resolvedText: configToYaml(cfg), seed: cfg.seed, command: ['runExperiment'] });
   if (opts.onEvent) rd.observe(opts.onEvent);
+  if (cfg.dataset.name === 'udhr-text') {
+    if (opts.resume) throw new KdError('BAD_OPTION', 'a language-model run cannot resume yet; start it again without --resume');
+    const summary = await runLmExperiment(cfg, rd, opts.log);
+    rd.write('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+    opts.log?.(formatSummary(summary));
+    return summary;
+  }
   const data = loadData(cfg);
   if (cfg.federated) {
     const summary = await runFederatedExperiment(cfg, data, rd, opts.log);

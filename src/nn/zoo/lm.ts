@@ -72,7 +72,8 @@ export function causalLm(o: LmOptions): ModelDef {
     name: `lm-${layers}x${dim}`,
     inputs: { ids: { dtype: 'int64', shape: ['N', 'L'] } },
     forward(ctx, { ids }) {
-      const embed = new Embedding('embed', o.vocab, dim);
+      // GPT-2's 0.02: with the head tied to it, N(0, 1) embeddings would start the logits at a scale of √dim.
+      const embed = new Embedding('embed', o.vocab, dim, 0.02);
       const pos = positions(ids);
       const table = ctx.param('pos_embed', [maxLen, dim], { kind: 'normal', std: 0.02 });
       let x = op.add(embed.apply(ctx, ids), op.gather(table, pos, 0), 'embed_pos');
@@ -115,7 +116,7 @@ export function convLm(o: ConvLmOptions): ModelDef {
     forward(ctx, { ids }) {
       const g = ctx.g;
       const row = op.gather(positions(ids), g.initializer('row0', op.i64([0], [])), 0); // [L]
-      let x = new Embedding('embed', o.vocab, dim).apply(ctx, ids); // [N, L, D]
+      let x = new Embedding('embed', o.vocab, dim, 0.02).apply(ctx, ids); // [N, L, D]
       for (let i = 0; i < layers; i++) {
         const d = 2 ** i;
         x = ctx.scope(`block${i}`, () => {

@@ -45,9 +45,15 @@ export function textClassifier(o: TextOptions): ModelDef {
 export interface TransformerOptions extends Omit<TextOptions, 'kind' | 'channels'> {
   heads?: number;
   ffn?: number;
+  /** Encoder blocks (default 1); one block keeps the scope `block`, more are `block1`, `block2`, ... */
+  layers?: number;
 }
 
-/** One pre-norm transformer encoder block (multi-head self-attention + GELU MLP) with a mean-pooled classifier. */
+/**
+ * Pre-norm transformer encoder blocks (multi-head self-attention + GELU MLP) with a mean-pooled classifier. Padding
+ * (id 0) is masked: no position attends to it and the pooled mean is over real tokens only, so a text's prediction does
+ * not depend on how much padding follows it.
+ */
 export function transformerClassifier(o: TransformerOptions): ModelDef {
   const dim = o.dim ?? 32,
     heads = o.heads ?? 4,
@@ -55,26 +61,36 @@ export function transformerClassifier(o: TransformerOptions): ModelDef {
     L = o.seqLen;
   if (dim % heads) throw new KdError('BAD_MODEL', `transformer dim ${dim} is not divisible by heads ${heads}`);
   const hd = dim / heads;
+  const layers = o.layers ?? 1;
+  if (!Number.isInteger(layers) || layers < 1)
+    throw new KdError('BAD_MODEL', `transformer layers must be a positive integer, got ${layers}`);
   return {
-    name: 'transformer',
+    name: layers === 1 ? 'transformer' : `transformer-${layers}x${dim}`,
     inputs: { ids: { dtype: 'int64', shape: ['N', L] } },
     forward(ctx, { ids }) {
       const pos = ctx.param('pos_embed', [L, dim], { kind: 'normal', std: 0.02 });
       let x = op.add(new Embedding('embed', o.vocab, dim).apply(ctx, ids), pos, 'embed_pos');
-      x = ctx.scope('block', () => encoderBlock(ctx, x, dim, heads, hd, ffn, L));
-      const f = op.reduceMean(new LayerNorm('ln_f', [dim]).apply(ctx, x), [1], false, 'pool');
+      const g = ctx.g;
+      const pad = op.equal(ids, g.initializer('pad_id', op.i64([0], [])));
+      // Additive key mask [N, 1, 1, L]: −1e9 (exp underflows to 0) on padding keys.
+      const keyMask = op.unsqueeze(op.where(pad, op.scalar(g, -1e9, 'masked'), op.scalar(g, 0)), [1, 2], 'key_mask');
+      for (let b = 1; b <= layers; b++)
+        x = ctx.scope(layers === 1 ? 'block' : `block${b}`, () => encoderBlock(ctx, x, keyMask, dim, heads, hd, ffn, L));
+      const real = op.unsqueeze(op.cast(op.not(pad), 'float32'), [2]); // [N, L, 1]
+      const summed = op.reduceSum(op.mul(new LayerNorm('ln_f', [dim]).apply(ctx, x), real), [1], false);
+      const f = op.div(summed, op.max(op.reduceSum(real, [1], false), op.scalar(g, 1)), 'pool');
       return { logits: op.identity(new Linear('head', dim, o.classes).apply(ctx, f), 'logits'), features: f };
     },
   };
 }
 
-function encoderBlock(ctx: BuildContext, x: Value, dim: number, heads: number, hd: number, ffn: number, L: number): Value {
+function encoderBlock(ctx: BuildContext, x: Value, keyMask: Value, dim: number, heads: number, hd: number, ffn: number, L: number): Value {
   const h = new LayerNorm('ln1', [dim]).apply(ctx, x);
   const split = (v: Value, name: string) => op.transpose(op.reshape(v, [0, L, heads, hd]), [0, 2, 1, 3], name); // [N, H, L, hd]
   const q = split(new Linear('q', dim, dim).apply(ctx, h), 'q_heads');
   const k = split(new Linear('k', dim, dim).apply(ctx, h), 'k_heads');
   const v = split(new Linear('v', dim, dim).apply(ctx, h), 'v_heads');
-  const scores = op.scale(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd), 'scores');
+  const scores = op.add(op.scale(op.matmul(q, op.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)), keyMask, 'scores');
   const attn = op.softmax(scores, -1, 'attn');
   const ctxv = op.reshape(op.transpose(op.matmul(attn, v), [0, 2, 1, 3]), [0, L, dim], 'attn_out');
   const x1 = op.add(x, new Linear('proj', dim, dim).apply(ctx, ctxv), 'res1');
