@@ -177,7 +177,7 @@ describe('importOnnx: refusals name the file and what to do', () => {
   it('two inputs: both named', () => refuses('two_inputs.onnx', 'BAD_STUDENT', "'image'", "'mask'", 'exactly one'));
   it('an output that is not class scores: its name and shape', () =>
     refuses('not_scores.onnx', 'BAD_STUDENT', "output 'features'", '[N, 4, 28, 28]', 'class scores'));
-  it('an op kdistill cannot run (TopK) and a custom-domain op: the node and the op named', async () => {
+  it('an op kdistill cannot run (Hardmax) and a custom-domain op: the node and the op named', async () => {
     const edited = (edit: (n: { opType: string; domain: string }) => void) => {
       const m = parseOnnx(bytes('student_eval.onnx'));
       edit(m.graph!.node.find((n) => n.name === '/block/Relu')!);
@@ -186,10 +186,10 @@ describe('importOnnx: refusals name the file and what to do', () => {
     assert.throws(
       () =>
         importOnnx(
-          edited((n) => (n.opType = 'TopK')),
-          { source: 'topk.onnx' },
+          edited((n) => (n.opType = 'Hardmax')),
+          { source: 'hardmax.onnx' },
         ),
-      /topk\.onnx: node '\/block\/Relu' is a TopK, an op kdistill cannot build or train; .*file the op/,
+      /hardmax\.onnx: node '\/block\/Relu' is a Hardmax, an op kdistill cannot build or train; .*file the op/,
     );
     assert.throws(
       () =>
