@@ -20,6 +20,7 @@ import { createSession, ort } from '../src/runtime/ort.js';
 import { cloneModel, node, serialise, tensor } from '../src/runtime/quant/proto.js';
 import { quantizeInt8 } from '../src/runtime/quantize.js';
 import { fitClassifier } from '../src/train/classifier.js';
+import { optimizedOps } from './helpers/optimized-ops.js';
 import { Rng } from '../src/util/rng.js';
 
 // PyTorch's values from test/fixtures/make_fakequant_fixtures.py.
@@ -165,18 +166,6 @@ async function predictions(bytes: Uint8Array): Promise<Int32Array> {
     for (let c = 1; c < k; c++) if (l[i * k + c] > l[i * k + best]) best = c;
     return best;
   });
-}
-
-/** Ops ONNX Runtime runs after its optimisations. */
-async function optimizedOps(bytes: Uint8Array): Promise<string[]> {
-  const path = join(mkdtempSync(join(tmpdir(), 'kd-qat-')), 'opt.onnx');
-  const s = await ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: 'extended',
-    optimizedModelFilePath: path,
-    intraOpNumThreads: 1,
-  });
-  await s.release();
-  return parseOnnx(readFileSync(path)).graph!.node.map((n) => n.opType);
 }
 
 describe('a quantisation-aware student exports to an int8 file that computes what it trained', () => {

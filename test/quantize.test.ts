@@ -15,6 +15,7 @@ import { ort } from '../src/runtime/ort.js';
 import { fromHalf, toHalf } from '../src/runtime/quant/proto.js';
 import { quantizeInt8, toFloat16 } from '../src/runtime/quantize.js';
 import { fitClassifier } from '../src/train/classifier.js';
+import { optimizedOps } from './helpers/optimized-ops.js';
 
 const train = take(loadMnist('train'), 3000);
 const test = take(loadMnist('test'), 500);
@@ -48,18 +49,6 @@ const agreement = (a: Float32Array, b: Float32Array) => {
   return same / (a.length / 10);
 };
 const weightBytes = (b: Uint8Array) => parseOnnx(b).graph!.initializer.reduce((s, t) => s + t.rawData.length, 0);
-
-/** Ops of the graph ONNX Runtime actually runs after its optimisations (saved by the session). */
-async function optimizedOps(bytes: Uint8Array): Promise<string[]> {
-  const path = join(mkdtempSync(join(tmpdir(), 'kd-q-')), 'opt.onnx');
-  const s = await ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: 'extended',
-    optimizedModelFilePath: path,
-    intraOpNumThreads: 1,
-  });
-  await s.release();
-  return parseOnnx(readFileSync(path)).graph!.node.map((n) => n.opType);
-}
 
 const models = {
   cnn: () => new Model(cnn([4, 8]), 3),
