@@ -11,6 +11,7 @@ import { configRegistry } from '../src/cli/run.js';
 import { parseConfig } from '../src/config/node/index.js';
 import { runExperiment, type RunSummary } from '../src/frontends/run-config.js';
 import { RunDir } from '../src/train/run-dir.js';
+import { stageTimer } from './lib/stage-times.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -56,16 +57,10 @@ for (const seed of seeds) {
   ].join('\n');
   const cfg = parseConfig(text, 'bench/recommendation.yaml', configRegistry());
   // Training time of each stage: from its first logged step to its last.
-  const span: Record<string, [number, number]> = {};
-  const onEvent = (e: Record<string, unknown>) => {
-    if (typeof e.stage !== 'string' || e.step === undefined) return;
-    const now = Date.now();
-    span[e.stage] ??= [now, now];
-    span[e.stage][1] = now;
-  };
+  const timer = stageTimer({ stepsOnly: true });
   const started = Date.now();
-  const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir), onEvent });
-  const stageSeconds = Object.fromEntries(Object.entries(span).map(([k, [b, e]]) => [k, (e - b) / 1000]));
+  const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir), onEvent: timer.onEvent });
+  const stageSeconds = timer.seconds();
   results.push({ ...s, stageSeconds });
   writeFileSync(a.out!, `${JSON.stringify({ results }, null, 1)}\n`);
   console.error(

@@ -16,6 +16,7 @@ import { parseConfig } from '../src/config/node/index.js';
 import { runExperiment, type RunSummary } from '../src/frontends/run-config.js';
 import { meanStd } from '../src/report/seeds.js';
 import { RunDir } from '../src/train/run-dir.js';
+import { stageTimer } from './lib/stage-times.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -54,16 +55,10 @@ for (const seed of seeds) {
   if (a['per-group']) c.dataset.options = { ...c.dataset.options, perGroup: Number(a['per-group']) };
   const cfg = parseConfig(YAML.stringify(c), a.config!, configRegistry());
   // Training time of each stage: from its start event to its last epoch's validation.
-  const span: Record<string, [number, number]> = {};
-  const onEvent = (e: Record<string, unknown>) => {
-    if (typeof e.stage !== 'string') return;
-    const now = Date.now();
-    span[e.stage] ??= [now, now];
-    span[e.stage][1] = now;
-  };
+  const timer = stageTimer();
   const started = Date.now();
-  const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir), onEvent });
-  const stageSeconds = Object.fromEntries(Object.entries(span).map(([k, [b, e]]) => [k, (e - b) / 1000]));
+  const s = await runExperiment(cfg, { runDir: new RunDir(cfg.outDir), onEvent: timer.onEvent });
+  const stageSeconds = timer.seconds();
   results.push({ ...s, stageSeconds, wallSeconds: (Date.now() - started) / 1000 });
   writeFileSync(a.out!, `${JSON.stringify({ config: a.config, results }, null, 1)}\n`);
   console.error(

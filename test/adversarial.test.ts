@@ -73,6 +73,18 @@ function methodGraph(o: Record<string, unknown>, build: (g: Graph) => Omit<Metho
   return { g, aux, out };
 }
 
+/** Feeds the fixture's discriminator weights under the parameter names the method declared, layer by layer. */
+function feedDiscriminator(
+  feeds: Record<string, ort.Tensor>,
+  names: readonly (readonly [string, string])[],
+  params: readonly { w: number[]; w_shape: number[]; b: number[] }[],
+): void {
+  names.forEach(([w, b], i) => {
+    feeds[w] = T32(params[i].w, params[i].w_shape);
+    feeds[b] = T32(params[i].b, [params[i].b.length]);
+  });
+}
+
 describe('discriminator (adversarial KD) matches PyTorch', () => {
   it('on logits, label-conditioned: the student term, the objective and their gradients', async () => {
     const c = fx.logits;
@@ -88,10 +100,7 @@ describe('discriminator (adversarial KD) matches PyTorch', () => {
     g.output(out.loss, out.objectives[DISCRIMINATOR_OBJECTIVE], gs, ...dv.map((v) => gd.get(v.name)!));
     const sess = await createSession(toOnnx(g), { threads: 1 });
     const feeds: Record<string, ort.Tensor> = { s: T32(c.s, c.shape), t: T32(c.t, c.shape), y: I64(c.y) };
-    names.forEach(([w, b], i) => {
-      feeds[w] = T32(c.params[i].w, c.params[i].w_shape);
-      feeds[b] = T32(c.params[i].b, [c.params[i].b.length]);
-    });
+    feedDiscriminator(feeds, names, c.params);
     const r = await sess.run(feeds);
     near(r[out.loss.name].data as Float32Array, [c.gen], 'student term');
     near(r[out.objectives[DISCRIMINATOR_OBJECTIVE].name].data as Float32Array, [c.objective], 'objective');
@@ -128,10 +137,7 @@ describe('discriminator (adversarial KD) matches PyTorch', () => {
       'adapter/weight': T32(c.adapter_w, [3, 5]),
       'adapter/bias': T32(c.adapter_b, [5]),
     };
-    names.forEach(([w, b], i) => {
-      feeds[w] = T32(c.params[i].w, c.params[i].w_shape);
-      feeds[b] = T32(c.params[i].b, [c.params[i].b.length]);
-    });
+    feedDiscriminator(feeds, names, c.params);
     const r = await sess.run(feeds);
     near(r[out.loss.name].data as Float32Array, [c.gen], 'student term');
     near(r[out.objectives[DISCRIMINATOR_OBJECTIVE].name].data as Float32Array, [c.objective], 'objective');

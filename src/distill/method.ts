@@ -5,7 +5,7 @@ import type { BuildContext } from '../nn/context.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { Schedule } from '../optim/schedule.js';
-import type { Alternation } from '../runtime/train-graph.js';
+import type { Alternation } from '../runtime/alternation.js';
 
 export type { Alternation };
 

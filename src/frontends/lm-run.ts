@@ -11,11 +11,10 @@ import { teacherOutputsOf } from '../distill/loss.js';
 import { Model } from '../nn/model.js';
 import { zooModel } from '../nn/zoo/index.js';
 import { exportOnnx, Predictor } from '../runtime/inference.js';
-import { ort } from '../runtime/ort.js';
-import { fitLm, perplexity, teacherWindows, topkAnswers } from '../train/lm/fit.js';
+import { fitLm, perplexity, scoreWindows, teacherWindows, topkAnswers } from '../train/lm/fit.js';
 import { generate } from '../train/lm/generate.js';
 import { checkSameTokenizer, tokenizerMetadata, tokenizerOf } from '../train/lm/lm-file.js';
-import { gatherRows, windowsOf, type Windows } from '../train/lm/windows.js';
+import { windowsOf, type Windows } from '../train/lm/windows.js';
 import type { RunSummary, SummaryRow } from '../train/report.js';
 import type { RunDir } from '../train/run-dir.js';
 import { stageFile } from '../train/stage-files.js';
@@ -25,31 +24,11 @@ import { KdError } from '../util/errors.js';
 /** The prompt every model of a run continues for its summary row (seed 1, temperature 0.8). */
 const SAMPLE_PROMPT = 'Everyone has the right ';
 
-/** Next-token accuracy of `p` on `w`, and its agreement with `ref`'s predictions; also returns `p`'s predictions. */
-async function nextToken(
-  p: Predictor,
-  w: Windows,
-  ref?: Int32Array,
-): Promise<{ accuracy: number; agreement?: number; predictions: Int32Array }> {
-  const predictions = new Int32Array(w.count * w.length);
-  for (let s = 0; s < w.count; s += 64) {
-    const rows = Int32Array.from({ length: Math.min(64, w.count - s) }, (_, i) => s + i);
-    const l = (await p.run(new ort.Tensor('int64', gatherRows(w.ids, w.length, rows), [rows.length, w.length]), ['logits'])).logits;
-    const V = l.dims[2],
-      d = l.data as Float32Array;
-    for (let q = 0; q < rows.length * w.length; q++) {
-      let best = 0;
-      for (let v = 1; v < V; v++) if (d[q * V + v] > d[q * V + best]) best = v;
-      predictions[s * w.length + q] = best;
-    }
-  }
-  let right = 0,
-    same = 0;
-  for (let i = 0; i < predictions.length; i++) {
-    if (predictions[i] === w.labels[i]) right++;
-    if (ref && predictions[i] === ref[i]) same++;
-  }
-  return { accuracy: right / predictions.length, ...(ref ? { agreement: same / predictions.length } : {}), predictions };
+/** Share of positions where `predictions` equal `ref` (the labels, or another model's predictions). */
+function sameRate(predictions: Int32Array, ref: ArrayLike<number>): number {
+  let same = 0;
+  for (let i = 0; i < predictions.length; i++) if (predictions[i] === ref[i]) same++;
+  return same / predictions.length;
 }
 
 /** Runs a language-model config: teacher, baseline (if asked), distilled; writes their files and returns the summary. */
@@ -113,9 +92,11 @@ export async function runLmExperiment(cfg: ResolvedConfig, rd: RunDir, log?: (li
       const file = stageFile(st.name);
       rd.write(file, bytes);
       const p = await Predictor.fromBytes(bytes, { threads: cfg.threads }, file);
-      const ppl = await perplexity(p, test),
+      const scored = await scoreWindows(p, test);
+      const ppl = scored.perplexity,
         valPpl = await perplexity(p, val);
-      const nt = await nextToken(p, test, teacherPredictions);
+      const accuracy = sameRate(scored.predictions, test.labels);
+      const agreement = teacherPredictions ? sameRate(scored.predictions, teacherPredictions) : undefined;
       const sample = decodeIds(
         tok,
         await generate(p, Array.from(tokenIds(tok, SAMPLE_PROMPT)), 120, { temperature: 0.8, seed: 1, maxLen: L }),
@@ -123,10 +104,10 @@ export async function runLmExperiment(cfg: ResolvedConfig, rd: RunDir, log?: (li
       rows.push({
         role: st.name,
         model: st.file ?? st.model!,
-        testAccuracy: +nt.accuracy.toFixed(4),
+        testAccuracy: +accuracy.toFixed(4),
         testLoss: +Math.log(ppl).toFixed(4),
-        agreement: nt.agreement === undefined ? null : +nt.agreement.toFixed(4),
-        agreeWith: nt.agreement === undefined ? null : 'teacher',
+        agreement: agreement === undefined ? null : +agreement.toFixed(4),
+        agreeWith: agreement === undefined ? null : 'teacher',
         ...(params ? { parameters: params } : {}),
         fileBytes: bytes.length,
         latencyMs: [],
@@ -135,7 +116,7 @@ export async function runLmExperiment(cfg: ResolvedConfig, rd: RunDir, log?: (li
       });
       if (st.name === 'teacher') {
         teacher = p;
-        teacherPredictions = nt.predictions;
+        teacherPredictions = scored.predictions;
       } else await p.release();
     }
   } finally {

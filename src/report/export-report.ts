@@ -1,4 +1,4 @@
-import { QAT_KEY } from '../nn/quant/model.js';
+import { isQuantizationAware } from '../nn/quant/model.js';
 import { parseOnnx } from '../graph/onnx.js';
 import type { Dataset } from '../data/index.js';
 import type { Model } from '../nn/model.js';
@@ -128,7 +128,7 @@ export async function exportReport(o: ExportReportOptions): Promise<ExportResult
       await pr.release();
     }
   }
-  const qat = parseOnnx(student.fp32).metadataProps.some((p) => p.key === QAT_KEY);
+  const qat = isQuantizationAware(student.fp32);
   const calibrationSamples =
     student.int8 && o.calibration && !qat
       ? o.calibration.reduce((a, b) => a + b.length, 0) / o.test.sampleShape.reduce((a, b) => a * b, 1)

@@ -7,6 +7,7 @@ import { BuildContext, type InputSpec, type NoiseSpec, type ParamSpec } from '..
 import { emitModel, type Model } from '../nn/model.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { KdError } from '../util/errors.js';
+import { alternationOf, type Alternation, type Turn } from './alternation.js';
 
 /** What a loss builder returns: the scalar to minimise, its named terms and extra metrics (all scalars). */
 export interface LossOutput {
@@ -15,20 +16,6 @@ export interface LossOutput {
   metrics?: Record<string, Value>;
   /** Scalars that parameter groups minimise instead of `total` (a discriminator's or a generator's loss), by name. */
   objectives?: Record<string, Value>;
-}
-
-/**
- * Turns instead of joint updates: steps cycle through `steps` steps in which only the group updates, then
- * `studentSteps` in which only the rest (the model and its adapters) does. The side whose turn it is not keeps its
- * parameters, optimizer slots and buffers (BatchNorm statistics) exactly: each is selected in the step graph
- * (`Where(turn, new, old)`) by a turn derived from the step number, so a multi-step graph alternates inside its
- * Loop and a resumed run picks up mid-cycle. Each side's optimizer sees its own update count as its step (Adam's
- * bias correction, SGD's first momentum step), as two PyTorch optimizers stepped in turn would; learning-rate
- * schedules follow the global step.
- */
-export interface Alternation {
-  readonly steps: number;
-  readonly studentSteps: number;
 }
 
 /**
@@ -151,7 +138,10 @@ function emitStep(
   // Clipping and the reported norm are the main parameters': a group's gradient is of another objective.
   const norm = spec.gradNorm && main.length ? g.scoped('grad_norm', () => gradNormOf(grads, main, spec.gradNorm)) : undefined;
   // Turns are gated only when a group asks for them, so joint steps keep their graph (and numbers) as they were.
-  const turns = alternationOf(groups, step);
+  const turns = alternationOf(
+    groups.map((x) => x.group),
+    step,
+  );
   const updates: Update[] = [{ params: main, grads, optimizer, lr, turn: turns?.student }];
   for (const x of groups) {
     const objective = x.group.objective === undefined ? loss.total : loss.objectives![x.group.objective];
@@ -201,57 +191,12 @@ function emitStep(
   return { dataInputs, state, constants, noise: [...built.ctx.noise, ...aux.noise], scalars, aux: auxSpecs };
 }
 
-/** A side's turn: whether it updates at this step, and the step number its optimizer sees (its own update count). */
-interface Turn {
-  readonly active: Value;
-  readonly step: Value;
-}
-
 interface Update {
   params: Value[];
   grads: Map<string, Value>;
   optimizer: Optimizer;
   lr: Value;
   turn?: Turn;
-}
-
-/**
- * The turns of the alternating groups and of the rest, from the 1-based step number s: with t = s − 1, the cycle
- * P = k + m, c = ⌊t / P⌋ and r = t − cP, the groups update when r < k (their c·k + r + 1-th update) and the rest
- * otherwise (its c·m + r − k + 1-th). Every alternating group must share one cycle: they take the same turns.
- */
-function alternationOf(groups: readonly { group: ParamGroup }[], step: Value): { group: Turn; student: Turn } | undefined {
-  const alt = groups.filter((x) => x.group.alternate);
-  if (!alt.length) return undefined;
-  const { steps: k, studentSteps: m } = alt[0].group.alternate!;
-  for (const x of alt) {
-    const a = x.group.alternate!;
-    if (!Number.isInteger(a.steps) || !Number.isInteger(a.studentSteps) || a.steps < 1 || a.studentSteps < 1)
-      throw new KdError(
-        'BAD_GROUP',
-        `parameter group '${x.group.name}' alternates ${a.steps} steps with ${a.studentSteps} student steps; both must be integers ≥ 1`,
-      );
-    if (a.steps !== k || a.studentSteps !== m)
-      throw new KdError(
-        'BAD_GROUP',
-        `parameter groups '${alt[0].group.name}' (${k}:${m}) and '${x.group.name}' (${a.steps}:${a.studentSteps}) alternate ` +
-          'on different cycles; give them the same steps and studentSteps',
-      );
-  }
-  const g = step.graph;
-  return g.scoped('alternate', () => {
-    const P = k + m;
-    const t = op.addScalar(step, -1);
-    // ⌊t/P⌋ for a whole t ≥ 0 as round((t − (P−1)/2)/P): the fraction stays within ±(P−1)/2P, never a tie.
-    const cycle = op.round(op.div(op.addScalar(t, -(P - 1) / 2), op.scalar(g, P)), 'cycle');
-    const r = op.sub(t, op.scale(cycle, P), 'phase');
-    const active = op.less(r, op.scalar(g, k - 0.5), 'group_turn');
-    const own = (per: number, offset: Value) => op.addScalar(op.add(op.scale(cycle, per), offset), 1);
-    return {
-      group: { active, step: own(k, op.min(r, op.scalar(g, k - 1))) },
-      student: { active: op.not(active, 'student_turn'), step: own(m, op.max(op.addScalar(r, -k), op.scalar(g, 0))) },
-    };
-  });
 }
 
 /** Each group's parameters among the trainable ones; a parameter claimed by two groups, or a group's unknown objective, is an error. */

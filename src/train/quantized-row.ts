@@ -24,11 +24,6 @@ export interface QuantizationRow {
   readonly file: string;
 }
 
-/** Whether an exported stage model was trained quantisation-aware (its file carries what it learned). */
-export function isQuantizationAware(bytes: Uint8Array): boolean {
-  return parseOnnx(bytes).metadataProps.some((p) => p.key === QAT_KEY);
-}
-
 /** The int8 model of a quantisation-aware export and the row comparing it with the fake-quantised graph `fake`. */
 export async function quantizedModel(
   float: Uint8Array,

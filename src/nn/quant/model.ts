@@ -3,7 +3,9 @@
  * the quantisation parameters it learned, as the int8 exporter takes them from an exported file's metadata.
  */
 import { Graph } from '../../graph/graph.js';
+import { parseOnnx } from '../../graph/onnx.js';
 import { KdError } from '../../util/errors.js';
+import { rint } from '../../util/rint.js';
 import { emitModel, type Model, type ModelDef } from '../model.js';
 import { ACT_LEVELS, type QuantSpec } from './spec.js';
 
@@ -35,6 +37,11 @@ export function withQuantization(def: ModelDef, q: QuantSpec): ModelDef {
 /** The metadata key of an exported quantisation-aware model: JSON {@link QatParams}. */
 export const QAT_KEY = 'kdistill.qat';
 
+/** Whether an exported model was trained quantisation-aware (its file carries what it learned). */
+export function isQuantizationAware(bytes: Uint8Array): boolean {
+  return parseOnnx(bytes).metadataProps.some((p) => p.key === QAT_KEY);
+}
+
 /** What a quantisation-aware model learned, keyed as its exported float graph names the activations. */
 export interface QatParams {
   readonly bits: 8 | 4;
@@ -53,12 +60,6 @@ export function rangeParams(min: number, max: number): { scale: number; zeroPoin
   if (!(range > 0)) return { scale: 1, zeroPoint: 0 };
   const scale = f(range / ACT_LEVELS.max);
   return { scale, zeroPoint: Math.min(ACT_LEVELS.max, Math.max(0, rint(f(-lo / scale)))) };
-}
-
-/** Round half to even, as ONNX's Round. */
-function rint(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** The quantisation parameters `model` (quantisation-aware) holds now; undefined for a float model. */

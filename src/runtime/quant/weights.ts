@@ -1,11 +1,6 @@
 import { TensorProto_DataType as DT, type NodeProto, type TensorProto } from 'onnx-buf/dist/onnx_pb.js';
+import { rint } from '../../util/rint.js';
 import { floatAttr, floatsOf, intAttr, node, tensor } from './proto.js';
-
-/** Round half to even, as numpy (and so ONNX Runtime's quantizer) rounds. */
-export function rint(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Scale and zero point of a uint8 asymmetric activation whose range includes 0 (so 0 is exact). */
 export function activationParams(min: number, max: number): { scale: number; zeroPoint: number } {

@@ -191,55 +191,66 @@ export async function fitLm(model: Model, train: Windows, o: FitLmOptions): Prom
   return { epochs: result, kept: best?.epoch ?? o.epochs };
 }
 
-/** Per-token perplexity exp(mean next-token NLL) of a model (or an exported one) on windows. */
-export async function perplexity(model: Model | Predictor, w: Windows, threads = 2, batch = 64): Promise<number> {
+/** Runs `p` over `w`'s windows in batches of `batch`: `each(first window, logits [n, L, V] row-major, V)`. */
+async function eachLogits(p: Predictor, w: Windows, batch: number, each: (first: number, logits: Float32Array, V: number) => void) {
+  for (let s = 0; s < w.count; s += batch) {
+    const rows = Int32Array.from({ length: Math.min(batch, w.count - s) }, (_, i) => s + i);
+    const l = (await p.run(new ort.Tensor('int64', gatherRows(w.ids, w.length, rows), [rows.length, w.length]), ['logits'])).logits;
+    each(s, l.data as Float32Array, l.dims[2]);
+  }
+}
+
+/** A model on windows in one pass: per-token perplexity exp(mean next-token NLL) and its top-1 next-token predictions. */
+export async function scoreWindows(
+  model: Model | Predictor,
+  w: Windows,
+  threads = 2,
+): Promise<{ perplexity: number; predictions: Int32Array }> {
   const p = model instanceof Predictor ? model : await Predictor.fromModel(model, { threads });
+  const predictions = new Int32Array(w.count * w.length);
   let nll = 0;
   try {
-    for (let s = 0; s < w.count; s += batch) {
-      const rows = Int32Array.from({ length: Math.min(batch, w.count - s) }, (_, i) => s + i);
-      const logits = (await p.run(new ort.Tensor('int64', gatherRows(w.ids, w.length, rows), [rows.length, w.length]), ['logits'])).logits;
-      const V = logits.dims[2],
-        d = logits.data as Float32Array;
-      for (let r = 0; r < rows.length; r++)
-        for (let l = 0; l < w.length; l++) {
-          const o = (r * w.length + l) * V;
-          let m = Number.NEGATIVE_INFINITY;
-          for (let v = 0; v < V; v++) m = Math.max(m, d[o + v]);
-          let z = 0;
-          for (let v = 0; v < V; v++) z += Math.exp(d[o + v] - m);
-          nll += m + Math.log(z) - d[o + w.labels[rows[r] * w.length + l]];
-        }
-    }
+    await eachLogits(p, w, 64, (first, d, V) => {
+      for (let q = 0; q < d.length / V; q++) {
+        const o = q * V,
+          at = first * w.length + q;
+        let best = 0;
+        for (let v = 1; v < V; v++) if (d[o + v] > d[o + best]) best = v;
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(d[o + v] - d[o + best]);
+        nll += d[o + best] + Math.log(z) - d[o + w.labels[at]];
+        predictions[at] = best;
+      }
+    });
   } finally {
     if (!(model instanceof Predictor)) await p.release();
   }
-  return Math.exp(nll / (w.count * w.length));
+  return { perplexity: Math.exp(nll / (w.count * w.length)), predictions };
+}
+
+/** Per-token perplexity exp(mean next-token NLL) of a model (or an exported one) on windows. */
+export async function perplexity(model: Model | Predictor, w: Windows, threads = 2): Promise<number> {
+  return (await scoreWindows(model, w, threads)).perplexity;
 }
 
 /** The teacher's top-k logits and token ids for every position of `w` (what a cache stores, so runs need no teacher). */
 export async function topkAnswers(teacher: Predictor, w: Windows, k: number, batch = 64): Promise<TopkAnswers> {
   const values = new Float32Array(w.count * w.length * k),
     indices = new BigInt64Array(w.count * w.length * k);
-  for (let s = 0; s < w.count; s += batch) {
-    const rows = Int32Array.from({ length: Math.min(batch, w.count - s) }, (_, i) => s + i);
-    const logits = (await teacher.run(new ort.Tensor('int64', gatherRows(w.ids, w.length, rows), [rows.length, w.length]), ['logits']))
-      .logits;
-    const V = logits.dims[2],
-      d = logits.data as Float32Array;
-    for (let p = 0; p < rows.length * w.length; p++) {
-      const row = d.subarray(p * V, p * V + V);
+  await eachLogits(teacher, w, batch, (first, d, V) => {
+    for (let q = 0; q < d.length / V; q++) {
+      const row = d.subarray(q * V, q * V + V);
       // ONNX TopK's order: larger first, ties by the smaller index.
       const top = Array.from(row.keys())
         .sort((a, b) => row[b] - row[a] || a - b)
         .slice(0, k);
-      const at = (s * w.length + p) * k;
+      const at = (first * w.length + q) * k;
       top.forEach((i, j) => {
         values[at + j] = row[i];
         indices[at + j] = BigInt(i);
       });
     }
-  }
+  });
   return { k, values, indices };
 }
 
