@@ -58,6 +58,14 @@ export {
   type ZooShape,
 } from './nn/zoo/index.js';
 export { importOnnx, type ImportOptions } from './nn/import/onnx-student.js';
+// Language models and quantisation-aware training.
+export { causalLm, convLm, type ConvLmOptions, type LmOptions } from './nn/zoo/lm.js';
+export { isQuantizationAware, qatParams, withQuantization, QAT_KEY, type QatParams } from './nn/quant/model.js';
+export type { QuantSpec } from './nn/quant/spec.js';
+export { fitLm, perplexity, scoreWindows, teacherWindows, topkAnswers, type FitLmOptions, type TopkAnswers } from './train/lm/fit.js';
+export { generate, generateBatch, type SampleOptions } from './train/lm/generate.js';
+export { checkSameTokenizer, tokenizerMetadata, tokenizerOf, TOKENIZER_KEY } from './train/lm/lm-file.js';
+export { windowsOf, type Windows } from './train/lm/windows.js';
 export { Fn, Module, Sequential } from './nn/module.js';
 export { BuildContext, type InputSpec, type Mode } from './nn/context.js';
 export { GELU, gelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './nn/layers/activation.js';
