@@ -14,22 +14,37 @@ export const COMBINE_MODES = ['mean', 'weights', 'confidence', 'concat'] as cons
 
 /**
  * An HTTP teacher's endpoint and limits; absent limits take `HttpTeacher`'s defaults. The token is
- * read from `authEnv` at run time, never stored.
+ * read from `authEnv` at run time, never stored. `protocol: open-inference` speaks KServe v2 / Triton to
+ * `model` on the server at `url`.
  */
-const httpTeacher = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }),
-  version: z.string().min(1).optional(),
-  maxBatch: count.optional(),
-  concurrency: count.optional(),
-  rateLimit: z.number().positive().optional(),
-  timeoutMs: count.optional(),
-  retries: z.int().min(0).optional(),
-  maxCalls: count.optional(),
-  authEnv: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' })
-    .optional(),
-});
+const httpTeacher = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    protocol: z.enum(['kdistill', 'open-inference']).default('kdistill'),
+    version: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    inputName: z.string().min(1).optional(),
+    outputName: z.string().min(1).optional(),
+    binary: z.union([z.boolean(), z.literal('auto')]).optional(),
+    outputKind: z.enum(['logits', 'probabilities']).optional(),
+    maxBatch: count.optional(),
+    concurrency: count.optional(),
+    rateLimit: z.number().positive().optional(),
+    timeoutMs: count.optional(),
+    retries: z.int().min(0).optional(),
+    maxCalls: count.optional(),
+    authEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'the name of an environment variable (the token itself never goes in a config)' })
+      .optional(),
+  })
+  .superRefine((h, ctx) => {
+    if (h.protocol === 'open-inference' && h.model === undefined)
+      issue(ctx, ['model'], "protocol: open-inference needs the served model's name (model: ...)");
+    if (h.protocol === 'kdistill')
+      for (const k of ['model', 'inputName', 'outputName', 'binary', 'outputKind'] as const)
+        if (h[k] !== undefined) issue(ctx, [k], `'${k}' belongs to the Open Inference protocol; add protocol: open-inference`);
+  });
 
 const classes = z.array(z.int().min(0)).min(1);
 /** The loss of a trained stage that names none: cross-entropy with the labels. */

@@ -1,16 +1,26 @@
 import { KdError } from '../../util/errors.js';
-import { readAnswer, type PartialOptions } from './answers.js';
+import type { PartialOptions } from './answers.js';
 import { backoffMs, retryAfterMs, Semaphore, sleep, TokenBucket } from './http-limits.js';
+import { kdistillWire, type HttpWire, type WireAnswer, type WireRequest } from './http-wire.js';
 import { httpKey } from './keys.js';
+import { OpenInferenceWire, type OpenInferenceOptions } from './open-inference.js';
 import type { Teacher } from '../../runtime/teacher.js';
 
 /** Where an `HttpTeacher` sends batches and how it limits, retries and checks requests. */
-export interface HttpTeacherOptions {
-  /** The endpoint; each request is `POST url` with a JSON batch (README, "HTTP teachers"). */
+export interface HttpTeacherOptions extends Partial<Omit<OpenInferenceOptions, 'version'>> {
+  /**
+   * kdistill's protocol: the endpoint, each request `POST url` with a JSON batch (README, "HTTP teachers").
+   * Open Inference: the server's root (`http://host:8000`), requests go to `/v2/models/{model}/...`.
+   */
   url: string;
+  /** 'kdistill' (default): kdistill's JSON batch protocol; 'open-inference': KServe v2 / Triton, with `model` required. */
+  protocol?: 'kdistill' | 'open-inference';
   /** Classes per logits row, to check answers and to expand top-k / label answers. */
   classes: number;
-  /** Bump it when the model behind the URL changes: it is part of the cache key (no version: not cacheable by key). */
+  /**
+   * Bump it when the model behind the URL changes: it is part of the cache key (no version: not cacheable by key).
+   * Open Inference: also the model version requested (`/versions/{v}`).
+   */
   version?: string;
   /** Samples per request; larger batches are split (default 64). */
   maxBatch?: number;
@@ -38,12 +48,12 @@ export interface HttpTeacherOptions {
   random?: () => number;
 }
 
-type Attempt = { status: number; text: string; retryAfter: string | null } | { fail: string };
+type Attempt = WireAnswer | { fail: string };
 
 /**
- * A teacher behind an HTTP endpoint speaking kdistill's JSON batch protocol: batches are split to
- * `maxBatch`, sent with bounded concurrency under a rate limit, retried with backoff, and counted
- * against a budget. Errors name the endpoint (origin and path only) and never contain the token.
+ * A teacher behind an HTTP endpoint speaking kdistill's JSON batch protocol or the Open Inference Protocol:
+ * batches are split to `maxBatch`, sent with bounded concurrency under a rate limit, retried with backoff, and
+ * counted against a budget. Errors name the endpoint (origin and path only) and never contain the token.
  */
 export class HttpTeacher implements Teacher {
   readonly cacheKey?: string;
@@ -51,8 +61,11 @@ export class HttpTeacher implements Teacher {
   calls = 0;
   readonly #token?: string;
   private readonly where: string;
+  private readonly wire: HttpWire;
   private readonly sem: Semaphore;
   private readonly bucket: TokenBucket;
+  /** The Open Inference metadata check, run once before the first request. */
+  private checking?: Promise<void>;
 
   constructor(private readonly o: HttpTeacherOptions) {
     let u: URL;
@@ -74,12 +87,20 @@ export class HttpTeacher implements Teacher {
           `HTTP teacher ${this.where}: the environment variable ${o.authEnv} (authEnv) is not set; export the token there`,
         );
     }
-    this.cacheKey = o.version === undefined ? undefined : httpKey(o.url, o.version);
+    if (o.protocol === 'open-inference') {
+      if (!o.model)
+        throw new KdError('BAD_OPTION', `HTTP teacher ${this.where}: the Open Inference protocol needs the served model's name (model)`);
+      this.wire = new OpenInferenceWire(o.url, { ...o, model: o.model }, o.classes);
+      this.where = this.wire.where;
+    } else this.wire = kdistillWire(o.url, o.classes, o.partial);
+    // The kdistill protocol's key stays the URL's, so caches filled before Open Inference existed are still found.
+    this.cacheKey = o.version === undefined ? undefined : httpKey(o.protocol === 'open-inference' ? this.wire.identity : o.url, o.version);
     this.sem = new Semaphore(Math.max(1, o.concurrency ?? 4));
     this.bucket = new TokenBucket(o.rateLimit ?? Infinity, o.burst ?? 1);
   }
 
   async predictMany(x: Float32Array | BigInt64Array, shape: readonly number[], names: readonly string[]): Promise<Float32Array[]> {
+    await this.check(shape.slice(1), x instanceof BigInt64Array, names);
     const n = shape[0],
       per = shape.slice(1).reduce((a, b) => a * b, 1),
       max = Math.max(1, this.o.maxBatch ?? 64);
@@ -87,8 +108,8 @@ export class HttpTeacher implements Teacher {
     for (let s = 0; s < n; s += max) {
       const m = Math.min(max, n - s);
       // Serialised now: the caller may reuse `x` as soon as this returns.
-      const inputs = Array.from({ length: m }, (_, i) => Array.from(x.subarray((s + i) * per, (s + i + 1) * per), Number));
-      chunks.push(this.request(JSON.stringify({ inputs, shape: [m, ...shape.slice(1)], outputs: names }), m, names));
+      const req = this.wire.encode(x.subarray(s * per, (s + m) * per), [m, ...shape.slice(1)], names);
+      chunks.push(this.request(req, (a) => this.wire.decode(a, m, names)));
     }
     const parts = await Promise.all(chunks);
     if (parts.length === 1) return parts[0];
@@ -103,10 +124,31 @@ export class HttpTeacher implements Teacher {
     });
   }
 
+  /**
+   * Open Inference: the server's and model's readiness and the model's metadata against samples of
+   * `sampleShape` (run before the first request; preflight calls it to fail before training). No-op otherwise.
+   */
+  check(sampleShape: readonly number[], integer: boolean | undefined, names: readonly string[] = ['logits']): Promise<void> {
+    const wire = this.wire;
+    if (!(wire instanceof OpenInferenceWire)) return Promise.resolve();
+    this.checking ??= wire.check(
+      (url) => this.request({ url, headers: { accept: 'application/json' } }, (a) => a),
+      sampleShape,
+      integer,
+      names,
+    );
+    // A failed check is not remembered: the next call asks again (the server may have come up).
+    this.checking.catch(() => (this.checking = undefined));
+    return this.checking;
+  }
+
   async release(): Promise<void> {}
 
-  /** One chunk, with retries: a retry waits outside the concurrency bound, so other chunks go on. */
-  private async request(body: string, n: number, names: readonly string[]): Promise<Float32Array[]> {
+  /**
+   * One request with retries (a GET when it has no body): a retry waits outside the concurrency bound, so
+   * other chunks go on. A 2xx answer goes to `read`; for a GET, so does any 4xx (the caller judges it).
+   */
+  private async request<T>(req: Omit<WireRequest, 'body'> & { body?: WireRequest['body'] }, read: (a: WireAnswer) => T): Promise<T> {
     const retries = this.o.retries ?? 4;
     let last = '';
     for (let attempt = 0; ; attempt++) {
@@ -123,16 +165,18 @@ export class HttpTeacher implements Teacher {
               'raise maxCalls, or fill a teacher cache so that later runs need no calls',
           );
         this.calls++;
-        const r = await this.send(body);
+        const r = await this.send(req);
         if ('fail' in r) last = r.fail;
-        else if (r.status >= 200 && r.status < 300) return this.parse(r.text, n, names);
+        else if ((r.status >= 200 && r.status < 300) || (req.body === undefined && r.status < 500 && r.status !== 408 && r.status !== 429))
+          return this.redacting(() => read(r));
         else if (r.status === 408 || r.status === 429 || r.status >= 500) {
-          last = `HTTP ${r.status}${r.text ? ` (${this.redact(r.text.slice(0, 120))})` : ''}`;
-          wait = retryAfterMs(r.retryAfter);
+          const why = this.redact(this.wire.explain(r).slice(0, 120));
+          last = `HTTP ${r.status}${why ? ` (${why})` : ''}`;
+          wait = retryAfterMs(r.headers.get('retry-after'));
         } else
           throw new KdError(
             'TEACHER_FAILED',
-            `HTTP teacher ${this.where} answered HTTP ${r.status}: ${this.redact(r.text.slice(0, 200)) || '(no body)'}`,
+            `HTTP teacher ${this.where} answered HTTP ${r.status}: ${this.redact(this.wire.explain(r)) || '(no body)'}`,
           );
       } finally {
         this.sem.release();
@@ -143,16 +187,16 @@ export class HttpTeacher implements Teacher {
     }
   }
 
-  private async send(body: string): Promise<Attempt> {
+  private async send(req: Omit<WireRequest, 'body'> & { body?: WireRequest['body'] }): Promise<Attempt> {
     const timeout = this.o.timeoutMs ?? 30_000;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), timeout);
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...this.o.headers };
+    const headers: Record<string, string> = { ...req.headers, ...this.o.headers };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     try {
-      const res = await fetch(this.o.url, { method: 'POST', headers, body, signal: ac.signal });
+      const res = await fetch(req.url, { method: req.body === undefined ? 'GET' : 'POST', headers, body: req.body, signal: ac.signal });
       // The timeout covers the body too: a server that stalls mid-answer is as stuck as a silent one.
-      return { status: res.status, text: await res.text(), retryAfter: res.headers.get('retry-after') };
+      return { status: res.status, body: new Uint8Array(await res.arrayBuffer()), headers: res.headers };
     } catch (e) {
       if (ac.signal.aborted) return { fail: `no answer within ${timeout} ms` };
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -162,24 +206,14 @@ export class HttpTeacher implements Teacher {
     }
   }
 
-  private parse(text: string, n: number, names: readonly string[]): Float32Array[] {
-    let json: unknown;
+  /** Runs `f`; an error it throws loses the token from its message (a server may echo request headers back). */
+  private redacting<T>(f: () => T): T {
     try {
-      json = JSON.parse(text);
+      return f();
     } catch (e) {
-      throw new KdError(
-        'BAD_TEACHER_ANSWER',
-        `HTTP teacher ${this.where}: the answer is not valid JSON (${(e as Error).message}); ` +
-          `it starts with ${JSON.stringify(this.redact(text.slice(0, 80)))}`,
-      );
+      if (this.#token && e instanceof KdError && e.message.includes(this.#token)) throw new KdError(e.code, this.redact(e.message));
+      throw e;
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json))
-      throw new KdError(
-        'BAD_TEACHER_ANSWER',
-        `HTTP teacher ${this.where}: the answer must be a JSON object with 'logits', ` +
-          `'topk' or 'label', got ${Array.isArray(json) ? 'an array' : String(json)}`,
-      );
-    return readAnswer(json, n, names, this.o.classes, this.o.partial ?? {}, `HTTP teacher ${this.where}`);
   }
 
   /** A server may echo request headers back in an error page; the token must not travel on in a message. */

@@ -77,6 +77,7 @@ export async function prepareStageTeacher(spec: TeacherSpec, k: number, ctx: Tea
         `stage '${ctx.stage}': teacher '${spec.name}' is ${what}; the loss reads its ${missing.join(', ')}`,
       );
     }
+    if (spec.kind === 'http' && spec.http.protocol === 'open-inference') await checkServed(spec, ctx.sampleShape, width);
     return { spec, slot: { ...slot, shapes: { logits: [width], ...given } } };
   }
   const source = spec.kind === 'stage' ? ctx.stageBytes(spec.stage) : spec.bytes;
@@ -84,6 +85,20 @@ export async function prepareStageTeacher(spec: TeacherSpec, k: number, ctx: Tea
   const classes = ctx.combine === 'concat' ? undefined : ctx.classes;
   const p = await prepareTeacher(source, ctx.loss, label, ctx.sampleShape, classes, features);
   return { spec, slot: { ...slot, shapes: p.shapes }, bytes: p.bytes, key: onnxKey(source) };
+}
+
+/**
+ * An Open Inference teacher's server and model metadata checked before anything trains. A cached teacher
+ * whose server cannot be reached is let through: its answers may all be on disk, and a miss checks again.
+ */
+async function checkServed(spec: TeacherSpec & { kind: 'http' }, sampleShape: readonly number[], classes: number): Promise<void> {
+  const t = new HttpTeacher({ ...spec.http, classes, retries: spec.cache ? 0 : spec.http.retries });
+  try {
+    await t.check(sampleShape, undefined);
+  } catch (e) {
+    const unreachable = e instanceof KdError && e.code === 'TEACHER_FAILED' && /network error|no answer within/.test(e.message);
+    if (!(spec.cache && unreachable)) throw e;
+  }
 }
 
 /**
@@ -95,8 +110,9 @@ export async function openTeacher(t: PreparedTeacher, cacheDir: string): Promise
   let source: Teacher;
   let key: string | undefined;
   if (spec.kind === 'http') {
-    source = new HttpTeacher({ ...spec.http, classes: t.slot.shapes!.logits[0] });
-    key = httpKey(spec.http.url, spec.http.version ?? 'unversioned');
+    const http = new HttpTeacher({ ...spec.http, classes: t.slot.shapes!.logits[0] });
+    source = http;
+    key = http.cacheKey ?? httpKey(spec.http.url, 'unversioned');
   } else if (spec.kind === 'live') {
     source = spec.teacher;
     key = (spec.teacher as { cacheKey?: string }).cacheKey;

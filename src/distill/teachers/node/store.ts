@@ -77,13 +77,22 @@ export class ShardStore implements AnswerStore {
 
   /** Reads the sample stored under `key` into `out`; false when absent or damaged (then it is forgotten, to be recomputed). */
   get(key: string, out: Float32Array): boolean {
+    const b = this.record(key);
+    if (b) decode(b, this.format, out);
+    return b !== undefined;
+  }
+
+  /** Every key stored and readable now (input sha256 as hex). */
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+
+  /** The stored record bytes under `key` (checked against its CRC), or undefined when absent or damaged (then forgotten). */
+  record(key: string): Uint8Array | undefined {
     const loc = this.map.get(key);
-    if (!loc) return false;
+    if (!loc) return undefined;
     if (!loc.buf && !this.inMemory[loc.shard]) this.toMemory(loc.shard);
-    if (loc.buf) {
-      decode(loc.buf.subarray(loc.at!, loc.at! + loc.length), this.format, out);
-      return true;
-    }
+    if (loc.buf) return loc.buf.subarray(loc.at!, loc.at! + loc.length);
     let fd = this.fds.get(loc.shard);
     if (fd === undefined) {
       fd = openSync(join(this.dir, `${this.shards[loc.shard]}.bin`), 'r');
@@ -92,10 +101,9 @@ export class ShardStore implements AnswerStore {
     const b = Buffer.allocUnsafe(loc.length);
     if (readSync(fd, b, 0, loc.length, loc.offset) !== loc.length || crc32(b) !== loc.crc) {
       this.map.delete(key);
-      return false;
+      return undefined;
     }
-    decode(b, this.format, out);
-    return true;
+    return b;
   }
 
   /**
@@ -120,7 +128,16 @@ export class ShardStore implements AnswerStore {
   /** Appends samples (input sha256 as hex, with their values), records first, then their index entries. */
   put(keys: readonly string[], values: readonly Float32Array[]): void {
     if (!keys.length) return;
-    const size = values[0].length;
+    this.putRecords(
+      keys,
+      values.map((v) => encode(v, this.format)),
+      values[0].length,
+    );
+  }
+
+  /** Appends records already encoded in this store's format (`size` values per sample): what merging stores copies. */
+  putRecords(keys: readonly string[], records: readonly Uint8Array[], size: number): void {
+    if (!keys.length) return;
     if (!this.meta) {
       this.meta = { version: 1, name: this.name, size, format: this.format };
       writeAtomic(join(this.dir, 'meta.json'), [JSON.stringify(this.meta, null, 1)], { what: 'teacher cache metadata' });
@@ -138,7 +155,9 @@ export class ShardStore implements AnswerStore {
     const keep = recs.length <= this.memoryLeft;
     if (keep) this.memoryLeft -= recs.length;
     const locs = keys.map((key, i): Loc => {
-      const rec = encode(values[i], this.format);
+      const rec = records[i];
+      if (rec.length !== recLen)
+        throw new KdError('CACHE_MISMATCH', `teacher cache ${this.dir}: a record of ${rec.length} bytes, this store's are ${recLen}`);
       recs.set(rec, i * recLen);
       const e = idx.subarray(i * ENTRY, (i + 1) * ENTRY);
       const loc = {
