@@ -12,13 +12,13 @@ import { crc32 } from '../src/distill/teachers/codec.js';
 import { onnxKey } from '../src/distill/teachers/keys.js';
 import { readManifests, shardOf, parseShard } from '../src/distill/teachers/node/fill-manifest.js';
 import { mergeCaches } from '../src/distill/teachers/node/merge.js';
-import { ShardStore } from '../src/distill/teachers/node/store.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
 import { exportOnnx } from '../src/runtime/inference.js';
 import { RunDir } from '../src/train/run-dir.js';
 import { KdError } from '../src/util/errors.js';
+import { cacheEntries } from './helpers/cache-entries.js';
 
 const root = mkdtempSync(join(tmpdir(), 'kd-shards-'));
 const teacherFile = (name: string, seed: number, hidden = 16) => {
@@ -39,13 +39,7 @@ const opts = (dir: string, extra: Partial<FillOptions> = {}): FillOptions => ({
   quiet: true,
   ...extra,
 });
-/** Every entry of a cache directory's logits store: sample key → its record's bytes as hex. */
-function entries(dir: string): Map<string, string> {
-  const s = new ShardStore(join(dir, key32, 'logits.f32'), 'logits', { dtype: 'float32' });
-  const m = new Map([...s.keys()].map((k) => [k, Buffer.from(s.record(k)!).toString('hex')]));
-  s.close();
-  return m;
-}
+const entries = (dir: string) => cacheEntries(dir, key32);
 /** Whole, checksummed index entries in every index file of a store (a key stored twice counts twice). */
 function indexEntries(store: string): string[] {
   const keys: string[] = [];

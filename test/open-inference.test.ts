@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { fillCache } from '../src/cli/cache.js';
 import { configRegistry } from '../src/cli/run.js';
 import { ConfigError, parseConfig } from '../src/config/node/index.js';
 import { batches, take } from '../src/data/index.js';
@@ -177,6 +178,27 @@ describe('Open Inference Protocol teachers', () => {
         st.teacherCache!.map((c) => [c.misses, c.hits]),
         [[s.trainSamples, 3 * s.trainSamples]],
       );
+      // The same teacher's outputs filled in two shards by `cache fill <url>`: a run on them asks the server nothing.
+      const filled = join(dir, 'filled');
+      for (const shard of ['0/2', '1/2'])
+        await fillCache(srv.url, {
+          ...{ dataset: 'mnist', split: 'train', batch: '500', dir: filled, outputs: 'logits', dtype: 'float32', workers: '2' },
+          ...{ protocol: 'open-inference', model: 'lenet5', version: '3', shard, quiet: true },
+        });
+      const again = parseConfig(
+        config('lenet5')
+          .replace(join(dir, 'cache'), filled)
+          .replace(`outDir: ${join(dir, 'lenet5')}`, `outDir: ${join(dir, 'again')}`),
+        join(dir, 'filled.yaml'),
+        configRegistry(),
+      );
+      const before = srv.log.filter((e) => e.method === 'POST').length;
+      const s2 = await runExperiment(again, { runDir: new RunDir(again.outDir) });
+      assert.deepEqual(
+        s2.rows.find((r) => r.role === 'student')!.teacherCache!.map((c) => c.misses),
+        [0],
+      );
+      assert.equal(srv.log.filter((e) => e.method === 'POST').length, before);
       const bad = parseConfig(config('lenet6'), join(dir, 'bad.yaml'), configRegistry());
       const posts = srv.log.filter((e) => e.method === 'POST').length;
       await fails(runExperiment(bad, { runDir: new RunDir(bad.outDir) }), 'TEACHER_MISMATCH', /no model 'lenet6'/);

@@ -27,6 +27,7 @@ export async function fillLocalShards(file: string, o: FillOptions, n: number): 
   const flags = (i: number) => [
     ...['--dataset', o.dataset, '--split', o.split, '--batch', o.batch, '--dir', o.dir, '--outputs', o.outputs, '--dtype', o.dtype],
     ...(o.topk ? ['--topk', o.topk] : []),
+    ...(['protocol', 'model', 'version'] as const).flatMap((k) => (o[k] === undefined ? [] : [`--${k}`, o[k]!])),
     ...['--workers', String(workers), '--shard', `${i}/${n}`],
   ];
   const t0 = Date.now();

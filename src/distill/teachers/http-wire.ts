@@ -61,7 +61,8 @@ export function kdistillWire(url: string, classes: number, partial: PartialOptio
       } catch (e) {
         throw new KdError(
           'BAD_TEACHER_ANSWER',
-          `HTTP teacher ${where}: the answer is not valid JSON (${(e as Error).message}); it starts with ${JSON.stringify(text.slice(0, 80))}`,
+          `HTTP teacher ${where}: the answer is not valid JSON (${(e as Error).message}); ` +
+            `it starts with ${JSON.stringify(text.slice(0, 80))}`,
         );
       }
       if (typeof json !== 'object' || json === null || Array.isArray(json))

@@ -253,7 +253,8 @@ export class OpenInferenceWire implements HttpWire {
     const ok = integer === undefined ? ['INT64', 'INT32', 'FP32', 'FP64', 'FP16'] : integer ? ['INT64', 'INT32'] : ['FP32', 'FP64', 'FP16'];
     if (!ok.includes(t.datatype))
       throw this.mismatch(
-        `input '${t.name}' takes ${t.datatype}, but the data is ${integer ? 'integer token ids (sent as INT64 or INT32)' : 'float (sent as FP32, FP64 or FP16)'}; ` +
+        `input '${t.name}' takes ${t.datatype}, but the data is ` +
+          `${integer ? 'integer token ids (sent as INT64 or INT32)' : 'float (sent as FP32, FP64 or FP16)'}; ` +
           'serve the model with a matching input, or use data of that kind',
       );
     return t.datatype as OipDatatype;

@@ -86,7 +86,8 @@ export function mergeCaches(inputs: readonly string[], out: string): MergeReport
   if (many || other)
     throw new KdError(
       'CACHE_MISMATCH',
-      `cache merge: the inputs hold answers of more than one teacher (${keyDirs.map((k) => `${k.dir}: ${k.keys.join(', ')}`).join('; ')}); ` +
+      `cache merge: the inputs hold answers of more than one teacher ` +
+        `(${keyDirs.map((k) => `${k.dir}: ${k.keys.join(', ')}`).join('; ')}); ` +
         'merge the caches of one teacher at a time',
     );
   const target = join(out, key);
