@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { fillCache, registerCache } from '../src/cli/cache.js';
 import { TeacherCache } from '../src/distill/teachers/cache.js';
 import { FunctionTeacher, type FunctionBatch } from '../src/distill/teachers/function.js';
 import { onnxKey } from '../src/distill/teachers/keys.js';
+import { KeyIndex } from '../src/distill/teachers/node/key-index.js';
 import type { Teacher } from '../src/runtime/teacher.js';
 import { Model } from '../src/nn/model.js';
 import { mlp } from '../src/nn/zoo/index.js';
@@ -184,5 +186,31 @@ describe('distilling through teacher sources', () => {
     for (const b of batches(take(loadMnist('test'), 1000), { batchSize: 500, shuffle: false }))
       await c.predictMany(b.x, b.shape, ['logits']);
     assert.deepEqual(c.stats().hits, 1000);
+  });
+});
+
+describe('KeyIndex', () => {
+  it('finds every key among 300,000 (collisions, growth, pages), forgets deleted ones, and takes them back', () => {
+    const ix = new KeyIndex();
+    const keys = Array.from({ length: 300_000 }, (_, i) => createHash('sha256').update(String(i)).digest('hex'));
+    keys.forEach((k, i) => ix.set(k, i % 3, i * 40, 40, i));
+    assert.equal(ix.live, keys.length);
+    for (let i = 0; i < keys.length; i += 997)
+      assert.deepEqual(ix.loc(ix.find(keys[i])), { shard: i % 3, offset: i * 40, length: 40, crc: i });
+    assert.equal(ix.find(createHash('sha256').update('absent').digest('hex')), -1);
+    ix.delete(ix.find(keys[5]));
+    assert.equal(ix.find(keys[5]), -1);
+    assert.equal(ix.live, keys.length - 1);
+    assert.equal([...ix.entries(2)].length, keys.length / 3 - 1, 'key 5 was in shard 2');
+    // Stored again (a recomputed sample): found again, in its new place; the later of two places wins.
+    ix.set(keys[5], 7, 1, 40, 9);
+    ix.set(keys[6], 8, 2, 40, 10);
+    assert.deepEqual(ix.loc(ix.find(keys[5])), { shard: 7, offset: 1, length: 40, crc: 9 });
+    assert.deepEqual(ix.loc(ix.find(keys[6])).shard, 8);
+    assert.equal(ix.live, keys.length);
+    const bytes = new Uint8Array([1, 2, 3]);
+    ix.hold(ix.find(keys[7]), bytes, 0);
+    assert.deepEqual(ix.loc(ix.find(keys[7])).bytes, bytes.subarray(0, 3));
+    assert.deepEqual(new Set([...ix.entries()].map(([, k]) => k)), new Set(keys));
   });
 });

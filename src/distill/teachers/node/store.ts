@@ -5,22 +5,13 @@ import { writeAtomic } from '../../../runtime/storage.js';
 import { KdError } from '../../../util/errors.js';
 import { registerAnswerStore, type AnswerStore } from '../answer-store.js';
 import { crc32, decode, encode, recordBytes, type StoreFormat } from '../codec.js';
+import { KeyIndex } from './key-index.js';
 
 /**
  * Index entry: input sha256 (32 bytes), record offset in the shard (float64, exact to 2^53), record length
  * (u32), record CRC-32, then the CRC-32 of those 48 bytes, so a torn or damaged entry is recognised and skipped.
  */
 const ENTRY = 52;
-
-interface Loc {
-  shard: number;
-  offset: number;
-  length: number;
-  crc: number;
-  /** The record's bytes in memory (already checked), at `at`; absent: read from the shard file. */
-  buf?: Buffer;
-  at?: number;
-}
 
 /** What `meta.json` of a store says: the values per sample, fixed by the first answer stored. */
 interface Meta {
@@ -34,13 +25,12 @@ interface Meta {
  * Cached answers for one output name of one teacher, in one format: append-only shard files
  * (`<id>.bin`, records back to back) each with its index (`<id>.idx`, fixed-size entries). Every opening
  * that writes starts shards of its own, so runs sharing the directory never write into the same file;
- * a shard cut off by a kill keeps all its whole entries. All index files are read into a Map at open.
+ * a shard cut off by a kill keeps all its whole entries. All index files are read into a `KeyIndex` at open.
  */
 export class ShardStore implements AnswerStore {
-  private readonly map = new Map<string, Loc>();
+  private readonly index = new KeyIndex();
   private readonly shards: string[] = [];
-  /** Per shard: the keys its index listed, and whether its records were read into memory (tried once). */
-  private readonly shardKeys: string[][] = [];
+  /** Per shard: whether its records were read into memory (tried once). */
   private readonly inMemory: boolean[] = [];
   private memoryLeft: number;
   private readonly fds = new Map<number, number>();
@@ -72,7 +62,7 @@ export class ShardStore implements AnswerStore {
 
   /** Entries readable now. */
   get entries(): number {
-    return this.map.size;
+    return this.index.live;
   }
 
   /** Reads the sample stored under `key` into `out`; false when absent or damaged (then it is forgotten, to be recomputed). */
@@ -83,16 +73,21 @@ export class ShardStore implements AnswerStore {
   }
 
   /** Every key stored and readable now (input sha256 as hex). */
-  keys(): IterableIterator<string> {
-    return this.map.keys();
+  *keys(): IterableIterator<string> {
+    for (const [, key] of this.index.entries()) yield key;
   }
 
   /** The stored record bytes under `key` (checked against its CRC), or undefined when absent or damaged (then forgotten). */
   record(key: string): Uint8Array | undefined {
-    const loc = this.map.get(key);
-    if (!loc) return undefined;
-    if (!loc.buf && !this.inMemory[loc.shard]) this.toMemory(loc.shard);
-    if (loc.buf) return loc.buf.subarray(loc.at!, loc.at! + loc.length);
+    const e = this.index.find(key);
+    if (e < 0) return undefined;
+    let loc = this.index.loc(e);
+    if (!loc.bytes && !this.inMemory[loc.shard]) {
+      this.toMemory(loc.shard);
+      loc = this.index.loc(e);
+      if (loc.shard < 0) return undefined;
+    }
+    if (loc.bytes) return loc.bytes;
     let fd = this.fds.get(loc.shard);
     if (fd === undefined) {
       fd = openSync(join(this.dir, `${this.shards[loc.shard]}.bin`), 'r');
@@ -100,7 +95,7 @@ export class ShardStore implements AnswerStore {
     }
     const b = Buffer.allocUnsafe(loc.length);
     if (readSync(fd, b, 0, loc.length, loc.offset) !== loc.length || crc32(b) !== loc.crc) {
-      this.map.delete(key);
+      this.index.delete(e);
       return undefined;
     }
     return b;
@@ -117,11 +112,11 @@ export class ShardStore implements AnswerStore {
     if (size > this.memoryLeft) return;
     this.memoryLeft -= size;
     const data = readFileSync(path);
-    for (const key of this.shardKeys[shard]) {
-      const loc = this.map.get(key);
-      if (!loc || loc.shard !== shard || loc.buf) continue;
-      if (crc32(data.subarray(loc.offset, loc.offset + loc.length)) !== loc.crc) this.map.delete(key);
-      else Object.assign(loc, { buf: data, at: loc.offset });
+    for (const [e] of this.index.entries(shard)) {
+      const loc = this.index.loc(e);
+      if (loc.bytes) continue;
+      if (crc32(data.subarray(loc.offset, loc.offset + loc.length)) !== loc.crc) this.index.delete(e);
+      else this.index.hold(e, data, loc.offset);
     }
   }
 
@@ -154,19 +149,13 @@ export class ShardStore implements AnswerStore {
     // What this process writes stays in memory too (within the budget), so its next epoch reads no file.
     const keep = recs.length <= this.memoryLeft;
     if (keep) this.memoryLeft -= recs.length;
-    const locs = keys.map((key, i): Loc => {
+    const locs = keys.map((key, i) => {
       const rec = records[i];
       if (rec.length !== recLen)
         throw new KdError('CACHE_MISMATCH', `teacher cache ${this.dir}: a record of ${rec.length} bytes, this store's are ${recLen}`);
       recs.set(rec, i * recLen);
       const e = idx.subarray(i * ENTRY, (i + 1) * ENTRY);
-      const loc = {
-        shard: w.shard,
-        offset: w.offset + i * recLen,
-        length: recLen,
-        crc: crc32(rec),
-        ...(keep ? { buf: recs, at: i * recLen } : {}),
-      };
+      const loc = { offset: w.offset + i * recLen, length: recLen, crc: crc32(rec) };
       e.write(key, 0, 32, 'hex');
       e.writeDoubleLE(loc.offset, 32);
       e.writeUInt32LE(loc.length, 40);
@@ -187,7 +176,10 @@ export class ShardStore implements AnswerStore {
       );
     }
     w.offset += recs.length;
-    keys.forEach((key, i) => this.map.set(key, locs[i]));
+    keys.forEach((key, i) => {
+      const e = this.index.set(key, w.shard, locs[i].offset, recLen, locs[i].crc);
+      if (keep) this.index.hold(e, recs, i * recLen);
+    });
     if (w.offset >= this.maxShardBytes) this.closeWriter();
   }
 
@@ -201,7 +193,6 @@ export class ShardStore implements AnswerStore {
     if (this.writer) return this.writer;
     const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.shards.push(id);
-    this.shardKeys.push([]);
     this.inMemory.push(true);
     const bin = openSync(join(this.dir, `${id}.bin`), 'wx');
     this.writer = { shard: this.shards.length - 1, bin, idx: openSync(join(this.dir, `${id}.idx`), 'wx'), offset: fstatSync(bin).size };
@@ -224,18 +215,15 @@ export class ShardStore implements AnswerStore {
     } catch {
       return;
     }
-    const shard = this.shards.push(id) - 1,
-      keys: string[] = [];
-    this.shardKeys.push(keys);
+    const shard = this.shards.push(id) - 1;
     this.inMemory.push(false);
     for (let p = 0; p + ENTRY <= idx.length; p += ENTRY) {
       const e = idx.subarray(p, p + ENTRY);
       if (crc32(e.subarray(0, 48)) !== e.readUInt32LE(48)) continue;
-      const loc = { shard, offset: e.readDoubleLE(32), length: e.readUInt32LE(40), crc: e.readUInt32LE(44) };
-      if (loc.offset + loc.length > binSize) continue;
-      const key = e.subarray(0, 32).toString('hex');
-      this.map.set(key, loc);
-      keys.push(key);
+      const offset = e.readDoubleLE(32),
+        length = e.readUInt32LE(40);
+      if (offset + length > binSize) continue;
+      this.index.set(e.subarray(0, 32), shard, offset, length, e.readUInt32LE(44));
     }
   }
 }
