@@ -35,6 +35,9 @@ const { values: a } = parseArgs({
     student: { type: 'string', default: 'cnn-8-16-32' },
     threads: { type: 'string', default: '2' },
     'index-entries': { type: 'string', default: '1000000' },
+    // MACs per image, counted by hand (docs/scale.md): ResNet-20 on 28×28 and cnn-8-16-32.
+    'teacher-macs': { type: 'string', default: '31.0e6' },
+    'student-macs': { type: 'string', default: '0.51e6' },
   },
 });
 const threads = Number(a.threads);
@@ -182,4 +185,22 @@ const out = {
   studentInferPerSec: Math.round(studentInferPerSec),
   studentKdEpochPerSec: Math.round(studentTrainPerSec),
 };
-console.log(JSON.stringify(out, null, 1));
+// docs/scale.md's estimate: 100 M samples, 10 epochs, a teacher of 100× the student's MACs computing at the
+// measured teacher's MACs per core-second (its one-worker fill), the student as measured.
+const N = 1e8,
+  epochs = 10,
+  macRate = Number(a['teacher-macs']) * out.fill[0].perSec,
+  teacherSec = (100 * Number(a['student-macs'])) / macRate;
+const estimate = {
+  teacherMacsPerCoreSecond: Math.round(macRate / 1e9) * 1e9,
+  teacherMsPerSample: Number((teacherSec * 1000).toFixed(3)),
+  teacherCoreHoursOnce: Number(((N * teacherSec) / 3600).toFixed(1)),
+  teacherCoreHoursLive: Number(((epochs * N * teacherSec) / 3600).toFixed(1)),
+  studentHoursPerEpoch: Number((N / out.studentKdEpochPerSec / 3600).toFixed(2)),
+  cacheReadMinutesPerEpoch: Number((N / out.warmCachePerSec / 60).toFixed(1)),
+  cacheReadShareOfEpoch: Number((out.studentKdEpochPerSec / out.warmCachePerSec).toFixed(3)),
+  workersToKeepUp: Number((teacherSec * out.studentKdEpochPerSec).toFixed(2)),
+  indexGigabytes: Number(((N * out.indexHeapBytesPerEntry) / 1e9).toFixed(1)),
+  indexOpenSeconds: Math.round((N / out.indexEntries) * out.indexOpenSeconds),
+};
+console.log(JSON.stringify({ ...out, estimate100M: estimate }, null, 1));
