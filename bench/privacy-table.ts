@@ -40,7 +40,8 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|');
 let alone: number[] | undefined;
-for (const alg of ['alone', 'fedmd', 'fd', 'fedavg', 'fedmd-mixed']) {
+// Rows ending in -public start from the labelled public set; their baseline is alone-public.
+for (const alg of ['alone', 'fedmd', 'fd', 'fedavg', 'fedmd-mixed', 'alone-public', 'fedmd-public']) {
   const r = seedsOf(`federated-${alg}`);
   if (!r) continue;
   const parties = (s: RunSummary) => s.rows.filter((x) => x.role.startsWith('party-')).map((x) => x.testAccuracy);
@@ -59,8 +60,8 @@ for (const alg of ['alone', 'fedmd', 'fd', 'fedavg', 'fedmd-mixed']) {
       ).mean / 1024
     ).toFixed(1);
   const missed = r.runs.map((s) => s.federated!.parties.reduce((t, p) => t + p.dropped.length, 0));
-  if (alg === 'alone') alone = mean;
-  const delta = alone && alg !== 'alone' ? pct(mean.map((v, i) => v - alone![i])).replace(/^(\d)/, '+$1') : '';
+  if (alg === 'alone' || alg === 'alone-public') alone = mean;
+  const delta = alone && !alg.startsWith('alone') ? pct(mean.map((v, i) => v - alone![i])).replace(/^(\d)/, '+$1') : '';
   const paired = delta ? ` (paired Δ ${delta})` : '';
   console.log(
     `| ${alg} | ${pct(mean)}${paired} | ${pct(worst)} | ${pct(consensus)} | ` +

@@ -24,13 +24,17 @@ const PARTIES = 4,
   PER_ROUND = 100;
 const publicX = Float32Array.from((take(bundledDataset('mnist', 'train'), PUBLIC).x as Uint8Array).subarray(0), (v) => v / 255);
 
-function run(algorithm: FederatedAlgorithm, models = new Array<string>(PARTIES).fill('mlp-784-32-10')) {
+function run(
+  algorithm: FederatedAlgorithm,
+  models = new Array<string>(PARTIES).fill('mlp-784-32-10'),
+  pub: { publicX: Float32Array; publicY?: Int32Array } = { publicX },
+) {
   return runFederated({
     algorithm,
     models,
     split: { dirichlet: 0.3 },
     rounds: 3,
-    options: { localEpochs: 1, initEpochs: 1, digestEpochs: 1, publicPerRound: PER_ROUND, distillWeight: 1 },
+    options: { localEpochs: 1, initEpochs: 1, digestEpochs: 1, publicPerRound: PER_ROUND, distillWeight: 1, publicEpochs: 2 },
     // Party 1 misses round 2: the round goes on without it, and nothing it would have sent is counted.
     drop: { probability: 0, rounds: [[2, 1]] },
     seed: 0,
@@ -38,7 +42,7 @@ function run(algorithm: FederatedAlgorithm, models = new Array<string>(PARTIES).
     batchSize: 64,
     lr: 3e-3,
     train,
-    publicX,
+    ...pub,
     test,
     start: (s, m) => WorkerParty.start(s, m),
   });
@@ -82,6 +86,20 @@ describe('federated: what leaves a party is only what the protocol says', () => 
     assert.equal(r.parties[1].bytesUp[1], 0);
     assert.equal(r.parties[0].bytesUp[1], PER_ROUND * K * 4);
     for (const p of r.parties) assert.ok(p.accuracy > 0.2, `party ${p.index}: ${p.accuracy}`);
+  });
+
+  it('a labelled public set: every party learns from it first, sending nothing for it, and knows more classes', async () => {
+    // 300 more Fashion-MNIST images with labels, IID, as FedMD's public data (the paper's transfer-learning phase).
+    const extra = take(bundledDataset('fashion-mnist', 'test'), 600);
+    const x = Float32Array.from((extra.x as Uint8Array).subarray(300 * 784), (v) => v / 255);
+    const y = Int32Array.from(extra.y.subarray(300));
+    const plain = await run('alone'),
+      pre = await run('alone', undefined, { publicX: x, publicY: y });
+    assert.equal(pre.messages.length, plain.messages.length, 'public training is local');
+    const mean = (r: typeof plain) => r.parties.reduce((a, p) => a + p.accuracy, 0) / r.parties.length;
+    assert.ok(mean(pre) > mean(plain) + 0.05, `parties' mean accuracy ${mean(plain)} → ${mean(pre)} with the labelled public set`);
+    const md = await run('fedmd', undefined, { publicX: x, publicY: y });
+    for (const m of md.messages.filter((m) => m.direction === 'up')) assert.deepEqual(m.fields, { logits: PER_ROUND * K });
   });
 
   it('FD: parties send K × K per-label mean scores and K counts', async () => {

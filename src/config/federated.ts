@@ -19,7 +19,14 @@ export function federatedSchema(model: z.ZodType<string>) {
         .default({ dirichlet: 0.5 }),
       rounds: count,
       /** FedMD's unlabeled transfer set: `n` images of another bundled dataset, or held out of the training split. */
-      public: z.strictObject({ n: count, dataset: z.enum(['mnist', 'fashion-mnist']).optional() }).optional(),
+      /**
+       * `labelled: true`: the public set keeps its labels and every party first trains on it (`publicEpochs`), FedMD's
+       * transfer-learning phase; public data is public, so this sends nothing.
+       */
+      public: z
+        .strictObject({ n: count, dataset: z.enum(['mnist', 'fashion-mnist']).optional(), labelled: z.boolean().default(false) })
+        .optional(),
+      publicEpochs: count.default(1),
       localEpochs: count.default(1),
       initEpochs: count.default(1),
       digestEpochs: count.default(1),

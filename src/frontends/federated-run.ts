@@ -11,7 +11,7 @@ import { KdError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 
 /** The public transfer set (another dataset's images, or held out of the training split) and what is left to deal. */
-function publicSet(cfg: ResolvedConfig, train: Dataset): { publicX?: Float32Array; pool: Dataset } {
+function publicSet(cfg: ResolvedConfig, train: Dataset): { publicX?: Float32Array; publicY?: Int32Array; pool: Dataset } {
   const p = cfg.federated!.public;
   if (!p) return { pool: train };
   if (p.dataset) {
@@ -23,13 +23,16 @@ function publicSet(cfg: ResolvedConfig, train: Dataset): { publicX?: Float32Arra
       );
     if (other.n < p.n) throw new KdError('BAD_CONFIG', `federated.public.n: '${p.dataset}' has ${other.n} images, fewer than ${p.n}`);
     const order = new Rng(`${cfg.seed}:public`).shuffle(Int32Array.from({ length: other.n }, (_, i) => i));
-    return { publicX: fedSamples(subset(other, order.subarray(0, p.n))), pool: train };
+    const pub = subset(other, order.subarray(0, p.n));
+    return { publicX: fedSamples(pub), publicY: p.labelled ? Int32Array.from(pub.y) : undefined, pool: train };
   }
   if (train.n <= p.n)
     throw new KdError('BAD_CONFIG', `federated.public.n: ${p.n} held out of ${train.n} training samples leaves none for the parties`);
   const order = new Rng(`${cfg.seed}:public`).shuffle(Int32Array.from({ length: train.n }, (_, i) => i));
+  const pub = subset(train, order.subarray(0, p.n));
   return {
-    publicX: fedSamples(subset(train, order.subarray(0, p.n))),
+    publicX: fedSamples(pub),
+    publicY: p.labelled ? Int32Array.from(pub.y) : undefined,
     pool: subset(train, Int32Array.from(order.subarray(p.n)).sort(), `${train.name} (private pool)`),
   };
 }
@@ -46,7 +49,7 @@ export async function runFederatedExperiment(
 ): Promise<RunSummary> {
   const t0 = Date.now();
   const f = cfg.federated!;
-  const { publicX, pool } = publicSet(cfg, data.train);
+  const { publicX, publicY, pool } = publicSet(cfg, data.train);
   const r = await runFederated({
     algorithm: f.algorithm,
     models: f.parties,
@@ -60,6 +63,7 @@ export async function runFederatedExperiment(
     lr: cfg.optimizer.lr,
     train: pool,
     publicX,
+    publicY,
     test: data.test,
     start: partyStarter(),
     log: (e) => {

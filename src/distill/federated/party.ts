@@ -22,6 +22,8 @@ export interface PartySetup {
   readonly private: Dataset;
   /** The public transfer set's samples (FedMD), unlabeled. */
   readonly publicX?: Float32Array;
+  /** Its labels, with `public.labelled` (FedMD's transfer-learning phase). */
+  readonly publicY?: Int32Array;
   readonly test: Dataset;
   readonly batchSize: number;
   readonly lr: number;
@@ -87,6 +89,14 @@ export class Party {
   /** Local training on the private split (cross-entropy). */
   async trainPrivate(epochs: number): Promise<void> {
     await this.fit(this.s.private, epochs);
+  }
+
+  /** FedMD's transfer learning: cross-entropy on the labelled public set (public data: nothing is sent). */
+  async trainPublic(epochs: number): Promise<void> {
+    const s = this.s;
+    if (!s.publicX || !s.publicY) throw new Error('trainPublic needs the labelled public set');
+    const n = s.publicY.length;
+    await this.fit({ name: 'public', x: s.publicX, y: s.publicY, n, sampleShape: s.test.sampleShape, numClasses: this.classes }, epochs);
   }
 
   /** FedMD's upload: the model's class scores on the public samples `indices`. */

@@ -40,6 +40,8 @@ export interface FederatedSpec {
   readonly train: Dataset;
   /** The public transfer set's samples (unlabeled), as float32 in the data's range. */
   readonly publicX?: Float32Array;
+  /** Its labels, when every party pre-trains on it (FedMD's transfer learning; `public.labelled`). */
+  readonly publicY?: Int32Array;
   readonly test: Dataset;
   readonly start: (setup: PartySetup, messages: ProtocolMessage[]) => Promise<PartyLink>;
   readonly log?: (event: Record<string, unknown>) => void;
@@ -94,7 +96,8 @@ export async function runFederated(s: FederatedSpec): Promise<FederatedResult> {
             model: s.models[p],
             seed: s.seed,
             private: subset(s.train, parts[p], `party ${p}`),
-            publicX: s.algorithm === 'fedmd' ? s.publicX : undefined,
+            publicX: s.algorithm === 'fedmd' || s.publicY ? s.publicX : undefined,
+            publicY: s.publicY,
             test: s.test,
             batchSize: s.batchSize,
             lr: s.lr,
@@ -115,6 +118,12 @@ export async function runFederated(s: FederatedSpec): Promise<FederatedResult> {
       each: (items, f) => mapLimit(items, s.concurrency, f),
       log: (e) => s.log?.(e),
     };
+    // Public data is public: each party learns from its labels on its own, before the protocol starts.
+    if (s.publicY)
+      await ctx.each(
+        ctx.parties.map((p) => p.index),
+        (p) => parties[p].call('trainPublic', [s.options.publicEpochs]),
+      );
     if (s.algorithm === 'fedmd') await fedmd(ctx);
     else if (s.algorithm === 'fd') await fd(ctx);
     else if (s.algorithm === 'fedavg') await fedavg(ctx, s.models);

@@ -25,6 +25,8 @@ export interface FedOptions {
   readonly localEpochs: number;
   /** FedMD: epochs on private data before the first round (its transfer-learning phase). */
   readonly initEpochs: number;
+  /** Epochs on the labelled public set before the protocol (with `public.labelled`). */
+  readonly publicEpochs: number;
   /** FedMD: epochs of digesting the consensus per round. */
   readonly digestEpochs: number;
   /** FedMD: public samples scored per round. */

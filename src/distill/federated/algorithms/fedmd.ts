@@ -6,9 +6,10 @@ import { weightedMean } from './context.js';
  * architecture first train on their private data; then each round a random subset of the public, unlabeled transfer
  * set is scored by every present party (communicate), the scores are averaged (aggregate), each party trains
  * towards the consensus on those samples (digest) and then on its private data again (revisit). Only class scores
- * on public samples leave a party. Differences from the paper: no labelled public pre-training (the transfer set is
- * unlabeled here), and the digest regresses the scores by mean squared error where the official code uses mean
- * absolute error.
+ * on public samples leave a party. The paper's first phase, training on a labelled public set, is
+ * `public: { labelled: true }` (run.ts does it for every algorithm, so baselines get it too). Differences from the
+ * paper: the digest regresses the scores by mean squared error where the official code uses mean absolute error,
+ * and the paper trains each phase to convergence where the config's epochs set the budget.
  */
 export async function fedmd(c: FedContext): Promise<void> {
   const all = c.parties.map((p) => p.index);
