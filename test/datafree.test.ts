@@ -12,14 +12,14 @@ import { take, type Dataset } from '../src/data/index.js';
 import { synthesize, type TransferSet } from '../src/distill/datafree/index.js';
 import { classSimilarity, finalLayerWeights } from '../src/distill/datafree/class-similarity.js';
 import { dirichlet } from '../src/distill/datafree/dirichlet.js';
-import { inversionGraph, openInversion } from '../src/distill/datafree/inversion.js';
+import { inversionGraph, openInversion, shiftPermutation } from '../src/distill/datafree/inversion.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { decodeImage } from '../src/data/image-folder.js';
 import { writeRunReport } from '../src/report/node/write-report.js';
 import { Graph } from '../src/graph/graph.js';
 import * as op from '../src/graph/ops.js';
 import { toOnnx } from '../src/graph/onnx.js';
-import { Model } from '../src/nn/model.js';
+import { Model, type ModelDef } from '../src/nn/model.js';
 import { zooModel } from '../src/nn/zoo/index.js';
 import { ort } from '../src/runtime/ort.js';
 import { exportOnnx, Predictor } from '../src/runtime/inference.js';
@@ -66,6 +66,40 @@ function smoothTeacher(head = true): Uint8Array {
     : op.identity(op.reshape(op.reduceMean(h, [2, 3]), [0, -1]), 'logits');
   g.output(logits);
   return toOnnx(g);
+}
+
+/** A linear classifier of the flattened input (smooth, so finite differences through it are exact up to rounding). */
+const linearDef = (inputShape: readonly number[], classes = 10, std = 0.05): ModelDef => ({
+  name: 'linear',
+  inputs: { x: { dtype: 'float32', shape: ['N', ...inputShape] } },
+  forward(c, ins) {
+    const d = inputShape.reduce((a, b) => a * b, 1);
+    const w = c.param('w', [classes, d], { kind: 'normal', std }),
+      b = c.param('b', [classes], { kind: 'normal', std });
+    return { logits: op.gemm(op.flatten(ins.x, 1), w, b, { transB: true }) };
+  },
+});
+
+/** The relative error of `grad` against central finite differences of `loss` at `k` random coordinates of `x`. */
+async function worstFdError(
+  x: Float32Array,
+  run: (v: Float32Array) => Promise<{ loss: number; grad: Float32Array }>,
+  rng: Rng,
+  k = 24,
+  eps = 1e-2,
+): Promise<number> {
+  const { grad } = await run(x);
+  let worst = 0;
+  for (let j = 0; j < k; j++) {
+    const i = rng.int(x.length);
+    const up = Float32Array.from(x),
+      down = Float32Array.from(x);
+    up[i] += eps;
+    down[i] -= eps;
+    const fd = ((await run(up)).loss - (await run(down)).loss) / (2 * eps);
+    worst = Math.max(worst, Math.abs(fd - grad[i]) / Math.max(Math.abs(fd), 1e-2));
+  }
+  return worst;
 }
 
 const ctx = (teacher: Uint8Array, n: number, log?: (e: Record<string, unknown>) => void) => ({
@@ -176,20 +210,94 @@ describe('data-free: samples from the teacher alone', () => {
       const o = await s.run({ x: new ort.Tensor('float32', v, [B, ...shape]), target: new ort.Tensor('float32', target, [B, 10]) });
       return { loss: (o.loss.data as Float32Array)[0], grad: o.grad_x.data as Float32Array };
     };
-    const { grad } = await run(x);
-    const eps = 1e-2;
-    let worst = 0;
-    for (let k = 0; k < 24; k++) {
-      const i = rng.int(x.length);
-      const up = Float32Array.from(x),
-        down = Float32Array.from(x);
-      up[i] += eps;
-      down[i] -= eps;
-      const fd = ((await run(up)).loss - (await run(down)).loss) / (2 * eps);
-      worst = Math.max(worst, Math.abs(fd - grad[i]) / Math.max(Math.abs(fd), 1e-2));
-    }
+    const worst = await worstFdError(x, run, rng);
     await s.release();
     assert.ok(worst < 0.05, `largest relative error ${worst}`);
+  });
+
+  it("Adaptive DeepInversion: the objective with the competition term has the finite differences' input gradient", async () => {
+    const competitor = new Model(linearDef(shape), 4);
+    const terms = { target: 1, temperature: 2, bn: 1, firstBn: 10, tv: 0.1, l2: 0.05, competition: 2, competitionTemperature: 3 };
+    const s = await openInversion(inversionGraph(smoothTeacher(), shape, terms, 'smooth', competitor), 1);
+    const rng = new Rng(5);
+    const B = 4;
+    const x = Float32Array.from({ length: B * 784 }, () => rng.next());
+    const target = new Float32Array(B * 10);
+    for (let i = 0; i < B; i++) target[i * 10 + ((3 * i) % 10)] = 1;
+    const run = async (v: Float32Array) => {
+      const o = await s.run({ x: new ort.Tensor('float32', v, [B, ...shape]), target: new ort.Tensor('float32', target, [B, 10]) });
+      const c = (o.competition_loss.data as Float32Array)[0];
+      assert.ok(c > 1 - Math.LN2 && c <= 1, `competition term ${c}`);
+      return { loss: (o.loss.data as Float32Array)[0], grad: o.grad_x.data as Float32Array };
+    };
+    const worst = await worstFdError(x, run, rng);
+    await s.release();
+    assert.ok(worst < 0.05, `largest relative error ${worst}`);
+    assert.throws(() => inversionGraph(smoothTeacher(), shape, terms, 'smooth'), /competition term needs a competitor/);
+  });
+
+  it('the competition term 1 − JS(teacher ‖ student) and its input gradient match PyTorch', async () => {
+    const f = JSON.parse(readFileSync(new URL('./fixtures/adi.json', import.meta.url), 'utf8'));
+    const [N, D] = f.shape as number[],
+      K = f.classes as number;
+    const g = new Graph('linear-teacher');
+    const x = g.input('x', 'float32', ['N', D]);
+    const w = g.initializer('w', { dtype: 'float32', shape: [K, D], data: Float32Array.from(f.teacher_w) });
+    const b = g.initializer('b', { dtype: 'float32', shape: [K], data: Float32Array.from(f.teacher_b) });
+    g.output(op.gemm(x, w, b, { transB: true, name: 'logits' }));
+    const student = new Model(linearDef([D], K), 0);
+    student.values.get('w')!.set(f.student_w);
+    student.values.get('b')!.set(f.student_b);
+    for (const c of f.cases as { T: number; loss: number; grad_x: number[] }[]) {
+      const terms = { target: 0, temperature: 1, bn: 0, firstBn: 1, tv: 0, l2: 0, competition: 1, competitionTemperature: c.T };
+      const s = await openInversion(inversionGraph(toOnnx(g), [D], terms, 'linear', student), 1);
+      const o = await s.run({ x: new ort.Tensor('float32', Float32Array.from(f.x), [N, D]) });
+      await s.release();
+      const loss = (o.loss.data as Float32Array)[0];
+      assert.ok(Math.abs(loss - c.loss) < 1e-5, `T = ${c.T}: ${loss} vs PyTorch ${c.loss}`);
+      const grad = o.grad_x.data as Float32Array;
+      const scale = Math.max(...c.grad_x.map(Math.abs));
+      c.grad_x.forEach((v, i) => assert.ok(Math.abs(grad[i] - v) < 1e-4 * scale, `T = ${c.T}, grad_x[${i}]: ${grad[i]} vs ${v}`));
+    }
+  });
+
+  it("jitter and flip: the batch seen is torch.roll's (then mirrored), a permutation of the inputs", () => {
+    const dims = [2, 1, 3, 4];
+    const perm = new Int32Array(24);
+    shiftPermutation(perm, dims, 1, -1, false);
+    // torch.roll(x, (1, -1), (2, 3)): out[h][w] = in[(h − 1) mod 3][(w + 1) mod 4]; input (0, 0) lands at (1, 3).
+    assert.equal(perm[0], 1 * 4 + 3);
+    assert.equal(perm[12 + 2 * 4 + 0], 12 + 0 * 4 + 3);
+    shiftPermutation(perm, dims, 0, 0, true);
+    assert.equal(perm[1], 2);
+    shiftPermutation(perm, dims, 2, 3, true);
+    assert.deepEqual(
+      [...perm].sort((a, b) => a - b),
+      Array.from({ length: 24 }, (_, i) => i),
+    );
+  });
+
+  it('Adaptive DeepInversion in rounds: the student is trained between them, and learns from the samples', async () => {
+    const events: Record<string, unknown>[] = [];
+    const set = await synthesize(
+      ctx(withBn, 300, (e) => events.push(e)),
+      {
+        method: 'deepinversion',
+        options: { steps: 60, jitter: 1, competition: { rounds: 3, epochs: 1, student: 'cnn-8-16' } },
+      },
+    );
+    const rounds = events.filter((e) => e.event === 'competitor');
+    assert.deepEqual(
+      rounds.map((e) => e.samples),
+      [128, 256],
+    );
+    const last = events.filter((e) => e.event === 'synth-batch').at(-1)!;
+    assert.ok(Number(last.competition_loss) <= 1, `competition term ${last.competition_loss}`);
+    await teachesEveryClass(set, withBn, 0.4);
+    await assert.rejects(
+      synthesize(ctx(withBn, 20), { method: 'deepinversion', options: { steps: 2, competition: {} } }),
+      /needs a student to compete with/,
+    );
   });
 
   it('Dirichlet draws average α / Σα; class similarity is 1 on the diagonal and 0 somewhere in each row', () => {

@@ -54,6 +54,7 @@ export async function dataFreeSplits(
       seed: st.seed,
       range: df.range,
       threads: plan.threads,
+      student: st.build,
       log: (e) => log({ stage: st.name, ...e }),
     },
     df,

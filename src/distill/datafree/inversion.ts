@@ -9,7 +9,8 @@ import type { Value } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
 import { toOnnx } from '../../graph/onnx.js';
 import { importOnnx } from '../../nn/import/onnx-student.js';
-import { Model } from '../../nn/model.js';
+import type { BuildContext } from '../../nn/context.js';
+import { emitModel, Model } from '../../nn/model.js';
 import { createSession, ort } from '../../runtime/ort.js';
 import { KdError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
@@ -29,6 +30,12 @@ export interface InversionTerms {
   readonly tv: number;
   /** Mean ℓ2 norm of each input. */
   readonly l2: number;
+  /**
+   * Adaptive DeepInversion's competition term, 1 − JS(teacher ‖ competitor) averaged over the batch, at temperature
+   * `competitionTemperature` (the official code: 3); needs `inversionGraph`'s competitor. Absent or 0: left out.
+   */
+  readonly competition?: number;
+  readonly competitionTemperature?: number;
 }
 
 /** The objective's graph and what it found in the teacher. */
@@ -48,7 +55,13 @@ const l2norm = (v: Value) => op.sqrt(op.addScalar(op.reduceSumSquare(v), NORM_EP
  * Builds the objective for inputs of `sampleShape` ([C, H, W] for the image priors). Inputs `x` [N, ...sampleShape]
  * and `target` [N, classes]; outputs `loss`, each term, `logits` and `grad_x`.
  */
-export function inversionGraph(teacher: Uint8Array, sampleShape: readonly number[], t: InversionTerms, source = 'teacher'): InversionGraph {
+export function inversionGraph(
+  teacher: Uint8Array,
+  sampleShape: readonly number[],
+  t: InversionTerms,
+  source = 'teacher',
+  competitor?: Model,
+): InversionGraph {
   const model = new Model(importOnnx(teacher, { source, name: 'teacher' }));
   const b = model.build('eval');
   const g = b.graph;
@@ -80,6 +93,10 @@ export function inversionGraph(teacher: Uint8Array, sampleShape: readonly number
       'bn_loss',
     );
   }
+  if (t.competition) {
+    if (!competitor) throw new KdError('BAD_OPTION', `${source}: the competition term needs a competitor (the student)`);
+    terms.competition = competitionTerm(x, logits, competitor, t.competitionTemperature ?? 3);
+  }
   if (t.tv) {
     if (sampleShape.length !== 3)
       throw new KdError('BAD_OPTION', `${source}: the total-variation prior needs image samples [C, H, W], not [${sampleShape}]`);
@@ -97,7 +114,7 @@ export function inversionGraph(teacher: Uint8Array, sampleShape: readonly number
     );
   }
   if (t.l2) terms.l2 = op.identity(op.reduceMean(op.sqrt(op.addScalar(op.reduceSumSquare(op.flatten(x, 1), [1]), NORM_EPS))), 'l2_loss');
-  const weights: Record<string, number> = { target: t.target, bn: t.bn, tv: t.tv, l2: t.l2 };
+  const weights: Record<string, number> = { target: t.target, bn: t.bn, tv: t.tv, l2: t.l2, competition: t.competition ?? 0 };
   const weighted = Object.entries(terms).map(([k, v]) => (weights[k] === 1 ? v : op.scale(v, weights[k])));
   if (!weighted.length) throw new KdError('BAD_OPTION', `${source}: the inversion objective has no term with a non-zero weight`);
   const loss = op.identity(
@@ -109,17 +126,55 @@ export function inversionGraph(teacher: Uint8Array, sampleShape: readonly number
   return { bytes: toOnnx(g), bnLayers: t.bn ? bnNodes.length : 0, classes };
 }
 
+/** Where the competitor's nodes and parameters live in the objective's graph (apart from the teacher's). */
+const COMPETITOR = 'competitor';
+
+/**
+ * 1 − JS(p_t ‖ p_s), batch mean, with p = softmax(logits / T) of the teacher (`logits`) and of `competitor` (eval mode,
+ * its current values as constants) on the same inputs `x`: JS = ½ KL(p_t ‖ m) + ½ KL(p_s ‖ m), m = ½ (p_t + p_s), in
+ * nats (0 where they agree, ln 2 at most), so descending the term moves the inputs to where the two disagree.
+ */
+function competitionTerm(x: Value, logits: Value, competitor: Model, T: number): Value {
+  const g = x.graph;
+  const values = new Map([...competitor.values].map(([k, v]) => [`${COMPETITOR}/${k}`, v]));
+  const def = {
+    ...competitor.def,
+    forward: (c: BuildContext, ins: Record<string, Value>) => c.scope(COMPETITOR, () => competitor.def.forward(c, ins)),
+  };
+  const s = emitModel(def, g, 'eval', { kind: 'initializers', values }, (name, dtype, shape) =>
+    name === 'x' ? x : g.input(name, dtype, shape),
+  );
+  const logP = op.logSoftmax(op.scale(logits, 1 / T), 1),
+    logQ = op.logSoftmax(op.scale(s.outputs.logits, 1 / T), 1);
+  const p = op.exp(logP),
+    q = op.exp(logQ);
+  const logM = op.log(op.addScalar(op.scale(op.add(p, q), 0.5), 1e-12));
+  const kl = (a: Value, logA: Value) => op.reduceSum(op.mul(a, op.sub(logA, logM)), [1]);
+  const js = op.scale(op.add(kl(p, logP), kl(q, logQ)), 0.5);
+  return op.identity(op.addScalar(op.neg(op.reduceMean(js)), 1), 'competition_loss');
+}
+
 /** How `invert` descends the objective. */
 export interface InvertOptions {
   readonly steps: number;
   readonly lr: number;
   /** Inputs are kept within [lo, hi] after every step (the data's range). */
   readonly range: readonly [number, number];
+  /**
+   * DeepInversion's augmentation between steps: the objective is taken at the batch rolled (cyclically, as torch.roll)
+   * by up to ±`jitter` pixels in each direction and, with `flip`, mirrored left-right with p = ½, all samples of a
+   * step alike; its gradient is mapped back onto the unshifted inputs. Needs [C, H, W] samples and `rng`.
+   */
+  readonly jitter?: number;
+  readonly flip?: boolean;
+  readonly rng?: Rng;
+  /** Learning rate over the steps: constant (the default), or cosine from `lr` to 0. */
+  readonly schedule?: 'constant' | 'cosine';
 }
 
 /**
  * Optimises one batch `x` (in place) with Adam (β = 0.9, 0.999, as ZSKD and DeepInversion) on an open session of
- * `inversionGraph`; returns the terms at the final inputs.
+ * `inversionGraph`; returns the terms at the final inputs (unshifted).
  */
 export async function invert(
   session: ort.InferenceSession,
@@ -131,28 +186,57 @@ export async function invert(
   const m = new Float32Array(x.length),
     v = new Float32Array(x.length);
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
-  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [...shape]) };
+  const augment = (o.jitter ?? 0) > 0 || o.flip === true;
+  if (augment && (shape.length !== 4 || !o.rng))
+    throw new KdError('BAD_OPTION', `input inversion: jitter and flip need image batches [N, C, H, W] (got [${shape}]) and a seed`);
+  // With augmentation the session sees a shifted copy; `perm[i]` is where input i lands in it.
+  const seen = augment ? new Float32Array(x.length) : x;
+  const perm = augment ? new Int32Array(x.length) : undefined;
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', seen, [...shape]) };
   if (target) feeds.target = new ort.Tensor('float32', target, [shape[0], target.length / shape[0]]);
   const scalarNames = session.outputNames.filter((n) => n.endsWith('loss'));
   let terms: Record<string, number> = {};
   for (let step = 1; step <= o.steps + 1; step++) {
+    const last = step > o.steps;
+    if (perm) {
+      const J = last ? 0 : (o.jitter ?? 0);
+      const dy = J ? o.rng!.int(2 * J + 1) - J : 0,
+        dx = J ? o.rng!.int(2 * J + 1) - J : 0;
+      shiftPermutation(perm, shape, dy, dx, !last && o.flip === true && o.rng!.next() < 0.5);
+      for (let i = 0; i < x.length; i++) seen[perm[i]] = x[i];
+    }
     const out = await session.run(feeds);
     terms = Object.fromEntries(scalarNames.map((n) => [n, (out[n].data as Float32Array)[0]]));
     if (!Number.isFinite(terms.loss))
       throw new KdError('NON_FINITE', `input inversion: the objective became ${terms.loss} at step ${step}; lower the learning rate`);
-    if (step > o.steps) break;
+    if (last) break;
     const g = out.grad_x.data as Float32Array;
     const c1 = 1 - b1 ** step,
       c2 = 1 - b2 ** step;
+    const lr = o.schedule === 'cosine' ? (o.lr * (1 + Math.cos((Math.PI * (step - 1)) / o.steps))) / 2 : o.lr;
     const [lo, hi] = o.range;
     for (let i = 0; i < x.length; i++) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      const xi = x[i] - (o.lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+      const gi = perm ? g[perm[i]] : g[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      const xi = x[i] - (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
       x[i] = xi < lo ? lo : Math.min(xi, hi);
     }
   }
   return terms;
+}
+
+/** Fills `perm` (input index → index in the rolled batch) for a cyclic shift by (dy, dx), then a left-right mirror. */
+export function shiftPermutation(perm: Int32Array, shape: readonly number[], dy: number, dx: number, flip: boolean): void {
+  const [N, C, H, W] = shape;
+  for (let p = 0; p < N * C; p++)
+    for (let h = 0; h < H; h++) {
+      const row = p * H * W + ((((h + dy) % H) + H) % H) * W;
+      for (let w = 0; w < W; w++) {
+        const ws = (((w + dx) % W) + W) % W;
+        perm[p * H * W + h * W + w] = row + (flip ? W - 1 - ws : ws);
+      }
+    }
 }
 
 /** Opens the objective's session. */
@@ -163,20 +247,21 @@ export async function invertInBatches(
   ctx: SynthContext,
   graph: InversionGraph,
   targets: Float32Array | undefined,
-  o: { steps: number; lr: number; batchSize: number; method: string },
+  o: { steps: number; lr: number; batchSize: number; method: string } & Pick<InvertOptions, 'jitter' | 'flip' | 'schedule'>,
 ): Promise<Float32Array> {
   const per = ctx.sampleShape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(ctx.n * per);
   const rng = new Rng(ctx.seed);
   const [lo, hi] = ctx.range;
   for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * rng.next();
+  const augRng = new Rng(`${ctx.seed}:jitter`);
   const session = await openInversion(graph, ctx.threads);
   try {
     for (let start = 0; start < ctx.n; start += o.batchSize) {
       const m = Math.min(o.batchSize, ctx.n - start);
       const x = out.subarray(start * per, (start + m) * per);
       const t = targets?.subarray(start * graph.classes, (start + m) * graph.classes);
-      const terms = await invert(session, x, [m, ...ctx.sampleShape], t, { steps: o.steps, lr: o.lr, range: ctx.range });
+      const terms = await invert(session, x, [m, ...ctx.sampleShape], t, { ...invertOptions(o, ctx), rng: augRng });
       ctx.log?.({ event: 'synth-batch', method: o.method, samples: start + m, of: ctx.n, ...terms });
     }
   } finally {
@@ -184,3 +269,9 @@ export async function invertInBatches(
   }
   return out;
 }
+
+/** The descent options of a method's options (`jitter`, `flip`, `schedule` where it has them), within the context's range. */
+export const invertOptions = (
+  o: { steps: number; lr: number } & Pick<InvertOptions, 'jitter' | 'flip' | 'schedule'>,
+  ctx: SynthContext,
+): InvertOptions => ({ steps: o.steps, lr: o.lr, range: ctx.range, jitter: o.jitter, flip: o.flip, schedule: o.schedule });

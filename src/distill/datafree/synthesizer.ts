@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Dataset } from '../../data/dataset.js';
+import type { Model } from '../../nn/model.js';
 import { argmaxRows } from '../../util/argmax.js';
 import { KdError } from '../../util/errors.js';
 
@@ -22,6 +23,11 @@ export interface SynthContext {
   /** The range of a sample value the teacher was trained on ([0, 1] for images scaled from bytes). */
   readonly range: readonly [number, number];
   readonly threads?: number;
+  /**
+   * A fresh student of the stage's architecture (each call a new one), for methods that put the student in the loop
+   * (Adaptive DeepInversion's competition); absent outside a stage (`kdistill synth`).
+   */
+  readonly student?: () => Model;
   /** Progress for the run's log and console. */
   readonly log?: (event: Record<string, unknown>) => void;
 }
