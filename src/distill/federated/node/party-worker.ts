@@ -8,6 +8,7 @@ interface Request {
   readonly id: number;
   readonly method:
     | 'trainPrivate'
+    | 'trainPublic'
     | 'publicLogits'
     | 'digest'
     | 'labelLogits'
