@@ -12,7 +12,7 @@ import { HttpTeacher } from '../src/distill/teachers/http.js';
 import { runExperiment } from '../src/frontends/run-config.js';
 import { createSession, ort } from '../src/runtime/ort.js';
 import { RunDir } from '../src/train/run-dir.js';
-import { KdError } from '../src/util/errors.js';
+import { rejectsWith } from './helpers/rejects.js';
 import { startOipServer } from './helpers/oip-server.js';
 
 // The teacher: the shipped LeNet-5, served by a test server written from the Open Inference Protocol's specification.
@@ -23,15 +23,7 @@ const first = [...batches(ds, { batchSize: 300, shuffle: false })][0];
 const x = first.x.slice(),
   shape = [...first.shape];
 
-const fails = async (p: Promise<unknown>, code: string, re: RegExp) => {
-  const e = await p.then(
-    () => undefined,
-    (v: unknown) => v,
-  );
-  assert.ok(e instanceof KdError, `expected a KdError, got ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  assert.match(e.message, re);
-};
+const fails = rejectsWith;
 const teacher = (url: string, extra: Partial<ConstructorParameters<typeof HttpTeacher>[0]> = {}) =>
   new HttpTeacher({ url, protocol: 'open-inference', model: 'lenet5', classes: 10, maxBatch: 128, retries: 0, ...extra });
 

@@ -7,7 +7,7 @@ import { decode, encode, fromHalf, toHalf } from '../src/distill/teachers/codec.
 import { EnsembleTeacher } from '../src/distill/teachers/ensemble.js';
 import { FunctionTeacher } from '../src/distill/teachers/function.js';
 import { HttpTeacher } from '../src/distill/teachers/http.js';
-import { KdError } from '../src/util/errors.js';
+import { rejectsWith } from './helpers/rejects.js';
 
 const C = 4;
 /** The reference teacher of these tests: logits of a sample are its first value times 1..C. */
@@ -66,16 +66,7 @@ const json = (res: ServerResponse, v: unknown, status = 200, headers: Record<str
   res.end(typeof v === 'string' ? v : JSON.stringify(v));
 };
 const answer = (r: Req, res: ServerResponse) => json(res, { logits: r.body.inputs.map(logitsOf) });
-const fails = async (p: Promise<unknown>, code: string, re: RegExp) => {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  assert.ok(e instanceof KdError, `expected a KdError, got ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  assert.match(e.message, re);
-  return e;
-};
+const fails = rejectsWith;
 
 describe('partial answers and stored formats', () => {
   it('top-k spreads the unlisted mass evenly (or drops it), labels become a smoothed one-hot; logits are log-probabilities', () => {
