@@ -40,6 +40,15 @@ const convCases: ConvCase[] = [
     opts: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] },
   },
   { name: '1-D, stride 2, dilation 2', x: [2, 3, 9], w: [4, 3, 3], bias: true, opts: { strides: [2], dilations: [2], pads: [1, 2] } },
+  // From 8 input channels the weight gradient is one GEMM per kernel tap instead of one over concatenated taps.
+  { name: '8 input channels (per-tap GEMMs), pad 1', x: [2, 8, 4, 4], w: [3, 8, 3, 3], opts: { pads: [1, 1, 1, 1] } },
+  {
+    name: '8 input channels, stride 2 dilation 2 with remainder, rectangular kernel',
+    x: [1, 8, 8, 7],
+    w: [2, 8, 3, 2],
+    bias: true,
+    opts: { strides: [2, 2], dilations: [2, 2], pads: [1, 0, 0, 1] },
+  },
   { name: '1-D depthwise', x: [2, 2, 7], w: [4, 1, 3], opts: { group: 2, strides: [2] } },
 ];
 

@@ -60,8 +60,8 @@ registerGrad('MaxPool', (c, [dy]) => {
           covered.map((_, i) => i + 2),
         )
       : x;
-    const mask = op.equal(xs, up(c.y(0)));
-    const ties = c.g.node('AveragePool', [op.cast(mask, 'float32')], { kernel_shape: A.ints(w.kernel), strides: A.ints(w.kernel) })[0];
+    const mask = op.cast(op.equal(xs, up(c.y(0))), 'float32');
+    const ties = c.g.node('AveragePool', [mask], { kernel_shape: A.ints(w.kernel), strides: A.ints(w.kernel) })[0];
     const share = op.div(
       dy,
       op.scale(
@@ -69,7 +69,8 @@ registerGrad('MaxPool', (c, [dy]) => {
         w.kernel.reduce((a, b) => a * b, 1),
       ),
     );
-    const dx = op.where(mask, up(share), op.scalar(c.g, 0));
+    // A Mul by the 0/1 mask, not a Where: ORT's Where is twice as slow per element as its Mul.
+    const dx = op.mul(mask, up(share));
     if (!cropped) return [dx];
     const pads = [0, 0, ...covered.map(() => 0), 0, 0, ...covered.map((d, i) => S[i] - d)];
     return [c.g.node('Pad', [dx, op.ints(c.g, pads, 'pads')], {})[0]];

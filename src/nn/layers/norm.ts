@@ -1,5 +1,6 @@
 import type { Value } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
+import { A } from '../../graph/types.js';
 import { KdError } from '../../util/errors.js';
 import type { BuildContext } from '../context.js';
 import type { Init } from '../init.js';
@@ -94,28 +95,43 @@ export function batchNorm(
   const n = inner(() => op.div(op.cast(g.node('Size', [x])[0], 'float32'), op.scalar(g, C)));
   let mean!: Value, varB!: Value, xc!: Value, inv!: Value;
   const gammaB = inner(() => op.reshape(gamma, bshape));
+  // ORT's inference BatchNormalization kernel is a per-channel affine map in one pass over the tensor, where a Mul
+  // and an Add broadcasting [1, C, 1, …] vectors are two; the forward and the backward both use it that way.
+  const affine = (v: Value, scale: Value, shift: Value, mu: Value, sigma2: Value, epsilon: number, name?: string) =>
+    g.node(
+      'BatchNormalization',
+      [v, scale, shift, mu, sigma2],
+      { epsilon: A.f(epsilon) },
+      {
+        name,
+        outNames: name === names.out && names.outValue !== undefined ? [names.outValue] : undefined,
+      },
+    )[0];
   const y = g.customGradient(
     [x, gamma, beta],
     () => {
-      const scaled = inner(() => {
+      inner(() => {
         mean = op.reduceMean(x, axes, true, 'mean');
         xc = op.sub(x, mean);
         varB = op.reduceMean(op.mul(xc, xc), axes, true, 'var');
         inv = op.reciprocal(op.sqrt(op.addScalar(varB, eps)));
-        return [op.mul(xc, op.mul(inv, gammaB)), op.reshape(beta, bshape)] as const;
       });
-      return g.node('Add', [...scaled], {}, { name: names.out, outNames: names.outValue === undefined ? undefined : [names.outValue] })[0];
+      return affine(x, gamma, beta, op.reshape(mean, [C]), op.reshape(varB, [C]), eps, names.out);
     },
     // Closed form (Ioffe & Szegedy): with x̂ = xc·inv, dβ = Σdy, dγ = Σdy·x̂ and
-    // dx = γ·inv·(dy − dβ/n − x̂·dγ/n); about half the passes of differentiating the primitives.
+    // dx = γ·inv·(dy − dβ/n − x̂·dγ/n) = dy·a + xc·b + c per channel; about half the passes of differentiating the
+    // primitives. xc·b + c is the affine kernel with mean 0, variance 1 and ε = 0, which divides by exactly 1.
     (dy) => {
       const sumDy = op.reduceSum(dy, axes, true);
       const sumDyXc = op.reduceSum(op.mul(dy, xc), axes, true);
       const dBeta = op.reshape(sumDy, [C]);
       const dGamma = op.reshape(op.mul(sumDyXc, inv), [C]);
       const invN = op.reciprocal(n);
-      const k = op.mul(op.mul(inv, inv), op.mul(sumDyXc, invN));
-      const dx = op.mul(op.sub(op.sub(dy, op.mul(sumDy, invN)), op.mul(xc, k)), op.mul(inv, gammaB));
+      const a = op.mul(inv, gammaB);
+      const b = op.neg(op.mul(a, op.mul(op.mul(inv, inv), op.mul(sumDyXc, invN))));
+      const c = op.neg(op.mul(a, op.mul(sumDy, invN)));
+      const zeros = op.zerosLike(dBeta);
+      const dx = op.add(op.mul(dy, a), affine(xc, op.reshape(b, [C]), op.reshape(c, [C]), zeros, op.addScalar(zeros, 1), 0));
       return [dx, dGamma, dBeta];
     },
   );
