@@ -128,8 +128,9 @@ if (a.results) {
     const best = Math.max(r.torch?.imgPerSec ?? 0, r.torchChannelsLast?.imgPerSec ?? 0);
     if (!f || !best) continue;
     const need = (1.5 * best * f) / 1e9;
+    const ours = ((r.kdistill.imgPerSec * f) / 1e9).toFixed(1).padStart(16);
     console.log(
-      `${r.pair.padEnd(10)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ${((r.kdistill.imgPerSec * f) / 1e9).toFixed(1).padStart(16)}  ` +
+      `${r.pair.padEnd(10)} ${String(r.threads).padStart(3)}  ${r.mode.padEnd(10)}  ${ours}  ` +
         `${String(best).padStart(18)}  ${((best * f) / 1e9).toFixed(1).padStart(7)}  ${need.toFixed(1).padStart(18)}  ` +
         `${((100 * need) / peak.get(r.threads)!).toFixed(0).padStart(12)}%`,
     );
