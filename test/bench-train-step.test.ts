@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { forkTrainStep } from '../src/bench/node/train-step-fork.js';
 
 test('bench: a train row runs in its own process and reports its throughput, loss and peak memory', async () => {
@@ -9,4 +11,18 @@ test('bench: a train row runs in its own process and reports its throughput, los
   assert.ok(Number.isFinite(r.loss) && r.loss > 0, `loss ${r.loss}`);
   // The child loads ONNX Runtime and a 104 K-parameter CNN's step at batch 128: well over 100 MB, under 2 GB.
   assert.ok(r.peakRssMb > 100 && r.peakRssMb < 2048, `peak ${r.peakRssMb} MB`);
+});
+
+test('bench: a child process reports its own peak memory, not the size of the process that started it', {
+  skip: process.platform !== 'linux',
+}, async () => {
+  // ru_maxrss survives fork and exec, so with it a small child of a large parent reports the parent's size.
+  const ballast = Buffer.alloc(400 * 1024 * 1024, 1);
+  const parentMb = process.memoryUsage().rss / 1048576;
+  const script = "import('./src/bench/node/peak-rss.ts').then((m) => console.log(m.peakRssMb()))";
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script]);
+  const childMb = Number(stdout.trim());
+  assert.ok(parentMb > 400, `parent ${parentMb} MB`);
+  assert.ok(childMb > 10 && childMb < 200, `child ${childMb} MB beside a ${parentMb.toFixed(0)} MB parent`);
+  assert.equal(ballast[ballast.length - 1], 1);
 });

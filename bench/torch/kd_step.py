@@ -111,6 +111,19 @@ def step():
     return loss.item(), t_ms
 
 
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: ru_maxrss survives fork and exec, so a peer started by a large parent (the bench driver)
+    # would report the parent's size as its own peak
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def blas_in_use():
     """The BLAS library actually mapped into this process (torch's build info only says 'generic')."""
     with open('/proc/self/maps') as f:
@@ -146,7 +159,7 @@ print(json.dumps({
     'teacherFwdMs': round(statistics.median(teacher_ms), 2), 'loss': round(loss, 5),
     'blas': blas_in_use(),
     # peak resident set of this process (warm-up and timed steps included), as the kdistill side reports it
-    'peakRssMb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    'peakRssMb': peak_rss_mb(),
     # glibc reads these only at startup, so the environment is the ground truth
     'malloc_tuned': bool(os.environ.get('MALLOC_MMAP_THRESHOLD_') and os.environ.get('MALLOC_TRIM_THRESHOLD_')),
 }))
