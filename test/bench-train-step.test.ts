@@ -20,7 +20,9 @@ test('bench: a child process reports its own peak memory, not the size of the pr
   const ballast = Buffer.alloc(400 * 1024 * 1024, 1);
   const parentMb = process.memoryUsage().rss / 1048576;
   const script = "import('./src/bench/node/peak-rss.ts').then((m) => console.log(m.peakRssMb()))";
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script]);
+  // From the repository root, wherever the tests were started: `--import tsx` and the script's path resolve there.
+  const cwd = new URL('..', import.meta.url);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script], { cwd });
   const childMb = Number(stdout.trim());
   assert.ok(parentMb > 400, `parent ${parentMb} MB`);
   assert.ok(childMb > 10 && childMb < 200, `child ${childMb} MB beside a ${parentMb.toFixed(0)} MB parent`);
