@@ -10,6 +10,7 @@ import { ConfigError, parseConfig } from '../src/config/node/index.js';
 import { bundledDataset, registerBundledDataset } from '../src/data/bundled.js';
 import { take, type Dataset } from '../src/data/index.js';
 import { synthesize, type TransferSet } from '../src/distill/datafree/index.js';
+import { adaptTeacher } from '../src/distill/teachers/adapt.js';
 import { classSimilarity, finalLayerWeights } from '../src/distill/datafree/class-similarity.js';
 import { dirichlet } from '../src/distill/datafree/dirichlet.js';
 import { inversionGraph, openInversion, shiftPermutation } from '../src/distill/datafree/inversion.js';
@@ -48,7 +49,7 @@ before(async () => {
 
 /** Conv → BatchNormalization → tanh → 2×2 average pool → Gemm, random weights; without `head`, the class scores are
  * the pooled map's sum. */
-function smoothTeacher(head = true): Uint8Array {
+function smoothTeacher(head = true, input: readonly number[] = shape): Uint8Array {
   const rng = new Rng(7);
   const g = new Graph('smooth');
   const r = (name: string, dims: number[], scale: number, offset = 0) =>
@@ -57,12 +58,12 @@ function smoothTeacher(head = true): Uint8Array {
       shape: dims,
       data: Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => offset + scale * (rng.next() - 0.5)),
     });
-  const x = g.input('x', 'float32', ['N', ...shape]);
-  const c = op.conv(x, r('w', [4, 1, 3, 3], 1), undefined, { pads: [1, 1, 1, 1] });
+  const x = g.input('x', 'float32', ['N', ...input]);
+  const c = op.conv(x, r('w', [4, input[0], 3, 3], 1), undefined, { pads: [1, 1, 1, 1] });
   const bn = g.node('BatchNormalization', [c, r('s', [4], 0.5, 1), r('b', [4], 0.2), r('m', [4], 0.2), r('v', [4], 0.5, 1)])[0];
   const h = op.avgPool(op.tanh(bn), { kernel: [2, 2], strides: [2, 2] });
   const logits = head
-    ? op.gemm(op.flatten(h, 1), r('fc', [10, 4 * 14 * 14], 0.2), r('fcb', [10], 0.1), { transB: true, name: 'logits' })
+    ? op.gemm(op.flatten(h, 1), r('fc', [10, (4 * input[1] * input[2]) / 4], 0.2), r('fcb', [10], 0.1), { transB: true, name: 'logits' })
     : op.identity(op.reshape(op.reduceMean(h, [2, 3]), [0, -1]), 'logits');
   g.output(logits);
   return toOnnx(g);
@@ -168,6 +169,32 @@ describe('data-free: samples from the teacher alone', () => {
     await teachesEveryClass(set, folded, 0.3);
   });
 
+  it('a PyTorch export (3 × 32 × 32 normalised input, batch fixed to 1, softmax output): every method through its adapters', async () => {
+    // test/fixtures/make_adapt_teacher.py: trained on MNIST resized to 32×32, grey repeated, ImageNet mean/std.
+    const file = new URL('./fixtures/adapt_teacher_batch1.onnx', import.meta.url);
+    const fx = JSON.parse(readFileSync(new URL('./fixtures/adapt_teacher.json', import.meta.url), 'utf8'));
+    const torchTeacher = adaptTeacher(new Uint8Array(readFileSync(file)), {
+      input: { channels: 3, size: [32, 32], mean: fx.mean, std: fx.std },
+      output: { kind: 'probs' },
+      sampleShape: shape,
+      source: 'adapt_teacher_batch1.onnx',
+    });
+    // ZSKD and DAFL find the final Gemm behind the Softmax (and the adapter's Log); the input gradients run back
+    // through the adapter's resize and normalisation to the 28 × 28 samples.
+    const zskd = await synthesize(ctx(torchTeacher, 300), { method: 'zskd', options: { steps: 100, lr: 0.05 } });
+    await teachesEveryClass(zskd, torchTeacher, 0.25);
+    const dafl = await synthesize(ctx(torchTeacher, 100), {
+      method: 'dafl',
+      options: { steps: 40, batchSize: 64, channels: [16, 8], snapshots: 2 },
+    });
+    assert.ok(dafl.classCounts.filter((c) => c > 0).length >= 8, `DAFL classes ${dafl.classCounts}`);
+    const di = await synthesize(ctx(torchTeacher, 50), { method: 'deepinversion', options: { steps: 30 } });
+    assert.ok(
+      di.classCounts.every((c) => c > 0),
+      `DeepInversion classes ${di.classCounts}`,
+    );
+  });
+
   it('a folded-BN teacher: DeepInversion says only the priors apply, and still runs', async () => {
     const events: Record<string, unknown>[] = [];
     const set = await synthesize(
@@ -198,21 +225,30 @@ describe('data-free: samples from the teacher alone', () => {
   it("the inversion objective's input gradient matches finite differences (class, BN statistics, TV and l2 terms)", async () => {
     // A smooth teacher (tanh, average pooling): ReLU and max-pool kinks would make finite differences of a real CNN
     // disagree wherever a pixel's step crosses one.
-    const g = inversionGraph(smoothTeacher(), shape, { target: 1, temperature: 2, bn: 1, firstBn: 10, tv: 0.1, l2: 0.05 });
-    assert.equal(g.bnLayers, 1);
-    const s = await openInversion(g, 1);
-    const rng = new Rng(3);
-    const B = 4;
-    const x = Float32Array.from({ length: B * 784 }, () => rng.next());
-    const target = new Float32Array(B * 10);
-    for (let i = 0; i < B; i++) target[i * 10 + i] = 1;
-    const run = async (v: Float32Array) => {
-      const o = await s.run({ x: new ort.Tensor('float32', v, [B, ...shape]), target: new ort.Tensor('float32', target, [B, 10]) });
-      return { loss: (o.loss.data as Float32Array)[0], grad: o.grad_x.data as Float32Array };
-    };
-    const worst = await worstFdError(x, run, rng);
-    await s.release();
-    assert.ok(worst < 0.05, `largest relative error ${worst}`);
+    // The second teacher takes 3 × 32 × 32 normalised images: the gradient also runs back through the input adapter
+    // (grey repeated, the resize's interpolation MatMuls, mean and std) to the 28 × 28 samples.
+    const adapted = adaptTeacher(smoothTeacher(true, [3, 32, 32]), {
+      input: { channels: 3, size: [32, 32], mean: 0.4, std: 0.3 },
+      sampleShape: shape,
+    });
+    for (const teacher of [smoothTeacher(), adapted]) {
+      const g = inversionGraph(teacher, shape, { target: 1, temperature: 2, bn: 1, firstBn: 10, tv: 0.1, l2: 0.05 });
+      assert.equal(g.bnLayers, 1);
+      const s = await openInversion(g, 1);
+      const rng = new Rng(3);
+      const B = 4;
+      const x = Float32Array.from({ length: B * 784 }, () => rng.next());
+      const target = new Float32Array(B * 10);
+      for (let i = 0; i < B; i++) target[i * 10 + i] = 1;
+      const run = async (v: Float32Array) => {
+        const feeds = { x: new ort.Tensor('float32', v, [B, ...shape]), target: new ort.Tensor('float32', target, [B, 10]) };
+        const o = await s.run(feeds);
+        return { loss: (o.loss.data as Float32Array)[0], grad: o.grad_x.data as Float32Array };
+      };
+      const worst = await worstFdError(x, run, rng);
+      await s.release();
+      assert.ok(worst < 0.05, `largest relative error ${worst}`);
+    }
   });
 
   it("Adaptive DeepInversion: the objective with the competition term has the finite differences' input gradient", async () => {

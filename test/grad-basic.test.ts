@@ -3,6 +3,8 @@ import * as op from '../src/graph/ops.js';
 import { awayFromZero, distinct, gradCheck } from './helpers/gradcheck.js';
 
 const pos = (n: number) => awayFromZero(n).map((v) => Math.abs(v) + 0.5);
+/** Twelve values: below, between and above the given kinks, none within 0.2 of one. */
+const kinks = (at: number[]) => awayFromZero(12).map((v, i) => at[i % at.length] + (v < 0 ? v - 0.2 : v + 0.2) * 1.5);
 
 describe('gradient rules: elementwise', () => {
   const unary: [string, (x: op.Dim extends never ? never : Parameters<typeof op.relu>[0]) => ReturnType<typeof op.relu>, number[]?][] = [
@@ -19,6 +21,12 @@ describe('gradient rules: elementwise', () => {
     ['Identity', (x) => op.identity(x)],
     ['Softplus', (x) => x.graph.node('Softplus', [x])[0]],
     ['LeakyRelu', (x) => x.graph.node('LeakyRelu', [x], { alpha: { kind: 'float', value: 0.2 } })[0], awayFromZero(12)],
+    // Values on both sides of every kink and away from them (ReLU6's 0 and 6, hardsigmoid's ±3, Elu's 0).
+    ['Clip (ReLU6)', (x) => x.graph.node('Clip', [x, op.scalar(x.graph, 0), op.scalar(x.graph, 6)])[0], kinks([0, 6])],
+    ['Clip (max only)', (x) => x.graph.node('Clip', [x, '', op.scalar(x.graph, 0.5)])[0], kinks([0.5])],
+    ['HardSigmoid', (x) => x.graph.node('HardSigmoid', [x], { alpha: { kind: 'float', value: 1 / 6 } })[0], kinks([-3, 3])],
+    ['HardSwish', (x) => x.graph.node('HardSwish', [x])[0], kinks([-3, 3])],
+    ['Elu', (x) => x.graph.node('Elu', [x], { alpha: { kind: 'float', value: 0.7 } })[0], kinks([0])],
   ];
   for (const [name, f, data] of unary) {
     it(name, async () => {
@@ -125,6 +133,29 @@ describe('gradient rules: reductions and softmax', () => {
 describe('gradient rules: shape ops', () => {
   it('Reshape', async () => {
     await gradCheck({ inputs: { x: { shape: [2, 3, 4] } }, build: (_g, v) => op.mul(op.reshape(v.x, [0, -1]), op.reshape(v.x, [2, 12])) });
+  });
+  it("Reshape to a target computed from the input's Shape (PyTorch's x.view(x.size(0), -1))", async () => {
+    await gradCheck({
+      inputs: { x: { shape: [2, 3, 4] } },
+      build: (g, v) => {
+        const n = op.unsqueeze(
+          g.node('Gather', [g.node('Shape', [v.x])[0], g.initializer('zero', { dtype: 'int64', shape: [], data: BigInt64Array.of(0n) })], {
+            axis: { kind: 'int', value: 0 },
+          })[0],
+          [0],
+        );
+        return op.tanh(g.node('Reshape', [v.x, op.concat([n, op.ints(g, [-1], 'rest')], 0)])[0]);
+      },
+    });
+  });
+  it('Pad (constant, uneven on two axes)', async () => {
+    await gradCheck({
+      inputs: { x: { shape: [2, 3, 4] } },
+      build: (g, v) => {
+        const p = g.node('Pad', [v.x, op.ints(g, [0, 1, 0, 0, 2, 3], 'pads'), op.scalar(g, 0.5)])[0];
+        return op.mul(p, op.tanh(p));
+      },
+    });
   });
   it('Flatten', async () => {
     await gradCheck({ inputs: { x: { shape: [2, 3, 2] } }, build: (_g, v) => op.sigmoid(op.flatten(v.x)) });

@@ -21,6 +21,7 @@ import * as lib from '../src/index.js';
 import { createSession, ort } from '../src/runtime/ort.js';
 import { RunDir } from '../src/train/run-dir.js';
 import { KdError } from '../src/util/errors.js';
+import { Rng } from '../src/util/rng.js';
 
 // Made by test/fixtures/make_adapt_teacher.py: a PyTorch CNN trained on MNIST grey → 3 channels, resized to 32×32
 // (F.interpolate bilinear, align_corners=False), ImageNet mean/std; input `pixel_values`, softmax output `scores`.
@@ -88,10 +89,65 @@ describe('teacher adapters compiled into the ONNX graph', () => {
       ['logits'],
     );
     // Still one model, with the teacher's nodes (and their PyTorch names) after the adapter's.
-    assert.ok(m.graph!.node.some((n) => n.opType === 'Resize') && m.graph!.node.some((n) => n.output.includes('/c1/Conv_output_0')));
+    assert.ok(
+      m.graph!.node.some((n) => n.opType === 'MatMul' && n.name.startsWith('kdistill_adapt/')) &&
+        m.graph!.node.some((n) => n.output.includes('/c1/Conv_output_0')),
+    );
     // A changed model gets a new cache key, and so does another adapter.
     const other = adaptTeacher(teacher, { input: { ...imagenet, std: 0.25 }, output: { kind: 'probs' }, sampleShape: grey });
     assert.equal(new Set([onnxKey(teacher), onnxKey(bytes), onnxKey(other)]).size, 3);
+  });
+
+  it('a teacher exported with its batch fixed to 1 runs on a batch; one whose graph fixes it is refused with what to do', async () => {
+    const adapt = (file: string) =>
+      adaptTeacher(new Uint8Array(readFileSync(join(fixtures, file))), {
+        input: { name: 'pixel_values', ...imagenet },
+        output: { kind: 'probs' },
+        sampleShape: grey,
+        source: file,
+      });
+    // Six images at once through a file that declares [1, 3, 32, 32] and [1, 10]: PyTorch's numbers.
+    near((await run(adapt('adapt_teacher_batch1.onnx'))).values, fx.logprobs.flat(), 1e-4);
+    await refuses(
+      () => prepareTeacher(adapt('adapt_teacher_view1.onnx'), [{ method: 'kd', weight: 1 }], 'adapt_teacher_view1.onnx', grey, 10),
+      'SHAPE_MISMATCH',
+      ['adapt_teacher_view1.onnx runs on one sample but not on a batch of two', "dynamic_axes={input_name: {0: 'batch'}", 'x.flatten(1)'],
+    );
+  });
+
+  it("the resize is PyTorch's bilinear interpolation at every size (up, down, to 1), as ORT's Resize computes it", async () => {
+    const g = new Graph('id');
+    g.output(op.identity(g.input('x', 'float32', ['N', 1, 'H', 'W']), 'logits'));
+    const identity = toOnnx(g);
+    const rng = new Rng(3);
+    for (const [from, to] of [
+      [
+        [28, 28],
+        [32, 32],
+      ],
+      [
+        [28, 20],
+        [11, 57],
+      ],
+      [
+        [5, 7],
+        [1, 1],
+      ],
+    ] as const) {
+      const x = Float32Array.from({ length: 2 * from[0] * from[1] }, () => rng.next());
+      const out = async (sampleShape?: number[]) => {
+        const bytes = adaptTeacher(identity, { input: { size: [to[0], to[1]] }, sampleShape, source: 'id.onnx' });
+        const s = await createSession(bytes, { threads: 1 });
+        try {
+          const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [2, 1, from[0], from[1]]) }, ['logits']);
+          return r.logits.data as Float32Array;
+        } finally {
+          await s.release();
+        }
+      };
+      // With the data's shape the adapter multiplies by interpolation matrices; without it, ORT's Resize does the work.
+      near(await out([1, from[0], from[1]]), Array.from(await out()), 1e-5);
+    }
   });
 
   it('a channels-last teacher gets the images transposed (layout: NHWC)', async () => {
@@ -118,7 +174,13 @@ describe('teacher adapters compiled into the ONNX graph', () => {
       parseOnnx(outOnly).graph!.input.map((i) => i.name),
       ['pixel_values'],
     );
-    assert.equal(adaptTeacher(teacher, {}), teacher);
+    // Without adapters the one output (here 'scores', an exporter's name) becomes 'logits'; a file with 'logits' is left as it is.
+    const renamed = adaptTeacher(teacher, {});
+    assert.deepEqual(
+      parseOnnx(renamed).graph!.output.map((o) => o.name),
+      ['logits'],
+    );
+    assert.equal(adaptTeacher(renamed, {}), renamed);
   });
 
   it('probabilities of exactly 0 become a finite logit, and a value already named logits steps aside', async () => {

@@ -7,6 +7,7 @@ import { encodePng } from '../distill/datafree/node/png.js';
 import { parseOnnx } from '../graph/onnx.js';
 import { declaredInputs } from '../runtime/inference.js';
 import { readInput } from '../runtime/storage.js';
+import { adaptTeacher } from '../distill/teachers/adapt.js';
 import { KdError } from '../util/errors.js';
 
 /** `--option key=value` pairs as a method's options (numbers and JSON values parsed, the rest strings). */
@@ -59,7 +60,8 @@ export function registerSynth(program: Command): void {
         o: { method: string; n: string; out: string; option: string[]; seed: string; range: string; shape?: string; threads?: string },
       ) => {
         synthesizer(o.method);
-        const bytes = readInput(file, 'teacher');
+        // As a config's teacher file: one output of any name is its logits, a fixed batch dimension is opened.
+        const bytes = adaptTeacher(readInput(file, 'teacher'), { source: file });
         const sampleShape = sampleShapeOf(bytes, file, o.shape);
         const range = o.range.split(',').map(Number) as [number, number];
         if (range.length !== 2 || !(range[0] < range[1]))

@@ -50,11 +50,10 @@ export function planFromConfig(cfg: ResolvedConfig, data: RunData): RunPlan {
   };
   // The teacher of paired views is sized to its own view (a CSV's other columns have another width).
   const teacherSeen = data.teacherView?.train ?? train;
-  // A file's adapters are compiled into its bytes here, so everything after (preflight, cache keys, workers) sees one model.
+  // A file's adapters are compiled into its bytes here, so everything after (preflight, cache keys, workers) sees one model;
+  // a file without adapters passes through too, so a single output of any name becomes its logits.
   const adapted = (path: string, what: string, a: Adapters, key: string) =>
-    a.input || a.output
-      ? adaptTeacher(fileBytes(path, what), { input: a.input, output: a.output, sampleShape: teacherSeen.sampleShape, source: path, key })
-      : fileBytes(path, what);
+    adaptTeacher(fileBytes(path, what), { input: a.input, output: a.output, sampleShape: teacherSeen.sampleShape, source: path, key });
   const stageOf = (st: StageConfig, i: number): StagePlan => {
     const seen = cfg.teacher && i === 0 ? teacherSeen : train;
     const zoo = (name: string) => zooModel(name, seen.sampleShape, seen.numClasses, vocab);

@@ -84,6 +84,24 @@ export async function probeOutputShapes(
           .join('], [')}]: ${(e as Error).message.split('\n')[0]}`,
       );
     }
+    // A graph that runs on one sample may still have the batch size baked in (a Reshape to [1, …] from an export
+    // without dynamic axes); two samples find it here, not in the first training step.
+    if (sampleShape && inputs.length === 1) {
+      const [name] = Object.keys(feeds),
+        one = feeds[name];
+      const two = one.type === 'int64' ? new BigInt64Array(one.size * 2) : new Float32Array(one.size * 2);
+      try {
+        await s.run({ [name]: new ort.Tensor(one.type as 'float32', two as Float32Array, [2, ...sampleShape]) }, [...outputs]);
+      } catch (e) {
+        throw new KdError(
+          'SHAPE_MISMATCH',
+          `${source} runs on one sample but not on a batch of two: its graph fixes the batch size ` +
+            `(${(e as Error).message.split('\n')[0]}). Re-export it with a dynamic batch dimension ` +
+            "(PyTorch: torch.onnx.export(..., dynamic_axes={input_name: {0: 'batch'}, output_name: {0: 'batch'}}), " +
+            'and flatten with x.flatten(1), not x.view(1, -1))',
+        );
+      }
+    }
     return Object.fromEntries(outputs.map((o) => [o, [...r[o].dims]]));
   } finally {
     await s.release();

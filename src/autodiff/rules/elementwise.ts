@@ -56,6 +56,44 @@ registerGrad('LeakyRelu', (c, [dy]) => {
   const a = c.node.attrs.alpha?.kind === 'float' ? c.node.attrs.alpha.value : 0.01;
   return [op.where(op.greater(c.x(0), op.scalar(c.g, 0)), dy!, op.scale(dy!, a))];
 });
+const floatAttr = (c: GradContext, key: string, def: number) => {
+  const a = c.node.attrs[key];
+  return a?.kind === 'float' ? a.value : def;
+};
+/** 1 where lo < v < hi, else 0 (the linear part of a hard activation). */
+const between = (v: Value, lo: number, hi: number) =>
+  op.mul(op.cast(op.greater(v, op.scalar(v.graph, lo)), 'float32'), op.cast(op.less(v, op.scalar(v.graph, hi)), 'float32'));
+// HardSigmoid max(0, min(1, αx + β)) (PyTorch's hardsigmoid: α = 1/6); HardSwish x · hardsigmoid(x) with α = 1/6,
+// β = ½ (MobileNetV3); Elu (x > 0 ? x : α(eˣ − 1)), whose slope below 0 is y + α.
+registerGrad('HardSigmoid', (c, [dy]) => {
+  const a = floatAttr(c, 'alpha', 0.2),
+    b = floatAttr(c, 'beta', 0.5);
+  return [op.scale(op.mul(dy!, between(op.addScalar(op.scale(c.x(0), a), b), 0, 1)), a)];
+});
+registerGrad('HardSwish', (c, [dy]) => {
+  const x = c.x(0);
+  const slope = op.add(
+    op.mul(op.addScalar(op.scale(x, 1 / 3), 0.5), between(x, -3, 3)),
+    op.cast(op.not(op.less(x, op.scalar(c.g, 3))), 'float32'),
+  );
+  return [op.mul(dy!, slope)];
+});
+registerGrad('Elu', (c, [dy]) => {
+  const a = floatAttr(c, 'alpha', 1);
+  const positive = op.greater(c.x(0), op.scalar(c.g, 0));
+  return [op.where(positive, dy!, op.mul(dy!, op.addScalar(c.y(0), a)))];
+});
+// Clip (ReLU6, hardtanh): the gradient passes where min ≤ x ≤ max, as torch.clamp's; the bounds get none.
+registerGrad('Clip', (c, [dy]) => {
+  const x = c.x(0);
+  const inside = [
+    [1, op.less],
+    [2, op.greater],
+  ]
+    .filter(([i]) => c.node.inputs[i as number])
+    .map(([i, outside]) => op.cast(op.not((outside as typeof op.less)(x, c.x(i as number))), 'float32'));
+  return [inside.reduce((g, m) => op.mul(g, m), dy!)];
+});
 registerGrad('Sigmoid', (c, [dy]) => {
   const y = c.y(0);
   return [op.mul(dy!, op.mul(y, op.sub(op.scalar(c.g, 1), y)))];

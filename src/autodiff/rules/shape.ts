@@ -3,6 +3,7 @@ import { attrInt, attrInts, normAxis, shapeInput } from '../../graph/shape-infer
 import { KdError } from '../../util/errors.js';
 import type { Value } from '../../graph/graph.js';
 import { registerGrad, unbroadcast } from '../rule.js';
+import { noGrad } from './conv.js';
 
 // Pure re-layouts: the gradient is the incoming one, laid out like the input.
 for (const kind of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']) registerGrad(kind, (c, [dy]) => [op.reshapeLike(dy!, c.x(0))]);
@@ -74,6 +75,31 @@ registerGrad('Slice', (c, [dy]) => {
     pads[a + x.rank] = d - s - o;
   });
   return [c.g.node('Pad', [dy!, op.ints(c.g, pads, 'pads')], {})[0]];
+});
+
+// Pad with a constant (PyTorch's F.pad, and AveragePool exports that pad first): the gradient is dy without the
+// padding, a Slice of the interior; reflect/edge padding and negative pads (crops) are refused by name.
+registerGrad('Pad', (c, [dy]) => {
+  const x = c.x(0);
+  const mode = c.node.attrs.mode?.kind === 'string' ? c.node.attrs.mode.value : 'constant';
+  if (mode !== 'constant') noGrad(c.node, `gradient is implemented for mode 'constant' only, got '${mode}'`);
+  if (c.node.inputs[3]) noGrad(c.node, "gradient needs pads for every axis (no 'axes' input)");
+  const given = shapeInput(c.g, c.node.inputs[1]);
+  if (!given?.every((p) => typeof p === 'number')) noGrad(c.node, 'gradient needs constant pads');
+  const pads = given as number[];
+  if (pads.length !== 2 * x.rank || pads.some((p) => p < 0))
+    noGrad(c.node, `gradient needs ${2 * x.rank} non-negative pads, got [${pads.join(', ')}]`);
+  const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => pads[i] || pads[i + x.rank]);
+  if (!axes.length) return [dy];
+  const ends = axes.map((i) => (pads[i + x.rank] ? -pads[i + x.rank] : 2 ** 62));
+  return [
+    op.slice(
+      dy!,
+      axes.map((i) => pads[i]),
+      ends,
+      axes,
+    ),
+  ];
 });
 
 registerGrad('Gather', (c, [dy]) => {

@@ -2,8 +2,11 @@ import { parseOnnx, tensorFromProto } from '../../graph/onnx.js';
 import type { TensorData } from '../../graph/types.js';
 import { KdError } from '../../util/errors.js';
 
-/** Ops that pass the class scores through unchanged on the way to the output. */
-const PASS_THROUGH = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze']);
+/**
+ * Ops between the final layer and the output that keep the class order: reshapes, and the monotone maps of a teacher
+ * that outputs probabilities (Softmax, and the clamp and Log its `output: { kind: probs }` adapter adds).
+ */
+const PASS_THROUGH = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze', 'Softmax', 'LogSoftmax', 'Log', 'Max', 'Clip']);
 
 /**
  * The teacher's final-layer weights as one row per class [classes][features]: the Gemm (or MatMul, with or without
@@ -29,7 +32,8 @@ export function finalLayer(bytes: Uint8Array, source: string, who: string): { in
     );
   };
   let node = producer.get(g.output[0].name);
-  while (node && PASS_THROUGH.has(node.opType)) node = producer.get(node.input[0]);
+  // A Max's other operand is the clamp's constant; the scores are the operand a node makes.
+  while (node && PASS_THROUGH.has(node.opType)) node = producer.get(node.input.find((i) => producer.has(i)) ?? node.input[0]);
   if (node?.opType === 'Add') node = node.input.map((i) => producer.get(i)).find((n) => n?.opType === 'MatMul' || n?.opType === 'Gemm');
   if (!node || (node.opType !== 'Gemm' && node.opType !== 'MatMul'))
     return refuse(`its output '${g.output[0].name}' is not made by a Gemm or MatMul`);

@@ -17,6 +17,7 @@ import {
   type ModelProto,
   type NodeProto,
   type TensorProto,
+  type TypeProto_Tensor,
   type ValueInfoProto,
 } from 'onnx-buf/dist/onnx_pb.js';
 import { parseOnnx, tensorProto } from '../../graph/onnx.js';
@@ -37,7 +38,7 @@ import {
 export interface AdaptTeacherOptions {
   /** Which input takes the samples and how they are converted; absent: the input is used as it is. */
   readonly input?: TeacherInputAdapter;
-  /** Which output holds the class scores and what they are; absent: the output named `logits`, as is. */
+  /** Which output holds the class scores and what they are; absent: the output named `logits`, or the only output, as logits. */
   readonly output?: TeacherOutputAdapter;
   /** The data's per-sample shape ([C, H, W] for images): the adapted input is declared with it and checked against the teacher's. */
   readonly sampleShape?: readonly number[];
@@ -52,16 +53,25 @@ const TINY = 2 ** -126;
 
 /**
  * The teacher's ONNX bytes with the adapters compiled in: one input (the data's samples as the core feeds them) and
- * an output `logits`. Without adapters the bytes are returned as they are.
+ * an output `logits`. Without adapters the bytes are returned as they are, except that a teacher with one output not
+ * named `logits` has it taken as its logits (exporters name outputs arbitrarily: `output`, `23`, `dense_1`).
  */
 export function adaptTeacher(bytes: Uint8Array, opts: AdaptTeacherOptions = {}): Uint8Array {
   const source = opts.source ?? 'teacher';
   const key = opts.key ?? 'teacher';
   const input = opts.input === undefined ? undefined : checkAdapter(teacherInputSchema, opts.input, `${key}.input`, source);
-  const output = opts.output === undefined ? undefined : checkAdapter(teacherOutputSchema, opts.output, `${key}.output`, source);
-  if (!input && !output) return bytes;
+  let output = opts.output === undefined ? undefined : checkAdapter(teacherOutputSchema, opts.output, `${key}.output`, source);
   const m = parseOnnx(bytes, source);
+  const outs = m.graph!.output;
+  if (!output && outs.length === 1 && outs[0].name !== 'logits') output = { kind: 'logits' };
+  const inits = new Set(m.graph!.initializer.map((t) => t.name));
+  const batched = (v: ValueInfoProto) => inits.has(v.name) || !fixedBatch(v);
+  if (!input && !output && m.graph!.input.every(batched) && outs.every(batched)) return bytes;
   const e = new GraphEdit(m.graph!);
+  // Exporters fix the batch to the example input's (torch.onnx.export without dynamic_axes); the core feeds any batch,
+  // and the preflight's two-sample run says so if the graph itself depends on the fixed size.
+  e.inputs = e.inputs.map((v) => (batched(v) ? v : openBatch(v)));
+  e.outputs = e.outputs.map((v) => (fixedBatch(v) ? openBatch(v) : v));
   if (input) adaptInput(e, m, input, { source, key, sampleShape: opts.sampleShape });
   if (output) adaptOutput(e, output, source, key);
   return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...m, graph: e.graph() }));
@@ -291,23 +301,34 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
         `${source}: ${at}.size needs ONNX Resize of opset 11 or later (the file is opset ${opset}); ` +
           're-export the teacher with opset_version ≥ 11',
       );
-    steps.push((x, out) => {
-      // Resize takes the full output shape: the batch's N and C, then the teacher's H and W.
-      const nc = e.node(
-        e.before,
-        'Slice',
-        [e.node(e.before, 'Shape', [x], e.fresh('kdistill_adapt/shape')), e.constant('zero', i64([0])), e.constant('two', i64([2]))],
-        e.fresh('kdistill_adapt/nc'),
-      );
-      const sizes = e.node(e.before, 'Concat', [nc, e.constant('size', i64(size))], e.fresh('kdistill_adapt/sizes'), { axis: 0 });
-      // Opsets 11 and 12 require the roi and scales inputs (empty when sizes are given); later ones let them be left out.
-      const unused = opset < 13 ? [e.constant('roi', f32([0], [])), e.constant('scales', f32([0], []))] : ['', ''];
-      // 'pytorch_half_pixel' is F.interpolate(mode='bilinear', align_corners=False) exactly (also for a size of 1).
-      return e.node(e.before, 'Resize', [x, ...unused, sizes], out, {
-        mode: 'linear',
-        coordinate_transformation_mode: 'pytorch_half_pixel',
+    const from = s && rank === 4 ? ([s[1], s[2]] as const) : undefined;
+    // With the data's size known, the bilinear resize is Ah · x · Awᵀ, two MatMuls with constant interpolation matrices:
+    // the same numbers, and differentiable, so data-free methods can take input gradients through the adapter.
+    if (from)
+      steps.push((x, out) => {
+        const [ah, aw] = [0, 1].map((k) => interpolation(from[k], size[k]));
+        const awT = e.constant('resize_w', f32([from[1], size[1]], transpose(aw, size[1], from[1])));
+        const rows = e.node(e.before, 'MatMul', [x, awT], e.fresh('kdistill_adapt/resized_w'));
+        return e.node(e.before, 'MatMul', [e.constant('resize_h', f32([size[0], from[0]], ah)), rows], out);
       });
-    });
+    else
+      steps.push((x, out) => {
+        // Resize takes the full output shape: the batch's N and C, then the teacher's H and W.
+        const nc = e.node(
+          e.before,
+          'Slice',
+          [e.node(e.before, 'Shape', [x], e.fresh('kdistill_adapt/shape')), e.constant('zero', i64([0])), e.constant('two', i64([2]))],
+          e.fresh('kdistill_adapt/nc'),
+        );
+        const sizes = e.node(e.before, 'Concat', [nc, e.constant('size', i64(size))], e.fresh('kdistill_adapt/sizes'), { axis: 0 });
+        // Opsets 11 and 12 require the roi and scales inputs (empty when sizes are given); later ones let them be left out.
+        const unused = opset < 13 ? [e.constant('roi', f32([0], [])), e.constant('scales', f32([0], []))] : ['', ''];
+        // 'pytorch_half_pixel' is F.interpolate(mode='bilinear', align_corners=False) exactly (also for a size of 1).
+        return e.node(e.before, 'Resize', [x, ...unused, sizes], out, {
+          mode: 'linear',
+          coordinate_transformation_mode: 'pytorch_half_pixel',
+        });
+      });
   }
   if (a.layout === 'NHWC') steps.push((x, out) => e.node(e.before, 'Transpose', [x], out, { perm: [0, 2, 3, 1] }));
   const mean = a.mean === undefined ? undefined : perChannel(a.mean, 'mean');
@@ -324,6 +345,45 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
   e.inputs = e.inputs.map((i) => (i.name === tin.name ? rawInfo(raw, old, s, rank) : i));
   e.valueInfo.push(old);
 }
+
+/**
+ * The [out, in] matrix of 1-D linear interpolation as PyTorch's F.interpolate(mode='bilinear', align_corners=False)
+ * (ONNX's 'pytorch_half_pixel'): output i reads source (i + ½)·in/out − ½, clamped at 0, from its two neighbours.
+ */
+function interpolation(from: number, to: number): number[] {
+  const a = new Array<number>(to * from).fill(0);
+  for (let i = 0; i < to; i++) {
+    const src = to === 1 ? 0 : Math.max(0, ((i + 0.5) * from) / to - 0.5);
+    const i0 = Math.min(Math.floor(src), from - 1),
+      i1 = Math.min(i0 + 1, from - 1),
+      l = src - i0;
+    a[i * from + i0] += 1 - l;
+    a[i * from + i1] += l;
+  }
+  return a;
+}
+
+/** Whether a declared tensor has a fixed first (batch) dimension and at least one more. */
+function fixedBatch(v: ValueInfoProto): boolean {
+  const t = v.type?.value.case === 'tensorType' ? v.type.value.value : undefined;
+  const d = t?.shape?.dim;
+  return !!d && d.length >= 2 && d[0].value.case === 'dimValue';
+}
+
+/** The declaration with a symbolic batch dimension `N` in place of its fixed one. */
+function openBatch(v: ValueInfoProto): ValueInfoProto {
+  const t = v.type!.value.value as TypeProto_Tensor;
+  const dim = [create(TensorShapeProto_DimensionSchema, { value: { case: 'dimParam', value: 'N' } }), ...t.shape!.dim.slice(1)];
+  return create(ValueInfoProtoSchema, {
+    name: v.name,
+    docString: v.docString,
+    type: { value: { case: 'tensorType', value: { elemType: t.elemType, shape: { dim } } } },
+  });
+}
+
+/** A row-major [rows, cols] matrix transposed. */
+const transpose = (a: readonly number[], rows: number, cols: number): number[] =>
+  Array.from({ length: rows * cols }, (_, k) => a[(k % rows) * cols + Math.floor(k / rows)]);
 
 /** The declaration of the raw input: float32, the teacher's batch dimension, then the data's sample shape (or unknown dims). */
 function rawInfo(name: string, old: ValueInfoProto, s: readonly number[] | undefined, rank: number): ValueInfoProto {

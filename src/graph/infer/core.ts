@@ -65,6 +65,23 @@ export function shapeInput(g: Graph, name: string): Dim[] | undefined {
     const parts = p.inputs.map((n) => shapeInput(g, n));
     if (parts.every((x) => x)) return parts.flat() as Dim[];
   }
+  // The integer arithmetic exporters write around a Shape (PyTorch's x.view(x.size(0), -1): Shape → Gather →
+  // Unsqueeze → Concat), followed so the target is known while building; a scalar is held as one element.
+  if (p && ['Unsqueeze', 'Squeeze', 'Identity', 'Cast'].includes(p.opType)) return shapeInput(g, p.inputs[0]);
+  if (p?.opType === 'Gather') {
+    const from = shapeInput(g, p.inputs[0]),
+      at = shapeInput(g, p.inputs[1]);
+    if (from && at?.every((i) => typeof i === 'number')) return (at as number[]).map((i) => from[i < 0 ? i + from.length : i]);
+  }
+  if (p?.opType === 'Slice' && p.inputs.length <= 4) {
+    const from = shapeInput(g, p.inputs[0]),
+      [start, end] = [shapeInput(g, p.inputs[1]), shapeInput(g, p.inputs[2])];
+    const axes = p.inputs[3] ? shapeInput(g, p.inputs[3]) : [0];
+    if (from && typeof start?.[0] === 'number' && typeof end?.[0] === 'number' && axes?.[0] === 0) {
+      const at = (v: number) => Math.max(0, Math.min(from.length, v < 0 ? v + from.length : v));
+      return from.slice(at(start[0]), at(end[0]));
+    }
+  }
   return undefined;
 }
 

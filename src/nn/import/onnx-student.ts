@@ -72,7 +72,19 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
 
   const inits = new Map<string, TensorData>();
   for (const t of g.initializer) inits.set(t.name, tensorFromProto(t));
-  const nodes = g.node.map((n, i) => plainNode(n, i, opset, source));
+  // PyTorch's exporter shares initializers of equal value through Identity nodes (a fresh BatchNorm's scales, shifts and
+  // statistics can all read one tensor): each name gets its own copy, as the model had them.
+  const aliases = new Set<NodeProto>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const n of g.node)
+      if (n.opType === 'Identity' && !aliases.has(n) && inits.has(n.input[0]) && n.output[0] !== outputName) {
+        inits.set(n.output[0], inits.get(n.input[0])!);
+        aliases.add(n);
+        grew = true;
+      }
+  }
+  const nodes = g.node.filter((n) => !aliases.has(n)).map((n, i) => plainNode(n, i, opset, source));
   for (const n of nodes) if (!isSupported(n.opType)) unsupported(n, source);
 
   // Which float initializers are parameters (the rest, and every integer one, stay constants) and which are frozen.
@@ -121,8 +133,9 @@ export function importOnnx(bytes: Uint8Array, o: ImportOptions = {}): ModelDef {
         vals.set(name, v);
         return v;
       };
-      // The class scores are made under the core's name directly, so export can give them back the file's.
-      const valueName = (v: string) => (v === outputName ? CORE_OUTPUT : v);
+      // The class scores are made under the core's name directly, so export can give them back the file's; an inner
+      // value that has the core input's name (a teacher input `x` behind an adapter) steps aside for it.
+      const valueName = (v: string) => (v === outputName ? CORE_OUTPUT : v === CORE_INPUT ? `${CORE_INPUT}/${source}` : v);
       for (const n of nodes) emitNode(ctx, n, fileValue, vals, inits, frozen, read, valueName, constants, source);
       const out = vals.get(outputName);
       if (!out) throw new KdError('BAD_ONNX', `${source}: no node produces the output '${outputName}'`);
@@ -250,7 +263,7 @@ function upgrade(n: PlainNode, opset: number): void {
     const v = a.kind === 'ints' || a.kind === 'floats' ? a.value : a.kind === 'int' || a.kind === 'float' ? [a.value] : [];
     const shape = a.kind === 'ints' || a.kind === 'floats' ? [v.length] : [];
     delete n.attrs[attr];
-    while (n.inputs.length < at) n.inputs.push('');
+    while (n.inputs.length <= at) n.inputs.push('');
     n.extra.set(at, dtype === 'int64' ? op.i64(v, shape) : op.f32(v, shape));
   };
   const reduce = ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSumExp', 'ReduceSumSquare'];
