@@ -9,6 +9,9 @@ import { metricsSeries } from '../src/report/html/data.js';
 import { formatSeeds, meanStd, type SeedsSummary, summarizeSeeds } from '../src/report/seeds.js';
 import { readReportRun, writeComparisonReport, writeRunReport, writeSeedsReport } from '../src/report/node/write-report.js';
 import { writeRunFixture } from './helpers/report-fixture.js';
+import { configRegistry } from '../src/cli/run.js';
+import { atSeed } from '../src/cli/seeds.js';
+import { loadConfig } from '../src/config/node/index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'kd-report-'));
 
@@ -156,6 +159,25 @@ describe('kdistill run --seeds', () => {
     assert.match(readFileSync(join(dir, 'out', 'report.html'), 'utf8'), /Over 2 seeds/);
     assert.equal(stats.paired[0].differences.length, 2);
     assert.match(r.stderr, /distilled − baseline: [+−-]\d/);
+  });
+
+  it("moves every stage's seed with the run's, so a seed changes the initial weights (and data-free samples) too", () => {
+    const { file } = tinyRun('tiny-seeds', [
+      'teacher: { model: mlp-784-32-10, train: { epochs: 1 } }',
+      'student: { model: mlp-784-8-10 }',
+      'loss: [{ method: kd, weight: 1 }]',
+    ]);
+    const cfg = loadConfig(file, configRegistry());
+    assert.deepEqual(
+      cfg.stages.map((s) => s.seed),
+      [1000, 0, 0],
+    );
+    const at5 = atSeed(cfg, 5, join(cfg.outDir, 'seed-5'));
+    assert.deepEqual(
+      at5.stages.map((s) => s.seed),
+      [1005, 5, 5],
+    );
+    assert.equal(at5.seed, 5);
   });
 });
 

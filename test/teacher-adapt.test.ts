@@ -115,6 +115,35 @@ describe('teacher adapters compiled into the ONNX graph', () => {
     );
   });
 
+  it('a teacher on flattened pixels ([N, 784], an MLP on x.view(-1, 784)) gets the images flattened, normalised first', async () => {
+    const g = new Graph('mlp');
+    const rng = new Rng(5);
+    const wt = g.initializer('w', {
+      dtype: 'float32',
+      shape: [784, 10],
+      data: Float32Array.from({ length: 7840 }, () => rng.next() - 0.5),
+    });
+    g.output(op.identity(op.matmul(g.input('input', 'float32', ['N', 784]), wt), 'logits'));
+    const flat = toOnnx(g);
+    const bytes = adaptTeacher(flat, { input: { mean: 0.5, std: 0.25 }, sampleShape: grey, source: 'mlp.onnx' });
+    const x = Float32Array.from(fx.pixels.flat(), (v) => v / 255);
+    const direct = await createSession(flat, { threads: 1 });
+    const want = (
+      await direct.run({
+        input: new ort.Tensor(
+          'float32',
+          x.map((v) => (v - 0.5) / 0.25),
+          [fx.pixels.length, 784],
+        ),
+      })
+    ).logits;
+    await direct.release();
+    near((await run(bytes)).values, Array.from(want.data as Float32Array), 1e-4);
+    // Without adapters too: the preflight takes the data as it is.
+    const plain = adaptTeacher(flat, { sampleShape: grey, source: 'mlp.onnx' });
+    assert.deepEqual((await prepareTeacher(plain, [{ method: 'kd', weight: 1 }], 'mlp.onnx', grey, 10)).shapes.logits, [10]);
+  });
+
   it("the resize is PyTorch's bilinear interpolation at every size (up, down, to 1), as ORT's Resize computes it", async () => {
     const g = new Graph('id');
     g.output(op.identity(g.input('x', 'float32', ['N', 1, 'H', 'W']), 'logits'));

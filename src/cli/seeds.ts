@@ -9,8 +9,8 @@ import { KdError } from '../util/errors.js';
 
 /** `--seeds 0,1,2`, as `kdistill run`, `train` and `distill` take it. */
 export const SEEDS_HELP =
-  'run once per seed (e.g. 0,1,2), each in <outDir>/seed-<s>; prints and writes (seeds.json, report.html) ' +
-  "every row's mean ± std and each student's paired difference from the baseline";
+  'run once per seed (e.g. 0,1,2), each in <outDir>/seed-<s>, every stage seed moving with it; prints and writes ' +
+  "(seeds.json, report.html) every row's mean ± std and each student's paired difference from the baseline";
 
 /** `--seeds 0,1,2`: distinct integers 0 … 2³²−1. */
 export function parseSeeds(list: string): number[] {
@@ -23,6 +23,16 @@ export function parseSeeds(list: string): number[] {
     );
   if (new Set(seeds).size !== seeds.length) throw new KdError('BAD_OPTION', `--seeds: '${list}' names a seed twice`);
   return seeds.map(Number);
+}
+
+/**
+ * The config run at `seed` into `outDir`: the run's seed and every stage's move together, each stage keeping its
+ * offset from the run's (a zoo teacher's +1000), so a seed changes the models' initial weights and the data-free
+ * samples as well as the batch order.
+ */
+export function atSeed(cfg: ResolvedConfig, seed: number, outDir: string): ResolvedConfig {
+  const shift = (s: number) => (((s - cfg.seed + seed) % 2 ** 32) + 2 ** 32) % 2 ** 32;
+  return { ...cfg, seed, outDir, stages: cfg.stages.map((st) => ({ ...st, seed: shift(st.seed) })) };
 }
 
 /**
@@ -39,7 +49,7 @@ export async function runSeeds(
   for (const seed of seeds) {
     const outDir = join(cfg.outDir, `seed-${seed}`);
     opts.log(`— seed ${seed}: ${outDir}`);
-    summaries.push(await once({ ...cfg, seed, outDir }, !!opts.resume && existsSync(join(outDir, 'run.json'))));
+    summaries.push(await once(atSeed(cfg, seed, outDir), !!opts.resume && existsSync(join(outDir, 'run.json'))));
   }
   const stats = summarizeSeeds(
     summaries,

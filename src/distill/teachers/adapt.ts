@@ -66,15 +66,27 @@ export function adaptTeacher(bytes: Uint8Array, opts: AdaptTeacherOptions = {}):
   if (!output && outs.length === 1 && outs[0].name !== 'logits') output = { kind: 'logits' };
   const inits = new Set(m.graph!.initializer.map((t) => t.name));
   const batched = (v: ValueInfoProto) => inits.has(v.name) || !fixedBatch(v);
-  if (!input && !output && m.graph!.input.every(batched) && outs.every(batched)) return bytes;
+  const flat = flattens(m, opts.input?.name, opts.sampleShape);
+  if (!input && !output && !flat && m.graph!.input.every(batched) && outs.every(batched)) return bytes;
   const e = new GraphEdit(m.graph!);
   // Exporters fix the batch to the example input's (torch.onnx.export without dynamic_axes); the core feeds any batch,
   // and the preflight's two-sample run says so if the graph itself depends on the fixed size.
   e.inputs = e.inputs.map((v) => (batched(v) ? v : openBatch(v)));
   e.outputs = e.outputs.map((v) => (fixedBatch(v) ? openBatch(v) : v));
-  if (input) adaptInput(e, m, input, { source, key, sampleShape: opts.sampleShape });
+  if (input || flat) adaptInput(e, m, input ?? {}, { source, key, sampleShape: opts.sampleShape, flat });
   if (output) adaptOutput(e, output, source, key);
   return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...m, graph: e.graph() }));
+}
+
+/**
+ * Whether the teacher takes each sample as one flat vector of the data's sample size (an MLP exported on
+ * `x.view(-1, 784)`): the samples are then flattened in their row-major order, PyTorch's and NumPy's.
+ */
+function flattens(m: ModelProto, name: string | undefined, s: readonly number[] | undefined): boolean {
+  if (!s || s.length < 2) return false;
+  const tin = declaredInputs(m).find((i) => i.name === (name ?? declaredInputs(m)[0]?.name));
+  const want = tin?.dims?.slice(1);
+  return want?.length === 1 && want[0] === s.reduce((a, b) => a * b, 1);
 }
 
 /** A graph being edited: nodes before and after the original ones, new constants, fresh value names. */
@@ -212,9 +224,14 @@ interface InputContext {
   readonly source: string;
   readonly key: string;
   readonly sampleShape?: readonly number[];
+  /** The teacher takes each sample flattened (see `flattens`): the last step. */
+  readonly flat?: boolean;
 }
 
-/** Prepends the input conversion: repeat grey to 3 channels, resize, transpose to NHWC, normalise, in that order. */
+/**
+ * Prepends the input conversion: repeat grey to 3 channels, resize, transpose to NHWC, normalise, flatten, in that
+ * order.
+ */
 function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: InputContext): void {
   const { source, key, sampleShape: s } = ctx;
   const at = `${key}.input`;
@@ -244,8 +261,9 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
   // The samples after each step, where the data's shape is known; a numeric per-sample shape is checked against the teacher's.
   const channels = a.channels ?? dataChannels;
   const hw = a.size ?? (s && rank === 4 ? [s[1], s[2]] : undefined);
-  const adapted =
-    s && rank === 4 && channels !== undefined && hw
+  const adapted = ctx.flat
+    ? [s!.reduce((p, q) => p * q, 1)]
+    : s && rank === 4 && channels !== undefined && hw
       ? a.layout === 'NHWC'
         ? [hw[0], hw[1], channels]
         : [channels, hw[0], hw[1]]
@@ -335,6 +353,7 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
   if (mean) steps.push((x, out) => e.node(e.before, 'Sub', [x, mean], out));
   const std = a.std === undefined ? undefined : perChannel(a.std, 'std');
   if (std) steps.push((x, out) => e.node(e.before, 'Div', [x, std], out));
+  if (ctx.flat) steps.push((x, out) => e.node(e.before, 'Flatten', [x], out, { axis: 1 }));
   if (!steps.length) return;
 
   const raw = e.fresh(`${tin.name}_raw`);

@@ -82,7 +82,8 @@ function checkTeacherInput(model: ReturnType<typeof parseOnnx>, source: string, 
         ? `give the teacher an input adapter, \`input: ${hint}\` (with the mean and std it was trained with), ` +
           'or use a teacher trained on this data'
         : same
-          ? "the sizes agree but the layouts differ: export the teacher with an input of the data's shape (or a Reshape at its input)"
+          ? 'the sizes agree but the layouts differ: a teacher of flat samples is flattened for by adaptTeacher(bytes, { sampleShape }) ' +
+            "(configs do this); otherwise export the teacher with an input of the data's shape"
           : 'use a teacher trained on this data'),
   );
 }
