@@ -44,8 +44,9 @@ describe('Open Inference Protocol teachers', () => {
       const gets = srv.log.filter((e) => e.method === 'GET').map((e) => e.path);
       assert.deepEqual(gets, ['/v2/health/ready', '/v2/models/lenet5/versions/3', '/v2/models/lenet5/versions/3/ready', '/v2']);
       const posts = srv.log.filter((e) => e.method === 'POST');
+      // Batches go out concurrently, so the server may log them in any order.
       assert.deepEqual(
-        posts.map((e) => [e.path, e.binary, e.json!.inputs[0].name, e.json!.inputs[0].datatype, e.json!.inputs[0].shape.join('x')]),
+        posts.map((e) => [e.path, e.binary, e.json!.inputs[0].name, e.json!.inputs[0].datatype, e.json!.inputs[0].shape.join('x')]).sort(),
         [
           ['/v2/models/lenet5/versions/3/infer', false, 'x', 'FP32', '128x1x28x28'],
           ['/v2/models/lenet5/versions/3/infer', false, 'x', 'FP32', '128x1x28x28'],
