@@ -44,6 +44,12 @@ export function exposeOutputs(bytes: Uint8Array, names: readonly string[], sourc
   return toBinary(ModelProtoSchema, out);
 }
 
+/** A tensor of zeros: token ids (int64) or floats. */
+const zeros = (int64: boolean, shape: readonly number[]): ort.Tensor => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return int64 ? new ort.Tensor('int64', new BigInt64Array(n), shape) : new ort.Tensor('float32', new Float32Array(n), shape);
+};
+
 /**
  * Shapes of the named outputs for one sample, found by running the model once on zeros of shape
  * [1, ...sampleShape] (the data's shape, so models with symbolic height/width are probed at the real size).
@@ -66,12 +72,7 @@ export async function probeOutputShapes(
       const declared = (t?.shape?.dim ?? []).map((d) =>
         d.value.case === 'dimValue' && Number(d.value.value) > 0 ? Number(d.value.value) : 1,
       );
-      const shape = sampleShape && inputs.length === 1 ? [1, ...sampleShape] : declared;
-      const n = shape.reduce((a, b) => a * b, 1);
-      feeds[i.name] =
-        t?.elemType === DT.INT64
-          ? new ort.Tensor('int64', new BigInt64Array(n), shape)
-          : new ort.Tensor('float32', new Float32Array(n), shape);
+      feeds[i.name] = zeros(t?.elemType === DT.INT64, sampleShape && inputs.length === 1 ? [1, ...sampleShape] : declared);
     }
     let r: Record<string, ort.Tensor>;
     try {
@@ -87,11 +88,9 @@ export async function probeOutputShapes(
     // A graph that runs on one sample may still have the batch size baked in (a Reshape to [1, …] from an export
     // without dynamic axes); two samples find it here, not in the first training step.
     if (sampleShape && inputs.length === 1) {
-      const [name] = Object.keys(feeds),
-        one = feeds[name];
-      const two = one.type === 'int64' ? new BigInt64Array(one.size * 2) : new Float32Array(one.size * 2);
+      const [name] = Object.keys(feeds);
       try {
-        await s.run({ [name]: new ort.Tensor(one.type as 'float32', two as Float32Array, [2, ...sampleShape]) }, [...outputs]);
+        await s.run({ [name]: zeros(feeds[name].type === 'int64', [2, ...sampleShape]) }, [...outputs]);
       } catch (e) {
         throw new KdError(
           'SHAPE_MISMATCH',

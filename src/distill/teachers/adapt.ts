@@ -6,21 +6,15 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  AttributeProto_AttributeType as AT,
-  AttributeProtoSchema,
   ModelProtoSchema,
-  NodeProtoSchema,
   TensorProto_DataType as DT,
   TensorShapeProto_DimensionSchema,
   ValueInfoProtoSchema,
-  type GraphProto,
   type ModelProto,
-  type NodeProto,
-  type TensorProto,
   type TypeProto_Tensor,
   type ValueInfoProto,
 } from 'onnx-buf/dist/onnx_pb.js';
-import { parseOnnx, tensorProto } from '../../graph/onnx.js';
+import { parseOnnx } from '../../graph/onnx.js';
 import type { TensorData } from '../../graph/types.js';
 import { declaredInputs, describeInput, type DeclaredInput } from '../../runtime/inference.js';
 import { KdError } from '../../util/errors.js';
@@ -33,6 +27,8 @@ import {
   type TeacherInputAdapter,
   type TeacherOutputAdapter,
 } from './adapter-spec.js';
+import { interpolation } from './bilinear.js';
+import { GraphEdit } from './graph-edit.js';
 
 /** Options of {@link adaptTeacher}. */
 export interface AdaptTeacherOptions {
@@ -84,86 +80,10 @@ export function adaptTeacher(bytes: Uint8Array, opts: AdaptTeacherOptions = {}):
  */
 function flattens(m: ModelProto, name: string | undefined, s: readonly number[] | undefined): boolean {
   if (!s || s.length < 2) return false;
-  const tin = declaredInputs(m).find((i) => i.name === (name ?? declaredInputs(m)[0]?.name));
+  const inputs = declaredInputs(m);
+  const tin = inputs.find((i) => i.name === (name ?? inputs[0]?.name));
   const want = tin?.dims?.slice(1);
   return want?.length === 1 && want[0] === s.reduce((a, b) => a * b, 1);
-}
-
-/** A graph being edited: nodes before and after the original ones, new constants, fresh value names. */
-class GraphEdit {
-  readonly before: NodeProto[] = [];
-  readonly after: NodeProto[] = [];
-  readonly constants: TensorProto[] = [];
-  inputs: ValueInfoProto[];
-  outputs: ValueInfoProto[];
-  valueInfo: ValueInfoProto[];
-  nodes: NodeProto[];
-  private readonly used = new Set<string>();
-
-  constructor(private readonly g: GraphProto) {
-    this.inputs = [...g.input];
-    this.outputs = [...g.output];
-    this.valueInfo = [...g.valueInfo];
-    this.nodes = [...g.node];
-    for (const v of [...g.input, ...g.output, ...g.valueInfo, ...g.initializer]) this.used.add(v.name);
-    for (const n of g.node) for (const v of [...n.input, ...n.output, n.name]) this.used.add(v);
-  }
-
-  /** A value or node name not yet in the graph, starting from `base`. */
-  fresh(base: string): string {
-    let name = base;
-    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`;
-    this.used.add(name);
-    return name;
-  }
-
-  has(name: string): boolean {
-    return this.used.has(name);
-  }
-
-  constant(base: string, t: TensorData): string {
-    const name = this.fresh(`kdistill_adapt/${base}`);
-    this.constants.push(tensorProto(name, t));
-    return name;
-  }
-
-  node(to: NodeProto[], opType: string, inputs: string[], output: string, attrs: Record<string, string | number | number[]> = {}): string {
-    to.push(
-      create(NodeProtoSchema, {
-        name: this.fresh(`kdistill_adapt/${opType}`),
-        opType,
-        input: inputs,
-        output: [output],
-        attribute: Object.entries(attrs).map(([name, v]) =>
-          typeof v === 'string'
-            ? create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(v) as Uint8Array<ArrayBuffer> })
-            : typeof v === 'number'
-              ? create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(v) })
-              : create(AttributeProtoSchema, { name, type: AT.INTS, ints: v.map((x) => BigInt(x)) }),
-        ),
-      }),
-    );
-    return output;
-  }
-
-  /** Renames a value the original nodes produce or read, and its output and type declarations. */
-  rename(from: string, to: string): void {
-    const r = (n: string) => (n === from ? to : n);
-    this.nodes = this.nodes.map((n) => create(NodeProtoSchema, { ...n, input: n.input.map(r), output: n.output.map(r) }));
-    this.outputs = this.outputs.map((v) => (v.name === from ? create(ValueInfoProtoSchema, { ...v, name: to }) : v));
-    this.valueInfo = this.valueInfo.map((v) => (v.name === from ? create(ValueInfoProtoSchema, { ...v, name: to }) : v));
-  }
-
-  graph(): GraphProto {
-    return {
-      ...this.g,
-      node: [...this.before, ...this.nodes, ...this.after],
-      initializer: [...this.g.initializer, ...this.constants],
-      input: this.inputs,
-      output: this.outputs,
-      valueInfo: this.valueInfo,
-    };
-  }
 }
 
 const f32 = (shape: number[], values: readonly number[]): TensorData => ({ dtype: 'float32', shape, data: Float32Array.from(values) });
@@ -324,10 +244,9 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
     // the same numbers, and differentiable, so data-free methods can take input gradients through the adapter.
     if (from)
       steps.push((x, out) => {
-        const [ah, aw] = [0, 1].map((k) => interpolation(from[k], size[k]));
-        const awT = e.constant('resize_w', f32([from[1], size[1]], transpose(aw, size[1], from[1])));
+        const awT = e.constant('resize_w', f32([from[1], size[1]], interpolation(from[1], size[1], true)));
         const rows = e.node(e.before, 'MatMul', [x, awT], e.fresh('kdistill_adapt/resized_w'));
-        return e.node(e.before, 'MatMul', [e.constant('resize_h', f32([size[0], from[0]], ah)), rows], out);
+        return e.node(e.before, 'MatMul', [e.constant('resize_h', f32([size[0], from[0]], interpolation(from[0], size[0]))), rows], out);
       });
     else
       steps.push((x, out) => {
@@ -365,23 +284,6 @@ function adaptInput(e: GraphEdit, m: ModelProto, a: ResolvedInputAdapter, ctx: I
   e.valueInfo.push(old);
 }
 
-/**
- * The [out, in] matrix of 1-D linear interpolation as PyTorch's F.interpolate(mode='bilinear', align_corners=False)
- * (ONNX's 'pytorch_half_pixel'): output i reads source (i + ½)·in/out − ½, clamped at 0, from its two neighbours.
- */
-function interpolation(from: number, to: number): number[] {
-  const a = new Array<number>(to * from).fill(0);
-  for (let i = 0; i < to; i++) {
-    const src = to === 1 ? 0 : Math.max(0, ((i + 0.5) * from) / to - 0.5);
-    const i0 = Math.min(Math.floor(src), from - 1),
-      i1 = Math.min(i0 + 1, from - 1),
-      l = src - i0;
-    a[i * from + i0] += 1 - l;
-    a[i * from + i1] += l;
-  }
-  return a;
-}
-
 /** Whether a declared tensor has a fixed first (batch) dimension and at least one more. */
 function fixedBatch(v: ValueInfoProto): boolean {
   const t = v.type?.value.case === 'tensorType' ? v.type.value.value : undefined;
@@ -399,10 +301,6 @@ function openBatch(v: ValueInfoProto): ValueInfoProto {
     type: { value: { case: 'tensorType', value: { elemType: t.elemType, shape: { dim } } } },
   });
 }
-
-/** A row-major [rows, cols] matrix transposed. */
-const transpose = (a: readonly number[], rows: number, cols: number): number[] =>
-  Array.from({ length: rows * cols }, (_, k) => a[(k % rows) * cols + Math.floor(k / rows)]);
 
 /** The declaration of the raw input: float32, the teacher's batch dimension, then the data's sample shape (or unknown dims). */
 function rawInfo(name: string, old: ValueInfoProto, s: readonly number[] | undefined, rank: number): ValueInfoProto {
